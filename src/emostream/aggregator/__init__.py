@@ -1,0 +1,1 @@
+"""Aggregator: counts events per session, writes summaries, serves metrics."""

@@ -1,0 +1,162 @@
+"""Session summaries (JSON) and their timeline charts (PNG), built from the stored counts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from emostream.emotions import EMOTIONS
+from emostream.messages import utc_iso
+
+EMOTION_COLOURS = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#f5b800",
+    "sad": "#1f77b4",
+    "surprise": "#17becf",
+    "neutral": "#7f7f7f",
+}
+
+
+def _shares(weights: dict[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {e: round(weights.get(e, 0.0) / total, 4) if total > 0 else 0.0 for e in EMOTIONS}
+
+
+def _grouped(values: dict[str, str]) -> dict[int, dict[str, float]]:
+    """``{"<n>:<emotion>": w}`` as ``{n: {emotion: w}}``."""
+    out: dict[int, dict[str, float]] = {}
+    for key, value in values.items():
+        index, _, emotion = key.partition(":")
+        if emotion in EMOTIONS:
+            out.setdefault(int(index), {})[emotion] = float(value)
+    return out
+
+
+def track_summaries(values: dict[str, str], ended: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per-track totals from the counted ``tracks`` hash, plus smoothing facts of ended tracks.
+
+    The dominant emotion is the one with the most face-time over the track's life,
+    counted exactly (every event once), so it is the same in the summary and in the
+    track's ``end`` event.
+    """
+    tracks: dict[int, dict[str, Any]] = {}
+    for key, value in values.items():
+        track, _, field = key.partition(":")
+        entry = tracks.setdefault(int(track), {"weights": {}})
+        if field in EMOTIONS:
+            entry["weights"][field] = float(value)
+        else:
+            entry[field] = float(value)
+    out = []
+    for track_id, entry in sorted(tracks.items()):
+        weights: dict[str, float] = entry["weights"]
+        dominant = max(EMOTIONS, key=lambda e: weights.get(e, 0.0)) if weights else None
+        first, last = entry.get("first", 0.0), entry.get("last", 0.0)
+        out.append(
+            {
+                "track_id": track_id,
+                "first_s": round(first, 3),
+                "last_s": round(last, 3),
+                "duration_s": round(last - first, 3),
+                "faces": int(entry.get("n", 0)),
+                "dominant": dominant,
+                "share": _shares(weights),
+            }
+        )
+        final = json.loads((ended or {}).get(str(track_id), "null"))
+        if final is not None:
+            out[-1]["label_changes"] = int(final.get("label_changes", 0))
+    return out
+
+
+def build_summary(session: str, snapshot: dict[str, Any], chart_bucket_s: int) -> dict[str, Any]:
+    """The public summary of a session (documented in docs/events.md)."""
+    state, emotions = snapshot["state"], snapshot["emotions"]
+    end = json.loads(state["end"]) if state.get("end") else {}
+    started = float(state.get("started_ts") or end.get("started_ts") or 0.0)
+    ended = float(end.get("ended_ts") or started)
+    counts = {e: int(float(emotions.get(f"count:{e}", 0))) for e in EMOTIONS}
+    time_weights = {e: float(emotions.get(f"time:{e}", 0.0)) for e in EMOTIONS}
+    minutes = _grouped(snapshot["minutes"])
+    buckets = _grouped(snapshot["buckets"])
+    tracks = track_summaries(snapshot["tracks"], snapshot.get("track_ended"))
+    return {
+        "source": state.get("source") or end.get("source"),
+        "session": session,
+        "started_at": utc_iso(started),
+        "ended_at": utc_iso(ended),
+        "duration_s": round(max(0.0, ended - started), 3),
+        "end_reason": end.get("reason", "unknown"),
+        "frames": {
+            "analysed": int(end.get("frames_analysed", 0)),
+            "dropped": int(end.get("frames_dropped", 0)),
+            "failed": int(end.get("frames_failed", 0)),
+        },
+        "faces": int(state.get("events", 0)),
+        "faces_expected": int(end.get("faces", 0)),
+        "faces_skipped": int(end.get("faces_skipped", 0)),
+        "faces_dropped": int(end.get("faces_dropped", 0)),
+        "tracks": len(tracks),
+        "emotions": {"counts": counts, "share": _shares(time_weights)},
+        "timeline": [{"minute": m, "share": _shares(w)} for m, w in sorted(minutes.items())],
+        "chart": {"bucket_s": chart_bucket_s, "buckets": [{"index": b, "seconds": w} for b, w in sorted(buckets.items())]},
+        "track_summaries": tracks,
+    }
+
+
+def render_timeline_png(summary: dict[str, Any]) -> bytes:
+    """Stacked shares of each emotion over the session, one bar per chart bucket.
+
+    Uses matplotlib's object API with the Agg canvas, not pyplot: pyplot keeps
+    global state and is not safe in the HTTP server's request threads.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    bucket_s = summary["chart"]["bucket_s"]
+    rows = summary["chart"]["buckets"]
+    fig = Figure(figsize=(9, 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if rows:
+        starts = [row["index"] * bucket_s for row in rows]
+        bottoms = [0.0] * len(rows)
+        for emotion in EMOTIONS:
+            heights = [_shares(row["seconds"])[emotion] for row in rows]
+            ax.bar(
+                starts, heights, width=bucket_s, bottom=bottoms, align="edge", color=EMOTION_COLOURS[emotion], label=emotion, linewidth=0
+            )
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        ax.set_xlim(0, max(starts) + bucket_s)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no faces in this session", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("seconds since session start")
+    ax.set_ylabel("share of faces")
+    ax.set_title(f"{summary['source']} · {summary['session']}", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_timeline_png(summary: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(render_timeline_png(summary))
+    tmp.replace(path)
+    return path
+
+
+def write_summary_files(summary: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / f"{summary['session']}.json"
+    tmp = json_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(json_path)
+    return json_path, write_timeline_png(summary, folder / f"{summary['session']}.timeline.png")

@@ -1,0 +1,378 @@
+"""The aggregator worker: counts events per session, smooths tracks, serves metrics and sessions.
+
+It reads ``<prefix>:lifecycle`` and every ``<prefix>:events:<source>`` in the
+consumer group ``aggregators``. Every event is counted at once (in Redis, see
+``store``), held for ``reorder_ms`` so the events of a track can be applied in
+frame order (see ``rolling.ReorderBuffer``), then folded into its track (see
+``tracks``) and acknowledged. All state is in Redis, so a restarted aggregator
+continues where the last one stopped, and entries left pending by an
+aggregator that died under another name are claimed after ``claim_idle_ms``.
+A session is summarised when its end message has arrived and all the faces it
+announced have been counted, or ``end_grace_s`` after the end message at the latest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from emostream.aggregator.api import SessionsApi
+from emostream.aggregator.queries import SessionQueries
+from emostream.aggregator.rolling import ReorderBuffer, RollingShare
+from emostream.aggregator.smoothing import Observation
+from emostream.aggregator.store import SessionStore, text
+from emostream.aggregator.summary import build_summary, write_summary_files
+from emostream.aggregator.tracks import TrackStore
+from emostream.config import Config
+from emostream.emotions import EMOTIONS
+from emostream.keys import AGGREGATOR_GROUP, Keys
+from emostream.messages import MessageError, SessionEnd, SessionStart, decode_event, decode_lifecycle, encode_summary
+from emostream.metrics import AggregatorMetrics
+from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.worker import Worker
+
+log = logging.getLogger(__name__)
+LATENCY_STAGES = ("decode_detect", "queue", "inference", "capture_to_publish")
+HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
+
+
+class AggregatorWorker(Worker):
+    role = "aggregator"
+
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        http_port: int | None = None,
+        consumer: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(config, registry, config.http.aggregator_port if http_port is None else http_port)
+        cfg = config.aggregator
+        self.keys = Keys(config.redis.prefix)
+        self.metrics = AggregatorMetrics(self.registry)
+        # A stable name, so a restarted aggregator finds and finishes its own pending entries.
+        self.consumer = consumer or f"aggregator-{socket.gethostname()}"
+        self.clock = clock
+        self.client = connect(config.redis)
+        self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
+        self.tracks = TrackStore(self.client, self.keys, config.tracks)
+        self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s)
+        self.reconnector = Reconnector("aggregator", self.stop.is_set)
+        ensure_group(self.client, self.keys.lifecycle, AGGREGATOR_GROUP)
+        self.streams: dict[str, str] = {self.keys.lifecycle: ">"}
+        self.shares: dict[str, RollingShare] = {}
+        self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
+        self.caught_up: set[str] = set()  # sources whose last read came back empty
+        self.started_wall = clock()
+        self.counted = 0
+        self.summaries = 0
+        self.track_events = 0
+        self._last_refresh = 0.0
+        self._last_claim = 0.0
+        self._last_housekeeping = 0.0
+
+    def health(self) -> dict[str, object]:
+        body = super().health()
+        body.update(events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams))
+        return body
+
+    def start_http(self) -> None:
+        super().start_http()
+        if self.http is None:
+            return
+        SessionsApi(self.queries).register(self.http)
+        if self.config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
+            from emostream.viewer.web import WebView
+
+            WebView(self.client, self.keys, share_window_s=self.config.web.share_window_s).register(self.http)
+            log.info("aggregator: live web view on http://%s:%d/", self.config.http.host, self.http.port)
+
+    # --- reading ------------------------------------------------------------------
+
+    def _refresh_sources(self) -> None:
+        """Follow every source that has registered, including ones that appear later."""
+        now = time.monotonic()
+        if now - self._last_refresh < 1.0:
+            return
+        self._last_refresh = now
+        for raw in self.client.smembers(self.keys.sources):
+            stream = self.keys.events(text(raw))
+            if stream not in self.streams:
+                ensure_group(self.client, stream, AGGREGATOR_GROUP)
+                self.streams[stream] = ">"
+        for stream in self.streams:
+            self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(backlog(self.client, stream, AGGREGATOR_GROUP))
+
+    def _source_of(self, stream: str) -> str:
+        return stream[len(self.keys.events("")) :]
+
+    def _dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str = "malformed") -> None:
+        from emostream.messages import dead_letter_fields
+
+        pipe = self.client.pipeline(transaction=True)
+        body = dead_letter_fields(stream, entry_id, fields, reason, self.consumer)
+        pipe.xadd(self.keys.deadletter, body, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        pipe.xack(stream, AGGREGATOR_GROUP, entry_id)
+        pipe.execute()
+        self.metrics.deadletters.labels(kind).inc()
+        log.warning("aggregator: entry %s of %s dead-lettered: %s", entry_id.decode(), stream, reason)
+
+    def _handle(self, stream: str, entries: list[Entry]) -> None:
+        (self._handle_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
+
+    def _handle_lifecycle(self, stream: str, entries: list[Entry]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        good = []
+        for eid, fields in entries:
+            try:
+                message = decode_lifecycle(fields)
+            except MessageError as exc:
+                self._dead_letter(stream, eid, fields, str(exc))
+                continue
+            if isinstance(message, SessionStart):
+                self.store.record_start(pipe, message)
+            elif isinstance(message, SessionEnd):
+                self.store.record_end(pipe, message, time.time())
+            good.append(eid)
+        if good:
+            pipe.xack(stream, AGGREGATOR_GROUP, *good)
+            pipe.execute()
+
+    def _handle_events(self, stream: str, entries: list[Entry]) -> None:
+        """Count the events now; hold them (unacknowledged) for their tracks."""
+        events, ids = [], []
+        for eid, fields in entries:
+            try:
+                event = decode_event(fields)
+                Observation.from_event(event, 0.0)  # everything smoothing needs is there and numeric
+                int(event["face"]["track_id"])
+                if event["emotion"]["label"] not in EMOTIONS:
+                    raise MessageError(f"unknown emotion {event['emotion']['label']!r}")
+            except MessageError as exc:
+                self._dead_letter(stream, eid, fields, str(exc))
+                continue
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self._dead_letter(stream, eid, fields, f"malformed event: {exc!r}")
+                continue
+            events.append(event)
+            ids.append(eid)
+        if not events:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        self.store.count_events(pipe, events)
+        results = pipe.execute()
+        fresh = results[1::2]  # replies alternate: SADD open, the counting script
+        now, wall = self.clock(), time.time()
+        for eid, event, new in zip(ids, events, fresh, strict=True):
+            self.buffer.add(now, stream, eid, event)
+            source = event["source"]
+            if not new:
+                self.metrics.duplicates.labels(source).inc()
+                continue
+            label = event["emotion"]["label"]
+            self.counted += 1
+            self.metrics.events.labels(source, label).inc()
+            latency = event.get("latency_ms", {})
+            for stage in LATENCY_STAGES:
+                if stage in latency:
+                    self.metrics.latency.labels(stage).observe(float(latency[stage]) / 1000.0)
+            captured = _epoch(event["frame"].get("captured_at"))
+            if captured is not None:
+                self.metrics.latency.labels("capture_to_aggregate").observe(max(0.0, wall - captured))
+            self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s)).add(wall, label)
+        self._update_shares()
+
+    def _update_shares(self) -> None:
+        now = time.time()
+        for source, share in self.shares.items():
+            share.expire(now)
+            for emotion, value in share.shares().items():
+                self.metrics.share.labels(source, emotion).set(value)
+
+    def _claim(self) -> None:
+        """Take over entries left pending by an aggregator that stopped (under any name)."""
+        cfg = self.config.aggregator
+        now = time.monotonic()
+        if now - self._last_claim < cfg.claim_idle_ms / 2000.0:
+            return
+        self._last_claim = now
+        for stream in list(self.streams):
+            claimed = autoclaim(self.client, stream, AGGREGATOR_GROUP, self.consumer, cfg.claim_idle_ms, 500)
+            if not claimed:
+                continue
+            self.metrics.claimed.inc(len(claimed))
+            counts = delivery_counts(self.client, stream, AGGREGATOR_GROUP, [eid for eid, _ in claimed])
+            keep = []
+            for eid, fields in claimed:
+                if counts.get(eid, 0) > cfg.max_deliveries:
+                    self._dead_letter(stream, eid, fields, f"delivered {counts[eid]} times without success", "max_deliveries")
+                else:
+                    keep.append((eid, fields))
+            log.info("aggregator: claimed %d pending entries of %s from stopped aggregators", len(keep), stream)
+            self._handle(stream, keep)
+
+    # --- tracks -------------------------------------------------------------------
+
+    def _release(self) -> None:
+        """Apply the held events to their tracks in frame order, publish, then acknowledge."""
+        if not len(self.buffer):
+            return
+        items = list(self.buffer.items)
+        result = self.tracks.apply([event for _, _, event in items], self.clock())
+        for source, count in result.late.items():
+            if count:
+                self.metrics.unsmoothed.labels(source).inc(count)
+        self._publish(self.tracks.flush(result.sessions))
+        by_stream: dict[str, list[bytes]] = defaultdict(list)
+        for stream, eid, _ in items:
+            by_stream[stream].append(eid)
+        pipe = self.client.pipeline(transaction=False)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, AGGREGATOR_GROUP, *ids)
+        pipe.execute()
+        self.buffer.clear()
+
+    def _publish(self, published: list[dict[str, Any]]) -> None:
+        for body in published:
+            self.track_events += 1
+            self.metrics.track_events.labels(body["source"], body["type"]).inc()
+
+    def _housekeeping(self) -> None:
+        """End timed-out and idle tracks and refresh the gauges, about once a second.
+
+        Only with nothing held: a held face may be the one that keeps its track alive.
+        """
+        now = time.monotonic()
+        if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
+            return
+        self._last_housekeeping = now
+        sessions = self.store.open_sessions()
+        self.metrics.sessions_active.set(len(sessions))
+        ended, active = self.tracks.expire(sessions, self.clock(), self.caught_up, self.started_wall)
+        self._publish(self.tracks.flush(e.session for e in ended))
+        for stream in self.streams:
+            if stream != self.keys.lifecycle:
+                source = self._source_of(stream)
+                self.metrics.tracks_active.labels(source).set(active.get(source, 0))
+
+    def _end_tracks(self, session: str) -> None:
+        """Apply whatever is held, then end the session's remaining tracks and publish their end events."""
+        self._release()
+        self.tracks.end_session(session)
+        self._publish(self.tracks.flush([session]))
+
+    # --- sessions -----------------------------------------------------------------
+
+    def _finish_sessions(self) -> None:
+        grace = self.config.aggregator.end_grace_s
+        open_sessions = self.store.open_sessions()
+        self.metrics.sessions_active.set(len(open_sessions))
+        for session in open_sessions:
+            state = self.store.state(session)
+            if "end" not in state or "summarised" in state:
+                continue
+            expected = int(json.loads(state["end"]).get("faces", 0))
+            counted = int(state.get("events", 0))
+            waited = time.time() - float(state.get("end_received_ts", 0))
+            if counted < expected and waited < grace:
+                continue
+            if counted < expected:
+                log.warning("aggregator: session %s ends with %d of %d events after %.0f s", session, counted, expected, waited)
+            self._summarise(session)
+
+    def _summarise(self, session: str) -> None:
+        cfg = self.config.aggregator
+        self._end_tracks(session)
+        summary = build_summary(session, self.store.snapshot(session), cfg.chart_bucket_s)
+        json_path, png_path = write_summary_files(summary, cfg.summary_dir)
+        if self.store.close_session(session, summary, cfg.retention_s, encode_summary(summary)):
+            self.summaries += 1
+            self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
+            log.info(
+                "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",
+                session, summary["faces"], summary["tracks"], json_path, png_path.name,
+            )
+
+    # --- the loop -----------------------------------------------------------------
+
+    def _step(self) -> None:
+        self._refresh_sources()
+        self._claim()
+        wait = self.buffer.wait_s(self.clock())
+        block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
+        reply: Any = self.client.xreadgroup(AGGREGATOR_GROUP, self.consumer, self.streams, count=500, block=block)  # type: ignore[arg-type]
+        touched = set()
+        for raw_stream, entries in reply or []:
+            stream = raw_stream.decode()
+            touched.add(stream)
+            self._handle(stream, entries)
+        self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
+        if self.buffer.due(self.clock()):
+            self._release()
+        self._housekeeping()
+        self._finish_sessions()
+
+    def _recover_pending(self) -> None:
+        """Entries this consumer read but did not acknowledge before a restart: handle them first."""
+        for stream in list(self.streams):
+            reply: Any = self.client.xreadgroup(AGGREGATOR_GROUP, self.consumer, {stream: "0"}, count=10_000)
+            for _, entries in reply or []:
+                if entries:
+                    self._handle(stream, entries)
+        self._release()
+        # Track events written to an outbox by a predecessor that stopped before publishing them.
+        self._publish(self.tracks.flush(self.store.open_sessions()))
+
+    def _drain(self) -> None:
+        """On stop: apply and acknowledge what is held, so nothing waits for a redelivery."""
+        try:
+            self._release()
+        except Exception:  # Redis gone: the entries stay pending and are redelivered
+            log.exception("aggregator: could not apply %d held events while stopping", len(self.buffer))
+
+    def _recreate_groups(self) -> None:
+        for stream in self.streams:
+            ensure_group(self.client, stream, AGGREGATOR_GROUP)
+
+    def serve(self) -> None:
+        log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
+        self._last_refresh = 0.0
+        self.reconnector.call(self._refresh_sources)
+        self.reconnector.call(self._recover_pending)
+        while not self.stop.is_set():
+            try:
+                self.reconnector.call(self._step)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.exception("aggregator: step failed")
+                    self.stop.wait(0.5)
+                    continue
+                # Redis restarted without persistence: streams and groups are gone. Recreate them.
+                log.warning("aggregator: consumer groups are gone (Redis restarted empty?); recreating them")
+                self._recreate_groups()
+            except Exception:
+                log.exception("aggregator: step failed")
+                self.stop.wait(0.5)
+        self._drain()
+        log.info(
+            "aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised",
+            self.counted, self.track_events, self.summaries,
+        )
+
+
+def _epoch(stamp: Any) -> float | None:
+    """Seconds since the epoch of an event's ISO 8601 UTC time; None if missing or malformed."""
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Classifier worker: batched emotion inference on face crops from Redis."""

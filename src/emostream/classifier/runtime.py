@@ -1,0 +1,281 @@
+"""Run an emotion model on batches of face crops, in any exported format.
+
+Inference uses a few fixed batch shapes ("buckets", powers of two up to
+``batch_max``): a batch is padded up to the next bucket, so each shape is traced
+or allocated once at start-up and no call ever retraces. The model is called
+directly on the padded batch (a concrete ``tf.function`` per bucket, or one
+TFLite interpreter per bucket), never through ``model.predict``, whose per-call
+data-adapter set-up costs more than the forward pass of a small batch.
+
+Why powers of two: padding every batch to ``batch_max`` would make one face
+at low load cost as much as ``batch_max`` faces; one shape per possible size
+would trace ``batch_max`` graphs. Powers of two keep the padding under 2x with
+about log2(batch_max) shapes (7 for 64).
+
+Crops arrive as uint8. The Keras runtime converts them to float inside the
+graph, so on a GPU a quarter of the bytes cross the bus; the TFLite runtime
+converts (or quantises) them in NumPy into the interpreter's own buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from emostream.modelcard import ModelCard
+
+log = logging.getLogger(__name__)
+
+
+def batch_buckets(batch_max: int) -> tuple[int, ...]:
+    """Powers of two below ``batch_max``, then ``batch_max`` itself: 1, 2, 4, ..., batch_max."""
+    if batch_max < 1:
+        raise ValueError("batch_max must be at least 1")
+    sizes, size = [], 1
+    while size < batch_max:
+        sizes.append(size)
+        size *= 2
+    sizes.append(batch_max)
+    return tuple(sizes)
+
+
+def bucket_for(count: int, buckets: tuple[int, ...]) -> int:
+    for size in buckets:
+        if count <= size:
+            return size
+    raise ValueError(f"batch of {count} exceeds the largest bucket {buckets[-1]}")
+
+
+def cpu_threads(threads: int = 0) -> int:
+    """``threads``, or every core this process may run on (cgroup/affinity aware) when 0."""
+    if threads:
+        return threads
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def gpu_visible() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_format(card: ModelCard, fmt: str) -> str:
+    """``auto``: Keras where TensorFlow sees a GPU, else TFLite when the folder has it, else Keras.
+
+    On CPU the TFLite (XNNPACK) kernels run these small CNNs about 2-3 times
+    faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras
+    model runs there.
+    """
+    if fmt != "auto":
+        return fmt
+    if "tflite" in card.files and not gpu_visible():
+        return "tflite"
+    return "keras"
+
+
+class Runtime(ABC):
+    """A loaded model that maps uint8 crops (N, H, W, C) to probabilities (N, 7)."""
+
+    format = "?"
+
+    def __init__(self, card: ModelCard, batch_max: int) -> None:
+        self.card = card
+        self.buckets = batch_buckets(batch_max)
+        self.device = "CPU"
+        self.threads = 0
+        # One reusable padded buffer per bucket: no allocation per batch.
+        self._padded = {size: np.zeros((size, *card.input_shape), dtype=np.uint8) for size in self.buckets}
+
+    def preprocess(self, crops: np.ndarray) -> np.ndarray:
+        """``pixels * scale + offset`` as float32, the card's preprocessing."""
+        return crops.astype(np.float32) * np.float32(self.card.scale) + np.float32(self.card.offset)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities for each uint8 crop; batches larger than ``batch_max`` are split."""
+        if crops.dtype != np.uint8:
+            raise TypeError(f"crops must be uint8 pixels, got {crops.dtype}")
+        if crops.shape[1:] != self.card.input_shape:
+            raise ValueError(f"crops have shape {crops.shape[1:]}, the model wants {self.card.input_shape}")
+        out = []
+        largest = self.buckets[-1]
+        for start in range(0, len(crops), largest):
+            chunk = crops[start : start + largest]
+            size = bucket_for(len(chunk), self.buckets)
+            padded = self._padded[size]
+            padded[: len(chunk)] = chunk
+            out.append(self._run(padded)[: len(chunk)].copy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.card.classes)), np.float32)
+
+    def warm_up(self) -> None:
+        """Run every bucket once so the first real batch pays no tracing or allocation cost."""
+        for size in self.buckets:
+            self._run(self._padded[size])
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a uint8 batch whose size is one of the buckets."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Release the model; a no-op where there is nothing to release."""
+
+
+def configure_tf_threads(threads: int) -> None:
+    """Set TensorFlow's CPU thread pools; they can only be set before TF runs its first op.
+
+    One intra-op pool of ``threads`` does the convolutions; a single inter-op
+    thread suffices for a sequential CNN and keeps the process from oversubscribing
+    the cores next to ingest. If TF already ran in this process (tests, the
+    evaluator loading several models) the pools stay as they are, with a warning.
+    """
+    import tensorflow as tf
+
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current != threads:
+            log.warning(
+                "TensorFlow already runs with %s intra-op threads; classifier.threads=%d not applied", current or "the default", threads
+            )
+
+
+def mixed_precision_copy(model: Any) -> Any:
+    """The same model computing in float16 (variables stay float32), its last layer in float32.
+
+    ``keras.models.load_model`` keeps the dtype policy saved with each layer, so
+    setting the global policy before loading changes nothing; the model has to
+    be rebuilt layer by layer with the new policy and given the same weights.
+    The softmax stays float32, as the Keras mixed-precision guide advises.
+    """
+    import keras
+
+    last = model.layers[-1].name
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if layer.name != last:
+            config["dtype"] = "mixed_float16"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return single_io(copy)
+
+
+def single_io(model: Any) -> Any:
+    """The model taking one tensor, not a list of one: old .h5 conversions (mini-Xception)
+    declare their input as a list, and calling them with a tensor warns on every trace."""
+    import keras
+
+    if len(model.inputs) == 1 and len(model.outputs) == 1:
+        return keras.Model(model.inputs[0], model.outputs[0], name=model.name)
+    return model
+
+
+class KerasRuntime(Runtime):
+    format = "keras"
+
+    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0, mixed_precision: bool = False) -> None:
+        super().__init__(card, batch_max)
+        configure_tf_threads(threads)
+        import keras
+        import tensorflow as tf
+
+        self.threads = threads or tf.config.threading.get_intra_op_parallelism_threads() or cpu_threads()
+        self.device = "GPU" if gpu_visible() else "CPU"
+        model = single_io(keras.models.load_model(card.verify("keras"), compile=False))
+        self.mixed_precision = bool(mixed_precision and self.device == "GPU")
+        if mixed_precision and not self.mixed_precision:
+            log.info("classifier.mixed_precision applies on a GPU only; computing in float32 on CPU")
+        if self.mixed_precision:
+            model = mixed_precision_copy(model)
+        self.model = model
+        scale, offset = float(card.scale), float(card.offset)
+
+        def forward(pixels: Any) -> Any:
+            inputs = tf.cast(pixels, tf.float32) * scale + offset
+            return tf.cast(model(inputs, training=False), tf.float32)
+
+        function = tf.function(forward)
+        self._concrete = {size: function.get_concrete_function(tf.TensorSpec((size, *card.input_shape), tf.uint8)) for size in self.buckets}
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        result: Any = self._concrete[batch.shape[0]](batch)
+        return np.asarray(result, dtype=np.float32)
+
+
+def _interpreter_class() -> Any:
+    """LiteRT's interpreter when installed, else TensorFlow's (deprecated but identical)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        from tensorflow import lite
+
+        return lite.Interpreter
+
+
+class TFLiteRuntime(Runtime):
+    """One interpreter per bucket: resizing a TFLite interpreter reallocates its tensors."""
+
+    format = "tflite"
+
+    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0) -> None:
+        super().__init__(card, batch_max)
+        path = str(card.verify("tflite"))
+        interpreter = _interpreter_class()
+        self.threads = cpu_threads(threads)
+        self._interpreters: dict[int, Any] = {}
+        for size in self.buckets:
+            with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT replaces it
+                warnings.simplefilter("ignore")
+                interp = interpreter(model_path=path, num_threads=self.threads)
+            interp.resize_tensor_input(interp.get_input_details()[0]["index"], [size, *card.input_shape])
+            interp.allocate_tensors()
+            self._interpreters[size] = interp
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        interp = self._interpreters[batch.shape[0]]
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        values = self.preprocess(batch)
+        if inp["dtype"] != np.float32:  # fully-integer model: quantise with the input's own parameters
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            values = np.clip(np.round(values / scale + zero), info.min, info.max).astype(inp["dtype"])
+        interp.set_tensor(inp["index"], values)
+        interp.invoke()
+        result = interp.get_tensor(out["index"])
+        if out["dtype"] != np.float32:
+            scale, zero = out["quantization"]
+            result = (result.astype(np.float32) - zero) * scale
+        return np.asarray(result, dtype=np.float32)
+
+    def close(self) -> None:
+        self._interpreters.clear()
+
+
+def load_runtime(card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mixed_precision: bool = False) -> Runtime:
+    """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up."""
+    fmt = resolve_format(card, fmt)
+    runtime: Runtime
+    if fmt == "keras":
+        runtime = KerasRuntime(card, batch_max, threads, mixed_precision)
+    elif fmt == "tflite":
+        runtime = TFLiteRuntime(card, batch_max, threads)
+    else:
+        raise ValueError(f"unknown model format {fmt!r}; use 'auto', 'keras' or 'tflite'")
+    runtime.warm_up()
+    log.info("model %s (%s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, runtime.device, runtime.threads, runtime.buckets)
+    return runtime

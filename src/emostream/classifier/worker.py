@@ -1,0 +1,217 @@
+"""The classifier worker: batched inference on face jobs from ``<prefix>:faces``.
+
+Any number of replicas share the consumer group ``classifiers``; each face is
+delivered to one of them. For every batch: decode the jobs (malformed ones go to
+the dead-letter stream), run one forward pass, then publish one event per face
+and acknowledge the jobs in a single MULTI/EXEC, so a job is acknowledged
+exactly when its event is published. Jobs left pending by a replica that died
+are claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
+``max_deliveries`` times goes to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import redis
+from prometheus_client import CollectorRegistry
+
+from emostream.classifier.batching import collect_batch
+from emostream.classifier.runtime import Runtime, load_runtime
+from emostream.config import Config
+from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.messages import FaceJob, MessageError, build_event, dead_letter_fields, encode_event
+from emostream.metrics import ClassifierMetrics
+from emostream.modelcard import load_card
+from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class RateMeter:
+    """Events per second over a sliding window, for the throughput gauge.
+
+    A gauge of our own rather than only ``rate()`` of the counter: a dashboard
+    without PromQL (or ``/metrics`` read by eye) still shows faces/s.
+    """
+
+    def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        self._marks: deque[tuple[float, int]] = deque()
+        self._started = clock()
+
+    def add(self, count: int) -> None:
+        self._marks.append((self.clock(), count))
+
+    def rate(self) -> float:
+        now = self.clock()
+        while self._marks and self._marks[0][0] < now - self.window_s:
+            self._marks.popleft()
+        span = min(self.window_s, max(now - self._started, 1e-3))
+        return sum(n for _, n in self._marks) / span
+
+
+class ClassifierWorker(Worker):
+    role = "classifier"
+
+    def __init__(
+        self, config: Config, registry: CollectorRegistry | None = None, http_port: int | None = None, consumer: str | None = None
+    ) -> None:
+        super().__init__(config, registry, config.http.classifier_port if http_port is None else http_port)
+        cfg = config.classifier
+        self.keys = Keys(config.redis.prefix)
+        self.metrics = ClassifierMetrics(self.registry)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.card = load_card(cfg.model or None)
+        self.client = connect(config.redis)
+        ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+        self.reconnector = Reconnector("classifier", self.stop.is_set)
+        self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
+        self.classified = 0
+        self.dead = 0
+        self._next_claim = 0.0
+        self._last_backlog = -1e9
+        self.rate = RateMeter()
+
+    def health(self) -> dict[str, object]:
+        body = super().health()
+        body.update(model=self.card.label, format=self.runtime.format, device=self.runtime.device, classified=self.classified)
+        return body
+
+    # --- reading ----------------------------------------------------------
+
+    def _read(self, count: int, block_ms: int | None) -> list[Entry]:
+        """New entries for this consumer; ``block_ms`` None returns at once with what is there."""
+        reply: Any = self.client.xreadgroup(CLASSIFIER_GROUP, self.consumer, {self.keys.faces: ">"}, count=count, block=block_ms)
+        return list(reply[0][1]) if reply else []
+
+    def _claim(self) -> list[Entry]:
+        """Entries idle at a dead replica; those delivered too often go to the dead-letter stream."""
+        cfg = self.config.classifier
+        now = time.monotonic()
+        if now < self._next_claim:
+            return []
+        claimed = autoclaim(self.client, self.keys.faces, CLASSIFIER_GROUP, self.consumer, cfg.claim_idle_ms, cfg.batch_max)
+        # A full page means a dead replica may hold more: look again at the next step
+        # instead of after half the idle time, so a large backlog is recovered at full speed.
+        self._next_claim = now if len(claimed) >= cfg.batch_max else now + cfg.claim_idle_ms / 2000.0
+        if not claimed:
+            return []
+        self.metrics.claimed.inc(len(claimed))
+        counts = delivery_counts(self.client, self.keys.faces, CLASSIFIER_GROUP, [eid for eid, _ in claimed])
+        keep = []
+        for eid, fields in claimed:
+            if counts.get(eid, 0) > cfg.max_deliveries:
+                self._dead_letter(eid, fields, f"delivered {counts[eid]} times without success", "max_deliveries")
+            else:
+                keep.append((eid, fields))
+        if keep:
+            log.info("classifier: claimed %d pending face(s) from stopped replicas", len(keep))
+        return keep
+
+    # --- processing -------------------------------------------------------
+
+    def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        letter: Any = dead_letter_fields(
+            self.keys.faces, entry_id, fields, reason, self.consumer, keep_pixels=self.config.classifier.deadletter_pixels
+        )
+        pipe.xadd(self.keys.deadletter, letter, maxlen=10_000, approximate=True)
+        pipe.xack(self.keys.faces, CLASSIFIER_GROUP, entry_id)
+        pipe.execute()
+        self.dead += 1
+        self.metrics.deadletters.labels(kind).inc()
+        self.metrics.faces.labels("deadletter").inc()
+        log.warning("classifier: entry %s dead-lettered: %s", entry_id.decode(), reason)
+
+    def _decode(self, entries: list[Entry]) -> list[tuple[bytes, FaceJob]]:
+        jobs = []
+        for eid, fields in entries:
+            try:
+                job = FaceJob.decode(fields)
+                if job.crop.shape != self.card.input_shape:
+                    raise MessageError(f"crop shape {job.crop.shape} does not match the model input {self.card.input_shape}")
+            except MessageError as exc:
+                self._dead_letter(eid, fields, str(exc), "malformed")
+                continue
+            jobs.append((eid, job))
+        return jobs
+
+    def process(self, entries: list[Entry]) -> int:
+        """Classify, publish and acknowledge one batch; returns the faces classified."""
+        jobs = self._decode(entries)
+        if not jobs:
+            return 0
+        taken = time.time()
+        began = time.perf_counter()
+        probabilities = self.runtime.predict(np.stack([job.crop for _, job in jobs]))
+        inference_s = time.perf_counter() - began
+        self.metrics.batch_size.observe(len(jobs))
+        self.metrics.inference.observe(inference_s)
+        maxlen = self.config.redis.events_maxlen
+        pipe = self.client.pipeline(transaction=True)
+        now = time.time()
+        for (_eid, job), probs in zip(jobs, probabilities, strict=True):
+            queue_ms = max(0.0, (taken - job.captured_ts) * 1000.0 - job.decode_detect_ms)
+            event = build_event(job, probs, self.card.name, self.card.version, queue_ms, inference_s * 1000.0, now)
+            fields: Any = encode_event(event)
+            pipe.xadd(self.keys.events(job.source), fields, maxlen=maxlen, approximate=True)
+        ids = [eid for eid, _ in jobs]
+        pipe.xack(self.keys.faces, CLASSIFIER_GROUP, *ids)
+        # Classified faces are deleted at once: crops stay in Redis only while they wait.
+        pipe.xdel(self.keys.faces, *ids)
+        pipe.execute()
+        self.classified += len(jobs)
+        self.metrics.faces.labels("classified").inc(len(jobs))
+        self.rate.add(len(jobs))
+        return len(jobs)
+
+    def _step(self) -> None:
+        cfg = self.config.classifier
+        entries = self._claim() or collect_batch(self._read, cfg.batch_max, cfg.batch_wait_ms, idle_block_ms=250)
+        if entries:
+            self.process(entries)
+        self.metrics.throughput.set(self.rate.rate())
+        now = time.monotonic()
+        if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
+            self._last_backlog = now
+            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(backlog(self.client, self.keys.faces, CLASSIFIER_GROUP))
+
+    def serve(self) -> None:
+        log.info(
+            "classifier %s: model %s (%s on %s, %d threads), batch_max %d, batch_wait_ms %.0f",
+            self.consumer, self.card.label, self.runtime.format, self.runtime.device, self.runtime.threads,
+            self.config.classifier.batch_max, self.config.classifier.batch_wait_ms,
+        )
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                self.reconnector.call(self._step)
+                failures = 0
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis restarted without persistence: recreate the group
+                    log.warning("classifier: consumer group is gone (Redis restarted empty?); recreating it")
+                    ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+                else:
+                    log.exception("classifier: Redis command failed")
+                    self.stop.wait(0.5)
+            except redis.RedisError:
+                log.exception("classifier: Redis command failed")
+                self.stop.wait(0.5)
+            except Exception:
+                # A batch that fails stays pending; it is retried after claim_idle_ms and
+                # dead-lettered after max_deliveries, so a poison face cannot wedge the service.
+                failures += 1
+                log.exception("classifier: batch failed (%d in a row)", failures)
+                self.stop.wait(min(5.0, 0.1 * 2**failures))
+        self.runtime.close()
+        log.info("classifier stopped ◆ %d faces classified ◆ %d dead-lettered", self.classified, self.dead)

@@ -1,0 +1,195 @@
+"""The ``emostream`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from emostream.config import Config, ConfigError, SourceConfig, load_config
+
+log = logging.getLogger("emostream")
+
+# Modules that add their own subcommands with ``register(subparsers)``; each must
+# import quickly (no TensorFlow at import time), since every command parses them.
+PLUGIN_COMMANDS = ("emostream.training.cli", "emostream.viewer.cli", "emostream.aggregator.cli", "emostream.ingest.cli")
+
+
+def source_from_arg(text: str, index: int) -> SourceConfig:
+    """``ID=URL`` or just ``URL``/path; without an id, one is made from the file name or host."""
+    match = re.match(r"^([A-Za-z0-9_.-]{1,64})=(.+)$", text)
+    if match and "://" not in match.group(1):
+        return SourceConfig(id=match.group(1), url=match.group(2))
+    stem = Path(text.split("?")[0].rstrip("/")).stem if "://" not in text else text.split("://", 1)[1].split("@")[-1].split("/")[0]
+    ident = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)[:60] or f"source{index}"
+    return SourceConfig(id=ident, url=text)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("EMOSTREAM_CONFIG")
+    config = load_config(Path(path) if path else None)
+    if getattr(args, "source", None):
+        sources = [source_from_arg(text, i) for i, text in enumerate(args.source)]
+        config = config.model_copy(update={"sources": sources})
+        config = Config.model_validate(config.model_dump())  # re-check unique ids
+    return config
+
+
+def _setup_logging(args: argparse.Namespace, config: Config | None = None) -> None:
+    from emostream.worker import setup_logging
+
+    secrets: tuple[str, ...] = ()
+    if config is not None:
+        secrets = tuple(s for s in (config.redis.resolved_password(),) if s)
+    setup_logging(args.log_level or (config.log_level if config else "INFO"), secrets)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from emostream.runner import Pipeline, default_sources
+
+    config = _config(args)
+    if args.web:
+        config = config.model_copy(update={"web": config.web.model_copy(update={"enabled": True})})
+    if args.realtime:
+        sources = config.sources or default_sources()
+        config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
+    _setup_logging(args, config)
+    child_level = "INFO" if args.verbose else "WARNING"
+    return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
+
+
+def _worker_main(args: argparse.Namespace, role: str) -> int:
+    from emostream.worker import set_title
+
+    config = _config(args)
+    _setup_logging(args, config)
+    try:
+        if role == "ingest":
+            from emostream.ingest.worker import IngestWorker
+
+            worker: object = IngestWorker(config)
+            set_title(f"emostream.ingest:{','.join(s.id for s in config.sources)}")
+        elif role == "classifier":
+            from emostream.classifier.worker import ClassifierWorker
+
+            worker = ClassifierWorker(config, consumer=args.consumer)
+            set_title("emostream.classifier")
+        else:
+            from emostream.aggregator.worker import AggregatorWorker
+
+            worker = AggregatorWorker(config, consumer=args.consumer)
+            set_title("emostream.aggregator")
+    except Exception as exc:  # start-up fails fast with one clear line
+        from emostream.modelcard import ModelCardError
+        from emostream.redis_io import RedisUnavailable
+
+        if isinstance(exc, RedisUnavailable | ModelCardError | ValueError | FileNotFoundError | OSError):
+            print(f"emostream {role}: {exc}", file=sys.stderr)
+            return 2
+        raise
+    worker.install_signal_handlers()  # type: ignore[attr-defined]
+    return int(worker.run())  # type: ignore[attr-defined]
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from emostream.follow import as_json, follow_events, format_event
+    from emostream.keys import Keys
+    from emostream.redis_io import connect
+
+    config = _config(args)
+    _setup_logging(args, config)
+    client = connect(config.redis)
+    keys = Keys(config.redis.prefix)
+    sources = args.source_id or None
+    try:
+        for event in follow_events(client, keys, sources, from_start=not args.follow or args.from_start):
+            if event is None:
+                if not args.follow:
+                    return 0
+                continue
+            print(as_json(event) if args.json else format_event(event), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.file), environ={} if args.ignore_env else None)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    live = sum(1 for s in config.sources if s.is_live)
+    print(f"{args.file}: valid ({len(config.sources)} source(s), {live} live; detector {config.detector.backend}; "
+          f"model {config.classifier.model or 'default'} as {config.classifier.format})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emostream", description="Streaming facial emotion recognition on Redis Streams.")
+    parser.add_argument("--config", help="YAML configuration file (default: $EMOSTREAM_CONFIG, else built-in defaults)")
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default from configuration)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the whole pipeline on this machine", description=__import__("emostream.runner").runner.__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument(
+        "--source",
+        action="append",
+        metavar="[ID=]URL",
+        help="a source (file, rtsp://, /dev/videoN, index); repeatable; replaces the configured sources. Default: the bundled demo clip",
+    )
+    run.add_argument("--quiet", action="store_true", help="no live view of events")
+    run.add_argument("--verbose", action="store_true", help="show the workers' INFO logs")
+    run.add_argument("--web", action="store_true", help="serve the live web page (same as web.enabled: true) on the aggregator's port")
+    run.add_argument("--realtime", action="store_true", help="play files at their own pace (as a camera would), e.g. to watch them on the web page")
+    run.set_defaults(func=cmd_run)
+
+    ingest = sub.add_parser("ingest", help="run the ingest role: decode, detect, track, publish faces")
+    ingest.add_argument("--source", action="append", metavar="[ID=]URL", help="sources to ingest; replaces the configured ones")
+    ingest.set_defaults(func=lambda a: _worker_main(a, "ingest"))
+
+    classify = sub.add_parser("classify", help="run a classifier replica: batched inference on faces")
+    classify.add_argument("--consumer", help="consumer name in the group (default: host-pid)")
+    classify.set_defaults(func=lambda a: _worker_main(a, "classifier"))
+
+    aggregate = sub.add_parser("aggregate", help="run the aggregator: counts, metrics, session summaries")
+    aggregate.add_argument("--consumer", help="consumer name in the group (default: aggregator-host)")
+    aggregate.set_defaults(func=lambda a: _worker_main(a, "aggregator"))
+
+    events = sub.add_parser("events", help="print emotion events (all so far, or as they arrive with --follow)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events until Ctrl-C")
+    events.add_argument("--from-start", action="store_true", help="with --follow, begin with the events already stored")
+    events.add_argument("--source", dest="source_id", action="append", metavar="ID", help="only this source (repeatable)")
+    events.add_argument("--json", action="store_true", help="one JSON event per line")
+    events.set_defaults(func=cmd_events)
+
+    validate = sub.add_parser("validate-config", help="check a configuration file and exit")
+    validate.add_argument("file")
+    validate.add_argument("--ignore-env", action="store_true", help="do not apply EMOSTREAM_* variables")
+    validate.set_defaults(func=cmd_validate)
+
+    for module_name in PLUGIN_COMMANDS:
+        import importlib
+
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Quiet the native libraries (TensorFlow, MediaPipe/LiteRT) before they are imported.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Face detectors behind one small interface: MediaPipe BlazeFace or OpenCV Haar."""
+
+from __future__ import annotations
+
+from emostream.config import DetectorConfig
+from emostream.detector.base import Detection, Detector
+
+__all__ = ["Detection", "Detector", "make_detector"]
+
+
+def make_detector(cfg: DetectorConfig) -> Detector:
+    """Build the configured detector; call once per worker (or source thread), not per frame."""
+    if cfg.backend == "mediapipe":
+        from emostream.detector.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(cfg.mediapipe_model, cfg.min_score)
+    from emostream.detector.haar import HaarDetector
+
+    return HaarDetector()

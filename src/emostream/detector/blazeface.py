@@ -1,0 +1,57 @@
+"""MediaPipe Tasks ``FaceDetector`` with the BlazeFace model shipped in the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from emostream.detector.base import Detection, Detector, clip_box
+
+MODEL_FILES = {
+    "short": "face_detection_short_range.tflite",
+    "full": "face_detection_full_range_sparse.tflite",
+}
+
+
+def model_path(kind: str) -> Path:
+    return Path(str(resources.files("emostream") / "assets" / "models" / "detector" / MODEL_FILES[kind]))
+
+
+class BlazeFaceDetector(Detector):
+    name = "mediapipe"
+
+    def __init__(self, kind: str = "short", min_score: float = 0.5) -> None:
+        import cv2
+        from mediapipe.tasks.python import BaseOptions
+        from mediapipe.tasks.python.vision import FaceDetector, FaceDetectorOptions, RunningMode
+
+        path = model_path(kind)
+        if not path.is_file():
+            raise FileNotFoundError(f"BlazeFace model {path} is missing from the package")
+        options = FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_path=str(path)),
+            running_mode=RunningMode.IMAGE,
+            min_detection_confidence=min_score,
+        )
+        self._detector = FaceDetector.create_from_options(options)
+        self._cvt = cv2.cvtColor
+        self._code = cv2.COLOR_BGR2RGB
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        import mediapipe as mp
+
+        height, width = frame_bgr.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(self._cvt(frame_bgr, self._code)))
+        found = []
+        for det in self._detector.detect(image).detections:
+            bb = det.bounding_box
+            box = clip_box(bb.origin_x, bb.origin_y, bb.width, bb.height, width, height)
+            if box is not None:
+                score = float(det.categories[0].score) if det.categories else 0.0
+                found.append(Detection(*box, score=min(max(score, 0.0), 1.0)))
+        return found
+
+    def close(self) -> None:
+        self._detector.close()

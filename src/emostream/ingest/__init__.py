@@ -1,0 +1,1 @@
+"""Ingest: decode sources, pace, detect, track, crop, publish face jobs."""

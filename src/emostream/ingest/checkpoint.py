@@ -1,0 +1,81 @@
+"""Where each source's session stands, kept in Redis so a killed ingest resumes it exactly.
+
+After every analysed frame, ingest writes the session's counters, tracker
+state and media clock together with that frame's face jobs in one MULTI/EXEC:
+either both are in Redis or neither. A restarted ingest finds the checkpoint
+and continues the same session:
+
+- a **file** is decoded again from the start, frames up to the checkpoint are
+  skipped without detection, and analysis resumes at the next frame with the
+  same sequence numbers and track ids, so every face is published once and its
+  event id is the one it would have had;
+- a **live** source continues its session if the checkpoint is younger than
+  ``ingest.session_timeout_s`` (a short outage), else that session is ended
+  with reason ``timeout`` and a new one starts.
+
+The checkpoint is deleted with the session's end message (also one MULTI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import redis
+
+from emostream.config import TrackerConfig
+from emostream.ingest.session import IngestSession
+
+VERSION = 1
+COUNTERS = ("seq", "analysed", "dropped", "failed", "faces", "faces_skipped", "faces_dropped")
+
+
+def url_fingerprint(url: str) -> str:
+    """Identifies the source without storing its URL (which may hold a password)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def snapshot(session: IngestSession, frame_index: int, url: str, live: bool) -> str:
+    body: dict[str, Any] = {
+        "v": VERSION,
+        "session": session.id,
+        "started_ts": session.started_ts,
+        "frame_index": frame_index,
+        "url": url_fingerprint(url),
+        "live": live,
+        "first_pts": session._first_pts,
+        "last_offset": session._last_offset,
+        "tracker": session.tracker.state(),
+        "updated_ts": time.time(),
+    }
+    body.update({name: getattr(session, name) for name in COUNTERS})
+    return json.dumps(body, separators=(",", ":"))
+
+
+def load(client: redis.Redis, key: str) -> dict[str, Any] | None:
+    raw = client.get(key)
+    if raw is None:
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("v") == VERSION else None
+
+
+def restore(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig, nominal_interval: float) -> IngestSession:
+    """The session as it was after the checkpointed frame."""
+    session = IngestSession(source, tracker_cfg, nominal_interval, id=body["session"], started_ts=float(body["started_ts"]))
+    for name in COUNTERS:
+        setattr(session, name, int(body[name]))
+    session._first_pts = body["first_pts"]
+    session._last_offset = body["last_offset"]
+    session.tracker.restore(body["tracker"])
+    return session
+
+
+def ended_copy(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig) -> IngestSession:
+    """A session left open by a previous run that cannot be continued, to be ended properly."""
+    return restore(body, source, tracker_cfg, 0.0)

@@ -1,0 +1,32 @@
+"""Cut a face out of a frame in the model's input size and colour (from the model card)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from emostream.modelcard import ModelCard
+
+
+def expand(box: tuple[int, int, int, int], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Grow the box by ``margin`` of its size on every side, made square, clipped to the frame."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    x1, y1 = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+
+def crop_face(frame_bgr: np.ndarray, box: tuple[int, int, int, int], card: ModelCard, margin: float) -> np.ndarray:
+    """uint8 crop of shape ``card.input_shape``."""
+    height, width = frame_bgr.shape[:2]
+    x, y, w, h = expand(box, margin, width, height)
+    patch = frame_bgr[y : y + h, x : x + w]
+    if card.color == "gray":
+        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
+    elif card.color == "rgb":
+        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    shrinking = patch.shape[0] > card.height
+    patch = cv2.resize(patch, (card.width, card.height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(patch.reshape(card.input_shape))

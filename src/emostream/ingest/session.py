@@ -1,0 +1,70 @@
+"""Per-session state of one source: ids, counters, the tracker and the media clock."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from emostream.config import TrackerConfig
+from emostream.ingest.tracker import IouTracker
+from emostream.messages import SessionEnd, SessionStart
+
+
+def new_session_id(source: str, now: float | None = None) -> str:
+    """Sortable and unique: ``<source>-<UTC time>-<random>``."""
+    stamp = datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{source}-{stamp}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class IngestSession:
+    source: str
+    tracker_cfg: TrackerConfig
+    nominal_interval: float
+    id: str = ""
+    started_ts: float = field(default_factory=time.time)
+    seq: int = 0
+    analysed: int = 0
+    dropped: int = 0
+    failed: int = 0
+    faces: int = 0
+    faces_skipped: int = 0
+    faces_dropped: int = 0
+    _first_pts: float | None = None
+    _last_offset: float | None = None
+
+    def __post_init__(self) -> None:
+        self.id = self.id or new_session_id(self.source, self.started_ts)
+        self.tracker = IouTracker(self.tracker_cfg.iou_threshold, self.tracker_cfg.max_missed, self.tracker_cfg.max_distance)
+
+    def clock(self, pts: float, captured_ts: float, live: bool) -> tuple[float, float]:
+        """(offset, interval) of an analysed frame: media time for files, wall time for live."""
+        if live:
+            offset = max(0.0, captured_ts - self.started_ts)
+        else:
+            if self._first_pts is None:
+                self._first_pts = pts
+            offset = max(0.0, pts - self._first_pts)
+        interval = self.nominal_interval if self._last_offset is None else max(0.0, offset - self._last_offset)
+        self._last_offset = offset
+        return offset, interval
+
+    def start_message(self, url: str) -> SessionStart:
+        return SessionStart(self.source, self.id, self.started_ts, url)
+
+    def end_message(self, reason: str) -> SessionEnd:
+        return SessionEnd(
+            source=self.source,
+            session=self.id,
+            started_ts=self.started_ts,
+            ended_ts=time.time(),
+            reason=reason,
+            frames_analysed=self.analysed,
+            frames_dropped=self.dropped,
+            frames_failed=self.failed,
+            faces=self.faces,
+            faces_skipped=self.faces_skipped,
+            faces_dropped=self.faces_dropped,
+        )

@@ -1,0 +1,187 @@
+"""The ingest worker: one :class:`~emostream.ingest.runner.SourceRunner` thread per source.
+
+A source that fails never takes the others down: each runs in its own
+thread, every error is logged with the source's redacted name and counted.
+Sources can be added and removed while it runs (see :mod:`emostream.ingest.control`);
+only the source that changed is started or stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from emostream.config import Config, SourceConfig
+from emostream.ingest import control
+from emostream.ingest.runner import SourceRunner
+from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.metrics import IngestMetrics
+from emostream.modelcard import ModelCard, load_card
+from emostream.redis_io import Reconnector, backlog, connect, ensure_group
+from emostream.worker import Worker
+
+log = logging.getLogger(__name__)
+
+STOP_JOIN_S = 10.0  # how long shutdown waits for each source thread
+
+
+class BacklogProbe:
+    """The classifiers' backlog, read from Redis at most every ``period_s`` (shared by all sources)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, metrics: IngestMetrics, period_s: float = 0.2) -> None:
+        self.client, self.keys, self.metrics, self.period_s = client, keys, metrics, period_s
+        self._value, self._at = 0, -1e9
+        self._lock = threading.Lock()
+
+    def value(self) -> int:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self.period_s:
+                with contextlib.suppress(redis.RedisError):  # keep the last value; the publisher notices outages itself
+                    self._value = backlog(self.client, self.keys.faces, CLASSIFIER_GROUP)
+                self._at = now
+                self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self._value)
+            return self._value
+
+
+class IngestWorker(Worker):
+    role = "ingest"
+
+    def __init__(
+        self,
+        config: Config,
+        sources: list[SourceConfig] | None = None,
+        registry: CollectorRegistry | None = None,
+        http_port: int | None = None,
+    ) -> None:
+        super().__init__(config, registry, config.http.ingest_port if http_port is None else http_port)
+        self.sources = sources if sources is not None else list(config.sources)
+        if not self.sources and not config.ingest.control:
+            raise ValueError("no sources configured: add sources to the configuration or pass --source")
+        self.name = control.worker_name(config.ingest)
+        self.keys = Keys(config.redis.prefix)
+        self.metrics = IngestMetrics(self.registry)
+        self.card: ModelCard = load_card(config.classifier.model or None)
+        self.client = connect(config.redis)
+        ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+        self.reconnector = Reconnector("ingest", self.stop.is_set)
+        self.backlog = BacklogProbe(self.client, self.keys, self.metrics)
+        self.runners: dict[str, SourceRunner] = {}
+        self._revisions: dict[str, str] = {}
+        self._retiring: list[SourceRunner] = []
+        self._invalid_logged: dict[str, str] = {}
+        self._polled = False  # whether the run-time changes were read (or given up on) once
+        self._lock = threading.Lock()
+
+    def health(self) -> dict[str, object]:
+        body = super().health()
+        with self._lock:
+            body["sources"] = {sid: r.state for sid, r in self.runners.items()}
+        return body
+
+    # --- starting and stopping sources ---------------------------------------
+
+    def _start_runner(self, wanted: control.Wanted) -> None:
+        runner = SourceRunner(self, wanted.source, wanted.origin)
+        with self._lock:
+            self.runners[wanted.source.id] = runner
+            self._revisions[wanted.source.id] = wanted.revision
+        runner.start()
+        log.info("ingest: source %s started (%s, %s)", wanted.source.id, runner.name, wanted.origin)
+
+    def _retire(self, source_id: str) -> None:
+        with self._lock:
+            runner = self.runners.pop(source_id)
+            self._revisions.pop(source_id, None)
+        runner.stop.set()
+        self._retiring.append(runner)
+        log.info("ingest: source %s removed", source_id)
+
+    def apply(self, wanted: dict[str, control.Wanted]) -> None:
+        """Start, stop or restart only the sources whose wanted entry differs from what runs."""
+        self._retiring = [r for r in self._retiring if r.thread.is_alive()]
+        busy = {r.src.id for r in self._retiring}
+        for source_id in list(self.runners):
+            entry = wanted.get(source_id)
+            if entry is None or entry.revision != self._revisions.get(source_id) or entry.source != self.runners[source_id].src:
+                self._retire(source_id)
+                busy.add(source_id)
+        for source_id, entry in wanted.items():
+            # A source being stopped finishes (and ends its session) before its replacement starts.
+            if source_id not in self.runners and source_id not in busy:
+                self._start_runner(entry)
+
+    def _poll_control(self) -> None:
+        try:
+            overrides = control.read_overrides(self.client, self.keys, self.name)
+        except redis.RedisError as exc:
+            if not self._polled:  # Redis is not answering yet: run the configured sources meanwhile
+                log.warning("ingest: cannot read run-time source changes (%s); starting the configured sources", exc)
+                self.apply(control.wanted_sources(self.sources, None))
+                self._polled = True
+            else:
+                log.debug("ingest: cannot read run-time source changes: %s", exc)
+            return
+        self._polled = True
+        for source_id, why in overrides.invalid.items():
+            if self._invalid_logged.get(source_id) != why:
+                log.error("ingest: ignoring the run-time entry for source %s: %s", source_id, why)
+                self._invalid_logged[source_id] = why
+        self.apply(control.wanted_sources(self.sources, overrides))
+
+    def _publish_state(self) -> None:
+        with self._lock:
+            states = [r.describe() for r in self.runners.values()]
+        try:
+            control.publish_state(self.client, self.keys, self.name, states)
+        except redis.RedisError as exc:
+            log.debug("ingest: cannot publish state: %s", exc)
+
+    # --- the loop -------------------------------------------------------------
+
+    def serve(self) -> None:
+        cfg = self.config.ingest
+        if cfg.control:
+            self._poll_control()
+        else:
+            self.apply(control.wanted_sources(self.sources, None))
+        log.info(
+            "ingest %s: %d source(s): %s%s", self.name, len(self.runners),
+            ", ".join(f"{sid}={r.name}" for sid, r in self.runners.items()) or "none yet",
+            f"; run-time changes via {self.keys.ingest_sources(self.name)}" if cfg.control else "",
+        )
+        next_poll = next_beat = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if cfg.control and now >= next_poll:
+                self._poll_control()
+                next_poll = now + control.POLL_S
+            if now >= next_beat:
+                self._publish_state()
+                next_beat = now + control.HEARTBEAT_S
+            with self._lock:
+                runners = list(self.runners.values())
+            if cfg.exit_at_end and runners and not any(r.thread.is_alive() for r in runners):
+                break
+            self.stop.wait(0.1)
+        self.stop.set()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            runners = list(self.runners.values()) + self._retiring
+        for runner in runners:
+            runner.stop.set()
+        deadline = time.monotonic() + STOP_JOIN_S
+        for runner in runners:
+            runner.thread.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(redis.RedisError):
+            control.clear_state(self.client, self.keys, self.name)
+        frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": "analysed"}) or 0
+                     for r in runners)
+        log.info("ingest stopped ◆ %d source(s) ◆ %d frames analysed", len(runners), frames)

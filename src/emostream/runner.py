@@ -1,0 +1,219 @@
+"""``emostream run``: the whole pipeline on one machine, as separate processes.
+
+Starts a private embedded Redis-compatible server when none is configured,
+then the aggregator, the classifier and ingest (dependency order), each as its
+own OS process talking only through Redis. While they run, the terminal shows
+the faces and their emotions as events arrive. When every file source has
+ended and its session summary is out, the workers are stopped in reverse
+order (ingest first, then classifier, then aggregator) and the summaries are
+printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from emostream.config import Config, SourceConfig, dump_config
+from emostream.follow import follow_events, format_event
+from emostream.keys import Keys
+from emostream.live import LiveView
+from emostream.messages import decode_lifecycle, decode_summary
+from emostream.redis_io import EmbeddedRedis, connect
+
+log = logging.getLogger(__name__)
+ROLES = ("aggregate", "classify", "ingest")  # start order; stopped in reverse
+
+
+def stop_process(proc: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> int:
+    """SIGTERM, so the worker drains; SIGKILL if it has not exited after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s; killing it", name, timeout)
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def demo_clip() -> Path:
+    return Path(str(resources.files("emostream") / "assets" / "demo" / "demo.mp4"))
+
+
+def default_sources() -> list[SourceConfig]:
+    return [SourceConfig(id="demo", url=str(demo_clip()))]
+
+
+class Pipeline:
+    def __init__(self, config: Config, live_view: bool = True, child_log_level: str = "WARNING") -> None:
+        if not config.sources:
+            config = config.model_copy(update={"sources": default_sources()})
+        self.config = config
+        self.keys = Keys(config.redis.prefix)
+        self.live_view = live_view
+        self.child_log_level = child_log_level
+        self.embedded: EmbeddedRedis | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stop = threading.Event()
+        self._config_file: Path | None = None
+        self._started_at = time.time()
+
+    # --- processes --------------------------------------------------------
+
+    def _spawn(self, role: str) -> None:
+        assert self._config_file is not None
+        cmd = [sys.executable, "-m", "emostream", "--config", str(self._config_file), "--log-level", self.child_log_level, role]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings are in the file
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.children[role] = subprocess.Popen(cmd, env=env)
+        log.info("started %s (pid %d)", role, self.children[role].pid)
+
+    def _stop_child(self, role: str, timeout: float = 30.0) -> int | None:
+        proc = self.children.get(role)
+        return None if proc is None else stop_process(proc, role, timeout)
+
+    def _start(self) -> None:
+        config = self.config
+        if not config.redis.url:
+            self.embedded = EmbeddedRedis().start()
+            config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": self.embedded.url})})
+            self.config = config
+        handle, name = tempfile.mkstemp(prefix="emostream-", suffix=".yaml")
+        with os.fdopen(handle, "w") as out:  # mkstemp: readable by this user only (it may hold secrets)
+            out.write(dump_config(config))
+        self._config_file = Path(name)
+        connect(config.redis).ping()
+        for role in ROLES:
+            self._spawn(role)
+        if config.web.enabled:
+            http = config.http
+            port = http.aggregator_port or "<aggregator port>"
+            print(f"Live web view: http://{http.host}:{port}/", flush=True)
+
+    def _shutdown(self) -> dict[str, int | None]:
+        codes = {role: self._stop_child(role) for role in reversed(ROLES)}
+        if self.embedded is not None:
+            self.embedded.stop()
+        if self._config_file is not None:
+            self._config_file.unlink(missing_ok=True)
+        return codes
+
+    # --- watching ---------------------------------------------------------
+
+    def _sessions(self, client: Any) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """Sessions this run started so far, and their summaries published so far.
+
+        Stream ids are millisecond timestamps, so reading from the run's start
+        skips whatever earlier runs left in a shared Redis.
+        """
+        since = f"{int(self._started_at * 1000)}-0"
+        started: set[str] = set()
+        for _, fields in client.xrange(self.keys.lifecycle, min=since):
+            message = decode_lifecycle(fields)
+            if message.kind == "start":
+                started.add(message.session)
+        summaries = {}
+        for _, fields in client.xrange(self.keys.sessions, min=since):
+            summary = decode_summary(fields)
+            if summary["session"] in started:
+                summaries[summary["session"]] = summary
+        return started, summaries
+
+    def run(self) -> int:
+        has_live = any(src.is_live for src in self.config.sources)
+        self._start()
+        assert self.config.redis.url
+        client = connect(self.config.redis)
+        view = LiveView(sys.stdout, enabled=self.live_view)
+        summaries: dict[str, dict[str, Any]] = {}
+        interrupted = False
+        failed_role = None
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        ingest_done_at: float | None = None
+        try:
+            for event in follow_events(client, self.keys, block_ms=250, stop=self.stop.is_set, since_ms=int(self._started_at * 1000)):
+                if event is not None:
+                    view.show(event)
+                else:
+                    view.refresh()
+                for role, proc in self.children.items():
+                    if role != "ingest" and proc.poll() is not None:
+                        failed_role = role
+                if failed_role:
+                    log.error("%s exited with code %s; stopping the pipeline", failed_role, self.children[failed_role].returncode)
+                    break
+                ingest = self.children["ingest"]
+                if ingest.poll() is None or has_live:
+                    continue
+                if ingest.returncode != 0:
+                    failed_role = "ingest"
+                    break
+                ingest_done_at = ingest_done_at or time.monotonic()
+                started, summaries = self._sessions(client)
+                if started <= set(summaries):
+                    break
+                if time.monotonic() - ingest_done_at > self.config.aggregator.end_grace_s + 30:
+                    log.error("sessions %s were never summarised", sorted(started - set(summaries)))
+                    break
+            interrupted = self.stop.is_set()
+            if interrupted:
+                # Let ingest end its sessions, then give the aggregator time to summarise.
+                self._stop_child("ingest")
+                deadline = time.monotonic() + self.config.aggregator.end_grace_s + 10
+                while time.monotonic() < deadline:
+                    started, summaries = self._sessions(client)
+                    if started <= set(summaries):
+                        break
+                    time.sleep(0.2)
+            _, summaries = self._sessions(client)
+        finally:
+            view.close()
+            codes = self._shutdown()
+        for summary in summaries.values():
+            print_summary(summary, self.config.aggregator.summary_dir)
+        bad = {role: code for role, code in codes.items() if code not in (0, None)}
+        if failed_role or bad:
+            print(f"emostream: worker(s) failed: {bad or failed_role}", file=sys.stderr)
+            return 1
+        return 0
+
+
+def print_summary(summary: dict[str, Any], folder: Path) -> None:
+    share = summary["emotions"]["share"]
+    top = sorted(share.items(), key=lambda kv: -kv[1])
+    print()
+    print(f"Session {summary['session']} ({summary['source']}): {summary['duration_s']:.1f} s, ended: {summary['end_reason']}")
+    print(
+        f"  frames analysed {summary['frames']['analysed']}, dropped {summary['frames']['dropped']}, "
+        f"failed {summary['frames']['failed']}; faces {summary['faces']}; tracks {summary['tracks']}"
+    )
+    print("  emotion share: " + ", ".join(f"{e} {v:.0%}" for e, v in top if v > 0) or "  no faces")
+    for track in summary["track_summaries"]:
+        print(f"  face #{track['track_id']}: {track['duration_s']:.1f} s, {track['faces']} faces, mostly {track['dominant']}")
+    print(f"  summary: {folder / (summary['session'] + '.json')}")
+    print(f"  timeline chart: {folder / (summary['session'] + '.timeline.png')}")
+    sys.stdout.flush()
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2)
+
+
+__all__ = ["Pipeline", "demo_clip", "format_event", "print_summary"]

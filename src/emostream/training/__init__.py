@@ -1,0 +1,1 @@
+"""Training, evaluation and export of emotion models (``emostream train|evaluate|export``)."""

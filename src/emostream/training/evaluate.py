@@ -1,0 +1,314 @@
+"""``emostream evaluate``: score a model on labelled faces and write a report.
+
+The model is either a bare Keras file (``runs/x/best.keras``, as ``emostream
+train`` writes it) or a model folder with a ``model.json`` card (as ``emostream
+export`` writes it, or the name of a packaged model). Both run through the
+classifier's own runtime (``emostream.classifier.runtime``), so the numbers
+describe what the service will do: same preprocessing, same input size, same
+format (``--format keras|tflite``). FER2013 crops (48x48) are resized to the
+model's input size with bilinear interpolation.
+
+The report holds accuracy, per-class precision/recall/F1, macro F1 and the
+confusion matrix (rows: true class, columns: predicted class). With ``--out``
+it is written as ``report.json``, ``confusion.csv`` and ``confusion.png``;
+``emostream export --report`` copies its headline numbers into the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emostream.emotions import EMOTIONS
+from emostream.modelcard import ModelCard, load_card, sha256_of
+from emostream.training.data import (
+    FER_USAGES,
+    Dataset,
+    load_fer2013,
+    load_fer2013_ferplus,
+    load_image_folder,
+)
+from emostream.training.metrics import classification_report
+
+log = logging.getLogger(__name__)
+
+EVAL_LABELS = ("fer2013", "ferplus-majority")
+# train.normalise: what a bare .keras file from ``emostream train`` expects.
+TRAIN_SCALE, TRAIN_OFFSET = 1.0 / 255.0, 0.0
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def bare_card(path: Path, input_shape: tuple[int, ...], scale: float | None = None, offset: float | None = None) -> ModelCard:
+    """A stand-in card for a Keras file that has none.
+
+    Input size and colour come from the model's input layer, preprocessing from
+    ``scale``/``offset`` (default: ``emostream train``'s ``pixels / 255``).
+    """
+    height, width, channels = (int(v) for v in input_shape[-3:])
+    if channels not in (1, 3):
+        raise ValueError(f"{path}: input has {channels} channels; expected 1 (gray) or 3 (rgb)")
+    return ModelCard(
+        folder=path.parent,
+        name=path.stem,
+        version="unversioned",
+        classes=EMOTIONS,
+        width=width,
+        height=height,
+        color="gray" if channels == 1 else "rgb",
+        scale=TRAIN_SCALE if scale is None else scale,
+        offset=TRAIN_OFFSET if offset is None else offset,
+        files={"keras": path.name},
+    )
+
+
+def card_for(model: str | Path, scale: float | None = None, offset: float | None = None) -> ModelCard:
+    """The card of a model folder or packaged model, or a stand-in for a bare Keras file.
+
+    A folder's card is authoritative: overriding its preprocessing would score
+    a different model than the one that gets served, so that is refused.
+    """
+    path = Path(model)
+    if path.is_file():
+        if path.suffix.lower() not in KERAS_SUFFIXES:
+            raise ValueError(f"{path}: expected a Keras file ({', '.join(KERAS_SUFFIXES)}) or a model folder")
+        import keras
+
+        return bare_card(path, keras.models.load_model(path, compile=False).input_shape, scale, offset)
+    if scale is not None or offset is not None:
+        raise ValueError("--scale/--offset apply to bare Keras files only; a model folder's card sets them")
+    return load_card(model)
+
+
+def fit_to_card(images: np.ndarray, card: ModelCard) -> np.ndarray:
+    """uint8 crops (N, h, w, 1|3) resized and coloured as the card's input wants."""
+    import cv2
+
+    height, width, channels = card.input_shape
+    if images.shape[1:3] != (height, width):
+        resized = [cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR) for image in images]
+        images = np.stack(resized).reshape(len(images), height, width, -1)
+    if images.shape[3] == 1 and channels == 3:
+        images = np.repeat(images, 3, axis=3)  # gray to rgb/bgr alike
+    elif images.shape[3] == 3 and channels == 1:
+        images = np.stack([cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in images])[..., None]
+    return np.ascontiguousarray(images, dtype=np.uint8)
+
+
+def predict(runtime: Any, images: np.ndarray, tta: bool) -> np.ndarray:
+    """Class probabilities; with ``tta`` the mean over the image and its mirror image.
+
+    Faces are roughly symmetric and training flips them, so the mirror is an
+    equally valid view; averaging the two costs a second pass and usually buys
+    a little accuracy. It is an evaluation option only: the service runs one pass.
+    """
+    probs = runtime.predict(images)
+    if tta:
+        probs = (probs + runtime.predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2.0
+    return np.asarray(probs, dtype=np.float32)
+
+
+def evaluate(
+    model_path: str | Path,
+    dataset: Dataset,
+    tta: bool = False,
+    batch_size: int = 64,
+    fmt: str = "keras",
+    scale: float | None = None,
+    offset: float | None = None,
+) -> dict[str, Any]:
+    """Score a model (Keras file, model folder or packaged model name) on ``dataset``.
+
+    Returns the :func:`classification_report` dict plus what was evaluated and
+    how fast. Labels are the argmax of the dataset's label rows.
+    """
+    from emostream.classifier.runtime import load_runtime
+
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty")
+    if fmt == "tflite" and Path(model_path).is_file():
+        raise ValueError("--format tflite needs a model folder (see `emostream export`)")
+    card = card_for(model_path, scale, offset)
+    runtime = load_runtime(card, fmt, batch_max=max(1, min(batch_size, len(dataset))))
+    try:
+        images = fit_to_card(dataset.images, card)
+        started = time.monotonic()
+        probs = predict(runtime, images, tta)
+        seconds = time.monotonic() - started
+    finally:
+        runtime.close()
+    report = classification_report(dataset.hard_labels, np.argmax(probs, axis=1), card.classes)
+    report.update(
+        model=str(model_path),
+        model_name=card.label,
+        sha256=sha256_of(card.path(fmt)),
+        format=fmt,
+        tta=tta,
+        input={"width": card.width, "height": card.height, "color": card.color},
+        preprocessing={"scale": card.scale, "offset": card.offset},
+        seconds=round(seconds, 3),
+        images_per_second=round(len(dataset) * (2 if tta else 1) / seconds, 1) if seconds > 0 else None,
+    )
+    return report
+
+
+def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013", ferplus: Path | None = None) -> Dataset:
+    """Labelled faces to score on, from a FER2013 CSV or an image folder.
+
+    An image folder with ``train/`` and ``test/`` is read from ``test/``
+    (``train/`` when ``usage`` is Training); a folder of class folders is read as is.
+    """
+    data = Path(data)
+    if data.is_dir():
+        split = data / ("train" if usage == "Training" else "test")
+        return load_image_folder(split if split.is_dir() else data)
+    if labels == "fer2013":
+        return load_fer2013(data, (usage,))
+    if labels == "ferplus-majority":
+        if ferplus is None:
+            raise ValueError("--labels ferplus-majority needs --ferplus PATH (fer2013new.csv)")
+        return load_fer2013_ferplus(data, ferplus, (usage,), "majority")
+    raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text table of the report, for the terminal."""
+    classes = report["classes"]
+    width = max(len(c) for c in (*classes, "macro avg"))
+    lines = [
+        f"{report['model_name']} ({report['format']}{', flip TTA' if report['tta'] else ''}) on {report['samples']} images",
+        "",
+        f"{'':<{width}}  precision  recall     f1  support",
+    ]
+    for name in classes:
+        s = report["per_class"][name]
+        lines.append(f"{name:<{width}}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:5.3f}  {s['support']:7d}")
+    lines.append(
+        f"{'macro avg':<{width}}  {report['macro_precision']:9.3f}  {report['macro_recall']:6.3f}  "
+        f"{report['macro_f1']:5.3f}  {report['samples']:7d}"
+    )
+    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+    short = [c[:5] for c in classes]
+    lines.append(f"{'':<{width}}  " + " ".join(f"{c:>5}" for c in short))
+    for name, row in zip(classes, report["confusion_matrix"], strict=True):
+        lines.append(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
+    lines += ["", f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}"]
+    return "\n".join(lines)
+
+
+def plot_confusion(report: dict[str, Any], path: Path) -> Path:
+    """Save the confusion matrix as a PNG: colour by row share (recall), text by count.
+
+    Colouring by row share keeps rare classes (disgust has ~1.5 % of FER2013)
+    readable next to common ones; the counts stay printed in each cell.
+    Uses the object-oriented Figure API, so no pyplot global state or GUI backend.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(report["confusion_matrix"], dtype=np.float64)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    classes = report["classes"]
+    fig = Figure(figsize=(7, 6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{report['model_name']}: accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}", fontsize=10)
+    for t in range(len(classes)):
+        for p in range(len(classes)):
+            ax.text(p, t, f"{int(cm[t, p])}", ha="center", va="center", color="white" if share[t, p] > 0.5 else "black", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def write_outputs(report: dict[str, Any], out: Path) -> list[Path]:
+    """``report.json``, ``confusion.csv`` and ``confusion.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    csv_path = out / "confusion.csv"
+    rows = [",".join(["true\\predicted", *report["classes"]])]
+    rows += [",".join([name, *map(str, row)]) for name, row in zip(report["classes"], report["confusion_matrix"], strict=True)]
+    csv_path.write_text("\n".join(rows) + "\n")
+    return [json_path, csv_path, plot_confusion(report, out / "confusion.png")]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    p = parser.add_argument
+    p(
+        "--model",
+        required=True,
+        help="a Keras file (runs/NAME/best.keras), a model folder with model.json, or a packaged model name (e.g. mini-xception)",
+    )
+    p(
+        "--format",
+        choices=("keras", "tflite"),
+        default="keras",
+        help="which file of a model folder to run (default %(default)s); tflite needs a folder",
+    )
+    p(
+        "--data",
+        type=Path,
+        required=True,
+        help="fer2013.csv (or .csv.gz), or an image folder: train/<class>/ and test/<class>/, or <class>/ directly",
+    )
+    p(
+        "--usage",
+        choices=FER_USAGES,
+        default="PublicTest",
+        help="FER2013 rows to score (default %(default)s); for an image folder, Training picks train/, anything else test/",
+    )
+    p(
+        "--labels",
+        choices=EVAL_LABELS,
+        default="fer2013",
+        help="ground truth: the FER2013 labels or the FER+ majority vote (default %(default)s)",
+    )
+    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority")
+    p("--limit", type=int, default=0, help="score a random subset of this many images (seeded by --seed); 0 = all")
+    p("--seed", type=int, default=1337, help="random seed for --limit (default %(default)s)")
+    p("--tta", action="store_true", help="test-time augmentation: average the probabilities of each face and its mirror image")
+    p("--batch-size", type=int, default=64, help="faces per forward pass (default %(default)s)")
+    p("--scale", type=float, help="bare Keras files only: preprocessing scale, input = pixels*scale+offset (default 1/255, as train uses)")
+    p("--offset", type=float, help="bare Keras files only: preprocessing offset (default 0)")
+    p("--out", type=Path, help="folder for report.json, confusion.csv and confusion.png; without it only the table is printed")
+
+
+def main(args: argparse.Namespace) -> int:
+    dataset = load_eval_data(args.data, args.usage, args.labels, args.ferplus)
+    if args.limit and args.limit < len(dataset):
+        rng = np.random.default_rng(args.seed)
+        dataset = dataset.subset(np.sort(rng.permutation(len(dataset))[: args.limit]))
+    report = evaluate(args.model, dataset, tta=args.tta, batch_size=args.batch_size, fmt=args.format, scale=args.scale, offset=args.offset)
+    report["data"] = {
+        "path": str(args.data),
+        "usage": args.usage,
+        "labels": args.labels,
+        "ferplus": str(args.ferplus) if args.ferplus else None,
+        "limit": args.limit,
+    }
+    print(format_report(report))
+    if args.out:
+        written = write_outputs(report, args.out)
+        print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="emostream evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))

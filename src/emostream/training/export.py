@@ -1,0 +1,420 @@
+"""``emostream export``: turn a trained Keras file into a model folder the classifier serves.
+
+The folder holds ``model.keras`` (inference only, no optimizer state), TFLite
+conversions and the model card ``model.json`` (classes, input size and colour,
+preprocessing, training data and command, metrics, sha256 of each file).
+
+TFLite variants:
+
+- ``tflite-fp16``: float16 weights, float32 maths; half the size, same labels.
+- ``tflite-int8``: full-integer model (int8 weights, activations, input and
+  output) calibrated on a representative sample of the *training* data, for
+  CPUs and accelerators that only do integer maths. Its agreement with the
+  Keras model is measured on a further training sample and recorded in the card.
+
+The card lists one TFLite file as ``"tflite"`` (the one the classifier serves,
+``--serve-tflite``); every converted file is listed with its sha256 under
+``"tflite_variants"``. Training details come from ``run.json`` and
+``state.json`` in the run folder next to the Keras file, metrics from an
+``emostream evaluate`` report (``--report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import shlex
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emostream.emotions import EMOTIONS
+from emostream.modelcard import CARD_FILE, ModelCard, load_card, sha256_of, write_card
+from emostream.training.data import load_fer2013, load_image_folder
+from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("keras", "tflite-fp16", "tflite-int8")
+FILE_NAMES = {"keras": "model.keras", "tflite-fp16": "model-fp16.tflite", "tflite-int8": "model-int8.tflite"}
+
+
+def train_command(run: dict[str, Any]) -> list[str]:
+    """The ``emostream train`` command line that reproduces the options in ``run.json``.
+
+    Every option is spelled out, defaults included, so the command still means
+    the same run after a later release changes a default.
+    """
+    model, augment = run.get("model", {}), run.get("augment", {})
+    cmd = ["emostream", "train", "--data", str(run["data"]), "--out", str(run["out"])]
+    flags = {
+        "--architecture": run.get("architecture"),
+        "--labels": run.get("labels"),
+        "--ferplus": run.get("ferplus"),
+        "--train-usage": run.get("train_usage"),
+        "--val-usage": run.get("val_usage"),
+        "--limit": run.get("limit"),
+        "--epochs": run.get("epochs"),
+        "--batch-size": run.get("batch_size"),
+        "--learning-rate": run.get("learning_rate"),
+        "--lr-schedule": run.get("lr_schedule"),
+        "--warmup-epochs": run.get("warmup_epochs"),
+        "--patience": run.get("patience"),
+        "--label-smoothing": run.get("label_smoothing"),
+        "--class-weights": run.get("class_weights"),
+        "--seed": run.get("seed"),
+        "--input-size": model.get("input_size"),
+        "--l2": model.get("l2"),
+        "--dropout": model.get("dropout"),
+        "--unfreeze": model.get("unfreeze"),
+        "--weights": model.get("weights", "none") or "none",
+        "--rotation": augment.get("rotation_deg"),
+        "--shift": augment.get("shift"),
+        "--zoom": augment.get("zoom"),
+        "--contrast": augment.get("contrast"),
+    }
+    for flag, value in flags.items():
+        if value is not None:
+            cmd += [flag, str(value)]
+    if "dense" in model:
+        cmd += ["--dense", *map(str, model["dense"])]
+    if augment.get("flip") is False:
+        cmd.append("--no-flip")
+    return cmd
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def training_section(model_path: Path) -> dict[str, Any]:
+    """The card's ``training`` field, from the run folder around ``model_path``."""
+    folder = model_path.parent
+    run, state = _read_json(folder / "run.json"), _read_json(folder / "state.json")
+    section: dict[str, Any] = {"source_model": str(model_path), "source_sha256": sha256_of(model_path)}
+    if run is None:
+        section["note"] = f"no run.json next to {model_path.name}: training data and options unknown"
+        return section
+    section.update(
+        data=run.get("data"),
+        labels=run.get("labels"),
+        ferplus=run.get("ferplus"),
+        train_usage=run.get("train_usage"),
+        val_usage=run.get("val_usage"),
+        architecture=run.get("architecture"),
+        command=shlex.join(train_command(run)),
+        options=run,
+    )
+    if state is not None:
+        section.update(
+            epochs=state.get("epoch"),
+            best_epoch=state.get("best_epoch"),
+            best_val_accuracy=state.get("best"),
+            finished=state.get("done"),
+        )
+    return section
+
+
+def metrics_section(report_path: Path, source_sha256: str) -> dict[str, Any]:
+    """The card's ``metrics`` field: headline numbers of an ``emostream evaluate`` report."""
+    report = json.loads(Path(report_path).read_text())
+    try:
+        metrics: dict[str, Any] = {
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+            "samples": report["samples"],
+            "per_class_f1": {name: s["f1"] for name, s in report["per_class"].items()},
+            "per_class_recall": {name: s["recall"] for name, s in report["per_class"].items()},
+        }
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{report_path}: not an `emostream evaluate` report (missing {exc})") from None
+    metrics.update(
+        data=report.get("data"),
+        format=report.get("format"),
+        tta=report.get("tta"),
+        evaluated_model=report.get("model"),
+        report=str(report_path),
+    )
+    if report.get("sha256") and report["sha256"] != source_sha256:
+        log.warning("%s was made for another model file (%s); its metrics may not describe this one", report_path, report.get("model"))
+        metrics["note"] = "report made for a different model file than the one exported"
+    return metrics
+
+
+def training_images(data: Path, run: dict[str, Any] | None) -> np.ndarray:
+    """uint8 training faces for int8 calibration and the agreement check."""
+    data = Path(data)
+    if data.is_dir():
+        return load_image_folder(data / "train" if (data / "train").is_dir() else data).images
+    usage = (run or {}).get("train_usage") or "Training"
+    return load_fer2013(data, (usage,)).images
+
+
+def _representative(samples: np.ndarray) -> Any:
+    """A generator factory in the shape the TFLite converter wants: one batch of one sample a step."""
+
+    def gen() -> Iterator[list[np.ndarray]]:
+        for sample in samples:
+            yield [sample[None]]
+
+    return gen
+
+
+def convert_tflite(model: Any, path: Path, variant: str, calibration: np.ndarray | None = None) -> Path:
+    """Write ``model`` as TFLite, float16 or full-integer int8, built-in ops only.
+
+    Built-ins only (no Select TF ops): the file must run on the plain TFLite/
+    LiteRT interpreter the classifier and edge devices use. The batch dimension
+    stays dynamic so the runtime can size one interpreter per batch bucket.
+    """
+    import tensorflow as tf
+
+    options: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if variant == "fp16":
+        options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], "supported_types": [tf.float16]}
+    elif variant == "int8":
+        if calibration is None or not len(calibration):
+            raise ValueError("int8 conversion needs calibration images")
+        options.update(
+            representative_dataset=_representative(calibration),
+            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            inference_input_type=tf.int8,
+            inference_output_type=tf.int8,
+        )
+    else:
+        raise ValueError(f"unknown TFLite variant {variant!r}")
+    model.export(str(path), format="litert", verbose=False, **options)
+    return path
+
+
+def agreement(card: ModelCard, variant_file: str, images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How often a TFLite file picks the same label as the Keras model, and its largest probability gap."""
+    from emostream.classifier.runtime import load_runtime
+
+    runtime = load_runtime(replace(card, files={"tflite": variant_file}), "tflite", batch_max=32)
+    try:
+        probs = runtime.predict(images)
+    finally:
+        runtime.close()
+    same = float(np.mean(np.argmax(probs, 1) == np.argmax(reference, 1)))
+    return {
+        "agreement_with_keras": round(same, 4),
+        "max_abs_prob_diff": round(float(np.abs(probs - reference).max()), 4),
+        "checked_on": len(images),
+    }
+
+
+def export(
+    model: Path,
+    out: Path,
+    name: str,
+    version: str,
+    formats: tuple[str, ...] = ("keras", "tflite-fp16"),
+    data: Path | None = None,
+    report: Path | None = None,
+    serve_tflite: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    calibration_samples: int = 200,
+    check_samples: int = 200,
+    seed: int = 1337,
+    license_text: str | None = None,
+    source: str | None = None,
+    force: bool = False,
+) -> ModelCard:
+    """Write a model folder to ``out`` and return its card, as loaded back by ``load_card``.
+
+    ``data`` (default: the ``data`` of ``run.json`` when that path exists)
+    supplies int8 calibration images and the TFLite agreement check; without it
+    fp16 files are exported unchecked and int8 is refused.
+    """
+    import keras
+
+    model, out = Path(model), Path(out)
+    unknown = set(formats) - set(EXPORT_FORMATS)
+    if not formats or unknown:
+        raise ValueError(f"formats must be among {EXPORT_FORMATS}, got {list(formats)}")
+    if not model.is_file() or model.suffix.lower() not in KERAS_SUFFIXES:
+        raise ValueError(f"{model}: expected a Keras file ({', '.join(KERAS_SUFFIXES)})")
+    variants = [f.removeprefix("tflite-") for f in EXPORT_FORMATS if f in formats and f.startswith("tflite-")]
+    if serve_tflite is None:
+        serve_tflite = variants[0] if variants else None
+    elif serve_tflite not in variants:
+        raise ValueError(f"--serve-tflite {serve_tflite} needs tflite-{serve_tflite} among --formats")
+    if (out / CARD_FILE).exists() and not force:
+        raise FileExistsError(f"{out} already holds a model; pass --force to overwrite it")
+
+    run = _read_json(model.parent / "run.json")
+    if data is None and run and run.get("data") and Path(run["data"]).exists():
+        data = Path(run["data"])
+        log.info("using the run's training data %s", data)
+    if "int8" in variants and data is None:
+        raise ValueError("tflite-int8 needs --data: its calibration images come from the training data")
+
+    keras_model = keras.models.load_model(model, compile=False)
+    stand_in = bare_card(model, keras_model.input_shape, scale, offset)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in FILE_NAMES.values():
+        (out / stale).unlink(missing_ok=True)
+    # Always write model.keras: it is the reference the TFLite files are checked against.
+    keras_model.save(out / FILE_NAMES["keras"])
+    card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
+
+    calibration = check = None
+    if data is not None:
+        images = fit_to_card(training_images(data, run), card)
+        order = np.random.default_rng(seed).permutation(len(images))
+        picked = images[order[:calibration_samples]].astype(np.float32)
+        calibration = picked * np.float32(card.scale) + np.float32(card.offset)  # the card's preprocessing
+        check = images[order[calibration_samples : calibration_samples + check_samples]]
+
+    tflite: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        file = FILE_NAMES[f"tflite-{variant}"]
+        log.info("converting to TFLite %s", variant)
+        convert_tflite(keras_model, out / file, variant, calibration)
+        tflite[variant] = {"file": file, "sha256": sha256_of(out / file)}
+    if check is not None and len(check) and tflite:
+        from emostream.classifier.runtime import load_runtime
+
+        runtime = load_runtime(card, "keras", batch_max=32)
+        reference = runtime.predict(check)
+        runtime.close()
+        for entry in tflite.values():
+            entry.update(agreement(card, entry["file"], check, reference))
+
+    training = training_section(model)
+    body: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "classes": list(EMOTIONS),
+        "input": {"width": card.width, "height": card.height, "color": card.color},
+        "preprocessing": {"scale": card.scale, "offset": card.offset},
+        "files": {"keras": FILE_NAMES["keras"]},
+        "training": training,
+        "metrics": metrics_section(report, training["source_sha256"]) if report else {},
+        "exported": {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "tensorflow": _tf_version(),
+            "keras": keras.__version__,
+        },
+    }
+    if serve_tflite:
+        body["files"]["tflite"] = tflite[serve_tflite]["file"]
+        body["tflite_variants"] = tflite
+    if license_text:
+        body["license"] = license_text
+    if source:
+        body["source"] = source
+    if "keras" not in formats:
+        # The Keras file was only the reference for the agreement check.
+        (out / FILE_NAMES["keras"]).unlink()
+        del body["files"]["keras"]
+    write_card(out, body)
+    loaded = load_card(out)
+    for fmt in loaded.files:
+        loaded.verify(fmt)
+    return loaded
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return str(tf.__version__)
+
+
+def format_summary(card: ModelCard) -> str:
+    """What was written, with sizes, the served files and the TFLite agreement."""
+    served = set(card.files.values())
+    lines = [f"exported {card.label} to {card.folder}"]
+    rows: list[tuple[str, str]] = []
+    if "keras" in card.files:
+        rows.append((card.files["keras"], "keras"))
+    for variant, entry in card.extra.get("tflite_variants", {}).items():
+        note = f"tflite {variant}"
+        if "agreement_with_keras" in entry:
+            note += f", same label as keras on {entry['agreement_with_keras']:.1%} of {entry['checked_on']} training faces"
+        rows.append((entry["file"], note))
+    for file, note in rows:
+        size = (card.folder / file).stat().st_size / 1e6
+        lines.append(f"  {file:<20} {size:7.2f} MB  {note}{'  (served)' if file in served else ''}")
+    metrics = card.extra.get("metrics") or {}
+    scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}" if metrics else "no metrics (pass --report)"
+    lines.append(f"  {CARD_FILE:<20} input {card.width}x{card.height} {card.color}, pixels*{card.scale:.6g}{card.offset:+g}; {scores}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    p = parser.add_argument
+    p(
+        "--model",
+        type=Path,
+        required=True,
+        help="the Keras file to export, e.g. runs/NAME/best.keras; run.json and state.json next to it fill the card's training section",
+    )
+    p("--out", type=Path, required=True, help="model folder to write (model.keras, *.tflite, model.json)")
+    p("--name", help="model name in the card (default: the --out folder's name)")
+    p("--version", default="1.0.0", help="model version in the card (default %(default)s)")
+    p("--formats", nargs="+", choices=EXPORT_FORMATS, default=["keras", "tflite-fp16"], help="files to write (default: %(default)s)")
+    p(
+        "--serve-tflite",
+        choices=("fp16", "int8"),
+        help="the TFLite variant the card lists as 'tflite' (default: fp16 when exported, else int8)",
+    )
+    p(
+        "--data",
+        type=Path,
+        help="training data (fer2013.csv[.gz] or image folder) for int8 calibration and the TFLite agreement check "
+        "(default: run.json's data, when it exists)",
+    )
+    p("--calibration-samples", type=int, default=200, help="training faces used to calibrate int8 (default %(default)s)")
+    p(
+        "--check-samples",
+        type=int,
+        default=200,
+        help="further training faces on which TFLite labels are compared with Keras; 0 = skip (default %(default)s)",
+    )
+    p("--seed", type=int, default=1337, help="random seed for picking the calibration and check faces (default %(default)s)")
+    p("--report", type=Path, help="report.json from `emostream evaluate`, whose headline metrics go into the card")
+    p("--scale", type=float, help="preprocessing scale, input = pixels*scale+offset (default 1/255, what `emostream train` uses)")
+    p("--offset", type=float, help="preprocessing offset (default 0)")
+    p("--license", help="licence text for the card, e.g. of the weights or the training data")
+    p("--source", help="where the model comes from, for the card")
+    p("--force", action="store_true", help="overwrite a model folder that already exists")
+
+
+def main(args: argparse.Namespace) -> int:
+    card = export(
+        model=args.model,
+        out=args.out,
+        name=args.name or Path(args.out).resolve().name,
+        version=args.version,
+        formats=tuple(args.formats),
+        data=args.data,
+        report=args.report,
+        serve_tflite=args.serve_tflite,
+        scale=args.scale,
+        offset=args.offset,
+        calibration_samples=args.calibration_samples,
+        check_samples=args.check_samples,
+        seed=args.seed,
+        license_text=args.license,
+        source=args.source,
+        force=args.force,
+    )
+    print(format_summary(card))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="emostream export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))

@@ -1,0 +1,149 @@
+"""The benchmark package: page assembly, and the sections in a tiny configuration.
+
+Everything here but the end-to-end test takes a few seconds; that one starts
+real processes (about 20 s on 2 cores) and is marked slow. The full sections
+run through `make bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emostream.bench import __main__ as bench_main
+from emostream.bench.machine import LoadMonitor
+
+
+def fake(text: str) -> bench_main.Runner:
+    return lambda quick: text
+
+
+def test_a_section_gets_when_and_under_what_load_it_was_measured() -> None:
+    monitor = LoadMonitor(period_s=0.05).start()
+    try:
+        runner = fake("## Classifier throughput\n\nnumbers\n")
+        body, ok = bench_main.measure("classifier", True, monitor, "python -m emostream.bench --quick", runner)
+    finally:
+        monitor.stop()
+    assert ok
+    lines = body.splitlines()
+    assert lines[0] == "## Classifier throughput", "the heading stays first"
+    expected = r"_Measured .* UTC in \d+ s, quick mode \(`python -m emostream.bench --quick`\); load during the section: 1-min load average"
+    assert re.match(expected, lines[2]), lines[2]
+    assert "numbers" in body
+
+
+def test_a_missing_section_module_is_noted_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bench_main.load_section("no_such_section") is None, "a module that does not exist is no section"
+    monkeypatch.setattr(bench_main, "load_section", lambda name: None)  # e.g. before bench/ingest.py is written
+    body, ok = bench_main.measure("ingest", True, LoadMonitor(), "cmd")
+    assert ok, "a missing section does not fail the run"
+    assert body.startswith("## Ingest") and "Not measured" in body and "emostream.bench.ingest" in body, body
+
+
+def test_a_failing_section_is_reported_and_the_run_goes_on() -> None:
+    def broken(quick: bool) -> str:
+        raise RuntimeError("boom")
+
+    body, ok = bench_main.measure("e2e", True, LoadMonitor(), "cmd", broken)
+    assert not ok and "**Failed**" in body and "boom" in body
+
+
+def test_only_splices_the_named_sections_into_the_existing_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a page with a classifier and an e2e section,
+    page = tmp_path / "BENCH.md"
+    old = {
+        "machine": "## Machine\n\nold machine\n",
+        "classifier": "## Classifier throughput\n\nTarget (old classifier): kept\n",
+        "e2e": "## End-to-end latency\n\nold e2e\n",
+    }
+    page.write_text(bench_main.assemble(old, "old command"))
+    runners = {"machine": fake("## Machine\n\nnew machine\n"), "e2e": fake("## End-to-end latency\n\nTarget (e2e): new\n")}
+    monkeypatch.setattr(bench_main, "load_section", lambda name: runners.get(name))
+    # when only e2e is measured again,
+    assert bench_main.main(["--quick", "--only", "e2e", "--out", str(page)]) == 0
+    # then e2e and the machine are new, the classifier section is kept, and the targets list both.
+    blocks = bench_main.split_page(page.read_text())
+    assert list(blocks) == ["machine", "classifier", "e2e"], list(blocks)
+    assert "new machine" in blocks["machine"] and "Target (e2e): new" in blocks["e2e"]
+    assert blocks["classifier"] == old["classifier"], "a section not measured is kept as it was"
+    text = page.read_text()
+    assert "- Target (old classifier): kept" in text and "- Target (e2e): new" in text, text
+    assert "`python -m emostream.bench --quick --only e2e --out" in text, "the page says how it was made"
+
+
+def test_unknown_sections_are_refused(tmp_path: Path) -> None:
+    assert bench_main.main(["--only", "gpu", "--out", str(tmp_path / "x.md")]) == 2
+
+
+def test_machine_section_describes_the_machine() -> None:
+    from emostream.bench import machine
+
+    text = machine.run(quick=True)
+    wanted = ("| CPU |", "| cores |", "| memory |", "| OS |", "| Python |", "| TensorFlow / Keras |", "| date |", "Load average at")
+    for item in wanted:
+        assert item in text, f"{item!r} missing from:\n{text}"
+
+
+def test_cpu_meter_sees_a_busy_process() -> None:
+    from emostream.bench.procstat import CpuMeter
+
+    meter = CpuMeter({"me": os.getpid()}).start()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    meter.stop()
+    assert meter.cores["me"] is not None and meter.cores["me"] > 0.2, f"a spinning process used {meter.cores['me']} cores"
+
+
+def test_multiply_adds_match_the_architectures_stated_costs() -> None:
+    from emostream.bench.models import multiply_adds
+    from emostream.training.models import ModelSpec, build_compact, build_standard
+
+    compact = multiply_adds(build_compact(ModelSpec(weights=None)))
+    assert 9e6 < compact < 17e6, f"build_compact should be near 10-16 M multiply-adds per face, counted {compact / 1e6:.1f} M"
+    standard = multiply_adds(build_standard(ModelSpec(weights=None)))
+    assert 74e6 < standard < 76e6, f"build_standard says about 75 M multiply-adds per face, counted {standard / 1e6:.1f} M"
+
+
+def test_classifier_section_in_a_tiny_configuration() -> None:
+    from emostream.bench import classifier
+    from emostream.bench.models import candidates_of
+    from emostream.modelcard import load_card
+
+    cands = [c for c in candidates_of("mini-xception", load_card("mini-xception"), "packaged") if c.fmt == "tflite"]
+    rows = classifier.measure(cands, batch_sizes=(1, 4), seconds=0.05, rounds=1)
+    text = classifier.render(rows, (1, 4), 0.05, 1)
+    assert rows[0].macs and rows[0].macs > 1e6, "mini-Xception's multiply-adds are counted"
+    assert all(p.faces_s > 0 for p in rows[0].points)
+    assert "| mini-xception | tflite (float32) |" in text, text
+    assert "not measured, no compact model present" in text
+
+
+def test_baseline_classification_rates_in_a_tiny_configuration() -> None:
+    from emostream.bench import baseline
+    from emostream.modelcard import load_card
+
+    card = load_card("mini-xception")
+    crops = np.random.default_rng(0).integers(0, 256, (3, *card.input_shape), dtype=np.uint8)
+    rates = baseline.classification_rates(card, [[crops[0], crops[1]], [], [crops[2]]], per_face_limit=2)
+    names = [r.name for r in rates]
+    assert names[0].startswith("per face: `model.predict") and any("batches of 32" in n for n in names), names
+    assert rates[0].faces == 2 and rates[-1].faces == 3
+    text = baseline.render(rates, [], per_face_limit=2)
+    assert "| per face: `model.predict(face[None])` | 2 |" in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_e2e_section_with_one_source(tmp_path: Path) -> None:
+    from emostream.bench import e2e
+
+    results = e2e.measure((1,), 4.0, tmp_path)
+    assert results[0].faces > 0 and results[0].publish_ms, "events arrived"
+    assert "| 1 × 10 fps |" in e2e.render(results, 4.0)

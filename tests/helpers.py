@@ -1,0 +1,36 @@
+"""Small helpers shared by tests (importable as ``tests.helpers``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from emostream.messages import FaceJob
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, message: str, interval: float = 0.1) -> T:
+    """Poll until ``predicate()`` is truthy; fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
+        time.sleep(interval)
+
+
+def face_job(source: str = "cam1", session: str = "cam1-s1", seq: int = 0, track: int = 1, size: int = 64, **kw: object) -> FaceJob:
+    rng = np.random.default_rng(seq * 1000 + track)
+    fields: dict[str, object] = dict(
+        source=source, session=session, seq=seq, pts=seq / 10, offset=seq / 10, interval=0.1, captured_ts=time.time(),
+        width=640, height=360, track=track, box=(10 * track, 20, 80, 80), detector="mediapipe", score=0.9,
+        decode_detect_ms=5.0, crop=rng.integers(0, 256, (size, size, 1), dtype=np.uint8),
+    )
+    fields.update(kw)
+    return FaceJob(**fields)  # type: ignore[arg-type]

@@ -1,0 +1,189 @@
+"""Properties of message decoding: any stream entry decodes to a valid message or raises MessageError.
+
+A stream is written by other processes, other versions and, on a shared Redis,
+other programs; a decoder that raises anything else would crash a worker's
+batch instead of dead-lettering one entry. Generated entries range from random
+bytes to valid messages with one field broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from emostream.messages import (
+    FaceJob,
+    MessageError,
+    SessionEnd,
+    SessionStart,
+    decode_event,
+    decode_lifecycle,
+    decode_summary,
+    decode_track,
+    encode_lifecycle,
+)
+
+PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# --- building blocks ----------------------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12
+)
+# Numbers that break int()/float() conversions in ways a "well-formed JSON" check does not catch.
+hostile_numbers = st.sampled_from(
+    [math.inf, -math.inf, math.nan, 10**30, -(10**30), 10**400, 2**63, 1e308, -1, 0, True, "7", "x", None, [], {}]
+)
+
+FACE_JOB_KEYS = ("source", "session", "seq", "pts", "offset", "interval", "captured_ts", "width", "height", "track", "box",
+                 "detector", "score", "decode_detect_ms", "crop_shape")
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
+
+
+@st.composite
+def face_jobs(draw: st.DrawFn) -> FaceJob:
+    """A valid face job, as ingest makes them: any ids, finite numbers, a crop of 1 or 3 channels."""
+    shape = (draw(st.integers(1, 32)), draw(st.integers(1, 32)), draw(st.sampled_from([1, 3])))
+    return FaceJob(
+        source=draw(names), session=draw(names), seq=draw(st.integers(0, 2**53)), pts=draw(finite), offset=draw(finite),
+        interval=draw(finite), captured_ts=draw(finite), width=draw(st.integers(1, 10_000)), height=draw(st.integers(1, 10_000)),
+        track=draw(st.integers(0, 2**31)), box=tuple(draw(st.lists(st.integers(-(2**31), 2**31), min_size=4, max_size=4))),  # type: ignore[arg-type]
+        detector=draw(names), score=draw(finite), decode_detect_ms=draw(finite),
+        crop=draw(arrays(np.uint8, shape)),
+    )
+
+
+def as_fields(encoded: dict[str, bytes | str]) -> dict[bytes, bytes]:
+    """What redis-py hands back for an entry written with ``encoded``."""
+    return {k.encode(): (v if isinstance(v, bytes) else v.encode()) for k, v in encoded.items()}
+
+
+@st.composite
+def broken_face_jobs(draw: st.DrawFn) -> dict[bytes, bytes]:
+    """A valid encoded face job with some of its JSON fields replaced, removed, or its crop cut."""
+    fields = as_fields(draw(face_jobs()).encode())
+    data = json.loads(fields[b"data"])
+    for key in draw(st.lists(st.sampled_from(FACE_JOB_KEYS), max_size=3, unique=True)):
+        action = draw(st.sampled_from(["replace", "hostile", "delete"]))
+        if action == "delete":
+            data.pop(key, None)
+        else:
+            data[key] = draw(json_values if action == "replace" else hostile_numbers)
+    if draw(st.booleans()):
+        data["crop_shape"] = draw(st.lists(hostile_numbers | st.integers(-5, 40), max_size=4))
+    fields[b"data"] = json.dumps(data, allow_nan=True).encode()
+    if draw(st.booleans()):
+        fields[b"crop"] = fields[b"crop"][: draw(st.integers(0, len(fields[b"crop"])))]
+    return fields
+
+
+raw_entries = st.dictionaries(
+    st.sampled_from([b"v", b"data", b"crop", b"type"]) | st.binary(max_size=8),
+    st.sampled_from([b"1", b"2", b"", b"start", b"end", b"{}", b"[]", b"null"]) | st.binary(max_size=64),
+    max_size=5,
+)
+
+
+@st.composite
+def json_entries(draw: st.DrawFn) -> dict[bytes, bytes]:
+    """Version 1 entries whose data is arbitrary JSON (usually an object with some of the expected keys)."""
+    keys = st.sampled_from([*FACE_JOB_KEYS, "event_id", "frame", "face", "emotion", "type", "id", "track_id", "after", "started_ts",
+                            "ended_ts", "reason", "url", "faces"]) | st.text(max_size=8)
+    data = draw(st.dictionaries(keys, json_values | hostile_numbers, max_size=12) | json_values)
+    fields = {b"v": b"1", b"data": json.dumps(data, allow_nan=True).encode()}
+    if draw(st.booleans()):
+        fields[b"type"] = draw(st.sampled_from([b"start", b"end", b"new", b"update", b"x", b"\xff"]))
+    if draw(st.booleans()):
+        fields[b"crop"] = draw(st.binary(max_size=64))
+    return fields
+
+
+entries = raw_entries | json_entries() | broken_face_jobs()
+DECODERS = (FaceJob.decode, decode_event, decode_lifecycle, decode_track, decode_summary)
+
+# Payloads that once escaped as other exceptions (kept as explicit examples).
+DEEP_JSON = {b"v": b"1", b"data": b"[" * 100_000 + b"]" * 100_000}
+HUGE_INT = {b"v": b"1", b"data": b'{"seq": ' + b"9" * 5000 + b"}"}
+INFINITE_SHAPE = {b"v": b"1", b"data": b'{"crop_shape": [1e999, 1, 1]}', b"crop": b"x"}
+
+
+# --- properties ---------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(entries)
+@example(DEEP_JSON)
+@example(HUGE_INT)
+@example(INFINITE_SHAPE)
+def test_any_entry_decodes_or_raises_message_error(fields: dict[bytes, bytes]) -> None:
+    for decode in DECODERS:
+        with contextlib.suppress(MessageError):
+            decode(fields)
+
+
+@PROPERTY_SETTINGS
+@given(broken_face_jobs())
+def test_a_decoded_face_job_is_consistent(fields: dict[bytes, bytes]) -> None:
+    """Whatever was broken, a job that does decode is one the classifier can use."""
+    try:
+        job = FaceJob.decode(fields)
+    except MessageError:
+        return
+    assert job.crop.ndim == 3 and job.crop.dtype == np.uint8 and job.crop.size == len(fields[b"crop"])
+    assert len(job.box) == 4 and all(isinstance(n, int) for n in job.box)
+    for name in ("pts", "offset", "interval", "captured_ts", "score", "decode_detect_ms"):
+        assert isinstance(getattr(job, name), float), name
+    for name in ("seq", "width", "height", "track"):
+        assert isinstance(getattr(job, name), int), name
+
+
+@PROPERTY_SETTINGS
+@given(face_jobs())
+def test_face_job_round_trip(job: FaceJob) -> None:
+    back = FaceJob.decode(as_fields(job.encode()))
+    assert back == job
+    assert back.crop.shape == job.crop.shape and np.array_equal(back.crop, job.crop)
+    assert back.event_id == job.event_id
+
+
+lifecycle_messages = st.builds(SessionStart, names, names, finite, st.text(max_size=60)) | st.builds(
+    SessionEnd, names, names, finite, finite, st.sampled_from(["eof", "stopped", "timeout", "error"]),
+    *[st.integers(0, 2**53)] * 6,
+)
+
+
+@PROPERTY_SETTINGS
+@given(lifecycle_messages)
+def test_lifecycle_round_trip(message: SessionStart | SessionEnd) -> None:
+    assert decode_lifecycle(as_fields(encode_lifecycle(message))) == message
+
+
+@PROPERTY_SETTINGS
+@given(lifecycle_messages, st.data())
+def test_a_decoded_lifecycle_message_has_its_declared_types(message: SessionStart | SessionEnd, data: st.DataObject) -> None:
+    """A start or end message with a field of the wrong type is refused, not passed on to the aggregator."""
+    body = dataclasses.asdict(message)
+    broken = data.draw(st.sampled_from(sorted(body)))
+    body[broken] = data.draw(json_values | hostile_numbers)
+    fields = {b"v": b"1", b"type": message.kind.encode(), b"data": json.dumps(body, allow_nan=True).encode()}
+    try:
+        decoded = decode_lifecycle(fields)
+    except MessageError:
+        return
+    for spec in dataclasses.fields(decoded):
+        value: Any = getattr(decoded, spec.name)
+        expected = {"str": str, "float": float, "int": int}[str(spec.type)]
+        assert isinstance(value, expected) and not isinstance(value, bool), f"{spec.name}={value!r} is not a {expected.__name__}"
+        if expected is float:
+            assert math.isfinite(value), f"{spec.name}={value!r}"

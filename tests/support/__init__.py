@@ -1,0 +1,1 @@
+"""Test support code (RTSP camera harness, ...)."""

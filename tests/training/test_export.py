@@ -1,0 +1,187 @@
+"""``emostream export``: the model folder, its card, and Keras/TFLite agreement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from emostream.classifier.runtime import load_runtime
+from emostream.modelcard import ModelCard, load_card, sha256_of
+from emostream.training import cli
+from emostream.training import train as train_module
+from emostream.training.data import load_fer2013
+from emostream.training.evaluate import evaluate, fit_to_card
+from emostream.training.export import export, train_command
+
+from .conftest import TRAIN_SIZE, FerSlice, TrainedRun
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Exported:
+    card: ModelCard
+    report: dict[str, Any]
+    summary: str
+    run: TrainedRun
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run: TrainedRun, fer_slice: FerSlice, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """best.keras evaluated, then exported in every format; --data left out so run.json's is used."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    work = tmp_path_factory.mktemp("export")
+    best = trained_run.folder / "best.keras"
+    assert cli.main(["evaluate", "--model", str(best), "--data", str(fer_slice.csv), "--out", str(work / "eval")]) == 0
+    printed = StringIO()
+    with redirect_stdout(printed):
+        rc = cli.main(
+            [
+                "export",
+                "--model",
+                str(best),
+                "--out",
+                str(work / "model"),
+                "--name",
+                "compact-test",
+                "--version",
+                "0.1.0",
+                "--formats",
+                "keras",
+                "tflite-fp16",
+                "tflite-int8",
+                "--report",
+                str(work / "eval" / "report.json"),
+                "--calibration-samples",
+                "100",
+                "--check-samples",
+                "100",
+            ]
+        )
+    assert rc == 0
+    report = json.loads((work / "eval" / "report.json").read_text())
+    return Exported(load_card(work / "model"), report, printed.getvalue(), trained_run)
+
+
+def test_card_lists_keras_and_the_served_tflite_with_checksums(exported: Exported) -> None:
+    card = exported.card
+    assert card.files == {"keras": "model.keras", "tflite": "model-fp16.tflite"}, "fp16 is served by default"
+    for fmt in ("keras", "tflite"):
+        assert card.sha256[card.files[fmt]] == sha256_of(card.verify(fmt)), f"sha256 of the {fmt} file"
+    variants = card.extra["tflite_variants"]
+    assert set(variants) == {"fp16", "int8"}
+    for name, entry in variants.items():
+        assert entry["sha256"] == sha256_of(card.folder / entry["file"]), f"sha256 of the {name} variant"
+        assert entry["checked_on"] == 100 and 0.0 <= entry["agreement_with_keras"] <= 1.0
+
+
+def test_card_describes_input_preprocessing_training_and_metrics(exported: Exported) -> None:
+    card, run = exported.card, exported.run
+    assert card.label == "compact-test:0.1.0"
+    assert card.input_shape == (TRAIN_SIZE, TRAIN_SIZE, 1) and card.color == "gray"
+    assert (card.scale, card.offset) == (pytest.approx(1 / 255), 0.0), "train.py feeds pixels / 255"
+    training = card.extra["training"]
+    run_json = json.loads((run.folder / "run.json").read_text())
+    state = json.loads((run.folder / "state.json").read_text())
+    assert training["data"] == run_json["data"] and training["options"] == run_json
+    assert (training["epochs"], training["best_epoch"]) == (state["epoch"], state["best_epoch"])
+    assert training["best_val_accuracy"] == pytest.approx(state["best"])
+    metrics = card.extra["metrics"]
+    assert metrics["accuracy"] == pytest.approx(exported.report["accuracy"])
+    assert metrics["macro_f1"] == pytest.approx(exported.report["macro_f1"])
+    assert "note" not in metrics, "the report was made for this very model"
+
+
+def test_card_command_reproduces_the_run_options(exported: Exported) -> None:
+    command = shlex.split(exported.card.extra["training"]["command"])
+    assert command[:2] == ["emostream", "train"]
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    options = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(command[2:])).to_json()))
+    run_json = json.loads((exported.run.folder / "run.json").read_text())
+    assert options == run_json, "the recorded command must parse back to the options in run.json"
+
+
+def test_train_command_round_trips_non_default_options(tmp_path: Path) -> None:
+    opts = train_module.TrainOptions(data=tmp_path / "d.csv", out=tmp_path / "o", ferplus=tmp_path / "n.csv", labels="ferplus-soft")
+    run = json.loads(json.dumps(opts.to_json()))  # as run.json holds it: tuples become lists
+    run["model"].update(dense=[], weights=None, input_size=64)
+    run["augment"].update(flip=False, rotation_deg=0.0)
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    parsed = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(train_command(run)[2:])).to_json()))
+    assert parsed == run
+
+
+def test_keras_and_tflite_give_the_same_labels(exported: Exported, fer_slice: FerSlice) -> None:
+    card = exported.card
+    faces = fit_to_card(load_fer2013(fer_slice.csv, ("PublicTest",)).images, card)
+    keras_rt = load_runtime(card, "keras", batch_max=32)
+    reference = keras_rt.predict(faces)
+    fp16 = load_runtime(card, "tflite", batch_max=32).predict(faces)
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 1e-3  # float16 weights may flip a dead heat, nothing else
+    same = np.argmax(fp16, 1) == np.argmax(reference, 1)
+    assert same[clear].all(), f"fp16 TFLite disagrees with Keras on {np.sum(~same[clear])} clear-cut faces"
+    assert np.abs(fp16 - reference).max() < 0.02, "fp16 probabilities should match Keras closely"
+    int8_card = ModelCard(**{**card.__dict__, "files": {"tflite": card.extra["tflite_variants"]["int8"]["file"]}})
+    int8 = load_runtime(int8_card, "tflite", batch_max=32).predict(faces)
+    agreement = np.mean(np.argmax(int8, 1) == np.argmax(reference, 1))
+    assert agreement >= 0.85, f"int8 TFLite agrees with Keras on only {agreement:.0%} of faces"
+
+
+def test_exported_folder_evaluates_in_tflite_like_in_keras(exported: Exported, fer_slice: FerSlice) -> None:
+    data = load_fer2013(fer_slice.csv, ("PublicTest",))
+    as_keras = evaluate(exported.card.folder, data, fmt="keras")
+    as_tflite = evaluate(exported.card.folder, data, fmt="tflite")
+    assert as_tflite["accuracy"] == pytest.approx(as_keras["accuracy"], abs=0.03)
+    assert as_keras["accuracy"] == pytest.approx(exported.report["accuracy"]), "re-saved Keras file must predict the same"
+
+
+def test_summary_names_files_and_served_formats(exported: Exported) -> None:
+    summary = exported.summary
+    assert "model-int8.tflite" in summary and "(served)" in summary and "same label as keras" in summary
+    assert f"accuracy {exported.report['accuracy']:.4f}" in summary
+
+
+def test_int8_only_export_serves_int8_without_a_keras_file(trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path) -> None:
+    card = export(
+        trained_run.folder / "best.keras",
+        tmp_path / "m",
+        "int8-only",
+        "1",
+        formats=("tflite-int8",),
+        data=fer_slice.csv,
+        calibration_samples=50,
+        check_samples=50,
+    )
+    assert card.files == {"tflite": "model-int8.tflite"}
+    assert not (tmp_path / "m" / "model.keras").exists(), "keras was not asked for"
+    assert "metrics" in card.extra and card.extra["metrics"] == {}
+
+
+def test_export_refuses_bad_requests_before_converting(trained_run: TrainedRun, tmp_path: Path) -> None:
+    best = trained_run.folder / "best.keras"
+    with pytest.raises(ValueError, match="--serve-tflite int8 needs tflite-int8"):
+        export(best, tmp_path / "a", "n", "1", formats=("keras", "tflite-fp16"), serve_tflite="int8")
+    with pytest.raises(ValueError, match="formats must be among"):
+        export(best, tmp_path / "a", "n", "1", formats=("onnx",))
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir()
+    shutil.copy(best, lone)
+    with pytest.raises(ValueError, match="tflite-int8 needs --data"):
+        export(lone, tmp_path / "a", "n", "1", formats=("tflite-int8",))
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "model.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="--force"):
+        export(best, tmp_path / "taken", "n", "1")
