@@ -58,8 +58,13 @@ def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:
     return options
 
 
-def connect(cfg: RedisConfig, url: str | None = None, check: bool = True) -> redis.Redis:
+def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retries: int = 3) -> redis.Redis:
     """A client for ``url`` (default: the configured one), pinged once so start-up fails fast.
+
+    ``retries`` is how often redis-py itself repeats a command whose connection
+    failed. That suits readers, but it repeats a write whose reply was lost after
+    Redis executed it (a restart in the middle of EXEC): the workers pass 0 and
+    retry through :class:`Reconnector`, which asks first whether the write landed.
 
     Credentials come from the URL, or ``redis.username`` and ``redis.password``/``password_file``.
     Every error message names the server by its redacted URL and never contains the password.
@@ -82,7 +87,7 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True) -> red
             socket_connect_timeout=cfg.connect_timeout_s,
             socket_keepalive=True,
             health_check_interval=15,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
             **tls_options(cfg, target),
         )
     except ValueError as exc:  # malformed URL (port, query arguments)
@@ -186,11 +191,24 @@ class Reconnector:
         self.down_since: float | None = None
         self.outages = 0
 
-    def call(self, op: Callable[[], T]) -> T | None:
+    def call(self, op: Callable[[], T], committed: Callable[[], bool] | None = None) -> T | None:
+        """Runs ``op`` until Redis answers; None if the worker is stopping meanwhile.
+
+        A connection lost after Redis executed a write but before its reply
+        arrived looks like a failure, so retrying a non-idempotent write (XADD)
+        could apply it twice. ``committed`` answers whether the first attempt
+        landed after all; it is asked before every retry and ends the retries
+        when it says yes (``call`` then returns None).
+        """
         delay = 0.1
+        attempted = False
         while True:
             try:
-                result = op()
+                if attempted and committed is not None and committed():
+                    result = None
+                else:
+                    attempted = True
+                    result = op()
             except RETRYABLE as exc:
                 if self.down_since is None:
                     self.down_since = time.monotonic()

@@ -63,7 +63,7 @@ class AggregatorWorker(Worker):
         # A stable name, so a restarted aggregator finds and finishes its own pending entries.
         self.consumer = consumer or f"aggregator-{socket.gethostname()}"
         self.clock = clock
-        self.client = connect(config.redis)
+        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
         self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s)

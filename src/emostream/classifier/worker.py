@@ -72,7 +72,7 @@ class ClassifierWorker(Worker):
         self.metrics = ClassifierMetrics(self.registry)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.card = load_card(cfg.model or None)
-        self.client = connect(config.redis)
+        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
         ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("classifier", self.stop.is_set)
         self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)

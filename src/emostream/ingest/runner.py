@@ -111,7 +111,13 @@ class SourceRunner:
             pipe.delete(w.keys.checkpoint(self.src.id))
             pipe.execute()
 
-        w.reconnector.call(publish)
+        def published() -> bool:  # the checkpoint goes with the end message
+            body = checkpoint.load(w.client, w.keys.checkpoint(self.src.id))
+            return body is None or body["session"] != session.id
+
+        # A session that analysed no frame never wrote a checkpoint to tell by; a second
+        # end message is harmless there (the aggregator records an end idempotently).
+        w.reconnector.call(publish, committed=published if session.analysed else None)
         log.info(
             "source %s: session %s ended (%s): %d frames analysed, %d dropped, %d failed, %d faces",
             self.src.id, session.id, reason, session.analysed, session.dropped, session.failed, session.faces,
@@ -208,7 +214,11 @@ class SourceRunner:
             pipe.set(w.keys.checkpoint(src), state)
             pipe.execute()
 
-        w.reconnector.call(publish)
+        def published() -> bool:
+            body = checkpoint.load(w.client, w.keys.checkpoint(src))
+            return body is not None and body["session"] == session.id and body["frame_index"] >= frame.index
+
+        w.reconnector.call(publish, committed=published)
         if self.preview is not None and self.preview.due():
             preview = self.preview
             w.reconnector.call(lambda: preview.publish(frame.image, session.id, seq, [d.box for d in big], track_ids))

@@ -67,7 +67,7 @@ class IngestWorker(Worker):
         self.keys = Keys(config.redis.prefix)
         self.metrics = IngestMetrics(self.registry)
         self.card: ModelCard = load_card(config.classifier.model or None)
-        self.client = connect(config.redis)
+        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
         ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
         self.backlog = BacklogProbe(self.client, self.keys, self.metrics)

@@ -1,0 +1,66 @@
+"""Retrying writes across a lost connection, against a real Redis.
+
+The dangerous case is a write Redis executed whose reply never arrived: to the
+client it looks like a failure. These tests make the first attempt fail that way.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from emostream.redis_io import Reconnector
+
+
+def test_a_write_that_landed_before_the_reply_was_lost_is_not_repeated(rclient: redis.Redis, prefix: str) -> None:
+    key = f"{prefix}:faces"
+    attempts = 0
+
+    def write() -> None:
+        nonlocal attempts
+        attempts += 1
+        rclient.xadd(key, {"n": str(attempts)})
+        if attempts == 1:
+            raise redis.ConnectionError("connection lost before the reply")
+
+    Reconnector("test", lambda: False).call(write, committed=lambda: rclient.xlen(key) > 0)
+    assert attempts == 1
+    assert rclient.xlen(key) == 1
+
+
+def test_a_write_that_did_not_land_is_retried_until_it_does(rclient: redis.Redis, prefix: str) -> None:
+    key = f"{prefix}:faces"
+    attempts = 0
+
+    def write() -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise redis.ConnectionError("connection refused")
+        return rclient.xadd(key, {"n": str(attempts)}).decode()
+
+    result = Reconnector("test", lambda: False).call(write, committed=lambda: rclient.xlen(key) > 0)
+    assert attempts == 3
+    assert result is not None and rclient.xlen(key) == 1
+
+
+def test_without_a_commit_check_a_lost_reply_means_a_second_write(rclient: redis.Redis, prefix: str) -> None:
+    """Why the check exists: the plain retry duplicates the entry."""
+    key = f"{prefix}:faces"
+    attempts = 0
+
+    def write() -> None:
+        nonlocal attempts
+        attempts += 1
+        rclient.xadd(key, {"n": str(attempts)})
+        if attempts == 1:
+            raise redis.ConnectionError("connection lost before the reply")
+
+    Reconnector("test", lambda: False).call(write)
+    assert rclient.xlen(key) == 2
+
+
+def test_stopping_ends_the_retries(rclient: redis.Redis) -> None:
+    def down() -> None:
+        raise redis.ConnectionError("connection refused")
+
+    assert Reconnector("test", lambda: True).call(down) is None
