@@ -200,11 +200,11 @@ class SessionEnd:
     ended_ts: float
     reason: str  # "eof", "stopped", "timeout", "error"
     frames_analysed: int
-    frames_dropped: int
+    frames_dropped: int  # not analysed because the classifiers were behind (backpressure)
     frames_failed: int
     faces: int  # face jobs published, i.e. events to expect
     faces_skipped: int  # too small to classify
-    faces_dropped: int = 0  # detected but not published (backpressure)
+    frames_skipped: int = 0  # not analysed by design: a live source delivers more than its fps
 
     kind = "end"
 

@@ -17,13 +17,13 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.frames = Counter(
             "emostream_ingest_frames_total",
-            "Frames by outcome: analysed, dropped (pacing or backpressure) or failed (decode/detect error).",
+            "Frames by outcome: analysed, skipped (a live source delivers more than its fps), dropped (backpressure) or failed (decode/detect error).",
             ["source", "outcome"],
             registry=registry,
         )
         self.faces = Counter(
             "emostream_ingest_faces_total",
-            "Detected faces by outcome: published for classification, too_small, or dropped under backpressure.",
+            "Detected faces by outcome: published for classification or too_small.",
             ["source", "detector", "outcome"],
             registry=registry,
         )

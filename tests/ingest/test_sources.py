@@ -86,6 +86,25 @@ def test_lavfi_reader_keeps_only_the_newest_frame() -> None:
     assert reader.overwritten >= second.index - first.index - 1, "every frame replaced before it was taken is counted"
 
 
+def test_a_file_read_as_a_camera_in_realtime_hands_frames_over_at_their_own_pace(demo_clip: Path) -> None:
+    """``live: true`` with ``realtime``: a file behaves like a camera, not like a fast decoder."""
+    source = VideoSource(str(demo_clip), live=True)
+    source.open()
+    reader = LatestFrameReader(source, realtime=True)
+    try:
+        first = reader.take(5.0)
+        began = time.monotonic()
+        time.sleep(1.0)
+        later = reader.take(5.0)
+        waited = time.monotonic() - began
+    finally:
+        reader.stop(join_s=5.0)
+    assert first is not None and later is not None
+    played = later.pts - first.pts
+    assert waited - 0.3 <= played <= waited + 0.3, f"{waited:.2f} s of wall time played {played:.2f} s of the clip"
+    assert later.captured_ts - first.captured_ts >= 0.7, "a paced frame is captured when it is due, not when decoded"
+
+
 def open_error(url: str) -> SourceError:
     source = VideoSource(url)
     with pytest.raises(SourceError) as caught:

@@ -94,12 +94,12 @@ def build_summary(session: str, snapshot: dict[str, Any], chart_bucket_s: int) -
         "frames": {
             "analysed": int(end.get("frames_analysed", 0)),
             "dropped": int(end.get("frames_dropped", 0)),
+            "skipped": int(end.get("frames_skipped", 0)),
             "failed": int(end.get("frames_failed", 0)),
         },
         "faces": int(state.get("events", 0)),
         "faces_expected": int(end.get("faces", 0)),
         "faces_skipped": int(end.get("faces_skipped", 0)),
-        "faces_dropped": int(end.get("faces_dropped", 0)),
         "tracks": len(tracks),
         "emotions": {"counts": counts, "share": _shares(time_weights)},
         "timeline": [{"minute": m, "share": _shares(w)} for m, w in sorted(minutes.items())],

@@ -29,7 +29,7 @@ from emostream.config import TrackerConfig
 from emostream.ingest.session import IngestSession
 
 VERSION = 1
-COUNTERS = ("seq", "analysed", "dropped", "failed", "faces", "faces_skipped", "faces_dropped")
+COUNTERS = ("seq", "analysed", "dropped", "skipped", "failed", "faces", "faces_skipped")
 
 
 def url_fingerprint(url: str) -> str:
@@ -69,7 +69,7 @@ def restore(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig, nomin
     """The session as it was after the checkpointed frame."""
     session = IngestSession(source, tracker_cfg, nominal_interval, id=body["session"], started_ts=float(body["started_ts"]))
     for name in COUNTERS:
-        setattr(session, name, int(body[name]))
+        setattr(session, name, int(body.get(name, 0)))  # a counter added later starts at 0
     session._first_pts = body["first_pts"]
     session._last_offset = body["last_offset"]
     session.tracker.restore(body["tracker"])

@@ -1,7 +1,7 @@
 """Which decoded frames get analysed.
 
-Live sources: the newest frame only, at most ``fps`` per second; every frame
-not analysed is dropped and counted, so latency never builds up. Files: every
+Live sources: the newest frame only, at most ``fps`` per second; the frames in
+between are skipped and counted, so latency never builds up. Files: every
 frame (or every n-th), as fast as the pipeline goes or at the clip's own pace.
 """
 

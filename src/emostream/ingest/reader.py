@@ -9,9 +9,12 @@ container while another thread reads from it can crash the process.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 
 from emostream.ingest.errors import SourceError
+from emostream.ingest.pacing import FilePacer
 from emostream.ingest.sources import Frame, VideoSource
 
 
@@ -19,13 +22,16 @@ class LatestFrameReader:
     """The analysis loop ``take``s frames at its own pace.
 
     A frame replaced before it was taken is counted in ``overwritten``
-    (dropped). A source that delivers nothing for ``timeout`` seconds raises
+    (skipped by the caller). A source that delivers nothing for ``timeout`` seconds raises
     a ``stalled`` SourceError from :meth:`take`, and one that ends or fails
     raises its own SourceError: both are disconnects to the caller.
     """
 
-    def __init__(self, source: VideoSource) -> None:
+    def __init__(self, source: VideoSource, realtime: bool = False) -> None:
         self.source = source
+        # A file read as a camera (``live: true``) would otherwise be decoded as fast as the
+        # CPU goes: with ``realtime`` each frame is handed over at its presentation time.
+        self.realtime = realtime
         self.overwritten = 0
         self._frame: Frame | None = None
         self._error: SourceError | None = None
@@ -44,8 +50,12 @@ class LatestFrameReader:
         return self.source.decode_errors
 
     def _loop(self) -> None:
+        pacer = FilePacer(realtime=self.realtime, sleep=self._sleep)
         try:
             for frame in self.source.frames():
+                if self.realtime:
+                    pacer.admit(frame.pts)
+                    frame = dataclasses.replace(frame, captured_ts=time.time())
                 with self._cond:
                     if self._frame is not None:
                         self.overwritten += 1
@@ -62,6 +72,10 @@ class LatestFrameReader:
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
+
+    def _sleep(self, seconds: float) -> None:
+        with self._cond:  # stop() notifies, so a paced wait ends at once
+            self._cond.wait_for(lambda: self._stopping, seconds)
 
     def take(self, timeout: float) -> Frame | None:
         """The newest frame not taken yet, waiting up to ``timeout`` s; None only once stopped."""
@@ -85,5 +99,6 @@ class LatestFrameReader:
         """
         with self._cond:
             self._stopping = True
+            self._cond.notify_all()
         self._thread.join(join_s)
         return not self._thread.is_alive()

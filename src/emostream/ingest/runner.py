@@ -26,7 +26,7 @@ from emostream.ingest.errors import SourceError
 from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.reader import LatestFrameReader
 from emostream.ingest.session import IngestSession
-from emostream.ingest.sources import Frame, VideoSource
+from emostream.ingest.sources import Frame, VideoSource, source_kind
 from emostream.messages import FaceJob, LifecycleMessage, encode_lifecycle
 from emostream.redact import redact
 from emostream.viewer.preview import PreviewPublisher
@@ -156,11 +156,20 @@ class SourceRunner:
             log.debug("source %s: %s (%s): %s", self.src.id, what, exc.kind, exc)
 
     def _drop(self, count: int = 1) -> None:
+        """Frames not analysed because the classifiers are behind (backpressure)."""
         if count <= 0:
             return
         if self.session is not None:
             self.session.dropped += count
         self.metrics.frames.labels(self.src.id, "dropped").inc(count)
+
+    def _skip(self, count: int) -> None:
+        """Frames a live source delivered beyond ``fps``, replaced by newer ones before analysis."""
+        if count <= 0:
+            return
+        if self.session is not None:
+            self.session.skipped += count
+        self.metrics.frames.labels(self.src.id, "skipped").inc(count)
 
     def _failed(self, count: int = 1) -> None:
         if count <= 0:
@@ -377,7 +386,8 @@ class SourceRunner:
     def _stream_live(self, source: VideoSource, detector: Detector, began: float) -> SourceError | None:
         """Analyse the newest frames until the source fails (returns why) or the runner stops (None)."""
         pacer = LivePacer(self.src.fps)
-        reader = LatestFrameReader(source)
+        # Only a file can be decoded ahead of time; a camera sends at its own pace already.
+        reader = LatestFrameReader(source, realtime=self.src.realtime and source_kind(self.src.url) == "file")
         seen_overwritten = seen_errors = 0
         first = True
         try:
@@ -388,7 +398,7 @@ class SourceRunner:
                 except SourceError as exc:
                     return exc
                 finally:
-                    self._drop(reader.overwritten - seen_overwritten)
+                    self._skip(reader.overwritten - seen_overwritten)
                     self._failed(reader.decode_errors - seen_errors)
                     seen_overwritten, seen_errors = reader.overwritten, reader.decode_errors
                 if frame is None:

@@ -31,7 +31,7 @@ class IngestSession:
     failed: int = 0
     faces: int = 0
     faces_skipped: int = 0
-    faces_dropped: int = 0
+    skipped: int = 0
     _first_pts: float | None = None
     _last_offset: float | None = None
 
@@ -66,5 +66,5 @@ class IngestSession:
             frames_failed=self.failed,
             faces=self.faces,
             faces_skipped=self.faces_skipped,
-            faces_dropped=self.faces_dropped,
+            frames_skipped=self.skipped,
         )
