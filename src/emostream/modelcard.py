@@ -51,6 +51,9 @@ class ModelCard:
     files: dict[str, str]
     sha256: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Test-time augmentation the classifier applies: "flip" averages the probabilities
+    # of each crop and its mirror image (two forward passes); "" for none.
+    tta: str = ""
 
     @property
     def channels(self) -> int:
@@ -89,6 +92,8 @@ def sha256_of(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
+
+TTA_MODES = ("", "flip")
 
 # The packaged model the classifier serves when the configuration names none.
 DEFAULT_MODEL = "mini-xception"
@@ -133,12 +138,15 @@ def load_card(ref: str | Path | None = None) -> ModelCard:
             offset=float(pre["offset"]),
             files=dict(raw["files"]),
             sha256=dict(raw.get("sha256", {})),
-            extra={k: v for k, v in raw.items() if k not in {"name", "version", "classes", "input", "preprocessing", "files", "sha256"}},
+            extra={k: v for k, v in raw.items() if k not in {"name", "version", "classes", "input", "preprocessing", "files", "sha256", "tta"}},
+            tta=str(raw.get("tta") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelCardError(f"{card_path}: malformed model card ({exc!r})") from None
     if classes != EMOTIONS:
         raise ModelCardError(f"{card_path}: classes must be {list(EMOTIONS)} in that order, got {list(classes)}")
+    if card.tta not in TTA_MODES:
+        raise ModelCardError(f"{card_path}: tta must be one of {list(TTA_MODES)}, got {card.tta!r}")
     if card.color not in ("gray", "rgb", "bgr"):
         raise ModelCardError(f"{card_path}: input color must be gray, rgb or bgr, got {card.color!r}")
     if not card.files or set(card.files) - set(FORMATS):

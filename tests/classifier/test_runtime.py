@@ -135,3 +135,21 @@ def test_rate_meter_counts_faces_over_its_window() -> None:
     assert meter.rate() == pytest.approx(10.0), "100 faces in the last 10 s"
     now[0] = 121.0
     assert meter.rate() == 0.0, "nothing in the last 10 s"
+
+
+@pytest.mark.parametrize("fmt", ["keras", "tflite"])
+def test_a_card_with_flip_tta_averages_each_face_with_its_mirror_image(card: ModelCard, crops: np.ndarray, fmt: str) -> None:
+    from dataclasses import replace
+
+    plain = rt.load_runtime(card, fmt, batch_max=8)
+    flipped = rt.load_runtime(replace(card, tta="flip"), fmt, batch_max=8)
+    try:
+        expected = (plain.predict(crops) + plain.predict(np.ascontiguousarray(crops[:, :, ::-1]))) / 2
+        got = flipped.predict(crops)
+        mirrored = flipped.predict(np.ascontiguousarray(crops[:, :, ::-1]))
+    finally:
+        plain.close()
+        flipped.close()
+    assert got.shape == (len(crops), 7)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(mirrored, got, atol=1e-5, err_msg="with flip TTA a face and its mirror image get the same answer")

@@ -185,3 +185,22 @@ def test_export_refuses_bad_requests_before_converting(trained_run: TrainedRun, 
     (tmp_path / "taken" / "model.json").write_text("{}")
     with pytest.raises(FileExistsError, match="--force"):
         export(best, tmp_path / "taken", "n", "1")
+
+
+def test_flip_tta_is_recorded_in_the_card_and_served_with_the_metrics_it_was_evaluated_with(
+    trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path
+) -> None:
+    best = trained_run.folder / "best.keras"
+    dataset = load_fer2013(fer_slice.csv, ("PublicTest",))
+    plain_report, tta_report = tmp_path / "plain.json", tmp_path / "tta.json"
+    plain_report.write_text(json.dumps(evaluate(best, dataset)))
+    tta_report.write_text(json.dumps(evaluate(best, dataset, tta=True)))
+    with pytest.raises(ValueError, match="evaluated without flip TTA but the model is exported with it"):
+        export(best, tmp_path / "wrong", "n", "1", formats=("keras",), report=plain_report, tta="flip")
+
+    card = export(best, tmp_path / "m", "n", "1", formats=("keras", "tflite-fp16"), report=tta_report, tta="flip", check_samples=0)
+    assert card.tta == "flip" and card.extra["metrics"]["tta"] is True
+    # Served as exported: the folder evaluates (without asking for TTA) to the accuracy of the TTA report.
+    again = evaluate(tmp_path / "m", dataset, fmt="tflite")
+    assert again["tta"] is True
+    assert again["accuracy"] == pytest.approx(card.extra["metrics"]["accuracy"], abs=0.02)

@@ -139,13 +139,14 @@ def multiply_adds(model: Any) -> int:
 
 
 def card_multiply_adds(card: ModelCard) -> int | None:
-    """Multiply-adds per face of the card's Keras model, or None when it has no Keras file."""
+    """Multiply-adds per face as served (twice the model's with flip TTA), or None without a Keras file."""
     if "keras" not in card.files:
         return None
     import keras
 
+    passes = 2 if card.tta == "flip" else 1
     try:
-        return multiply_adds(keras.models.load_model(card.path("keras"), compile=False))
+        return passes * multiply_adds(keras.models.load_model(card.path("keras"), compile=False))
     except Exception:  # a model we cannot inspect still gets timed
         log.warning("could not count the multiply-adds of %s", card.label, exc_info=True)
         return None

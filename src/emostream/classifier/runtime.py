@@ -111,7 +111,11 @@ class Runtime(ABC):
             size = bucket_for(len(chunk), self.buckets)
             padded = self._padded[size]
             padded[: len(chunk)] = chunk
-            out.append(self._run(padded)[: len(chunk)].copy())
+            probs = self._run(padded)[: len(chunk)].copy()
+            if self.card.tta == "flip":  # the card asks for the mirror image too: average both
+                padded[: len(chunk)] = chunk[:, :, ::-1]
+                probs = (probs + self._run(padded)[: len(chunk)]) / 2.0
+            out.append(probs)
         return np.concatenate(out) if out else np.zeros((0, len(self.card.classes)), np.float32)
 
     def warm_up(self) -> None:

@@ -105,10 +105,12 @@ def predict(runtime: Any, images: np.ndarray, tta: bool) -> np.ndarray:
 
     Faces are roughly symmetric and training flips them, so the mirror is an
     equally valid view; averaging the two costs a second pass and usually buys
-    a little accuracy. It is an evaluation option only: the service runs one pass.
+    a little accuracy. The service does the same when the model card says
+    ``"tta": "flip"`` (``emostream export --tta flip``); the runtime then
+    averages already and nothing is added here.
     """
     probs = runtime.predict(images)
-    if tta:
+    if tta and runtime.card.tta != "flip":
         probs = (probs + runtime.predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2.0
     return np.asarray(probs, dtype=np.float32)
 
@@ -134,6 +136,7 @@ def evaluate(
     if fmt == "tflite" and Path(model_path).is_file():
         raise ValueError("--format tflite needs a model folder (see `emostream export`)")
     card = card_for(model_path, scale, offset)
+    tta = tta or card.tta == "flip"
     runtime = load_runtime(card, fmt, batch_max=max(1, min(batch_size, len(dataset))))
     try:
         images = fit_to_card(dataset.images, card)

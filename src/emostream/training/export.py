@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from emostream.emotions import EMOTIONS
-from emostream.modelcard import CARD_FILE, ModelCard, load_card, sha256_of, write_card
+from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
 from emostream.training.data import load_fer2013, load_image_folder
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
 
@@ -120,9 +120,17 @@ def training_section(model_path: Path) -> dict[str, Any]:
     return section
 
 
-def metrics_section(report_path: Path, source_sha256: str) -> dict[str, Any]:
-    """The card's ``metrics`` field: headline numbers of an ``emostream evaluate`` report."""
+def metrics_section(report_path: Path, source_sha256: str, tta: str = "") -> dict[str, Any]:
+    """The card's ``metrics`` field: headline numbers of an ``emostream evaluate`` report.
+
+    The report must have been made the way the exported model will run: with
+    flip TTA exactly when the card asks for it, or the card would claim an
+    accuracy the classifier does not deliver.
+    """
     report = json.loads(Path(report_path).read_text())
+    if bool(report.get("tta")) != (tta == "flip"):
+        made, wanted = ("with" if report.get("tta") else "without"), ("with" if tta else "without")
+        raise ValueError(f"{report_path} was evaluated {made} flip TTA but the model is exported {wanted} it (--tta)")
     try:
         metrics: dict[str, Any] = {
             "accuracy": report["accuracy"],
@@ -226,12 +234,15 @@ def export(
     license_text: str | None = None,
     source: str | None = None,
     force: bool = False,
+    tta: str = "",
 ) -> ModelCard:
     """Write a model folder to ``out`` and return its card, as loaded back by ``load_card``.
 
     ``data`` (default: the ``data`` of ``run.json`` when that path exists)
     supplies int8 calibration images and the TFLite agreement check; without it
-    fp16 files are exported unchecked and int8 is refused.
+    fp16 files are exported unchecked and int8 is refused. ``tta="flip"``
+    makes the classifier average each face with its mirror image (two passes;
+    see ``emostream.classifier.runtime``); the card records it.
     """
     import keras
 
@@ -246,6 +257,8 @@ def export(
         serve_tflite = variants[0] if variants else None
     elif serve_tflite not in variants:
         raise ValueError(f"--serve-tflite {serve_tflite} needs tflite-{serve_tflite} among --formats")
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {list(TTA_MODES)}, got {tta!r}")
     if (out / CARD_FILE).exists() and not force:
         raise FileExistsError(f"{out} already holds a model; pass --force to overwrite it")
 
@@ -297,7 +310,7 @@ def export(
         "preprocessing": {"scale": card.scale, "offset": card.offset},
         "files": {"keras": FILE_NAMES["keras"]},
         "training": training,
-        "metrics": metrics_section(report, training["source_sha256"]) if report else {},
+        "metrics": metrics_section(report, training["source_sha256"], tta) if report else {},
         "exported": {
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "tensorflow": _tf_version(),
@@ -311,6 +324,8 @@ def export(
         body["license"] = license_text
     if source:
         body["source"] = source
+    if tta:
+        body["tta"] = tta
     if "keras" not in formats:
         # The Keras file was only the reference for the agreement check.
         (out / FILE_NAMES["keras"]).unlink()
@@ -386,6 +401,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--license", help="licence text for the card, e.g. of the weights or the training data")
     p("--source", help="where the model comes from, for the card")
     p("--force", action="store_true", help="overwrite a model folder that already exists")
+    p(
+        "--tta",
+        choices=["flip"],
+        default="",
+        help="test-time augmentation the classifier applies: 'flip' averages each face with its mirror image "
+        "(twice the inference cost); the --report must then come from `emostream evaluate --tta`",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -406,6 +428,7 @@ def main(args: argparse.Namespace) -> int:
         license_text=args.license,
         source=args.source,
         force=args.force,
+        tta=args.tta,
     )
     print(format_summary(card))
     return 0
