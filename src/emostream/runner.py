@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from emostream.aggregator.summary import frames_line
 from emostream.config import Config, SourceConfig, dump_config
 from emostream.follow import follow_events, format_event
 from emostream.keys import Keys
@@ -201,8 +202,7 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
     print()
     print(f"Session {summary['session']} ({summary['source']}): {summary['duration_s']:.1f} s, ended: {summary['end_reason']}")
     print(
-        f"  frames analysed {summary['frames']['analysed']}, dropped {summary['frames']['dropped']}, "
-        f"failed {summary['frames']['failed']}; faces {summary['faces']}; tracks {summary['tracks']}"
+        f"  {frames_line(summary['frames'])}; faces {summary['faces']}; tracks {summary['tracks']}"
     )
     print("  emotion share: " + ", ".join(f"{e} {v:.0%}" for e, v in top if v > 0) or "  no faces")
     for track in summary["track_summaries"]:

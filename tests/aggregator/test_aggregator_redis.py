@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from emostream.aggregator.summary import frames_line
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.emotions import EMOTIONS
 from emostream.keys import Keys
@@ -31,7 +32,7 @@ def publish_session(rclient: redis.Redis, keys: Keys, session: str, labels: list
         ids.append(event["event_id"])
         if duplicate_first and seq == 0:
             rclient.xadd(keys.events("cam1"), encode_event(event))
-    end = SessionEnd("cam1", session, now, now + 1, "eof", len(labels) + 2, 0, 0, len(labels), 0)
+    end = SessionEnd("cam1", session, now, now + 1, "eof", len(labels) + 2, 1, 0, len(labels), 0, frames_skipped=30)
     rclient.xadd(keys.lifecycle, encode_lifecycle(end))
     return ids
 
@@ -57,7 +58,8 @@ def test_summary_counts_equal_the_events_and_duplicates_are_dropped(make_config:
     assert summary["emotions"]["counts"]["happy"] == 6 and summary["emotions"]["counts"]["sad"] == 2
     assert summary["emotions"]["share"]["happy"] == 0.6
     assert summary["track_summaries"][0]["dominant"] == "happy"
-    assert summary["frames"]["analysed"] == 12
+    assert summary["frames"] == {"analysed": 12, "skipped": 30, "dropped": 1, "failed": 0}
+    assert frames_line(summary["frames"]) == "frames analysed 12, skipped 30, dropped 1, failed 0"
     assert worker.registry.get_sample_value("emostream_aggregator_duplicate_events_total", {"source": "cam1"}) == 1
     assert worker.registry.get_sample_value("emostream_aggregator_events_total", {"source": "cam1", "emotion": "happy"}) == 6
     published = [json.loads(f[b"data"]) for _, f in rclient.xrange(worker.keys.sessions)]

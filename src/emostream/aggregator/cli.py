@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emostream.aggregator.summary import frames_line
 from emostream.config import Config, load_config
 
 
@@ -71,7 +72,7 @@ def format_session(summary: dict[str, Any]) -> str:
         f"Session {summary['session']} ({summary['source']}), {summary['state']}",
         f"  started {summary['started_at']}, {summary['duration_s']:.1f} s"
         + (f", ended {summary['ended_at']} ({summary['end_reason']})" if summary.get("ended_at") else ""),
-        f"  frames analysed {summary['frames']['analysed']}, dropped {summary['frames']['dropped']}, failed {summary['frames']['failed']}",
+        f"  {frames_line(summary['frames'])}",
         f"  faces {summary['faces']}, tracks {summary['tracks']}",
         "  emotion share: " + (", ".join(f"{e} {v:.0%}" for e, v in share if v > 0) or "no faces"),
     ]

@@ -160,3 +160,9 @@ def write_summary_files(summary: dict[str, Any], folder: Path) -> tuple[Path, Pa
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(json_path)
     return json_path, write_timeline_png(summary, folder / f"{summary['session']}.timeline.png")
+
+
+def frames_line(frames: dict[str, int]) -> str:
+    """``frames analysed 180, dropped 0, failed 0``; skipped (live pacing) only where there were any."""
+    skipped = f", skipped {frames['skipped']}" if frames.get("skipped") else ""
+    return f"frames analysed {frames['analysed']}{skipped}, dropped {frames['dropped']}, failed {frames['failed']}"
