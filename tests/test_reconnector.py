@@ -6,25 +6,41 @@ client it looks like a failure. These tests make the first attempt fail that way
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 
 from emostream.redis_io import Reconnector
 
 
-def test_a_write_that_landed_before_the_reply_was_lost_is_not_repeated(rclient: redis.Redis, prefix: str) -> None:
-    key = f"{prefix}:faces"
-    attempts = 0
+def reply_lost_once(client: redis.Redis, key: str) -> tuple[Callable[[], None], list[int]]:
+    """An XADD whose first reply is lost after Redis executed it; and the attempt counter."""
+    attempts = [0]
 
     def write() -> None:
-        nonlocal attempts
-        attempts += 1
-        rclient.xadd(key, {"n": str(attempts)})
-        if attempts == 1:
+        attempts[0] += 1
+        client.xadd(key, {"n": str(attempts[0])})
+        if attempts[0] == 1:
             raise redis.ConnectionError("connection lost before the reply")
 
+    return write, attempts
+
+
+def test_a_write_that_landed_before_the_reply_was_lost_is_not_repeated(rclient: redis.Redis, prefix: str) -> None:
+    key = f"{prefix}:faces"
+    write, attempts = reply_lost_once(rclient, key)
     Reconnector("test", lambda: False).call(write, committed=lambda: rclient.xlen(key) > 0)
-    assert attempts == 1
+    assert attempts == [1]
     assert rclient.xlen(key) == 1
+
+
+def test_without_a_commit_check_a_lost_reply_means_a_second_write(rclient: redis.Redis, prefix: str) -> None:
+    """Why the check exists: the plain retry duplicates the entry."""
+    key = f"{prefix}:faces"
+    write, attempts = reply_lost_once(rclient, key)
+    Reconnector("test", lambda: False).call(write)
+    assert attempts == [2]
+    assert rclient.xlen(key) == 2
 
 
 def test_a_write_that_did_not_land_is_retried_until_it_does(rclient: redis.Redis, prefix: str) -> None:
@@ -41,22 +57,6 @@ def test_a_write_that_did_not_land_is_retried_until_it_does(rclient: redis.Redis
     result = Reconnector("test", lambda: False).call(write, committed=lambda: rclient.xlen(key) > 0)
     assert attempts == 3
     assert result is not None and rclient.xlen(key) == 1
-
-
-def test_without_a_commit_check_a_lost_reply_means_a_second_write(rclient: redis.Redis, prefix: str) -> None:
-    """Why the check exists: the plain retry duplicates the entry."""
-    key = f"{prefix}:faces"
-    attempts = 0
-
-    def write() -> None:
-        nonlocal attempts
-        attempts += 1
-        rclient.xadd(key, {"n": str(attempts)})
-        if attempts == 1:
-            raise redis.ConnectionError("connection lost before the reply")
-
-    Reconnector("test", lambda: False).call(write)
-    assert rclient.xlen(key) == 2
 
 
 def test_stopping_ends_the_retries(rclient: redis.Redis) -> None:
