@@ -204,3 +204,40 @@ def test_flip_tta_is_recorded_in_the_card_and_served_with_the_metrics_it_was_eva
     again = evaluate(tmp_path / "m", dataset, fmt="tflite")
     assert again["tta"] is True
     assert again["accuracy"] == pytest.approx(card.extra["metrics"]["accuracy"], abs=0.02)
+
+
+def test_an_ensemble_is_the_mean_of_its_members_and_its_card_lists_how_each_was_trained(trained_run: TrainedRun, tmp_path: Path) -> None:
+    import keras
+
+    from emostream.bench.models import multiply_adds
+    from emostream.training.ensemble import build_ensemble
+
+    members = [trained_run.folder / "best.keras", trained_run.folder / "last.keras"]
+    path = build_ensemble(members, tmp_path / "ens")
+    ensemble = keras.models.load_model(path, compile=False)
+    singles = [keras.models.load_model(m, compile=False) for m in members]
+    faces = np.random.default_rng(3).random((5, TRAIN_SIZE, TRAIN_SIZE, 1), dtype=np.float32)
+    expected = np.mean([np.asarray(m(faces, training=False)) for m in singles], axis=0)
+    np.testing.assert_allclose(np.asarray(ensemble(faces, training=False)), expected, atol=1e-5)
+    assert multiply_adds(ensemble) == sum(multiply_adds(m) for m in singles), "the cost of an ensemble is the sum of its members'"
+
+    card = export(path, tmp_path / "m", "ens", "1", formats=("keras",))
+    training = card.extra["training"]
+    assert [m["source_sha256"] for m in training["members"]] == [sha256_of(m) for m in members]
+    assert all(m["command"].startswith("emostream train ") for m in training["members"])
+    with pytest.raises(ValueError, match="at least two"):
+        build_ensemble(members[:1], tmp_path / "one")
+
+
+def test_score_puts_the_accuracy_of_the_served_file_in_the_card(trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path) -> None:
+    best = trained_run.folder / "best.keras"
+    card = export(
+        best, tmp_path / "m", "scored", "1", formats=("tflite-dynamic",), tta="flip", score=fer_slice.csv, score_out=tmp_path / "eval", check_samples=50
+    )
+    assert card.files == {"tflite": "model-dynamic.tflite"}
+    served = evaluate(tmp_path / "m", load_fer2013(fer_slice.csv, ("PublicTest",)), fmt="tflite")
+    metrics = card.extra["metrics"]
+    assert metrics["accuracy"] == served["accuracy"] and metrics["tta"] is True and metrics["format"] == "tflite"
+    assert (tmp_path / "eval" / "confusion.png").is_file()
+    with pytest.raises(ValueError, match="--score and --report"):
+        export(best, tmp_path / "x", "n", "1", report=tmp_path / "eval" / "report.json", score=fer_slice.csv)

@@ -118,6 +118,9 @@ def multiply_adds(model: Any) -> int:
     """
     total = 0
     for layer in model.layers:
+        if hasattr(layer, "layers"):  # a model inside the model (the members of an ensemble)
+            total += multiply_adds(layer)
+            continue
         kind = type(layer).__name__
         if kind not in {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"}:
             continue

@@ -70,13 +70,14 @@ def gpu_visible() -> bool:
 def resolve_format(card: ModelCard, fmt: str) -> str:
     """``auto``: Keras where TensorFlow sees a GPU, else TFLite when the folder has it, else Keras.
 
-    On CPU the TFLite (XNNPACK) kernels run these small CNNs about 2-3 times
+    On CPU the TFLite (XNNPACK) kernels run these small CNNs several times
     faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras
-    model runs there.
+    model runs there, so a folder without a Keras file is served by TFLite on
+    the CPU even where there is a GPU.
     """
     if fmt != "auto":
         return fmt
-    if "tflite" in card.files and not gpu_visible():
+    if "tflite" in card.files and ("keras" not in card.files or not gpu_visible()):
         return "tflite"
     return "keras"
 

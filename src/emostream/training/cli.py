@@ -1,4 +1,4 @@
-"""The ``train``, ``evaluate`` and ``export`` subcommands, for the top-level ``emostream`` CLI.
+"""The ``train``, ``evaluate``, ``ensemble`` and ``export`` subcommands, for the top-level ``emostream`` CLI.
 
 ``register`` adds them to an argparse subparsers object; each parsed namespace
 carries ``func(args) -> int``. ``python -m emostream.training.cli`` runs them
@@ -28,9 +28,9 @@ USER_ERRORS = (DataError, ModelCardError, FileNotFoundError, FileExistsError, Va
 def _commands() -> list[tuple[str, ModuleType]]:
     # These modules import TensorFlow only inside functions, so registering
     # them keeps every `emostream` command quick to start.
-    from emostream.training import evaluate, export, train
+    from emostream.training import ensemble, evaluate, export, train
 
-    return [("train", train), ("evaluate", evaluate), ("export", export)]
+    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export)]
 
 
 def _entry(name: str, main: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -52,7 +52,7 @@ def _entry(name: str, main: Callable[[argparse.Namespace], int]) -> Callable[[ar
 
 
 def register(subparsers: Any) -> dict[str, argparse.ArgumentParser]:
-    """Add ``train``, ``evaluate`` and ``export`` to ``subparsers`` (from ``add_subparsers``).
+    """Add ``train``, ``evaluate``, ``ensemble`` and ``export`` to ``subparsers`` (from ``add_subparsers``).
 
     Each subparser's description is its module's docstring, and its ``func``
     default runs that module's ``main`` (reachable as ``func.__wrapped__``).
