@@ -123,6 +123,7 @@ def test_classifier_section_in_a_tiny_configuration() -> None:
     assert all(p.faces_s > 0 for p in rows[0].points)
     assert "| mini-xception | tflite (float32) |" in text, text
     assert "not measured, no compact model present" in text
+    assert "Target (default model" in text and "the default model is not packaged" in text, "only mini-Xception was measured"
 
 
 def test_baseline_classification_rates_in_a_tiny_configuration() -> None:
