@@ -2,8 +2,8 @@
 # Reproduce the models emostream ships (docs/MODEL.md): two runs of the
 # standard CNN on FER2013 Training from different seeds, selected on
 # PublicTest, exported as `standard` (the first run) and `ensemble` (the mean
-# of both, the default), each served as dynamic-range TFLite with flip TTA and
-# scored on PublicTest as served.
+# of both, the default), each as float16-stored Keras (GPUs) and dynamic-range
+# TFLite (CPUs) with flip TTA, and scored on PublicTest as served.
 #
 #   scripts/train_models.sh
 #
@@ -24,7 +24,7 @@ train() {  # run folder, seed
 }
 
 export_model() {  # keras file, package folder name, card name, source
-  "$EMOSTREAM" export --model "$1" --out "$MODELS/$2" --name "$3" --version 1.0.0 --formats tflite-dynamic --tta flip \
+  "$EMOSTREAM" export --model "$1" --out "$MODELS/$2" --name "$3" --version 1.0.0 --formats keras tflite-dynamic --keras-dtype float16 --tta flip \
     --data "$DATA" --score "$DATA" --score-usage PublicTest --score-out "runs/eval-$2" \
     --license "$LICENSE" --source "$4" --force
 }

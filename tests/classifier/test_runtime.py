@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,3 +154,23 @@ def test_a_card_with_flip_tta_averages_each_face_with_its_mirror_image(card: Mod
     assert got.shape == (len(crops), 7)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(mirrored, got, atol=1e-5, err_msg="with flip TTA a face and its mirror image get the same answer")
+
+
+def test_keras_weights_stored_in_float16_are_served_in_float32(card: ModelCard, keras_runtime: rt.Runtime, crops: np.ndarray, tmp_path: Path) -> None:
+    """Half-size storage (export --keras-dtype float16) changes the file, not how the model computes."""
+    import shutil
+    from dataclasses import replace
+
+    folder = tmp_path / "half"
+    shutil.copytree(card.folder, folder)
+    half = rt.with_policy(keras_runtime.model, "float16", keep_last=False)  # type: ignore[attr-defined]
+    assert rt.stored_in_float16(half)
+    half.save(folder / "model.keras")
+    runtime = rt.load_runtime(replace(card, folder=folder, sha256={}), "keras", batch_max=8)
+    try:
+        assert not rt.stored_in_float16(runtime.model), "the runtime computes with float32 weights"  # type: ignore[attr-defined]
+        gap = float(np.abs(runtime.predict(crops) - keras_runtime.predict(crops)).max())
+    finally:
+        runtime.close()
+    assert (folder / "model.keras").stat().st_size < 0.6 * (card.folder / "model.keras").stat().st_size
+    assert gap < 0.01, f"float16 storage moved a probability by {gap}"

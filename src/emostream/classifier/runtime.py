@@ -155,13 +155,14 @@ def configure_tf_threads(threads: int) -> None:
             )
 
 
-def mixed_precision_copy(model: Any) -> Any:
-    """The same model computing in float16 (variables stay float32), its last layer in float32.
+def with_policy(model: Any, policy: str, keep_last: bool = True) -> Any:
+    """The same model, same weights, rebuilt with the dtype ``policy`` in every layer.
 
     ``keras.models.load_model`` keeps the dtype policy saved with each layer, so
     setting the global policy before loading changes nothing; the model has to
-    be rebuilt layer by layer with the new policy and given the same weights.
-    The softmax stays float32, as the Keras mixed-precision guide advises.
+    be rebuilt layer by layer (inside nested models too: the members of an
+    ensemble) and given the weights, which are cast to the new variable dtype.
+    With ``keep_last`` the output layer keeps its own policy.
     """
     import keras
 
@@ -169,13 +170,24 @@ def mixed_precision_copy(model: Any) -> Any:
 
     def clone(layer: Any) -> Any:
         config = layer.get_config()
-        if layer.name != last:
-            config["dtype"] = "mixed_float16"
+        if not (keep_last and layer.name == last):
+            config["dtype"] = policy
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return single_io(copy)
+
+
+def mixed_precision_copy(model: Any) -> Any:
+    """The same model computing in float16 (variables float32), its output layer in float32,
+    as the Keras mixed-precision guide advises for the softmax."""
+    return with_policy(model, "mixed_float16")
+
+
+def stored_in_float16(model: Any) -> bool:
+    """Whether the weights were saved as float16 (``emostream export --keras-dtype float16``)."""
+    return any("float16" in str(w.dtype) for w in model.weights)
 
 
 def single_io(model: Any) -> Any:
@@ -205,6 +217,8 @@ class KerasRuntime(Runtime):
             log.info("classifier.mixed_precision applies on a GPU only; computing in float32 on CPU")
         if self.mixed_precision:
             model = mixed_precision_copy(model)
+        elif stored_in_float16(model):  # half-size storage only: compute in float32
+            model = with_policy(model, "float32", keep_last=False)
         self.model = model
         scale, offset = float(card.scale), float(card.offset)
 

@@ -287,6 +287,7 @@ def export(
     score: Path | None = None,
     score_usage: str = "PublicTest",
     score_out: Path | None = None,
+    keras_dtype: str = "float32",
 ) -> ModelCard:
     """Write a model folder to ``out`` and return its card, as loaded back by ``load_card``.
 
@@ -297,9 +298,12 @@ def export(
     see ``emostream.classifier.runtime``); the card records it. ``score``
     evaluates the written folder as served (TFLite when exported) on the
     ``score_usage`` rows of that data and puts those metrics in the card, in
-    place of a ``report``.
+    place of a ``report``. ``keras_dtype="float16"`` stores the Keras weights
+    in half precision (half the size; the classifier casts them back).
     """
     import keras
+
+    from emostream.classifier.runtime import with_policy
 
     model, out = Path(model), Path(out)
     unknown = set(formats) - set(EXPORT_FORMATS)
@@ -332,7 +336,12 @@ def export(
     for stale in FILE_NAMES.values():
         (out / stale).unlink(missing_ok=True)
     # Always write model.keras: it is the reference the TFLite files are checked against.
-    keras_model.save(out / FILE_NAMES["keras"])
+    if keras_dtype == "float16":  # half the bytes; the classifier computes in float32 (or mixed on a GPU)
+        with_policy(keras_model, "float16", keep_last=False).save(out / FILE_NAMES["keras"])
+    elif keras_dtype == "float32":
+        keras_model.save(out / FILE_NAMES["keras"])
+    else:
+        raise ValueError(f"keras_dtype must be float32 or float16, got {keras_dtype!r}")
     card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
 
     calibration = check = None
@@ -461,6 +470,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--license", help="licence text for the card, e.g. of the weights or the training data")
     p("--source", help="where the model comes from, for the card")
     p("--force", action="store_true", help="overwrite a model folder that already exists")
+    p(
+        "--keras-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="storage of the model.keras weights: float16 halves the file; the classifier computes in float32 "
+        "on a CPU, mixed precision on a GPU (default %(default)s)",
+    )
     p("--score", type=Path, help="labelled data (fer2013.csv[.gz] or image folder): evaluate the written folder as served and put its metrics in the card")
     p("--score-usage", default="PublicTest", help="FER2013 rows --score evaluates on (default %(default)s)")
     p("--score-out", type=Path, help="folder for the --score report.json, confusion.csv and confusion.png")
@@ -495,6 +511,7 @@ def main(args: argparse.Namespace) -> int:
         score=args.score,
         score_usage=args.score_usage,
         score_out=args.score_out,
+        keras_dtype=args.keras_dtype,
     )
     print(format_summary(card))
     return 0
