@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from emostream.aggregator.summary import frames_line
+from emostream.aggregator.summary import frames_line, shares_text
 from emostream.config import Config, SourceConfig, dump_config
 from emostream.follow import follow_events, format_event
 from emostream.keys import Keys
@@ -204,7 +204,7 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
     print(
         f"  {frames_line(summary['frames'])}; faces {summary['faces']}; tracks {summary['tracks']}"
     )
-    print("  emotion share: " + ", ".join(f"{e} {v:.0%}" for e, v in top if v > 0) or "  no faces")
+    print("  emotion share: " + shares_text(top))
     for track in summary["track_summaries"]:
         print(f"  face #{track['track_id']}: {track['duration_s']:.1f} s, {track['faces']} faces, mostly {track['dominant']}")
     print(f"  summary: {folder / (summary['session'] + '.json')}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from emostream.aggregator.summary import frames_line
+from emostream.aggregator.summary import frames_line, shares_text
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.emotions import EMOTIONS
 from emostream.keys import Keys
@@ -60,6 +60,8 @@ def test_summary_counts_equal_the_events_and_duplicates_are_dropped(make_config:
     assert summary["track_summaries"][0]["dominant"] == "happy"
     assert summary["frames"] == {"analysed": 12, "skipped": 30, "dropped": 1, "failed": 0}
     assert frames_line(summary["frames"]) == "frames analysed 12, skipped 30, dropped 1, failed 0"
+    assert shares_text([("happy", 0.6), ("sad", 0.2), ("neutral", 0.2), ("fear", 0.004)]) == "happy 60%, sad 20%, neutral 20%"
+    assert shares_text([]) == "no faces"
     assert worker.registry.get_sample_value("emostream_aggregator_duplicate_events_total", {"source": "cam1"}) == 1
     assert worker.registry.get_sample_value("emostream_aggregator_events_total", {"source": "cam1", "emotion": "happy"}) == 6
     published = [json.loads(f[b"data"]) for _, f in rclient.xrange(worker.keys.sessions)]

@@ -172,5 +172,7 @@ def test_keras_weights_stored_in_float16_are_served_in_float32(card: ModelCard, 
         gap = float(np.abs(runtime.predict(crops) - keras_runtime.predict(crops)).max())
     finally:
         runtime.close()
-    assert (folder / "model.keras").stat().st_size < 0.6 * (card.folder / "model.keras").stat().st_size
+    import keras
+
+    assert rt.stored_in_float16(keras.models.load_model(folder / "model.keras", compile=False)), "the file holds float16 weights"
     assert gap < 0.01, f"float16 storage moved a probability by {gap}"

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emostream.aggregator.summary import frames_line
+from emostream.aggregator.summary import frames_line, shares_text
 from emostream.config import Config, load_config
 
 
@@ -74,7 +74,7 @@ def format_session(summary: dict[str, Any]) -> str:
         + (f", ended {summary['ended_at']} ({summary['end_reason']})" if summary.get("ended_at") else ""),
         f"  {frames_line(summary['frames'])}",
         f"  faces {summary['faces']}, tracks {summary['tracks']}",
-        "  emotion share: " + (", ".join(f"{e} {v:.0%}" for e, v in share if v > 0) or "no faces"),
+        "  emotion share: " + shares_text(share),
     ]
     for minute in summary["timeline"]:
         top = max(minute["share"].items(), key=lambda kv: kv[1])

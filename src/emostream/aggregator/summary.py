@@ -166,3 +166,8 @@ def frames_line(frames: dict[str, int]) -> str:
     """``frames analysed 180, dropped 0, failed 0``; skipped (live pacing) only where there were any."""
     skipped = f", skipped {frames['skipped']}" if frames.get("skipped") else ""
     return f"frames analysed {frames['analysed']}{skipped}, dropped {frames['dropped']}, failed {frames['failed']}"
+
+
+def shares_text(shares: list[tuple[str, float]]) -> str:
+    """``happy 56%, neutral 43%``: the emotions that round to at least 1%, or ``no faces``."""
+    return ", ".join(f"{emotion} {share:.0%}" for emotion, share in shares if share >= 0.005) or "no faces"
