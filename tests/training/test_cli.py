@@ -1,4 +1,4 @@
-"""The train/evaluate/export subcommands register on any argparse parser with full help."""
+"""The train/evaluate/ensemble/export subcommands register on any argparse parser with full help."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emostream.training import cli, evaluate, export, train
+from emostream.training import cli, ensemble, evaluate, export, train
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +18,15 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     return cli.register(top.add_subparsers(dest="command"))
 
 
-def test_register_adds_three_subcommands_with_their_module_docs(parsers: dict[str, argparse.ArgumentParser]) -> None:
-    modules = {"train": train, "evaluate": evaluate, "export": export}
+def test_register_adds_the_subcommands_with_their_module_docs(parsers: dict[str, argparse.ArgumentParser]) -> None:
+    modules = {"train": train, "evaluate": evaluate, "ensemble": ensemble, "export": export}
     assert set(parsers) == set(modules)
     for name, parser in parsers.items():
         assert parser.description == modules[name].__doc__.strip(), f"{name}: description must be the module docstring"
         assert parser.get_default("func").__wrapped__ is modules[name].main, f"{name}: func must run the module's main"
 
 
-@pytest.mark.parametrize("name", ["train", "evaluate", "export"])
+@pytest.mark.parametrize("name", ["train", "evaluate", "ensemble", "export"])
 def test_every_option_is_explained(parsers: dict[str, argparse.ArgumentParser], name: str) -> None:
     for action in parsers[name]._actions:
         assert action.help and action.help != argparse.SUPPRESS and len(action.help) > 15, (
@@ -34,13 +34,14 @@ def test_every_option_is_explained(parsers: dict[str, argparse.ArgumentParser], 
         )
 
 
-@pytest.mark.parametrize("name", ["train", "evaluate", "export"])
+@pytest.mark.parametrize("name", ["train", "evaluate", "ensemble", "export"])
 def test_help_prints_and_exits_0(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([name, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert f"usage: emostream {name}" in out and "--data" in out, f"{name} --help must show its usage and options"
+    option = "--member" if name == "ensemble" else "--data"
+    assert f"usage: emostream {name}" in out and option in out, f"{name} --help must show its usage and options"
 
 
 def test_missing_required_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
