@@ -163,7 +163,7 @@ def test_keras_weights_stored_in_float16_are_served_in_float32(card: ModelCard, 
 
     folder = tmp_path / "half"
     shutil.copytree(card.folder, folder)
-    half = rt.with_policy(keras_runtime.model, "float16", keep_last=False)  # type: ignore[attr-defined]
+    half = rt.with_policy(keras_runtime.model, "float16")  # type: ignore[attr-defined]
     assert rt.stored_in_float16(half)
     half.save(folder / "model.keras")
     runtime = rt.load_runtime(replace(card, folder=folder, sha256={}), "keras", batch_max=8)

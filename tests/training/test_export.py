@@ -19,7 +19,8 @@ from emostream.training import cli
 from emostream.training import train as train_module
 from emostream.training.data import load_fer2013
 from emostream.training.evaluate import evaluate, fit_to_card
-from emostream.training.export import export, train_command
+from emostream.training.export import export
+from emostream.training.provenance import train_command
 
 from .conftest import TRAIN_SIZE, FerSlice, TrainedRun
 

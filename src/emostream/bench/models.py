@@ -88,7 +88,7 @@ def build_stand_in(folder: Path, int8: bool = False) -> ModelCard:
         "training": {"note": "random weights: a stand-in for timing only"},
     }
     if int8:
-        from emostream.training.export import convert_tflite
+        from emostream.training.tflite import convert_tflite
 
         calibration = np.random.default_rng(0).random((32, spec.input_size, spec.input_size, 1), dtype=np.float32)
         with contextlib.redirect_stdout(io.StringIO()):

@@ -155,14 +155,14 @@ def configure_tf_threads(threads: int) -> None:
             )
 
 
-def with_policy(model: Any, policy: str, keep_last: bool = True) -> Any:
-    """The same model, same weights, rebuilt with the dtype ``policy`` in every layer.
+def with_policy(model: Any, policy: str, output_policy: str | None = None) -> Any:
+    """The same model, same weights, rebuilt with the dtype ``policy`` in every layer
+    (``output_policy``, when given, in the output layer).
 
     ``keras.models.load_model`` keeps the dtype policy saved with each layer, so
     setting the global policy before loading changes nothing; the model has to
     be rebuilt layer by layer (inside nested models too: the members of an
     ensemble) and given the weights, which are cast to the new variable dtype.
-    With ``keep_last`` the output layer keeps its own policy.
     """
     import keras
 
@@ -170,8 +170,7 @@ def with_policy(model: Any, policy: str, keep_last: bool = True) -> Any:
 
     def clone(layer: Any) -> Any:
         config = layer.get_config()
-        if not (keep_last and layer.name == last):
-            config["dtype"] = policy
+        config["dtype"] = output_policy if output_policy and layer.name == last else policy
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
@@ -182,7 +181,7 @@ def with_policy(model: Any, policy: str, keep_last: bool = True) -> Any:
 def mixed_precision_copy(model: Any) -> Any:
     """The same model computing in float16 (variables float32), its output layer in float32,
     as the Keras mixed-precision guide advises for the softmax."""
-    return with_policy(model, "mixed_float16")
+    return with_policy(model, "mixed_float16", output_policy="float32")
 
 
 def stored_in_float16(model: Any) -> bool:
@@ -218,7 +217,7 @@ class KerasRuntime(Runtime):
         if self.mixed_precision:
             model = mixed_precision_copy(model)
         elif stored_in_float16(model):  # half-size storage only: compute in float32
-            model = with_policy(model, "float32", keep_last=False)
+            model = with_policy(model, "float32")
         self.model = model
         scale, offset = float(card.scale), float(card.offset)
 

@@ -119,8 +119,8 @@ class SourceRunner:
         # end message is harmless there (the aggregator records an end idempotently).
         w.reconnector.call(publish, committed=published if session.analysed else None)
         log.info(
-            "source %s: session %s ended (%s): %d frames analysed, %d dropped, %d failed, %d faces",
-            self.src.id, session.id, reason, session.analysed, session.dropped, session.failed, session.faces,
+            "source %s: session %s ended (%s): %d frames analysed, %d skipped, %d dropped, %d failed, %d faces",
+            self.src.id, session.id, reason, session.analysed, session.skipped, session.dropped, session.failed, session.faces,
         )
 
     def _resume(self) -> int:

@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
-import shlex
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,8 +37,9 @@ import numpy as np
 from emostream.emotions import EMOTIONS
 from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
 from emostream.training.data import load_fer2013, load_image_folder
-from emostream.training.ensemble import MANIFEST
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, evaluate, fit_to_card, load_eval_data, write_outputs
+from emostream.training.provenance import headline_metrics, metrics_section, read_json, training_section
+from emostream.training.tflite import agreement, convert_tflite
 
 log = logging.getLogger(__name__)
 
@@ -52,141 +50,6 @@ FILE_NAMES = {
     "tflite-dynamic": "model-dynamic.tflite",
     "tflite-int8": "model-int8.tflite",
 }
-
-
-def train_command(run: dict[str, Any]) -> list[str]:
-    """The ``emostream train`` command line that reproduces the options in ``run.json``.
-
-    Every option is spelled out, defaults included, so the command still means
-    the same run after a later release changes a default.
-    """
-    model, augment = run.get("model", {}), run.get("augment", {})
-    cmd = ["emostream", "train", "--data", str(run["data"]), "--out", str(run["out"])]
-    flags = {
-        "--architecture": run.get("architecture"),
-        "--labels": run.get("labels"),
-        "--ferplus": run.get("ferplus"),
-        "--train-usage": run.get("train_usage"),
-        "--val-usage": run.get("val_usage"),
-        "--limit": run.get("limit"),
-        "--epochs": run.get("epochs"),
-        "--batch-size": run.get("batch_size"),
-        "--learning-rate": run.get("learning_rate"),
-        "--lr-schedule": run.get("lr_schedule"),
-        "--warmup-epochs": run.get("warmup_epochs"),
-        "--patience": run.get("patience"),
-        "--label-smoothing": run.get("label_smoothing"),
-        "--class-weights": run.get("class_weights"),
-        "--seed": run.get("seed"),
-        "--input-size": model.get("input_size"),
-        "--l2": model.get("l2"),
-        "--dropout": model.get("dropout"),
-        "--unfreeze": model.get("unfreeze"),
-        "--weights": model.get("weights", "none") or "none",
-        "--rotation": augment.get("rotation_deg"),
-        "--shift": augment.get("shift"),
-        "--zoom": augment.get("zoom"),
-        "--contrast": augment.get("contrast"),
-    }
-    for flag, value in flags.items():
-        if value is not None:
-            cmd += [flag, str(value)]
-    if "dense" in model:
-        cmd += ["--dense", *map(str, model["dense"])]
-    if augment.get("flip") is False:
-        cmd.append("--no-flip")
-    return cmd
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def training_section(model_path: Path) -> dict[str, Any]:
-    """The card's ``training`` field, from the run folder around ``model_path``.
-
-    For an ensemble (``ensemble.json`` beside it, see ``emostream ensemble``)
-    it lists every member's training instead.
-    """
-    folder = model_path.parent
-    section: dict[str, Any] = {"source_model": str(model_path), "source_sha256": sha256_of(model_path)}
-    manifest = _read_json(folder / MANIFEST)
-    if manifest is not None:
-        section["combination"] = manifest.get("combination")
-        section["members"] = [
-            {"source_model": m.get("path"), "source_sha256": m.get("sha256"), **_run_section(m.get("run"), m.get("state"))}
-            for m in manifest.get("members", [])
-        ]
-        return section
-    section.update(_run_section(_read_json(folder / "run.json"), _read_json(folder / "state.json")))
-    if "data" not in section:
-        section["note"] = f"no run.json next to {model_path.name}: training data and options unknown"
-    return section
-
-
-def _run_section(run: dict[str, Any] | None, state: dict[str, Any] | None) -> dict[str, Any]:
-    """What ``run.json`` and ``state.json`` of a training run say about it."""
-    section: dict[str, Any] = {}
-    if run is None:
-        return section
-    section.update(
-        data=run.get("data"),
-        labels=run.get("labels"),
-        ferplus=run.get("ferplus"),
-        train_usage=run.get("train_usage"),
-        val_usage=run.get("val_usage"),
-        architecture=run.get("architecture"),
-        command=shlex.join(train_command(run)),
-        options=run,
-    )
-    if state is not None:
-        section.update(
-            epochs=state.get("epoch"),
-            best_epoch=state.get("best_epoch"),
-            best_val_accuracy=state.get("best"),
-            finished=state.get("done"),
-        )
-    return section
-
-
-def metrics_section(report_path: Path, source_sha256: str, tta: str = "") -> dict[str, Any]:
-    """The card's ``metrics`` field: headline numbers of an ``emostream evaluate`` report.
-
-    The report must have been made the way the exported model will run: with
-    flip TTA exactly when the card asks for it, or the card would claim an
-    accuracy the classifier does not deliver.
-    """
-    report = json.loads(Path(report_path).read_text())
-    if bool(report.get("tta")) != (tta == "flip"):
-        made, wanted = ("with" if report.get("tta") else "without"), ("with" if tta else "without")
-        raise ValueError(f"{report_path} was evaluated {made} flip TTA but the model is exported {wanted} it (--tta)")
-    metrics = headline_metrics(report, str(report_path))
-    if report.get("sha256") and report["sha256"] != source_sha256:
-        log.warning("%s was made for another model file (%s); its metrics may not describe this one", report_path, report.get("model"))
-        metrics["note"] = "report made for a different model file than the one exported"
-    return metrics
-
-
-def headline_metrics(report: dict[str, Any], where: str) -> dict[str, Any]:
-    """Accuracy, macro F1 and per-class F1/recall of an ``emostream evaluate`` report, and how it was made."""
-    try:
-        metrics: dict[str, Any] = {
-            "accuracy": report["accuracy"],
-            "macro_f1": report["macro_f1"],
-            "samples": report["samples"],
-            "per_class_f1": {name: s["f1"] for name, s in report["per_class"].items()},
-            "per_class_recall": {name: s["recall"] for name, s in report["per_class"].items()},
-        }
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{where}: not an `emostream evaluate` report (missing {exc})") from None
-    metrics.update(
-        data=report.get("data"),
-        format=report.get("format"),
-        tta=report.get("tta"),
-        evaluated_model=report.get("model"),
-        report=where,
-    )
-    return metrics
 
 
 def score_folder(folder: Path, data: Path, usage: str, out: Path | None) -> dict[str, Any]:
@@ -208,62 +71,6 @@ def training_images(data: Path, run: dict[str, Any] | None) -> np.ndarray:
         return load_image_folder(data / "train" if (data / "train").is_dir() else data).images
     usage = (run or {}).get("train_usage") or "Training"
     return load_fer2013(data, (usage,)).images
-
-
-def _representative(samples: np.ndarray) -> Any:
-    """A generator factory in the shape the TFLite converter wants: one batch of one sample a step."""
-
-    def gen() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
-            yield [sample[None]]
-
-    return gen
-
-
-def convert_tflite(model: Any, path: Path, variant: str, calibration: np.ndarray | None = None) -> Path:
-    """Write ``model`` as TFLite (float16, dynamic-range or full-integer int8), built-in ops only.
-
-    Built-ins only (no Select TF ops): the file must run on the plain TFLite/
-    LiteRT interpreter the classifier and edge devices use. The batch dimension
-    stays dynamic so the runtime can size one interpreter per batch bucket.
-    """
-    import tensorflow as tf
-
-    options: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
-    if variant == "fp16":
-        options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], "supported_types": [tf.float16]}
-    elif variant == "dynamic":
-        options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
-    elif variant == "int8":
-        if calibration is None or not len(calibration):
-            raise ValueError("int8 conversion needs calibration images")
-        options.update(
-            representative_dataset=_representative(calibration),
-            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-            inference_input_type=tf.int8,
-            inference_output_type=tf.int8,
-        )
-    else:
-        raise ValueError(f"unknown TFLite variant {variant!r}")
-    model.export(str(path), format="litert", verbose=False, **options)
-    return path
-
-
-def agreement(card: ModelCard, variant_file: str, images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """How often a TFLite file picks the same label as the Keras model, and its largest probability gap."""
-    from emostream.classifier.runtime import load_runtime
-
-    runtime = load_runtime(replace(card, files={"tflite": variant_file}), "tflite", batch_max=32)
-    try:
-        probs = runtime.predict(images)
-    finally:
-        runtime.close()
-    same = float(np.mean(np.argmax(probs, 1) == np.argmax(reference, 1)))
-    return {
-        "agreement_with_keras": round(same, 4),
-        "max_abs_prob_diff": round(float(np.abs(probs - reference).max()), 4),
-        "checked_on": len(images),
-    }
 
 
 def export(
@@ -320,10 +127,12 @@ def export(
         raise ValueError("--score and --report both give the card its metrics: pass one")
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {list(TTA_MODES)}, got {tta!r}")
+    if keras_dtype not in ("float32", "float16"):
+        raise ValueError(f"keras_dtype must be float32 or float16, got {keras_dtype!r}")
     if (out / CARD_FILE).exists() and not force:
         raise FileExistsError(f"{out} already holds a model; pass --force to overwrite it")
 
-    run = _read_json(model.parent / "run.json")
+    run = read_json(model.parent / "run.json")
     if data is None and run and run.get("data") and Path(run["data"]).exists():
         data = Path(run["data"])
         log.info("using the run's training data %s", data)
@@ -337,11 +146,9 @@ def export(
         (out / stale).unlink(missing_ok=True)
     # Always write model.keras: it is the reference the TFLite files are checked against.
     if keras_dtype == "float16":  # half the bytes; the classifier computes in float32 (or mixed on a GPU)
-        with_policy(keras_model, "float16", keep_last=False).save(out / FILE_NAMES["keras"])
-    elif keras_dtype == "float32":
-        keras_model.save(out / FILE_NAMES["keras"])
+        with_policy(keras_model, "float16").save(out / FILE_NAMES["keras"])
     else:
-        raise ValueError(f"keras_dtype must be float32 or float16, got {keras_dtype!r}")
+        keras_model.save(out / FILE_NAMES["keras"])
     card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
 
     calibration = check = None
