@@ -39,17 +39,17 @@ test-fast: venv
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
-	$(PY) -m emostream.bench
+	$(PY) -m benchmarks
 
 docs: venv
 	$(PY) -m emostream.configdoc docs/configuration.md
 
 lint: venv
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src benchmarks
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache sessions
 
 soak: venv
-	$(PY) -m emostream.bench.soak --minutes 20 --sources 4
+	$(PY) -m benchmarks.soak --minutes 20 --sources 4

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emostream.bench import __main__ as bench_main
-from emostream.bench.machine import LoadMonitor
+from benchmarks import __main__ as bench_main
+from benchmarks.machine import LoadMonitor
 
 
 def fake(text: str) -> bench_main.Runner:
@@ -27,13 +27,13 @@ def test_a_section_gets_when_and_under_what_load_it_was_measured() -> None:
     monitor = LoadMonitor(period_s=0.05).start()
     try:
         runner = fake("## Classifier throughput\n\nnumbers\n")
-        body, ok = bench_main.measure("classifier", True, monitor, "python -m emostream.bench --quick", runner)
+        body, ok = bench_main.measure("classifier", True, monitor, "python -m benchmarks --quick", runner)
     finally:
         monitor.stop()
     assert ok
     lines = body.splitlines()
     assert lines[0] == "## Classifier throughput", "the heading stays first"
-    expected = r"_Measured .* UTC in \d+ s, quick mode \(`python -m emostream.bench --quick`\); load during the section: 1-min load average"
+    expected = r"_Measured .* UTC in \d+ s, quick mode \(`python -m benchmarks --quick`\); load during the section: 1-min load average"
     assert re.match(expected, lines[2]), lines[2]
     assert "numbers" in body
 
@@ -43,7 +43,7 @@ def test_a_missing_section_module_is_noted_not_fatal(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(bench_main, "load_section", lambda name: None)  # e.g. before bench/ingest.py is written
     body, ok = bench_main.measure("ingest", True, LoadMonitor(), "cmd")
     assert ok, "a missing section does not fail the run"
-    assert body.startswith("## Ingest") and "Not measured" in body and "emostream.bench.ingest" in body, body
+    assert body.startswith("## Ingest") and "Not measured" in body and "benchmarks.ingest" in body, body
 
 
 def test_a_failing_section_is_reported_and_the_run_goes_on() -> None:
@@ -74,7 +74,7 @@ def test_only_splices_the_named_sections_into_the_existing_page(tmp_path: Path, 
     assert blocks["classifier"] == old["classifier"], "a section not measured is kept as it was"
     text = page.read_text()
     assert "- Target (old classifier): kept" in text and "- Target (e2e): new" in text, text
-    assert "`python -m emostream.bench --quick --only e2e --out" in text, "the page says how it was made"
+    assert "`python -m benchmarks --quick --only e2e --out" in text, "the page says how it was made"
 
 
 def test_unknown_sections_are_refused(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_unknown_sections_are_refused(tmp_path: Path) -> None:
 
 
 def test_machine_section_describes_the_machine() -> None:
-    from emostream.bench import machine
+    from benchmarks import machine
 
     text = machine.run(quick=True)
     wanted = ("| CPU |", "| cores |", "| memory |", "| OS |", "| Python |", "| TensorFlow / Keras |", "| date |", "Load average at")
@@ -91,7 +91,7 @@ def test_machine_section_describes_the_machine() -> None:
 
 
 def test_cpu_meter_sees_a_busy_process() -> None:
-    from emostream.bench.procstat import CpuMeter
+    from benchmarks.procstat import CpuMeter
 
     meter = CpuMeter({"me": os.getpid()}).start()
     end = time.process_time() + 0.3
@@ -102,7 +102,7 @@ def test_cpu_meter_sees_a_busy_process() -> None:
 
 
 def test_multiply_adds_match_the_architectures_stated_costs() -> None:
-    from emostream.bench.models import multiply_adds
+    from benchmarks.models import multiply_adds
     from emostream.training.models import ModelSpec, build_compact, build_standard
 
     compact = multiply_adds(build_compact(ModelSpec(weights=None)))
@@ -112,8 +112,8 @@ def test_multiply_adds_match_the_architectures_stated_costs() -> None:
 
 
 def test_classifier_section_in_a_tiny_configuration() -> None:
-    from emostream.bench import classifier
-    from emostream.bench.models import candidates_of
+    from benchmarks import classifier
+    from benchmarks.models import candidates_of
     from emostream.modelcard import load_card
 
     cands = [c for c in candidates_of("mini-xception", load_card("mini-xception"), "packaged") if c.fmt == "tflite"]
@@ -127,7 +127,7 @@ def test_classifier_section_in_a_tiny_configuration() -> None:
 
 
 def test_baseline_classification_rates_in_a_tiny_configuration() -> None:
-    from emostream.bench import baseline
+    from benchmarks import baseline
     from emostream.modelcard import load_card
 
     card = load_card("mini-xception")
@@ -143,8 +143,17 @@ def test_baseline_classification_rates_in_a_tiny_configuration() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_e2e_section_with_one_source(tmp_path: Path) -> None:
-    from emostream.bench import e2e
+    from benchmarks import e2e
 
     results = e2e.measure((1,), 4.0, tmp_path)
     assert results[0].faces > 0 and results[0].publish_ms, "events arrived"
     assert "| 1 × 10 fps |" in e2e.render(results, 4.0)
+
+
+def test_reports_go_to_the_repository_docs_whatever_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import ROOT, soak
+
+    monkeypatch.chdir(tmp_path)
+    assert (ROOT / "pyproject.toml").is_file(), f"{ROOT} is not the repository root"
+    assert bench_main.parse_args([]).out == ROOT / "docs" / "BENCHMARKS.md"
+    assert soak.parse_args([]).out == ROOT / "docs" / "SOAK.md"

@@ -210,7 +210,7 @@ def test_flip_tta_is_recorded_in_the_card_and_served_with_the_metrics_it_was_eva
 def test_an_ensemble_is_the_mean_of_its_members_and_its_card_lists_how_each_was_trained(trained_run: TrainedRun, tmp_path: Path) -> None:
     import keras
 
-    from emostream.bench.models import multiply_adds
+    from benchmarks.models import multiply_adds
     from emostream.training.ensemble import build_ensemble
 
     members = [trained_run.folder / "best.keras", trained_run.folder / "last.keras"]

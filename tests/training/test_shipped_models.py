@@ -44,7 +44,7 @@ def test_the_default_model_is_ours_and_beats_the_baseline_on_public_test(public_
 
 
 def test_every_packaged_model_of_ours_scores_what_its_card_says(public_test: Dataset) -> None:
-    from emostream.bench.models import packaged_names
+    from benchmarks.models import packaged_names
 
     ours = [name for name in packaged_names() if name not in (BASELINE, "detector")]
     assert ours, "emostream ships at least one model of its own"

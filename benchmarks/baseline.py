@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from emostream.bench.harness import Cluster, free_port, healthy, stream_entries, wait_until
-from emostream.bench.markdown import num, table
-from emostream.bench.procstat import CpuMeter, cpu_seconds
+from benchmarks.harness import Cluster, free_port, healthy, stream_entries, wait_until
+from benchmarks.markdown import num, table
+from benchmarks.procstat import CpuMeter, cpu_seconds
 from emostream.config import DetectorConfig
 from emostream.modelcard import ModelCard, load_card
 from emostream.runner import demo_clip

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from emostream.bench.markdown import table
-from emostream.bench.procstat import busy_processes, machine_busy_ticks
+from benchmarks import ROOT
+from benchmarks.markdown import table
+from benchmarks.procstat import busy_processes, machine_busy_ticks
 
 
 def _cpuinfo_model() -> str:
@@ -73,10 +74,9 @@ def _version(package: str) -> str:
 
 def _git_commit() -> str:
     """The commit the code came from (read-only git commands), marked when files are modified."""
-    root = Path(__file__).resolve().parents[3]
     try:
         def git(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
 
         head = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")

@@ -24,7 +24,7 @@ from typing import Any
 import av
 import numpy as np
 
-from emostream.bench.markdown import num, table
+from benchmarks.markdown import num, table
 from emostream.config import DetectorConfig
 from emostream.detector import make_detector
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import redis
 
-from emostream.bench.harness import Cluster, free_port, healthy, metric, resample_clip, scrape, stream_entries, wait_until
-from emostream.bench.markdown import num, table, verdict
-from emostream.bench.procstat import CpuMeter
+from benchmarks.harness import Cluster, free_port, healthy, metric, resample_clip, scrape, stream_entries, wait_until
+from benchmarks.markdown import num, table, verdict
+from benchmarks.procstat import CpuMeter
 from emostream.follow import follow_events
 from emostream.keys import Keys
 from emostream.messages import SessionEnd, decode_lifecycle

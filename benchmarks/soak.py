@@ -21,8 +21,9 @@ from pathlib import Path
 
 import redis
 
-from emostream.bench.harness import Cluster
-from emostream.bench.machine import describe
+from benchmarks import ROOT
+from benchmarks.harness import Cluster
+from benchmarks.machine import describe
 from emostream.keys import Keys
 from emostream.runner import demo_clip
 
@@ -100,7 +101,7 @@ def report(
         "Repeat with:",
         "",
         "```sh",
-        "make soak   # " + shlex.join(["python", "-m", "emostream.bench.soak", "--minutes", f"{minutes:g}", "--sources", str(sources)]),
+        "make soak   # " + shlex.join(["python", "-m", "benchmarks.soak", "--minutes", f"{minutes:g}", "--sources", str(sources)]),
         "```",
         "",
         "| | |",
@@ -135,15 +136,19 @@ def report(
     return ok, "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emostream.bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20.0, help="how long to run (default %(default)s)")
     parser.add_argument("--sources", type=int, default=4, help="number of looped sources (default %(default)s)")
     parser.add_argument("--warmup-minutes", type=float, default=3.0, help="memory is compared from the end of this (default %(default)s)")
     parser.add_argument("--max-growth", type=float, default=0.10, help="largest allowed memory growth after warm-up (default %(default)s)")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("docs/SOAK.md"), help="report file (default %(default)s)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "SOAK.md", help="report file (default: docs/SOAK.md of the repository)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     ok, text = run(args.minutes, args.sources, args.warmup_minutes, args.max_growth, args.interval)
     args.out.write_text(text)
     print(text)

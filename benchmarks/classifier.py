@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emostream.bench.machine import usable_cores
-from emostream.bench.markdown import num, table, verdict
-from emostream.bench.models import Candidate, candidates, card_multiply_adds
+from benchmarks.machine import usable_cores
+from benchmarks.markdown import num, table, verdict
+from benchmarks.models import Candidate, candidates, card_multiply_adds
 from emostream.classifier.runtime import Runtime, load_runtime
 
 BATCH_SIZES = (1, 8, 32, 64, 128)
