@@ -108,3 +108,23 @@ def test_configuration_reference_in_docs_matches_the_code() -> None:
     page = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
     text = page.read_text()
     assert render(text) == text, "docs/configuration.md is stale: run `python -m emostream.configdoc docs/configuration.md`"
+
+
+@pytest.mark.parametrize("content", [None, "", "\n  \nsecond line\n"], ids=["missing", "empty", "blank first line"])
+def test_both_secret_files_follow_one_rule(tmp_path: Path, content: str | None) -> None:
+    # Given a Redis and a camera password file that is missing or has no secret on its first line,
+    secret = tmp_path / "secret"
+    if content is not None:
+        secret.write_text(content)
+    config = parse_config(
+        {"redis": {"password_file": str(secret)}, "sources": [{"id": "cam", "url": "rtsp://admin@cam/live", "password_file": str(secret)}]}
+    )
+    # then using either is a configuration error that names its key, never an empty password.
+    with pytest.raises(ConfigError, match=r"^redis\.password_file .*secret"):
+        config.redis.resolved_password()
+    with pytest.raises(ConfigError, match=r"^sources\[cam\]\.password_file .*secret"):
+        config.sources[0].resolved_url()
+    # And once the file holds a secret, both read its first line, trimmed.
+    secret.write_text("  s3cret \nignored\n")
+    assert config.redis.resolved_password() == "s3cret"
+    assert config.sources[0].resolved_url() == "rtsp://admin:s3cret@cam/live"

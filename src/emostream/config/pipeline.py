@@ -1,0 +1,70 @@
+"""Sections of the analysing stages: ``detector``, ``tracker``, ``ingest`` and ``classifier``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from emostream.config.base import Section
+
+
+class DetectorConfig(Section):
+    backend: Literal["mediapipe", "haar"] = Field("mediapipe", description="Face detector.")
+    mediapipe_model: Literal["short", "full"] = Field("short", description="BlazeFace short-range (<2 m) or full-range (<5 m).")
+    min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (MediaPipe).")
+    min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
+    margin: float = Field(0.15, ge=0, le=1, description="Margin added around each box before cropping, as a fraction of its size.")
+
+
+class TrackerConfig(Section):
+    iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum IoU to match a detection to a track.")
+    max_missed: int = Field(5, ge=0, description="Analysed frames a track survives without a matching detection.")
+    max_distance: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="When boxes do not overlap (fast motion at a low analysis rate), a detection whose centre is within this many "
+        "box sizes of a track's last box, and of similar size, continues the track (per analysed frame; 0: IoU only).",
+    )
+
+
+class IngestConfig(Section):
+    backlog_max: int = Field(2_000, ge=1, description="Faces waiting for classification above which ingest drops (live) or waits (files).")
+    session_timeout_s: float = Field(30.0, gt=0, description="A live source down longer than this ends its session.")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles each try, with jitter.")
+    reconnect_max_s: float = Field(10.0, gt=0, description="Longest reconnect delay (so a camera that is back is found within this long).")
+    reconnect_attempts: int = Field(0, ge=0, description="Give up after this many failed reconnects in a row (0: never).")
+    open_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout for opening a network source.")
+    read_timeout_s: float = Field(
+        3.0, gt=0, le=120, description="A live source that delivers nothing for this long is a disconnect (stalled)."
+    )
+    exit_at_end: bool = Field(True, description="Exit once every source has ended (files). False keeps /metrics up until stopped.")
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="This ingest worker's name, for `emostream sources` (run-time add/remove). Empty: the host name.",
+    )
+    control: bool = Field(True, description="Accept sources added and removed at run time (`emostream sources add/remove`, via Redis).")
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> IngestConfig:
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("ingest.reconnect_initial_s must not exceed ingest.reconnect_max_s")
+        return self
+
+
+class ClassifierConfig(Section):
+    model: str = Field("", description="Model folder, or the name of a packaged model. Empty: the default packaged model (`ensemble`; see docs/MODEL.md).")
+    format: Literal["auto", "keras", "tflite"] = Field(
+        "auto", description="Which weights of the model folder to serve. auto: keras when TensorFlow sees a GPU, else tflite if the folder has it."
+    )
+    batch_max: int = Field(32, ge=1, le=1024, description="Most faces in one forward pass.")
+    batch_wait_ms: float = Field(20.0, ge=0, le=10_000, description="Longest wait for a batch to fill, from its first face.")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads for inference: TFLite num_threads, TensorFlow intra-op pool (0: all cores).")
+    mixed_precision: bool = Field(False, description="float16 compute on a GPU (keras format; ignored on CPU).")
+    claim_idle_ms: int = Field(10_000, ge=100, description="Faces pending this long at a dead replica are claimed by another.")
+    deadletter_pixels: bool = Field(
+        False, description="Keep the face crop in dead letters (for debugging); by default only its size is kept."
+    )
+    max_deliveries: int = Field(3, ge=1, description="A face delivered this many times without success goes to the dead-letter stream.")

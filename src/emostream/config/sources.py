@@ -1,0 +1,68 @@
+"""The ``sources[]`` items: one video source each, and how its URL and credentials resolve."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from emostream.config.base import Section
+from emostream.config.secrets import read_secret_file
+
+SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class SourceConfig(Section):
+    id: str = Field(description="Short id used in stream names, metrics and events (letters, digits, _ . -).")
+    url: str = Field(description="File path, rtsp:// or http(s):// URL, /dev/videoN or a webcam index.")
+    live: bool | None = Field(None, description="Live source (newest frame only, reconnects). Default: guessed from the URL.")
+    fps: float = Field(10.0, gt=0, le=120, description="Live sources: at most this many frames analysed per second.")
+    every_nth: int = Field(1, ge=1, description="Files: analyse every n-th frame.")
+    realtime: bool = Field(False, description="Files: play at the clip's own pace instead of as fast as possible.")
+    loop: bool = Field(False, description="Files: start again at the end (one session per pass).")
+    rtsp_transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTSP transport: tcp (reliable, default) or udp (lower latency on a clean network)."
+    )
+    password_file: Path | None = Field(
+        None,
+        description="File holding the camera password (first line), put into the URL's user part (`rtsp://user@host/...`) at each connect.",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError("source id must be 1-64 letters, digits, '_', '.' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _user_for_password_file(self) -> SourceConfig:
+        if self.password_file is not None and "@" not in self.url.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError("password_file needs a user name in the URL, e.g. rtsp://admin@camera/stream")
+        return self
+
+    def resolved_url(self) -> str:
+        """The URL to connect to, with the password from ``password_file`` filled in.
+
+        The file is read at each call (each connect), so a rotated secret applies without
+        a restart; a missing or empty file is a :class:`ConfigError` (see :mod:`emostream.config.secrets`).
+        """
+        if self.password_file is None:
+            return self.url
+        from urllib.parse import quote
+
+        secret = read_secret_file(self.password_file, f"sources[{self.id}].password_file")
+        scheme, rest = self.url.split("://", 1)
+        userinfo, host = rest.split("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:{quote(secret, safe='')}@{host}"
+
+    @property
+    def is_live(self) -> bool:
+        if self.live is not None:
+            return self.live
+        from emostream.ingest.sources import guess_live
+
+        return guess_live(self.url)
