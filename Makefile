@@ -5,9 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements/dev.lock
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fast bench soak lint docs system-deps clean
+.PHONY: help venv run test test-fast bench soak lint lock docs system-deps clean
 
 help:
 	@echo "make run        run the whole pipeline on the bundled demo clip (embedded Redis)"
@@ -17,11 +18,15 @@ help:
 	@echo "make soak       20-minute stability run, write docs/SOAK.md"
 	@echo "make docs       regenerate the configuration reference in docs/configuration.md"
 	@echo "make lint       ruff and mypy"
+	@echo "make lock       regenerate requirements/*.lock after changing dependencies in pyproject.toml"
 
-$(STAMP): pyproject.toml
+# Everything (serving, training, dev tools) at the versions and hashes of requirements/dev.lock,
+# then emostream itself, editable, without resolving again. scripts/lock.sh regenerates the lock.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,6 +52,9 @@ docs: venv
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src benchmarks
+
+lock: venv
+	PYTHON=$(PY) bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache sessions

@@ -84,15 +84,16 @@ def test_the_expected_deployment_files_exist() -> None:
 
 
 def pyproject_tensorflow_pin() -> str:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    [pin] = [d for d in deps if re.match(r"tensorflow\s*==", d)]
+    """The version of the `gpu` extra's TensorFlow (the serving roles' dependencies have none)."""
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    [pin] = [d for d in deps if re.match(r"tensorflow(\[[^]]*\])?\s*==", d)]
     return pin.split("==", 1)[1].strip()
 
 
 def test_dockerfiles_run_emostream_as_a_non_root_user() -> None:
     for name in ("Dockerfile", "Dockerfile.gpu"):
         text = (DOCKER / name).read_text()
-        assert re.search(r"^FROM \$\{PYTHON_IMAGE\}\s*$", text, re.M) and "ARG PYTHON_IMAGE=python:3.11-slim" in text, name
+        assert re.search(r"^FROM \$\{PYTHON_IMAGE\}(\s+AS\s+(?!build)\w+)?\s*$", text, re.M) and "ARG PYTHON_IMAGE=python:3.11-slim" in text, name
         user = re.findall(r"^USER (\S+)", text, re.M)
         assert user and not user[-1].startswith(("0", "root")), f"{name} must end as a non-root user: {user}"
         assert re.search(r'^ENTRYPOINT \["emostream"\]', text, re.M), f"{name} must have the emostream entry point"

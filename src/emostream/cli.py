@@ -39,12 +39,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _setup_logging(args: argparse.Namespace, config: Config | None = None) -> None:
+    from emostream.nativelog import filter_native_output
     from emostream.worker import setup_logging
 
     secrets: tuple[str, ...] = ()
     if config is not None:
         secrets = tuple(s for s in (config.redis.resolved_password(),) if s)
-    setup_logging(args.log_level or (config.log_level if config else "INFO"), secrets)
+    level = args.log_level or (config.log_level if config else "INFO")
+    filter_native_output(level)  # before logging: its handler must write to the real stderr
+    setup_logging(level, secrets)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,7 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources = config.sources or default_sources()
         config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
     _setup_logging(args, config)
-    child_level = "INFO" if args.verbose else "WARNING"
+    # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.nativelog).
+    child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
     return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
 
 

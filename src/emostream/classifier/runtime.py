@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from emostream.classifier.choice import gpu_visible, resolve_format, serving_card
 from emostream.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
@@ -59,27 +60,6 @@ def cpu_threads(threads: int = 0) -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def gpu_visible() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def resolve_format(card: ModelCard, fmt: str) -> str:
-    """``auto``: Keras where TensorFlow sees a GPU, else TFLite when the folder has it, else Keras.
-
-    On CPU the TFLite (XNNPACK) kernels run these small CNNs several times
-    faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras
-    model runs there, so a folder without a Keras file is served by TFLite on
-    the CPU even where there is a GPU.
-    """
-    if fmt != "auto":
-        return fmt
-    if "tflite" in card.files and ("keras" not in card.files or not gpu_visible()):
-        return "tflite"
-    return "keras"
 
 
 class Runtime(ABC):
@@ -234,7 +214,7 @@ class KerasRuntime(Runtime):
 
 
 def _interpreter_class() -> Any:
-    """LiteRT's interpreter when installed, else TensorFlow's (deprecated but identical)."""
+    """LiteRT's interpreter (a dependency: no TensorFlow in the CPU classifier), else TensorFlow's, identical but deprecated."""
     try:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -285,8 +265,15 @@ class TFLiteRuntime(Runtime):
 
 
 def load_runtime(card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mixed_precision: bool = False) -> Runtime:
-    """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up."""
-    fmt = resolve_format(card, fmt)
+    """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up.
+
+    ``auto`` also picks, among the card's TFLite variants, the one suited to this CPU
+    (:mod:`emostream.classifier.choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
+    """
+    chosen = resolve_format(card, fmt)
+    if fmt == "auto" and chosen == "tflite":
+        card = serving_card(card)
+    fmt = chosen
     runtime: Runtime
     if fmt == "keras":
         runtime = KerasRuntime(card, batch_max, threads, mixed_precision)
@@ -295,5 +282,7 @@ def load_runtime(card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mi
     else:
         raise ValueError(f"unknown model format {fmt!r}; use 'auto', 'keras' or 'tflite'")
     runtime.warm_up()
-    log.info("model %s (%s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, runtime.device, runtime.threads, runtime.buckets)
+    log.info(
+        "model %s (%s, %s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, card.files[fmt], runtime.device, runtime.threads, runtime.buckets
+    )
     return runtime

@@ -1,4 +1,14 @@
-"""MediaPipe Tasks ``FaceDetector`` with the BlazeFace model shipped in the package."""
+"""MediaPipe Tasks ``FaceDetector`` with the BlazeFace model shipped in the package.
+
+MediaPipe runs the model through its own bundled LiteRT; it would also import
+TensorFlow, only for documentation decorators and file helpers, whenever
+TensorFlow is installed. The imports and the construction run with TensorFlow
+blocked (:mod:`emostream.imports`), so MediaPipe takes its own fallbacks and
+the ingest process stays under a third of the memory (docs/deploy.md). We keep
+MediaPipe rather than decoding BlazeFace's anchors ourselves on LiteRT: the
+detections stay exactly those of the reference implementation, at the same
+cost, and the memory target is met either way (docs/decisions.md).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emostream.detector.base import Detection, Detector, clip_box
+from emostream.imports import blocked
 
 MODEL_FILES = {
     "short": "face_detection_short_range.tflite",
@@ -24,23 +35,25 @@ class BlazeFaceDetector(Detector):
 
     def __init__(self, kind: str = "short", min_score: float = 0.5) -> None:
         import cv2
-        from mediapipe.tasks.python import BaseOptions
-        from mediapipe.tasks.python.vision import FaceDetector, FaceDetectorOptions, RunningMode
 
         path = model_path(kind)
         if not path.is_file():
             raise FileNotFoundError(f"BlazeFace model {path} is missing from the package")
-        options = FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
-            running_mode=RunningMode.IMAGE,
-            min_detection_confidence=min_score,
-        )
-        self._detector = FaceDetector.create_from_options(options)
+        with blocked("tensorflow"):
+            from mediapipe.tasks.python import BaseOptions
+            from mediapipe.tasks.python.vision import FaceDetector, FaceDetectorOptions, RunningMode
+
+            options = FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_path=str(path)),
+                running_mode=RunningMode.IMAGE,
+                min_detection_confidence=min_score,
+            )
+            self._detector = FaceDetector.create_from_options(options)
         self._cvt = cv2.cvtColor
         self._code = cv2.COLOR_BGR2RGB
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        import mediapipe as mp
+        import mediapipe as mp  # imported without TensorFlow in __init__; this is a dictionary look-up
 
         height, width = frame_bgr.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(self._cvt(frame_bgr, self._code)))

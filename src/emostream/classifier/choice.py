@@ -1,0 +1,102 @@
+"""Which weights of a model folder to serve on this machine, decided without importing TensorFlow.
+
+Two choices, both made when ``classifier.format`` is ``auto``:
+
+- **Keras or TFLite.** Keras where TensorFlow sees a GPU, else TFLite when the
+  folder has it. Asking TensorFlow costs the CPU classifier ~500 MiB of
+  resident memory for the answer "no", so the question is first put to the
+  operating system: with no GPU device node, or ``CUDA_VISIBLE_DEVICES``
+  empty or -1, TensorFlow cannot see one either, and is never imported.
+- **Which TFLite file.** A card may list several TFLite variants
+  (``tflite_variants``, written by ``emostream export``). Dynamic-range int8
+  (``dynamic``) is served only where the CPU has fast int8 dot products
+  (:mod:`emostream.cpufeatures`); elsewhere a float variant (``float32`` or
+  ``fp16``: float maths on XNNPACK) is, because emulated int8 is 4-5 times
+  slower. With no such alternative the card's own ``files.tflite`` is served.
+
+An explicit ``classifier.format: tflite`` serves ``files.tflite`` exactly, as
+evaluation and export need.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import logging
+import os
+from dataclasses import replace
+from typing import Any
+
+from emostream.cpufeatures import cpu_flags, fast_int8
+from emostream.modelcard import ModelCard
+
+log = logging.getLogger(__name__)
+
+# Variants computing in float on any CPU, best first, and those needing fast int8 dot products.
+FLOAT_VARIANTS = ("float32", "fp16")
+INT8_DOT_VARIANTS = ("dynamic",)
+
+
+def gpu_device_present() -> bool:
+    """Whether the OS shows a GPU that TensorFlow could use (NVIDIA, or ROCm's /dev/kfd), without loading it."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU; TensorFlow is imported only when the OS shows one and TF is installed."""
+    if not gpu_device_present() or importlib.util.find_spec("tensorflow") is None:
+        return False
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_format(card: ModelCard, fmt: str) -> str:
+    """``auto``: Keras where TensorFlow sees a GPU, else TFLite when the folder has it, else Keras.
+
+    On CPU the TFLite (XNNPACK) kernels run these small CNNs several times
+    faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras
+    model runs there, so a folder without a Keras file is served by TFLite on
+    the CPU even where there is a GPU.
+    """
+    if fmt != "auto":
+        return fmt
+    if "tflite" in card.files and ("keras" not in card.files or not gpu_visible()):
+        return "tflite"
+    return "keras"
+
+
+def _variants(card: ModelCard) -> dict[str, dict[str, Any]]:
+    raw = card.extra.get("tflite_variants") or {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, dict) and v.get("file")} if isinstance(raw, dict) else {}
+
+
+def tflite_choice(card: ModelCard, flags: frozenset[str] | None = None) -> tuple[str | None, str]:
+    """The variant to serve on a CPU with ``flags`` (this one when None) and why; None: the card's ``files.tflite``."""
+    variants = _variants(card)
+    has_int8 = fast_int8(cpu_flags() if flags is None else flags)
+    preferred, other = (INT8_DOT_VARIANTS, FLOAT_VARIANTS) if has_int8 else (FLOAT_VARIANTS, INT8_DOT_VARIANTS)
+    cpu = "this CPU has fast int8 dot products" if has_int8 else "this CPU has no fast int8 dot products"
+    for name in preferred:
+        if name in variants:
+            return name, f"{cpu}: serving the {name} TFLite file"
+    served = card.files.get("tflite")
+    served_kind = next((name for name, entry in variants.items() if entry["file"] == served), None)
+    if served_kind in other and not has_int8:
+        return None, f"{cpu}, and the card offers no float TFLite file: serving {served} ({served_kind}), which is slow here"
+    return None, f"{cpu}; the card offers no alternative to {served}"
+
+
+def serving_card(card: ModelCard, flags: frozenset[str] | None = None) -> ModelCard:
+    """The card with ``files.tflite`` pointing at the variant suited to this CPU (its sha256 from the variant entry)."""
+    name, why = tflite_choice(card, flags)
+    log.info("model %s: %s", card.label, why)
+    if name is None:
+        return card
+    entry = _variants(card)[name]
+    sha256 = dict(card.sha256)
+    if entry.get("sha256"):
+        sha256[entry["file"]] = str(entry["sha256"])
+    return replace(card, files={**card.files, "tflite": str(entry["file"])}, sha256=sha256)

@@ -1,0 +1,59 @@
+"""Native start-up chatter is dropped at the default level; every other line, and DEBUG, pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from emostream.nativelog import is_noise
+
+CHATTER = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796078451.670915   26540 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    "INFO: [environment.cc:36] Creating LiteRT environment with options",
+    "WARNING: Logging before InitGoogle() is written to STDERR",
+    "W0000 00:00:1796078463.142022   26882 inference_runner_litert.cc:1418] Input tensor memory is not aligned",
+    "E0000 00:00:1796078463.543335   26540 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
+]
+NEWS = [
+    "E0000 00:00:1796078463.543335   26540 model_loader.cc:52] could not open model file",
+    "2026-11-30 22:40:47,484 INFO    MainProcess emostream.runner: started aggregate (pid 26539)",
+    "[h264 @ 0x55] error while decoding MB 3 4",
+    "Traceback (most recent call last):",
+]
+
+
+@pytest.mark.parametrize("line", CHATTER)
+def test_known_chatter_is_noise(line: str) -> None:
+    assert is_noise(line)
+
+
+@pytest.mark.parametrize("line", NEWS)
+def test_errors_and_our_own_lines_are_not(line: str) -> None:
+    assert not is_noise(line)
+
+
+SCRIPT = """
+import logging, os, sys
+from emostream.nativelog import filter_native_output
+filter_native_output(sys.argv[1])
+logging.basicConfig(level=logging.INFO, format="%(levelname)s py: %(message)s")
+for line in sys.argv[2:]:
+    os.write(2, (line + "\\n").encode())  # as a C++ library writes: straight to descriptor 2
+logging.info("a python log record")
+print("to stdout")
+"""
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
+def test_a_process_drops_native_chatter_unless_debug(level: str, shown: bool) -> None:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, level, *CHATTER, NEWS[0]], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "to stdout\n"
+    lines = proc.stderr.splitlines()
+    assert NEWS[0] in lines and "INFO py: a python log record" in lines, "real messages always pass, none lost at exit"
+    assert all((line in lines) is shown for line in CHATTER), proc.stderr
