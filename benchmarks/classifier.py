@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.machine import usable_cores
 from benchmarks.markdown import num, table, verdict
-from benchmarks.models import Candidate, candidates, card_multiply_adds
+from benchmarks.models import Candidate, candidates, card_multiply_adds, packaged_names
 from emostream.classifier.runtime import Runtime, load_runtime
 
 BATCH_SIZES = (1, 8, 32, 64, 128)
@@ -176,9 +176,26 @@ def target_notes(rows: list[Row]) -> list[str]:
     return [*lines, ""]
 
 
+def serving_notes() -> list[str]:
+    """The CPU's flags and which TFLite file ``classifier.format: auto`` serves of each packaged model here."""
+    from emostream.classifier.choice import tflite_choice
+    from emostream.cpufeatures import describe as describe_cpu
+    from emostream.modelcard import load_card
+
+    lines = [f"CPU: {describe_cpu()}. What `classifier.format: auto` serves on it (emostream.classifier.choice):", ""]
+    for name in packaged_names():
+        card = load_card(name)
+        if "tflite" not in card.files:
+            continue
+        variant, why = tflite_choice(card)
+        file = card.extra["tflite_variants"][variant]["file"] if variant else card.files["tflite"]
+        lines.append(f"- `{name}`: `{file}`: {why}.")
+    return [*lines, ""]
+
+
 def run(quick: bool) -> str:
     seconds, rounds = (0.5, 2) if quick else (2.0, 3)
     with tempfile.TemporaryDirectory(prefix="emostream-bench-") as workdir:
         cands = candidates(Path(workdir), int8_stand_in=not quick)
         rows = measure(cands, BATCH_SIZES, seconds, rounds)
-    return render(rows, BATCH_SIZES, seconds, rounds)
+    return render(rows, BATCH_SIZES, seconds, rounds) + "\n" + "\n".join(serving_notes())

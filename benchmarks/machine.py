@@ -33,16 +33,14 @@ def _cpuinfo_model() -> str:
 
 
 def _cpu_flags() -> str:
-    """The SIMD extensions that decide how fast the convolution kernels can go."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
-                return ", ".join(f for f in wanted if f in flags) or "no AVX2"
-    except OSError:
-        pass
-    return "unknown"
+    """The SIMD extensions that decide how fast the kernels go, and whether int8 is the fast path here.
+
+    The same reading the classifier uses to choose between int8 and float TFLite files
+    (:mod:`emostream.cpufeatures`), so the page says what the service chose on this machine.
+    """
+    from emostream.cpufeatures import describe as describe_cpu
+
+    return describe_cpu()
 
 
 def _memory_gib() -> float | None:
@@ -102,7 +100,7 @@ def describe() -> dict[str, str]:
         "memory": f"{memory:.1f} GiB" if memory else "unknown",
         "OS": _os_name(),
         "Python": platform.python_version(),
-        "TensorFlow / Keras": f"{_version('tensorflow')} / {_version('keras')}",
+        "TensorFlow / Keras / LiteRT": f"{_version('tensorflow')} / {_version('keras')} / {_version('ai-edge-litert')}",
         "NumPy / PyAV / MediaPipe": f"{_version('numpy')} / {_version('av')} / {_version('mediapipe')}",
         "code": _git_commit(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -98,12 +98,48 @@ def build_stand_in(folder: Path, int8: bool = False) -> ModelCard:
     return load_card(folder)
 
 
-def candidates(workdir: Path, int8_stand_in: bool = False) -> list[Candidate]:
-    """Every packaged model in every format; the compact stand-in while no compact model ships."""
+FLOAT_VARIANTS = ("float32", "fp16")
+
+
+def float_counterpart(name: str, card: ModelCard, workdir: Path) -> Candidate | None:
+    """A float32 TFLite conversion of a packaged model that ships only int8 TFLite files, so both paths are measured.
+
+    The classifier serves a float file where the CPU lacks fast int8 dot products
+    (emostream.classifier.choice); a folder without one cannot show what that
+    path would cost here, so the benchmark converts the Keras file itself.
+    """
+    variants: dict[str, Any] = card.extra.get("tflite_variants") or {}
+    served = card.files.get("tflite")
+    if "keras" not in card.files or not served or any(v in variants for v in FLOAT_VARIANTS):
+        return None
+    if not any(v.get("file") == served for v in variants.values()):
+        return None  # the served file is not a known int8 variant: it may well be float already
+    import keras
+    import tensorflow as tf
+
+    from emostream.classifier.runtime import stored_in_float16, with_policy
+
+    model = keras.models.load_model(card.path("keras"), compile=False)
+    if stored_in_float16(model):
+        model = with_policy(model, "float32")
+    folder = workdir / f"{name}-float32"
+    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        (folder / "model-float32.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    converted = replace(card, folder=folder, files={"tflite": "model-float32.tflite"}, sha256={}, extra={})
+    return Candidate(name, converted, "tflite", "float32, converted here", "packaged Keras weights, converted by the benchmark")
+
+
+def candidates(workdir: Path, int8_stand_in: bool = False, float_counterparts: bool = True) -> list[Candidate]:
+    """Every packaged model in every format (and a float TFLite where it ships only int8); the compact stand-in."""
     out: list[Candidate] = []
     names = packaged_names()
     for name in names:
-        out += candidates_of(name, load_card(name), "packaged")
+        card = load_card(name)
+        out += candidates_of(name, card, "packaged")
+        extra = float_counterpart(name, card, workdir) if float_counterparts else None
+        if extra is not None:
+            out.append(extra)
     if STAND_IN not in names:
         card = build_stand_in(workdir / "compact-untrained", int8=int8_stand_in)
         out += candidates_of("compact (untrained stand-in)", card, "random weights, compact architecture")

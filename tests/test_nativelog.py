@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,18 @@ def test_a_process_drops_native_chatter_unless_debug(level: str, shown: bool) ->
     lines = proc.stderr.splitlines()
     assert NEWS[0] in lines and "INFO py: a python log record" in lines, "real messages always pass, none lost at exit"
     assert all((line in lines) is shown for line in CHATTER), proc.stderr
+
+
+def test_a_command_that_needs_tensorflow_says_which_extra_to_install_when_it_is_missing(tmp_path: Path) -> None:
+    # Given a tiny FER2013-style CSV and TensorFlow blocked as if not installed,
+    data = tmp_path / "fer.csv"
+    data.write_text("emotion,pixels,Usage\n" + "".join(f"{k},{' '.join(['128'] * 48 * 48)},PublicTest\n" for k in range(7)))
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from emostream.cli import main\n"
+        f"sys.exit(main(['evaluate', '--model', 'mini-xception', '--format', 'keras', '--data', {str(data)!r}]))\n"
+    )
+    # when a command that needs TensorFlow runs, it says which extra to install.
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "pip install 'emostream[train]'" in proc.stderr, proc.stderr

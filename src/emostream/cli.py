@@ -193,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        # The serving roles install without TensorFlow; training, export, evaluation and the Keras format need it.
+        if exc.name not in ("tensorflow", "keras"):
+            raise
+        print(f"emostream: this command needs {exc.name}, which the serving install leaves out: pip install 'emostream[train]'", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def test_machine_section_describes_the_machine() -> None:
     from benchmarks import machine
 
     text = machine.run(quick=True)
-    wanted = ("| CPU |", "| cores |", "| memory |", "| OS |", "| Python |", "| TensorFlow / Keras |", "| date |", "Load average at")
+    wanted = ("| CPU |", "| cores |", "| memory |", "| OS |", "| Python |", "| TensorFlow / Keras / LiteRT |", "| date |", "Load average at")
     for item in wanted:
         assert item in text, f"{item!r} missing from:\n{text}"
 
