@@ -126,7 +126,9 @@ def float_counterpart(name: str, card: ModelCard, workdir: Path) -> Candidate | 
     folder.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):
         (folder / "model-float32.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    converted = replace(card, folder=folder, files={"tflite": "model-float32.tflite"}, sha256={}, extra={})
+    (folder / "model.keras").unlink(missing_ok=True)
+    (folder / "model.keras").symlink_to(card.path("keras"))  # so its multiply-adds are counted like the others'
+    converted = replace(card, folder=folder, files={"keras": "model.keras", "tflite": "model-float32.tflite"}, sha256={}, extra={})
     return Candidate(name, converted, "tflite", "float32, converted here", "packaged Keras weights, converted by the benchmark")
 
 
