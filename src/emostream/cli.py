@@ -38,15 +38,18 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _setup_logging(args: argparse.Namespace, config: Config | None = None) -> None:
-    from emostream.nativelog import filter_native_output
+def _setup_logging(args: argparse.Namespace, config: Config | None = None, native_filter: bool = False) -> None:
+    """Root logging; with ``native_filter`` (processes that load TensorFlow/MediaPipe/LiteRT) their start-up chatter is dropped."""
     from emostream.worker import setup_logging
 
     secrets: tuple[str, ...] = ()
     if config is not None:
         secrets = tuple(s for s in (config.redis.resolved_password(),) if s)
     level = args.log_level or (config.log_level if config else "INFO")
-    filter_native_output(level)  # before logging: its handler must write to the real stderr
+    if native_filter:
+        from emostream.nativelog import filter_native_output
+
+        filter_native_output(level)  # before logging: its handler must write to the real stderr
     setup_logging(level, secrets)
 
 
@@ -59,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.realtime:
         sources = config.sources or default_sources()
         config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
-    _setup_logging(args, config)
+    _setup_logging(args, config, native_filter=True)
     # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.nativelog).
     child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
     return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
@@ -69,7 +72,7 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
     from emostream.worker import set_title
 
     config = _config(args)
-    _setup_logging(args, config)
+    _setup_logging(args, config, native_filter=True)
     try:
         if role == "ingest":
             from emostream.ingest.worker import IngestWorker
