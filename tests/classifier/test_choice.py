@@ -102,3 +102,11 @@ def test_an_explicit_tflite_format_serves_the_cards_own_file(tmp_path: Path, mon
     monkeypatch.setattr(choice, "cpu_flags", lambda: AVX2_ONLY)
     assert rt.load_runtime(card, "tflite", batch_max=1).card.files["tflite"] == "model-dynamic.tflite", "evaluation needs the named file"
     assert rt.load_runtime(card, "auto", batch_max=1).card.files["tflite"] == "model-fp16.tflite", "auto picks for this CPU"
+
+
+def test_a_gpu_device_node_sends_the_question_to_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(choice.glob, "glob", lambda pattern: ["/dev/nvidia0"] if pattern.startswith("/dev/nvidia") else [])
+    assert choice.gpu_device_present()
+    monkeypatch.setattr(choice.importlib.util, "find_spec", lambda name: None)
+    assert not choice.gpu_visible(), "a GPU without TensorFlow installed is served on the CPU (TFLite)"

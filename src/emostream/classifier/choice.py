@@ -38,10 +38,16 @@ INT8_DOT_VARIANTS = ("dynamic",)
 
 
 def gpu_device_present() -> bool:
-    """Whether the OS shows a GPU that TensorFlow could use (NVIDIA, or ROCm's /dev/kfd), without loading it."""
+    """Whether the OS shows a GPU that TensorFlow could use, without loading it.
+
+    NVIDIA device nodes (``/dev/nvidia0``..., also inside containers run with the
+    NVIDIA toolkit), ROCm's ``/dev/kfd``, or WSL 2's ``/dev/dxg``. Anything else
+    (a GPU TensorFlow could use but this misses) is served on the CPU by ``auto``;
+    ``classifier.format: keras`` still asks TensorFlow directly.
+    """
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
-    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
 
 
 def gpu_visible() -> bool:
