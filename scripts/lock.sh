@@ -21,8 +21,6 @@ upgrade=()
 
 digest=$("$PY" scripts/lock_inputs.py pyproject.toml)
 common=(--generate-hashes --universal --python-version 3.11 --no-header --quiet "${upgrade[@]}")
-pins=$(mktemp)
-trap 'rm -f "$pins" "$pins".*' EXIT
 
 compile() {  # compile NAME [uv args...]: requirements/NAME.lock with the digest header
     local name=$1 out=requirements/$1.lock
@@ -41,6 +39,5 @@ mkdir -p requirements
 # uv keeps the pins of an existing output file; seed it so --upgrade is the only thing that moves versions.
 [[ -f requirements/dev.lock && ${#upgrade[@]} -eq 0 ]] && cp requirements/dev.lock requirements/dev.lock.tmp
 keep="" compile dev --extra train --extra dev
-grep -E '^[A-Za-z0-9_.-]+==' requirements/dev.lock | sed 's/ .*//' >"$pins"
-keep=$pins compile cpu
-keep=$pins compile gpu --extra gpu
+keep=requirements/dev.lock compile cpu
+keep=requirements/dev.lock compile gpu --extra gpu
