@@ -84,3 +84,10 @@ def test_make_the_dockerfiles_and_ci_install_from_the_locks() -> None:
         text = (REPO / "ops" / "docker" / dockerfile).read_text()
         assert f"COPY requirements/{lock}" in text and f"--require-hashes -r /tmp/{lock}" in text, f"{dockerfile} must install {lock}"
         assert re.search(r"--no-deps /tmp/wheels/emostream-\*\.whl", text), f"{dockerfile} must install the wheel without its own resolution"
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_the_image_locks_run_the_versions_the_suite_ran(name: str) -> None:
+    dev, image = locked("dev"), locked(name)
+    differ = {pkg: (version, dev[pkg]) for pkg, version in image.items() if pkg in dev and dev[pkg] != version}
+    assert not differ, f"requirements/{name}.lock and dev.lock pin different versions ({name}, dev): {differ}"
