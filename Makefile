@@ -14,7 +14,7 @@ help:
 	@echo "make run        run the whole pipeline on the bundled demo clip (embedded Redis)"
 	@echo "make test       set up and run the whole test suite"
 	@echo "make test-fast  unit and integration tests only (no slow end-to-end tests)"
-	@echo "make bench      measure throughput and latency, write docs/BENCHMARKS.md"
+	@echo "make bench      measure throughput, latency and memory per role, write docs/BENCHMARKS.md"
 	@echo "make soak       20-minute stability run, write docs/SOAK.md"
 	@echo "make docs       regenerate the configuration reference in docs/configuration.md"
 	@echo "make lint       ruff and mypy"
