@@ -17,8 +17,8 @@ from emostream.aggregator.smoothing import TrackState
 from emostream.aggregator.store import SessionStore, text
 from emostream.aggregator.summary import build_summary
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import utc_iso
+from emostream.streams.keys import Keys
+from emostream.streams.wire import utc_iso
 
 # Session ids are "<source>-<UTC stamp>-<hex>"; anything else is refused before it reaches Redis.
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,160}$")
