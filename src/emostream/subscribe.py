@@ -206,8 +206,8 @@ class Subscriber:
         first = True
         while not stopped():
             for stream in kind.streams():
-                reader.follow(stream, "0" if (from_start or not first) else "$")
-                history[stream] = "0"
+                if reader.follow(stream, "0" if (from_start or not first) else "$"):
+                    history[stream] = "0"
             first = False
             for stream, claimed in reader.claim():
                 yield from self._deliver(kind, stream, claimed, reader, auto_ack)
@@ -237,7 +237,7 @@ class Subscriber:
         first = True
         while not stopped():
             for stream in kind.streams():
-                positions[stream] = "0" if (from_start or not first) else "$"
+                positions.setdefault(stream, "0" if (from_start or not first) else "$")
             first = False
             if not positions:
                 if not follow:

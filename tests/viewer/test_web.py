@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry
 
 from emostream.emotions import EMOTIONS
 from emostream.httpserver import WorkerHttpServer
-from emostream.keys import Keys
-from emostream.messages import build_event, encode_event, encode_summary
+from emostream.streams.events import build_event, encode_event
+from emostream.streams.keys import Keys
+from emostream.streams.records import encode_summary
 from emostream.viewer.preview import PreviewPublisher
 from emostream.viewer.web import WebView
 from tests.helpers import face_job

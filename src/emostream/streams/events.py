@@ -183,7 +183,8 @@ def build_event(
         model=ModelRef.model_construct(name=model_name, version=model_version),
         latency_ms=Latency.model_construct(
             decode_detect=round(job.decode_detect_ms, 2), queue=round(queue_ms, 2), inference=round(inference_ms, 2),
-            capture_to_publish=round((published_ts - job.captured_ts) * 1000.0, 2),
+            # Ingest and classifier may run on hosts whose clocks differ a little: never below zero.
+            capture_to_publish=round(max(0.0, published_ts - job.captured_ts) * 1000.0, 2),
         ),
         published_at=utc_iso(published_ts),
     )

@@ -89,11 +89,10 @@ class FaceJob(FaceJobHeader):
 
     @classmethod
     def decode(cls, fields: Fields) -> FaceJob:
-        raw = payload(fields)
+        header = validate(_WIRE, payload(fields), "face job")
         pixels = fields.get(b"crop")
         if pixels is None:
             raise MessageError("face job without a 'crop' field")
-        header = validate(_WIRE, raw, "face job")
         shape = header.crop_shape
         if math.prod(shape) != len(pixels):
             raise MessageError(f"crop of {len(pixels)} bytes does not match its shape {shape}")

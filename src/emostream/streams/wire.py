@@ -77,7 +77,7 @@ def describe(exc: ValidationError, what: str) -> str:
     parts = []
     for error in errors[:3]:
         where = ".".join(printable(str(p)) for p in error["loc"]) or "(root)"
-        parts.append(f"{where}: {printable(error['msg'])}")
+        parts.append(f"without '{where}'" if error["type"] == "missing" else f"{where}: {printable(error['msg'])}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
     return f"malformed {what}: {'; '.join(parts)}{more}"[:REASON_MAX]
 
