@@ -21,21 +21,15 @@ from redis.retry import Retry
 from emostream.config import RedisConfig
 from emostream.redact import redact, scrub
 
+# Defined with the transport (streams.groups raises them too); importable from here as always.
+from emostream.streams.errors import ACL_HINT as ACL_HINT
+from emostream.streams.errors import RedisPermissionDenied as RedisPermissionDenied
+from emostream.streams.errors import RedisUnavailable as RedisUnavailable
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
-
-
-class RedisUnavailable(RuntimeError):  # noqa: N818 (reads as a state, like TimeoutError)
-    """Redis could not be reached, or refused us, at start-up."""
-
-
-class RedisPermissionDenied(RedisUnavailable):
-    """The Redis ACL user may not run a command the worker needs, or not on these keys."""
-
-
-ACL_HINT = "grant the ACL user the commands and key pattern listed in docs/deploy.md (Redis ACL)"
 
 
 def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from typing import Any
 
 import redis
 
-from emostream.redis_io import ACL_HINT, RedisPermissionDenied
 from emostream.streams.deadletter import DeadLetterHook, dead_letter_fields
+from emostream.streams.errors import ACL_HINT, RedisPermissionDenied
 from emostream.streams.keys import DEADLETTER_MAXLEN
 
 log = logging.getLogger(__name__)
