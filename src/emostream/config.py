@@ -11,7 +11,6 @@ the environment as an argument.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
@@ -20,10 +19,11 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emostream.streams.ids import SOURCE_ID_RULE, check_source_id
+
 ENV_PREFIX = "EMOSTREAM_"
 # Variables that configure the command itself, not a key of the file.
 ENV_RESERVED = {"EMOSTREAM_CONFIG", "EMOSTREAM_FER2013_DIR"}
-SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 TLS_FIELDS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure")
 
@@ -93,7 +93,7 @@ class RedisConfig(Section):
 
 
 class SourceConfig(Section):
-    id: str = Field(description="Short id used in stream names, metrics and events (letters, digits, _ . -).")
+    id: str = Field(description="Short id used in stream names, metrics and events: 1-64 letters, digits, _ . -, not only dots.")
     url: str = Field(description="File path, rtsp:// or http(s):// URL, /dev/videoN or a webcam index.")
     live: bool | None = Field(None, description="Live source (newest frame only, reconnects). Default: guessed from the URL.")
     fps: float = Field(10.0, gt=0, le=120, description="Live sources: at most this many frames analysed per second.")
@@ -111,9 +111,10 @@ class SourceConfig(Section):
     @field_validator("id")
     @classmethod
     def _id_chars(cls, value: str) -> str:
-        if not SOURCE_ID.match(value):
-            raise ValueError("source id must be 1-64 letters, digits, '_', '.' or '-'")
-        return value
+        try:
+            return check_source_id(value)  # the rule every stream reader applies (docs/events.md#identifiers)
+        except ValueError:
+            raise ValueError(f"source id must be {SOURCE_ID_RULE}") from None
 
     @model_validator(mode="after")
     def _user_for_password_file(self) -> SourceConfig:
