@@ -75,7 +75,7 @@ class AggregatorWorker(Worker):
         self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
-        self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s)
+        self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s, clock)
         self.reconnector = Reconnector("aggregator", self.stop.is_set)
         self.reader = GroupReader(
             self.client, AGGREGATOR_GROUP, self.consumer,

@@ -72,3 +72,11 @@ def is_source_id(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_session_id(value: str) -> bool:
+    try:
+        check_session_id(value)
+    except ValueError:
+        return False
+    return True
