@@ -155,38 +155,36 @@ def build_event(
     inference_ms: float,
     published_ts: float,
 ) -> EmotionEvent:
-    """The public emotion event for one classified face.
+    """The public emotion event for one classified face, validated like every event that is read.
 
-    Built from a face job that was validated when it was read, so the event is
-    assembled without validating it again (``model_construct``); the schema
-    test checks that what this builds always validates.
+    Built as a plain dict and validated in one call: pydantic's validator runs
+    in Rust and is several times faster than assembling the nested models one
+    by one, and the classifier then publishes only events that any reader accepts.
     """
     best = int(np.argmax(probabilities))
-    label: Emotion = EMOTIONS[best]  # type: ignore[assignment]  # EMOTIONS lists exactly the Emotion literals
-    detector: Detector = job.detector  # type: ignore[assignment]  # one of them: checked when the job was decoded
     x, y, w, h = job.box
     probs = [round(float(p), 4) for p in probabilities]
-    return EmotionEvent.model_construct(
-        event_id=job.event_id,
-        source=job.source,
-        session=job.session,
-        frame=Frame.model_construct(
-            seq=job.seq, pts=round(job.pts, 4), offset_s=round(job.offset, 4), interval_s=round(job.interval, 4),
-            captured_at=utc_iso(job.captured_ts), width=job.width, height=job.height,
-        ),
-        face=Face.model_construct(
-            track_id=job.track, box=Box.model_construct(x=x, y=y, w=w, h=h), detector=detector, score=round(job.score, 4)
-        ),
-        emotion=EmotionScores.model_construct(
-            label=label, confidence=probs[best], probabilities=Probabilities.model_construct(None, **dict(zip(EMOTIONS, probs, strict=True)))
-        ),
-        model=ModelRef.model_construct(name=model_name, version=model_version),
-        latency_ms=Latency.model_construct(
-            decode_detect=round(job.decode_detect_ms, 2), queue=round(queue_ms, 2), inference=round(inference_ms, 2),
-            # Ingest and classifier may run on hosts whose clocks differ a little: never below zero.
-            capture_to_publish=round(max(0.0, published_ts - job.captured_ts) * 1000.0, 2),
-        ),
-        published_at=utc_iso(published_ts),
+    return EmotionEvent.model_validate(
+        {
+            "event_id": job.event_id,
+            "source": job.source,
+            "session": job.session,
+            "frame": {
+                "seq": job.seq, "pts": round(job.pts, 4), "offset_s": round(job.offset, 4), "interval_s": round(job.interval, 4),
+                "captured_at": utc_iso(job.captured_ts), "width": job.width, "height": job.height,
+            },
+            "face": {"track_id": job.track, "box": {"x": x, "y": y, "w": w, "h": h}, "detector": job.detector, "score": round(job.score, 4)},
+            "emotion": {"label": EMOTIONS[best], "confidence": probs[best], "probabilities": dict(zip(EMOTIONS, probs, strict=True))},
+            "model": {"name": model_name, "version": model_version},
+            "latency_ms": {
+                "decode_detect": round(job.decode_detect_ms, 2),
+                "queue": round(max(0.0, queue_ms), 2),
+                "inference": round(inference_ms, 2),
+                # Ingest and classifier may run on hosts whose clocks differ a little: never below zero.
+                "capture_to_publish": round(max(0.0, published_ts - job.captured_ts) * 1000.0, 2),
+            },
+            "published_at": utc_iso(published_ts),
+        }
     )
 
 

@@ -1,5 +1,9 @@
 """The face job: one detected face waiting for classification (ingest -> classifier, internal).
 
+Its fields are bounded as the public event's are (a score is a probability,
+a box has a size, times are not negative), so a job that decodes always makes
+a valid event.
+
 Its entry on ``<prefix>:faces`` is the envelope (``v``, ``data``) plus
 ``crop``, the face's raw uint8 pixels; ``data`` carries ``crop_shape`` to
 rebuild the array. The pixels are never base64'd or pickled: the classifier
@@ -16,7 +20,7 @@ import numpy as np
 from pydantic import AfterValidator, TypeAdapter
 
 from emostream.streams.ids import SessionId, SourceId, shown
-from emostream.streams.numbers import Count, Finite, Positive
+from emostream.streams.numbers import Count, EpochSeconds, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
 Detector = Literal["mediapipe", "haar"]  # the detectors ingest has; the public event's schema lists the same
@@ -41,16 +45,16 @@ class FaceJobHeader:
     session: SessionId
     seq: Count  # analysed-frame sequence number within the session
     pts: Finite  # presentation time in the source, seconds
-    offset: Finite  # seconds since the session started (media time for files, wall time for live)
-    interval: Finite  # seconds this analysed frame stands for, for time-weighted shares
-    captured_ts: Finite  # wall clock when the frame was decoded, seconds since the epoch
+    offset: NonNegative  # seconds since the session started (media time for files, wall time for live)
+    interval: NonNegative  # seconds this analysed frame stands for, for time-weighted shares
+    captured_ts: EpochSeconds  # wall clock when the frame was decoded
     width: Positive
     height: Positive
     track: Count
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    box: tuple[int, int, Positive, Positive]  # x, y, w, h in frame pixels
     detector: DetectorName
-    score: Finite
-    decode_detect_ms: Finite
+    score: Probability
+    decode_detect_ms: NonNegative
 
 
 HEADER_FIELDS = tuple(FaceJobHeader.__dataclass_fields__)

@@ -16,4 +16,6 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0)]
+# Seconds since the epoch that datetime can print (up to the year 5138).
+EpochSeconds = Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)]
 Positive = Annotated[int, Field(ge=1)]
