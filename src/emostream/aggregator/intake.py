@@ -12,7 +12,9 @@ aggregators, the one holding the session's start message may not have
 recorded it yet (or may have died holding it, until another claims it). So
 an unknown session's event younger than ``end_grace_s`` (by its entry id, the
 time Redis appended it) stays pending, uncounted, and comes back with the
-next claim; an older one is dead-lettered as ``unknown_session``.
+next claim; so does an older one while lifecycle messages still wait to be
+read (an aggregator catching up on a long backlog); otherwise it is
+dead-lettered as ``unknown_session``.
 """
 
 from __future__ import annotations
@@ -54,10 +56,16 @@ class EventIntake:
         known = self.store.known({event.session for _, _, event in decoded})
         now_ms = self.clock() * 1000.0
         out = []
+        catching_up: bool | None = None  # asked once per batch, and only if needed
         for eid, fields, event in decoded:
             if event.session in known:
                 out.append((eid, event))
-            elif now_ms - entry_ms(eid) >= self.grace_ms:
+                continue
+            if now_ms - entry_ms(eid) < self.grace_ms:
+                continue
+            if catching_up is None:
+                catching_up = self.reader.backlog(self.keys.lifecycle) > 0
+            if not catching_up:
                 reason = f"event of session {shown(event.session)}, which never started"
                 self.reader.dead_letter(stream, eid, fields, reason, "unknown_session")
         return out
