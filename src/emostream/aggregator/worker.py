@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
@@ -41,7 +42,7 @@ from emostream.config import Config
 from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
 from emostream.streams.discovery import SourceStreams
-from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.ids import shown
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
@@ -327,7 +328,13 @@ class AggregatorWorker(Worker):
         self.reconnector.call(self._recover_pending)
         while not self.stop.is_set():
             try:
-                self.reconnector.call(self._step)  # a lost consumer group (NOGROUP) is recreated by the reader
+                self.reconnector.call(self._step)
+            except redis.ResponseError as exc:
+                if is_nogroup(exc):  # Redis restarted empty, noticed by a write (reads handle it themselves)
+                    self.reader.recreate()
+                else:
+                    log.exception("aggregator: step failed")
+                    self.stop.wait(0.5)
             except Exception:
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)

@@ -31,7 +31,7 @@ from emostream.modelcard import load_card
 from emostream.redis_io import Reconnector, connect
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
-from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.wire import MessageError
 from emostream.worker import Worker
@@ -178,7 +178,13 @@ class ClassifierWorker(Worker):
             try:
                 self.reconnector.call(self._step)
                 failures = 0
-            except redis.RedisError:  # NOGROUP (Redis restarted empty) is handled by the reader
+            except redis.ResponseError as exc:
+                if is_nogroup(exc):  # Redis restarted empty, noticed by a write: recreate the group
+                    self.reader.recreate()
+                else:
+                    log.exception("classifier: Redis command failed")
+                    self.stop.wait(0.5)
+            except redis.RedisError:
                 log.exception("classifier: Redis command failed")
                 self.stop.wait(0.5)
             except Exception:
