@@ -16,6 +16,8 @@ from collections.abc import Callable
 from emostream.streams.keys import DEADLETTER_PAYLOAD_BYTES
 from emostream.streams.wire import Fields
 
+# A crop kept on request (classifier.deadletter_pixels) is kept whole up to this size (a 512x512 colour face).
+PIXELS_BYTES = 512 * 512 * 3
 # A dead letter's own fields, after the original ones.
 LETTER_FIELDS = ("stream", "id", "reason", "consumer", "at")
 
@@ -36,8 +38,9 @@ def dead_letter_fields(
         if name == "crop" and not keep_pixels:
             out["orig:crop_bytes"] = str(len(value))
             continue
-        out[f"orig:{name}"] = value[:limit]
-        if len(value) > limit:
+        cut = max(limit, PIXELS_BYTES) if name == "crop" else limit  # pixels asked for are useless in part
+        out[f"orig:{name}"] = value[:cut]
+        if len(value) > cut:
             out[f"orig:{name}_bytes"] = str(len(value))
     if len(fields) > 32:
         out["orig:fields"] = str(len(fields))
