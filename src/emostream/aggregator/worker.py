@@ -133,9 +133,8 @@ class AggregatorWorker(Worker):
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
 
-    def _on_dead_letter(self, kind: str, reason: str) -> None:
+    def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
-        log.warning("aggregator: entry dead-lettered: %s", reason)
 
     def _dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str = "malformed") -> None:
         self.reader.dead_letter(stream, entry_id, fields, reason, kind)

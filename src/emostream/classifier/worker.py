@@ -109,10 +109,9 @@ class ClassifierWorker(Worker):
         """Entries idle at a dead replica (the reader dead-letters those delivered too often)."""
         return [entry for _, entries in self.reader.claim() for entry in entries]
 
-    def _on_dead_letter(self, kind: str, reason: str) -> None:
+    def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
         self.metrics.faces.labels("deadletter").inc()
-        log.warning("classifier: face entry dead-lettered: %s", reason)
 
     def _decode(self, entries: list[Entry]) -> list[tuple[bytes, FaceJob]]:
         jobs = []

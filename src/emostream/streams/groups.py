@@ -262,6 +262,7 @@ class GroupReader:
         pipe.xack(stream, self.group, entry_id)
         pipe.execute()
         self.dead += 1
+        log.warning("%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
         if self.on_dead_letter is not None:
             self.on_dead_letter(kind, reason)
 
