@@ -178,7 +178,7 @@ def pipeline_run(clip: Path, workdir: Path) -> LoopRate:
 
         wait_until(done, 300, "every face of the clip has its event", interval=0.05)
         meter.stop()
-        events = [decode_event(f) for _, f in stream_entries(client, keys.events("clip"))]
+        events = [decode_event(f).to_dict() for _, f in stream_entries(client, keys.events("clip"))]
         end = next(m for m in (decode_lifecycle(f) for _, f in stream_entries(client, keys.lifecycle)) if isinstance(m, SessionEnd))
     finally:
         cluster.close()

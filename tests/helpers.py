@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from emostream.messages import FaceJob
+from emostream.streams.facejob import FaceJob
 
 T = TypeVar("T")
 

@@ -6,23 +6,16 @@ import numpy as np
 import pytest
 
 from emostream.emotions import EMOTIONS
-from emostream.messages import (
-    FaceJob,
-    MessageError,
-    SessionEnd,
-    SessionStart,
-    build_event,
-    decode_event,
-    decode_lifecycle,
-    encode_event,
-    encode_lifecycle,
-)
-from emostream.schema import event_errors
+from emostream.streams.events import build_event, decode_event, encode_event
+from emostream.streams.facejob import FaceJob
+from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle, encode_lifecycle
+from emostream.streams.schema import event_errors
+from emostream.streams.wire import MessageError
 
 
 def as_fields(encoded: dict[str, bytes | str]) -> dict[bytes, bytes]:
     """What redis-py hands back for an entry written with ``encoded``."""
-    return {k.encode(): (v if isinstance(v, bytes) else v.encode()) for k, v in encoded.items()}
+    return {k.encode(): (v.encode() if isinstance(v, str) else bytes(v)) for k, v in encoded.items()}
 
 
 def make_job(**overrides: object) -> FaceJob:
@@ -76,14 +69,14 @@ def test_built_event_validates_against_the_schema() -> None:
     probabilities = np.array([0.05, 0.0, 0.05, 0.7, 0.1, 0.05, 0.05], dtype=np.float32)
     event = build_event(make_job(), probabilities, "m", "1", queue_ms=3.0, inference_ms=4.0, published_ts=1_700_000_000.5)
     assert event_errors(event) == []
-    assert event["emotion"]["label"] == "happy"
-    assert list(event["emotion"]["probabilities"]) == list(EMOTIONS)
-    assert event["latency_ms"]["capture_to_publish"] == pytest.approx(250.0)
+    assert event.label == "happy"
+    assert list(event.probabilities) == list(EMOTIONS)
+    assert event.latency_ms.capture_to_publish == pytest.approx(250.0)
     assert decode_event(as_fields(encode_event(event))) == event
 
 
 def test_schema_rejects_a_broken_event() -> None:
-    event = build_event(make_job(), np.full(7, 1 / 7, np.float32), "m", "1", 0, 0, 1_700_000_000.5)
+    event = build_event(make_job(), np.full(7, 1 / 7, np.float32), "m", "1", 0, 0, 1_700_000_000.5).to_dict()
     event["emotion"]["label"] = "bored"
     del event["frame"]["seq"]
     errors = event_errors(event)

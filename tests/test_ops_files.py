@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from emostream.config import load_config, parse_config
-from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = REPO / "ops"

@@ -103,8 +103,8 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     from emostream.follow import as_json, follow_events, format_event
-    from emostream.keys import Keys
     from emostream.redis_io import connect
+    from emostream.streams.keys import Keys
 
     config = _config(args)
     _setup_logging(args, config)

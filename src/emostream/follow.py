@@ -1,15 +1,34 @@
-"""Reading the public streams as a subscriber: ``emostream events --follow`` and the live view."""
+"""Reading the public streams as a subscriber: ``emostream events --follow`` and the live view of ``emostream run``.
+
+Plain ``XREAD``, no consumer group, so following never takes events away
+from the aggregator. Sources are found as the Python subscriber finds them
+(``streams.discovery``), and every entry is validated as an
+:class:`~emostream.streams.events.EmotionEvent`; one that is not is skipped.
+
+A lost connection is ridden out, as the workers do: the reader logs once,
+keeps its place in every stream, retries with capped exponential backoff and
+meanwhile yields None, so ``emostream run`` keeps watching its workers (and
+Ctrl-C) during a Redis restart instead of tearing the pipeline down.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
 
-from emostream.keys import Keys
-from emostream.messages import MessageError, decode_event
+from emostream.redact import redact
+from emostream.redis_io import RETRYABLE
+from emostream.streams.discovery import SourceStreams
+from emostream.streams.events import decode_event
+from emostream.streams.keys import Keys
+from emostream.streams.wire import MessageError
+
+log = logging.getLogger(__name__)
 
 
 def follow_events(
@@ -18,31 +37,45 @@ def follow_events(
     sources: list[str] | None = None,
     from_start: bool = False,
     block_ms: int = 500,
-    stop: Any = None,
+    stop: Callable[[], bool] | None = None,
     since_ms: int | None = None,
+    reconnect_cap_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[dict[str, Any] | None]:
-    """Yield events as they arrive on every (or the given) source's stream.
+    """Yield the events (JSON documents, validated) as they arrive on every (or the given) source's stream.
 
-    Yields None after each idle ``block_ms`` so a caller can redraw or stop.
-    New sources are picked up as they register. Plain XREAD: no consumer group,
-    so following never takes events away from the aggregator.
+    Yields None after each idle ``block_ms``, and after each failed attempt
+    while Redis is unreachable, so a caller can redraw or stop. New sources are
+    picked up as they register; those found after the start are read from
+    their beginning (or from ``since_ms``).
     """
+    streams = SourceStreams(client, keys, keys.events, sources)
     positions: dict[str, str] = {}
-    start = f"{since_ms}-0" if since_ms is not None else "0" if from_start else "$"
+    later = f"{since_ms}-0" if since_ms is not None else "0"
+    start = later if since_ms is not None or from_start else "$"
+    delay, down_since = 0.1, None
     while stop is None or not stop():
-        members: Any = client.smembers(keys.sources)
-        wanted = sources or sorted(s.decode() for s in members)
-        for source in wanted:
-            positions.setdefault(keys.events(source), start)
+        try:
+            for stream in streams.new():
+                positions[stream] = start
+            start = later
+            reply: Any = client.xread(positions, block=block_ms, count=500) if positions else None  # type: ignore[arg-type]
+        except RETRYABLE as exc:
+            if down_since is None:
+                down_since = time.monotonic()
+                log.warning("events: lost Redis (%s); retrying with backoff", redact(str(exc)) or type(exc).__name__)
+            yield None
+            sleep(delay)
+            delay = min(delay * 2, reconnect_cap_s)
+            continue
+        if down_since is not None:
+            log.warning("events: Redis is back after %.1f s", time.monotonic() - down_since)
+            delay, down_since = 0.1, None
         if not positions:
             yield None
-            if stop is not None and stop():
-                return
-            import time
-
-            time.sleep(block_ms / 1000.0)
+            if stop is None or not stop():
+                sleep(block_ms / 1000.0)
             continue
-        reply: Any = client.xread(positions, block=block_ms, count=500)  # type: ignore[arg-type]
         if not reply:
             yield None
             continue
@@ -51,11 +84,9 @@ def follow_events(
             for entry_id, fields in entries:
                 positions[stream] = entry_id.decode()
                 try:
-                    yield decode_event(fields)
-                except MessageError:
-                    continue
-        # Sources that registered after we started are read from their beginning (or from since_ms).
-        start = f"{since_ms}-0" if since_ms is not None else "0"
+                    yield decode_event(fields).to_dict()
+                except MessageError as exc:
+                    log.debug("events: skipping entry %s of %s: %s", entry_id.decode(), stream, exc)
 
 
 def format_event(event: dict[str, Any]) -> str:

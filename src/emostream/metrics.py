@@ -13,6 +13,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+def stream_backlog(registry: CollectorRegistry) -> Gauge:
+    """``emostream_stream_backlog_entries``: each worker reports the groups it reads or feeds, under the same name."""
+    return Gauge("emostream_stream_backlog_entries", "Entries not yet acknowledged by the group.", ["stream", "group"], registry=registry)
+
+
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.frames = Counter(
@@ -45,7 +50,7 @@ class IngestMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.backlog = Gauge("emostream_stream_backlog_entries", "Entries not yet acknowledged by the group.", ["stream", "group"], registry=registry)
+        self.backlog = stream_backlog(registry)
 
 
 class ClassifierMetrics:
@@ -64,7 +69,7 @@ class ClassifierMetrics:
         self.deadletters = Counter(
             "emostream_classifier_deadletters_total", "Entries sent to the dead-letter stream, by reason.", ["reason"], registry=registry
         )
-        self.backlog = Gauge("emostream_stream_backlog_entries", "Entries not yet acknowledged by the group.", ["stream", "group"], registry=registry)
+        self.backlog = stream_backlog(registry)
 
 
 class AggregatorMetrics:
@@ -107,4 +112,4 @@ class AggregatorMetrics:
             ["source"],
             registry=registry,
         )
-        self.backlog = Gauge("emostream_stream_backlog_entries", "Entries not yet acknowledged by the group.", ["stream", "group"], registry=registry)
+        self.backlog = stream_backlog(registry)

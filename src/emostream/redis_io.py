@@ -1,8 +1,8 @@
-"""Redis connections, consumer groups and the embedded server.
+"""Redis connections, reconnecting, and the embedded server.
 
-Workers talk to Redis only through these helpers, so reconnect behaviour and
-the quirks of different server versions (``XAUTOCLAIM`` answers with 2 or 3
-elements) live in one place.
+Workers connect to Redis only through these helpers, so connection options,
+credentials, TLS and reconnect behaviour live in one place; what is read and
+written (keys, messages, consumer groups) is the ``streams`` package.
 """
 
 from __future__ import annotations
@@ -21,22 +21,15 @@ from redis.retry import Retry
 from emostream.config import RedisConfig
 from emostream.redact import redact, scrub
 
+# Defined with the transport (streams.groups raises them too); importable from here as always.
+from emostream.streams.errors import ACL_HINT as ACL_HINT
+from emostream.streams.errors import RedisPermissionDenied as RedisPermissionDenied
+from emostream.streams.errors import RedisUnavailable as RedisUnavailable
+
 log = logging.getLogger(__name__)
 
-Entry = tuple[bytes, dict[bytes, bytes]]
 T = TypeVar("T")
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
-
-
-class RedisUnavailable(RuntimeError):  # noqa: N818 (reads as a state, like TimeoutError)
-    """Redis could not be reached, or refused us, at start-up."""
-
-
-class RedisPermissionDenied(RedisUnavailable):
-    """The Redis ACL user may not run a command the worker needs, or not on these keys."""
-
-
-ACL_HINT = "grant the ACL user the commands and key pattern listed in docs/deploy.md (Redis ACL)"
 
 
 def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:
@@ -119,62 +112,17 @@ def _url_user(url: str) -> str | None:
         return None
 
 
-def ensure_group(client: redis.Redis, stream: str, group: str, start: str = "0") -> None:
-    """Create the consumer group (and the stream) if they do not exist yet."""
-    try:
-        client.xgroup_create(stream, group, id=start, mkstream=True)
-    except redis.exceptions.NoPermissionError as exc:
-        raise RedisPermissionDenied(f"Redis user may not create consumer group {group!r} on {stream!r}: {exc}; {ACL_HINT}") from None
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+# Consumer-group primitives moved to emostream.streams.groups; these names stay importable from here
+# (resolved on first use, so this module does not import the streams package) while branches merge.
+_MOVED = ("ensure_group", "autoclaim", "delivery_counts", "backlog", "Entry")
 
 
-def autoclaim(client: redis.Redis, stream: str, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
-    """Claim entries idle for ``min_idle_ms`` at other consumers; deleted entries are skipped.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from emostream.streams import groups
 
-    Redis 6.2 answers ``[next, entries]``, Redis 7 ``[next, entries, deleted]``;
-    redis-py passes both through, so only the first two elements are used.
-    """
-    reply: Any = client.xautoclaim(stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count)
-    entries = reply[1] if len(reply) >= 2 else []
-    return [(eid, fields) for eid, fields in entries if fields]
-
-
-def delivery_counts(client: redis.Redis, stream: str, group: str, ids: list[bytes]) -> dict[bytes, int]:
-    """How often each pending entry has been delivered."""
-    if not ids:
-        return {}
-    low, high = min(ids, key=_id_key), max(ids, key=_id_key)
-    pending = client.xpending_range(stream, group, min=low, max=high, count=len(ids) + 1000)
-    wanted = set(ids)
-    return {p["message_id"]: int(p["times_delivered"]) for p in pending if p["message_id"] in wanted}
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
-def backlog(client: redis.Redis, stream: str, group: str) -> int:
-    """Entries the group has not acknowledged yet: never delivered (lag) plus pending."""
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return 0
-    for info in groups:
-        if info["name"] in (group, group.encode()):
-            lag = info.get("lag")
-            if lag is None:  # lag unknown (e.g. after trimming): count from the stream
-                lag = len(client.xrange(stream, min=_next_id(info["last-delivered-id"]), count=100_000) or [])
-            return int(lag) + int(info["pending"])
-    return 0
-
-
-def _next_id(entry_id: bytes | str) -> str:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return f"{ms}-{int(seq or 0) + 1}"
+        return getattr(groups, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Reconnector:

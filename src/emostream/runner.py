@@ -27,10 +27,12 @@ from typing import Any
 from emostream.aggregator.summary import frames_line, shares_text
 from emostream.config import Config, SourceConfig, dump_config
 from emostream.follow import follow_events, format_event
-from emostream.keys import Keys
 from emostream.live import LiveView
-from emostream.messages import decode_lifecycle, decode_summary
-from emostream.redis_io import EmbeddedRedis, connect
+from emostream.redis_io import RETRYABLE, EmbeddedRedis, connect
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionStart, decode_lifecycle
+from emostream.streams.records import decode_summary
+from emostream.streams.wire import MessageError
 
 log = logging.getLogger(__name__)
 ROLES = ("aggregate", "classify", "ingest")  # start order; stopped in reverse
@@ -122,15 +124,29 @@ class Pipeline:
         since = f"{int(self._started_at * 1000)}-0"
         started: set[str] = set()
         for _, fields in client.xrange(self.keys.lifecycle, min=since):
-            message = decode_lifecycle(fields)
-            if message.kind == "start":
+            try:
+                message = decode_lifecycle(fields)
+            except MessageError:  # not ours to judge: the aggregator dead-letters it
+                continue
+            if isinstance(message, SessionStart):
                 started.add(message.session)
         summaries = {}
         for _, fields in client.xrange(self.keys.sessions, min=since):
-            summary = decode_summary(fields)
-            if summary["session"] in started:
-                summaries[summary["session"]] = summary
+            try:
+                summary = decode_summary(fields)
+            except MessageError:
+                continue
+            if summary.session in started:
+                summaries[summary.session] = summary.to_dict()
         return started, summaries
+
+    def _sessions_now(self, client: Any) -> tuple[set[str], dict[str, dict[str, Any]]] | None:
+        """:meth:`_sessions`, or None while Redis is unreachable (the workers ride the outage out, and so does the run)."""
+        try:
+            return self._sessions(client)
+        except RETRYABLE as exc:
+            log.debug("sessions not readable now: %s", exc)
+            return None
 
     def run(self) -> int:
         has_live = any(src.is_live for src in self.config.sources)
@@ -148,6 +164,7 @@ class Pipeline:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         ingest_done_at: float | None = None
+        started: set[str] = set()
         try:
             for event in follow_events(client, self.keys, block_ms=250, stop=self.stop.is_set, since_ms=int(self._started_at * 1000)):
                 if event is not None:
@@ -167,9 +184,11 @@ class Pipeline:
                     failed_role = "ingest"
                     break
                 ingest_done_at = ingest_done_at or time.monotonic()
-                started, summaries = self._sessions(client)
-                if started <= set(summaries):
-                    break
+                now = self._sessions_now(client)
+                if now is not None:
+                    started, summaries = now
+                    if started <= set(summaries):
+                        break
                 if time.monotonic() - ingest_done_at > self.config.aggregator.end_grace_s + 30:
                     log.error("sessions %s were never summarised", sorted(started - set(summaries)))
                     break
@@ -179,11 +198,14 @@ class Pipeline:
                 self._stop_child("ingest")
                 deadline = time.monotonic() + self.config.aggregator.end_grace_s + 10
                 while time.monotonic() < deadline:
-                    started, summaries = self._sessions(client)
-                    if started <= set(summaries):
-                        break
+                    now = self._sessions_now(client)
+                    if now is not None:
+                        started, summaries = now
+                        if started <= set(summaries):
+                            break
                     time.sleep(0.2)
-            _, summaries = self._sessions(client)
+            now = self._sessions_now(client)
+            summaries = summaries if now is None else now[1]
         finally:
             view.close()
             codes = self._shutdown()

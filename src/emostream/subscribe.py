@@ -24,6 +24,13 @@ Delivery is at least once: a record can come again after a crash, and leaving
 the loop with ``break`` leaves the record in hand unacknowledged. Every record
 carries a deterministic id (``event_id``, ``id``, ``session``) to drop repeats by.
 The group names ``aggregators`` and ``classifiers`` are emostream's own and refused.
+
+Records are the typed messages of ``emostream.streams`` (:class:`EmotionEvent`,
+:class:`TrackUpdate`, :class:`SessionSummary`: every field of the JSON as an
+attribute, nested ones as typed objects), plus where each came from
+(``stream``, ``entry_id``, ``group``). Reading in a group uses the same
+``GroupReader`` as emostream's own workers; an entry that does not decode is
+logged, acknowledged and skipped.
 """
 
 from __future__ import annotations
@@ -33,141 +40,83 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis
+from pydantic import PrivateAttr, TypeAdapter
 
 from emostream.config import Config, RedisConfig
-from emostream.keys import AGGREGATOR_GROUP, CLASSIFIER_GROUP, Keys
-from emostream.messages import MessageError, decode_event, decode_summary, decode_track
-from emostream.redis_io import autoclaim, connect, ensure_group
+from emostream.redis_io import connect
+from emostream.streams import events, records
+from emostream.streams.discovery import SourceStreams, registered_sources
+from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.keys import AGGREGATOR_GROUP, CLASSIFIER_GROUP, Keys
+from emostream.streams.wire import Fields, MessageError, payload, validate
 
 log = logging.getLogger(__name__)
 RESERVED_GROUPS = {AGGREGATOR_GROUP, CLASSIFIER_GROUP}
 
 
 @dataclass(frozen=True)
-class Record:
-    """One stream entry: where it came from and its JSON ``data``."""
+class Delivery:
+    """Where a record came from: its stream, entry id and (if read through one) consumer group."""
 
     stream: str
     entry_id: str
-    data: dict[str, Any] = field(repr=False)
-    group: str | None = field(default=None, repr=False)
+    group: str | None = None
 
 
-class EmotionEvent(Record):
+class Delivered:
+    """What every record adds to its message: where it came from, and its JSON document."""
+
+    _delivery: Delivery = PrivateAttr(default=Delivery("", ""))
+
+    @property
+    def stream(self) -> str:
+        return self._delivery.stream
+
+    @property
+    def entry_id(self) -> str:
+        return self._delivery.entry_id
+
+    @property
+    def group(self) -> str | None:
+        return self._delivery.group
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The whole JSON payload, as published."""
+        return self.to_dict()  # type: ignore[attr-defined, no-any-return]
+
+
+class EmotionEvent(Delivered, events.EmotionEvent):
     """One classified face (``<prefix>:events:<source>``; schema in docs/events.md)."""
 
-    @property
-    def event_id(self) -> str:
-        return str(self.data["event_id"])
 
-    @property
-    def source(self) -> str:
-        return str(self.data["source"])
-
-    @property
-    def session(self) -> str:
-        return str(self.data["session"])
-
-    @property
-    def track_id(self) -> int:
-        return int(self.data["face"]["track_id"])
-
-    @property
-    def label(self) -> str:
-        return str(self.data["emotion"]["label"])
-
-    @property
-    def confidence(self) -> float:
-        return float(self.data["emotion"]["confidence"])
-
-    @property
-    def probabilities(self) -> dict[str, float]:
-        return dict(self.data["emotion"]["probabilities"])
-
-    @property
-    def offset_s(self) -> float:
-        return float(self.data["frame"]["offset_s"])
-
-
-class TrackUpdate(Record):
+class TrackUpdate(Delivered, records.TrackEvent):
     """A track event: ``new``, ``update`` or ``end``, with the smoothed state ``before`` and ``after``."""
 
-    @property
-    def id(self) -> str:
-        return str(self.data["id"])
 
-    @property
-    def type(self) -> str:
-        return str(self.data["type"])
-
-    @property
-    def reason(self) -> str:
-        return str(self.data.get("reason", ""))
-
-    @property
-    def source(self) -> str:
-        return str(self.data["source"])
-
-    @property
-    def session(self) -> str:
-        return str(self.data["session"])
-
-    @property
-    def track_id(self) -> int:
-        return int(self.data["track_id"])
-
-    @property
-    def label(self) -> str:
-        """The smoothed label after this event."""
-        return str(self.data["after"]["label"])
-
-    @property
-    def before(self) -> dict[str, Any] | None:
-        before: dict[str, Any] | None = self.data.get("before")
-        return before
-
-    @property
-    def after(self) -> dict[str, Any]:
-        return dict(self.data["after"])
-
-
-class SessionSummary(Record):
+class SessionSummary(Delivered, records.SessionSummary):
     """The summary of an ended session (``<prefix>:sessions``)."""
 
-    @property
-    def session(self) -> str:
-        return str(self.data["session"])
 
-    @property
-    def source(self) -> str:
-        return str(self.data["source"])
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.data["duration_s"])
-
-    @property
-    def faces(self) -> int:
-        return int(self.data["faces"])
-
-    @property
-    def share(self) -> dict[str, float]:
-        return dict(self.data["emotions"]["share"])
-
-
-R = TypeVar("R", bound=Record)
+Record = EmotionEvent | TrackUpdate | SessionSummary
+R = TypeVar("R", EmotionEvent, TrackUpdate, SessionSummary)
 Stop = Callable[[], bool] | threading.Event | None
 
 
 @dataclass
 class _Kind(Generic[R]):
-    make: type[R]
-    decode: Callable[[dict[bytes, bytes]], dict[str, Any]]
+    adapter: TypeAdapter[R]
+    what: str
     streams: Callable[[], list[str]]
+
+    def decode(self, fields: Fields, where: Delivery) -> R:
+        record = validate(self.adapter, payload(fields), self.what)
+        record._delivery = where
+        return record
 
 
 class Subscriber:
@@ -195,7 +144,7 @@ class Subscriber:
 
     def sources(self) -> list[str]:
         """Every source that has published so far."""
-        return sorted(s.decode() if isinstance(s, bytes) else str(s) for s in self.client.smembers(self.keys.sources))
+        return registered_sources(self.client, self.keys)
 
     def events(self, sources: list[str] | None = None, **options: Any) -> Iterator[EmotionEvent]:
         """Emotion events of ``sources`` (default: every source, including ones that appear later).
@@ -203,15 +152,19 @@ class Subscriber:
         Options: ``group``, ``consumer``, ``from_start``, ``follow``, ``auto_ack``, ``stop``,
         ``claim_idle_ms``; see :meth:`read`.
         """
-        return self.read(_Kind(EmotionEvent, decode_event, lambda: [self.keys.events(s) for s in sources or self.sources()]), **options)
+        return self.read(_Kind(_EVENTS, "event", self._streams(self.keys.events, sources)), **options)
 
     def tracks(self, sources: list[str] | None = None, **options: Any) -> Iterator[TrackUpdate]:
         """Track events (new, update, end) of ``sources``; same options as :meth:`events`."""
-        return self.read(_Kind(TrackUpdate, decode_track, lambda: [self.keys.tracks(s) for s in sources or self.sources()]), **options)
+        return self.read(_Kind(_TRACKS, "track event", self._streams(self.keys.tracks, sources)), **options)
 
     def summaries(self, **options: Any) -> Iterator[SessionSummary]:
         """Session summaries as sessions end; same options as :meth:`events`."""
-        return self.read(_Kind(SessionSummary, decode_summary, lambda: [self.keys.sessions]), **options)
+        return self.read(_Kind(_SUMMARIES, "session summary", lambda: [self.keys.sessions]), **options)
+
+    def _streams(self, stream_of: Callable[[str], str], sources: list[str] | None) -> Callable[[], list[str]]:
+        """Streams not handed out before, of ``sources`` or of every registered source (looked up at most once a second)."""
+        return SourceStreams(self.client, self.keys, stream_of, sources).new
 
     def ack(self, record: Record) -> None:
         """Acknowledge ``record`` in its group (for ``auto_ack=False``)."""
@@ -238,82 +191,91 @@ class Subscriber:
     ) -> Iterator[R]:
         """Yield records of ``kind`` until ``stop`` (or, with ``follow=False``, until caught up).
 
-        ``from_start``: without a group, begin with what is already stored; with a
-        group that does not exist yet, create it at the start of each stream
-        instead of at its end. Streams that appear later are always read from their start.
+        ``from_start``: without a group, begin with what is stored; with a group
+        that does not exist yet, create it at the start of each stream instead of
+        at its end. Streams that appear later are always read from their start.
         """
         if group is not None and group in RESERVED_GROUPS:
             raise ValueError(f"the consumer group {group!r} is emostream's own; pick another name")
         stopped = _stopper(stop)
-        consumer = consumer or socket.gethostname()
+        if group is None:
+            yield from self._read_plain(kind, from_start, follow, stopped)
+            return
+        reader = GroupReader(self.client, group, consumer or socket.gethostname(), claim_idle_ms=claim_idle_ms)
+        history: dict[str, str] = {}  # streams whose own unacknowledged records are still to be handed out, and where
+        first = True
+        while not stopped():
+            for stream in kind.streams():
+                if reader.follow(stream, "0" if (from_start or not first) else "$"):
+                    history[stream] = "0"
+            first = False
+            for stream, claimed in reader.claim():
+                yield from self._deliver(kind, stream, claimed, reader, auto_ack)
+            if not reader.streams:
+                if not follow:
+                    return
+                time.sleep(self.block_ms / 1000.0)
+                continue
+            if history:  # records this consumer was handed before a restart: paged by id, not blocking
+                for stream, after in list(history.items()):
+                    entries = reader.pending(stream, 500, after)
+                    if entries:
+                        history[stream] = entries[-1][0].decode()
+                    else:
+                        del history[stream]
+                    yield from self._deliver(kind, stream, entries, reader, auto_ack)
+                continue
+            got = reader.read(500, self.block_ms)
+            if not got and not follow:
+                return
+            for stream, entries in got:
+                yield from self._deliver(kind, stream, entries, reader, auto_ack)
+
+    def _read_plain(self, kind: _Kind[R], from_start: bool, follow: bool, stopped: Callable[[], bool]) -> Iterator[R]:
+        """Without a group: ``XREAD`` from now (or the start); streams found later are read from their start."""
         positions: dict[str, str] = {}
         first = True
-        last_refresh = last_claim = 0.0
         while not stopped():
-            now = time.monotonic()
-            if now - last_refresh >= 1.0:
-                last_refresh = now
-                for stream in kind.streams():
-                    if stream in positions:
-                        continue
-                    start = "0" if (from_start or not first) else "$"
-                    if group is None:
-                        positions[stream] = start
-                    else:
-                        ensure_group(self.client, stream, group, start)
-                        positions[stream] = "0"  # this consumer's unacknowledged records first
-                first = False
-            if group is not None and claim_idle_ms is not None and now - last_claim >= claim_idle_ms / 2000.0:
-                last_claim = now
-                for stream in positions:
-                    claimed = autoclaim(self.client, stream, group, consumer, claim_idle_ms, 500)
-                    yield from self._deliver(kind, stream, claimed, group, auto_ack)
+            for stream in kind.streams():
+                positions.setdefault(stream, "0" if (from_start or not first) else "$")
+            first = False
             if not positions:
                 if not follow:
                     return
                 time.sleep(self.block_ms / 1000.0)
                 continue
-            history = {s: p for s, p in positions.items() if p != ">"} if group is not None else {}
-            if history:  # pending records: non-blocking, paged by id
-                reply: Any = self.client.xreadgroup(group, consumer, history, count=500)  # type: ignore[arg-type]
-                for raw_stream, entries in reply or []:
-                    stream = raw_stream.decode()
-                    positions[stream] = entries[-1][0].decode() if entries else ">"
-                    yield from self._deliver(kind, stream, entries, group, auto_ack)
-                for stream in history:
-                    if not any(s.decode() == stream for s, _ in reply or []):
-                        positions[stream] = ">"
-                continue
-            if group is None:
-                reply = self.client.xread(positions, count=500, block=self.block_ms)  # type: ignore[arg-type]
-            else:
-                reply = self.client.xreadgroup(group, consumer, positions, count=500, block=self.block_ms)  # type: ignore[arg-type]
+            reply: Any = self.client.xread(positions, count=500, block=self.block_ms)  # type: ignore[arg-type]
             if not reply:
                 if not follow:
                     return
                 continue
             for raw_stream, entries in reply:
                 stream = raw_stream.decode()
-                if group is None and entries:
+                if entries:
                     positions[stream] = entries[-1][0].decode()
-                yield from self._deliver(kind, stream, entries, group, auto_ack)
+                yield from self._deliver(kind, stream, entries, None, False)
 
-    def _deliver(self, kind: _Kind[R], stream: str, entries: list[Any], group: str | None, auto_ack: bool) -> Iterator[R]:
+    def _deliver(self, kind: _Kind[R], stream: str, entries: list[Entry], reader: GroupReader | None, auto_ack: bool) -> Iterator[R]:
         for raw_id, fields in entries:
             entry_id = raw_id.decode()
             try:
                 if not fields:  # trimmed from the stream while pending
                     raise MessageError("entry no longer in the stream")
-                record = kind.make(stream, entry_id, kind.decode(fields), group)
+                record = kind.decode(fields, Delivery(stream, entry_id, reader.group if reader else None))
             except MessageError as exc:
                 log.warning("subscriber: skipping entry %s of %s: %s", entry_id, stream, exc)
-                if group is not None:
-                    self.client.xack(stream, group, entry_id)
+                if reader is not None:
+                    reader.ack(stream, [raw_id])
                 continue
             yield record
             # Reached only when the caller asks for the next record: its loop body is done.
-            if group is not None and auto_ack:
-                self.client.xack(stream, group, entry_id)
+            if reader is not None and auto_ack:
+                reader.ack(stream, [raw_id])
+
+
+_EVENTS = TypeAdapter(EmotionEvent)
+_TRACKS = TypeAdapter(TrackUpdate)
+_SUMMARIES = TypeAdapter(SessionSummary)
 
 
 def _stopper(stop: Stop) -> Callable[[], bool]:

@@ -11,14 +11,15 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, SessionStart, build_event, encode_event, encode_lifecycle
+from emostream.streams.events import EmotionEvent, build_event, encode_event
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
 from tests.helpers import face_job, wait_for
 
 
 def event(
     session: str, seq: int, track: int, label: str, confidence: float = 0.8, source: str = "cam1", fps: float = 10.0
-) -> dict[str, Any]:
+) -> EmotionEvent:
     """The public event of one face: ``label`` with ``confidence``, the rest spread evenly."""
     probs = np.full(len(EMOTIONS), (1.0 - confidence) / (len(EMOTIONS) - 1), np.float32)
     probs[EMOTIONS.index(label)] = confidence
@@ -31,10 +32,10 @@ def start(rclient: redis.Redis, keys: Keys, session: str, source: str = "cam1") 
     rclient.xadd(keys.lifecycle, encode_lifecycle(SessionStart(source, session, time.time(), f"{source}.mp4")))
 
 
-def publish(rclient: redis.Redis, keys: Keys, events: list[dict[str, Any]]) -> None:
+def publish(rclient: redis.Redis, keys: Keys, events: list[EmotionEvent]) -> None:
     pipe = rclient.pipeline()
     for e in events:
-        pipe.xadd(keys.events(e["source"]), encode_event(e))
+        pipe.xadd(keys.events(e.source), encode_event(e))
     pipe.execute()
 
 

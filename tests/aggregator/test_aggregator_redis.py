@@ -13,8 +13,9 @@ import redis
 from emostream.aggregator.summary import frames_line, shares_text
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, SessionStart, build_event, encode_event, encode_lifecycle
+from emostream.streams.events import build_event, encode_event, event_from_json
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
 from tests.helpers import face_job, wait_for
 
 
@@ -29,7 +30,7 @@ def publish_session(rclient: redis.Redis, keys: Keys, session: str, labels: list
         probs[EMOTIONS.index(label)] = 0.94
         event = build_event(face_job(session=session, seq=seq, track=1), probs, "m", "1", 1.0, 2.0, now)
         rclient.xadd(keys.events("cam1"), encode_event(event))
-        ids.append(event["event_id"])
+        ids.append(event.event_id)
         if duplicate_first and seq == 0:
             rclient.xadd(keys.events("cam1"), encode_event(event))
     end = SessionEnd("cam1", session, now, now + 1, "eof", len(labels) + 2, 1, 0, len(labels), 0, frames_skipped=30)
@@ -78,7 +79,7 @@ def test_a_restarted_aggregator_counts_nothing_twice(make_config: Any, rclient: 
     publish_session(rclient, keys, "cam1-s2", ["happy"] * 5)
     first._refresh_sources()
     # The first aggregator counts the events of one round but dies before acknowledging them.
-    first.store.count_events(pipe := rclient.pipeline(), [json.loads(f[b"data"]) for _, f in rclient.xrange(keys.events("cam1"))[:3]])
+    first.store.count_events(pipe := rclient.pipeline(), [event_from_json(f[b"data"]) for _, f in rclient.xrange(keys.events("cam1"))[:3]])
     pipe.execute()
     rclient.xreadgroup("aggregators", "agg", {keys.events("cam1"): ">"}, count=3)
     second = AggregatorWorker(config, consumer="agg")

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from emostream.subscribe import EmotionEvent, SessionSummary, Subscriber, TrackUpdate
 from tests.aggregator.support import end, event, publish, run_until_summary, start
 from tests.conftest import RedisServer
@@ -26,7 +26,7 @@ def publish_faces(rclient: redis.Redis, prefix: str, n: int, first: int = 0, sou
     rclient.sadd(keys.sources, source)
     events = [event(f"{source}-s", seq, 1, "happy", source=source) for seq in range(first, first + n)]
     publish(rclient, keys, events)
-    return [e["event_id"] for e in events]
+    return [e.event_id for e in events]
 
 
 class CrashError(Exception):

@@ -8,7 +8,8 @@ from typing import Any
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
-from emostream.keys import AGGREGATOR_GROUP
+from emostream.streams.events import EmotionEvent
+from emostream.streams.keys import AGGREGATOR_GROUP
 from tests.aggregator.support import (
     comparable,
     end,
@@ -25,7 +26,7 @@ from tests.helpers import wait_for
 FAST = {"reorder_ms": 0}
 
 
-def two_faces(session: str) -> list[dict[str, Any]]:
+def two_faces(session: str) -> list[EmotionEvent]:
     """Face 1: happy for 2.5 s then sad for 2.5 s. Face 2: happy for 2 s, then gone."""
     out = []
     for seq in range(50):
@@ -113,6 +114,8 @@ def test_a_crash_after_applying_but_before_publishing_and_acking_loses_and_repea
     publish(rclient, keys, events)
     end(rclient, keys, "s-crash", faces=len(events), frames=50)
     first._refresh_sources()
+    lifecycle: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.lifecycle: ">"})
+    first._handle_lifecycle(keys.lifecycle, lifecycle[0][1])  # events count only for sessions that started
     reply: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.events("cam1"): ">"}, count=40)
     first._handle_events(keys.events("cam1"), reply[0][1])
     first.tracks.apply([e for _, _, e in first.buffer.items], time.time())

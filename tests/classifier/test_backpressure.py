@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.keys import CLASSIFIER_GROUP, Keys
-from emostream.redis_io import backlog
+from emostream.streams.groups import backlog
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.classifier.procs import Procs, healthy, metric, scrape
 from tests.conftest import free_port
 

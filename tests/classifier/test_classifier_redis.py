@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from emostream.classifier.worker import ClassifierWorker
-from emostream.keys import CLASSIFIER_GROUP, Keys
-from emostream.redis_io import backlog
-from emostream.schema import event_errors
+from emostream.streams.groups import backlog
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.schema import event_errors
 from tests.helpers import face_job
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.classifier.procs import Procs, healthy, metric, scrape
 from tests.conftest import free_port
 from tests.helpers import face_job

@@ -20,8 +20,8 @@ import pytest
 import redis
 import yaml
 
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, decode_lifecycle
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 from tests.conftest import RedisServer
 from tests.e2e.test_pipeline import spawn
 from tests.helpers import wait_for

@@ -17,9 +17,9 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from emostream.keys import Keys
-from emostream.messages import decode_lifecycle
-from emostream.schema import event_errors
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import decode_lifecycle
+from emostream.streams.schema import event_errors
 from tests.conftest import RedisServer, free_port
 from tests.helpers import wait_for
 

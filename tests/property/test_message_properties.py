@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -19,17 +20,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from emostream.messages import (
-    FaceJob,
-    MessageError,
-    SessionEnd,
-    SessionStart,
-    decode_event,
-    decode_lifecycle,
-    decode_summary,
-    decode_track,
-    encode_lifecycle,
-)
+from emostream.streams.events import build_event, decode_event
+from emostream.streams.facejob import DETECTORS, FaceJob
+from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle, encode_lifecycle
+from emostream.streams.records import decode_summary, decode_track
+from emostream.streams.wire import MessageError
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -48,25 +43,30 @@ FACE_JOB_KEYS = ("source", "session", "seq", "pts", "offset", "interval", "captu
                  "detector", "score", "decode_detect_ms", "crop_shape")
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+non_negative = st.floats(0, allow_infinity=False, width=64)
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
+# Ids that may become Redis keys or file names follow streams.ids; anything else is refused (see below).
+ids = st.from_regex(r"\A[A-Za-z0-9_.-]{1,40}\Z").filter(lambda s: s.strip(".") != "")
+detectors = st.sampled_from(DETECTORS)
 
 
 @st.composite
 def face_jobs(draw: st.DrawFn) -> FaceJob:
-    """A valid face job, as ingest makes them: any ids, finite numbers, a crop of 1 or 3 channels."""
+    """A valid face job, as ingest makes them: ids by the rule, numbers in their ranges, a crop of 1 or 3 channels."""
     shape = (draw(st.integers(1, 32)), draw(st.integers(1, 32)), draw(st.sampled_from([1, 3])))
     return FaceJob(
-        source=draw(names), session=draw(names), seq=draw(st.integers(0, 2**53)), pts=draw(finite), offset=draw(finite),
-        interval=draw(finite), captured_ts=draw(finite), width=draw(st.integers(1, 10_000)), height=draw(st.integers(1, 10_000)),
-        track=draw(st.integers(0, 2**31)), box=tuple(draw(st.lists(st.integers(-(2**31), 2**31), min_size=4, max_size=4))),  # type: ignore[arg-type]
-        detector=draw(names), score=draw(finite), decode_detect_ms=draw(finite),
+        source=draw(ids), session=draw(ids), seq=draw(st.integers(0, 2**53)), pts=draw(finite), offset=draw(non_negative),
+        interval=draw(non_negative), captured_ts=draw(st.floats(0, 1e10)), width=draw(st.integers(1, 10_000)),
+        height=draw(st.integers(1, 10_000)), track=draw(st.integers(0, 2**31)),
+        box=(draw(st.integers(-(2**31), 2**31)), draw(st.integers(-(2**31), 2**31)), draw(st.integers(1, 2**31)), draw(st.integers(1, 2**31))),
+        detector=draw(detectors), score=draw(st.floats(0, 1)), decode_detect_ms=draw(non_negative),
         crop=draw(arrays(np.uint8, shape)),
     )
 
 
 def as_fields(encoded: dict[str, bytes | str]) -> dict[bytes, bytes]:
     """What redis-py hands back for an entry written with ``encoded``."""
-    return {k.encode(): (v if isinstance(v, bytes) else v.encode()) for k, v in encoded.items()}
+    return {k.encode(): (v.encode() if isinstance(v, str) else bytes(v)) for k, v in encoded.items()}
 
 
 @st.composite
@@ -157,8 +157,8 @@ def test_face_job_round_trip(job: FaceJob) -> None:
     assert back.event_id == job.event_id
 
 
-lifecycle_messages = st.builds(SessionStart, names, names, finite, st.text(max_size=60)) | st.builds(
-    SessionEnd, names, names, finite, finite, st.sampled_from(["eof", "stopped", "timeout", "error"]),
+lifecycle_messages = st.builds(SessionStart, ids, ids, finite, st.text(max_size=60)) | st.builds(
+    SessionEnd, ids, ids, finite, finite, st.sampled_from(["eof", "stopped", "timeout", "error"]),
     *[st.integers(0, 2**53)] * 6,
 )
 
@@ -183,7 +183,28 @@ def test_a_decoded_lifecycle_message_has_its_declared_types(message: SessionStar
         return
     for spec in dataclasses.fields(decoded):
         value: Any = getattr(decoded, spec.name)
-        expected = {"str": str, "float": float, "int": int}[str(spec.type)]
+        expected = {"SourceId": str, "SessionId": str, "Url": str, "EndReason": str, "Finite": float, "Count": int}[str(spec.type)]
         assert isinstance(value, expected) and not isinstance(value, bool), f"{spec.name}={value!r} is not a {expected.__name__}"
         if expected is float:
             assert math.isfinite(value), f"{spec.name}={value!r}"
+
+
+@PROPERTY_SETTINGS
+@given(face_jobs(), st.sampled_from(["source", "session"]), names)
+def test_a_face_job_with_an_id_outside_the_rule_is_refused(job: FaceJob, field: str, bad: str) -> None:
+    """Whatever text an id holds, it decodes only if it follows the rule: nothing else reaches a key or a path."""
+    fields = as_fields(dataclasses.replace(job, **{field: bad}).encode())
+    try:
+        decoded = FaceJob.decode(fields)
+    except MessageError:
+        return
+    assert re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", getattr(decoded, field)) and getattr(decoded, field).strip(".")
+
+
+@PROPERTY_SETTINGS
+@given(face_jobs(), st.lists(st.floats(0, 1, width=32), min_size=7, max_size=7), st.floats(-10, 1e4))
+def test_every_decoded_face_job_makes_a_valid_event(job: FaceJob, probabilities: list[float], delay: float) -> None:
+    """The classifier builds each event from a decoded job: that must never fail validation (the batch would be stuck)."""
+    decoded = FaceJob.decode(as_fields(job.encode()))
+    event = build_event(decoded, np.array(probabilities, np.float32), "m", "1", 1.0, 2.0, decoded.captured_ts + delay)
+    assert event.source == job.source and event.frame.seq == job.seq

@@ -24,8 +24,9 @@ import pytest
 import redis
 
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, SessionStart, build_event, encode_event, encode_lifecycle
+from emostream.streams.events import build_event, encode_event
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
 from tests.conftest import REPO, free_port
 from tests.helpers import face_job, wait_for
 

@@ -18,8 +18,8 @@ import pytest
 import redis
 import yaml
 
-from emostream.keys import Keys
-from emostream.messages import decode_lifecycle
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import decode_lifecycle
 from tests.helpers import wait_for
 from tests.security.servers import Server, acl_rule_from_docs
 

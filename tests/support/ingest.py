@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis
 
 from emostream.ingest.worker import IngestWorker
-from emostream.keys import Keys
 from emostream.messages import FaceJob, LifecycleMessage, SessionEnd, decode_lifecycle
+from emostream.streams.keys import Keys
 
 
 def lifecycle(client: redis.Redis, prefix: str) -> list[LifecycleMessage]:

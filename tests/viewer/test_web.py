@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from emostream.emotions import EMOTIONS
 from emostream.httpserver import WorkerHttpServer
-from emostream.keys import Keys
-from emostream.messages import build_event, encode_event, encode_summary
+from emostream.streams.events import build_event, encode_event
+from emostream.streams.keys import Keys
 from emostream.viewer.preview import PreviewPublisher
 from emostream.viewer.web import WebView
 from tests.helpers import face_job
@@ -53,7 +53,7 @@ def live(rclient: redis.Redis, prefix: str) -> Iterator[tuple[str, Keys]]:
     rclient.xadd(keys.tracks("demo"), {"v": "1", "type": "update", "data": json.dumps(smoothed)})
     summary = {"session": "demo-older", "source": "demo", "ended_at": "2026-01-01T00:00:10Z", "faces": 12,
                "emotions": {"share": dict.fromkeys(EMOTIONS, 0.0) | {"happy": 1.0}}}
-    rclient.xadd(keys.sessions, encode_summary(summary))
+    rclient.xadd(keys.sessions, {"v": "1", "data": json.dumps(summary)})  # only what the page shows
     server = WorkerHttpServer("127.0.0.1", 0, CollectorRegistry(), lambda: {"ok": True})
     WebView(rclient, keys).register(server)
     server.start()

@@ -27,8 +27,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _queries(config: Config) -> Any:
     from emostream.aggregator.queries import SessionQueries
-    from emostream.keys import Keys
     from emostream.redis_io import connect
+    from emostream.streams.keys import Keys
 
     return SessionQueries(connect(config.redis), Keys(config.redis.prefix), config.aggregator.chart_bucket_s)
 

@@ -7,8 +7,8 @@ Everything is read from Redis; nothing here needs a running aggregator.
 from __future__ import annotations
 
 import json
-import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,11 +17,9 @@ from emostream.aggregator.smoothing import TrackState
 from emostream.aggregator.store import SessionStore, text
 from emostream.aggregator.summary import build_summary
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import utc_iso
-
-# Session ids are "<source>-<UTC stamp>-<hex>"; anything else is refused before it reaches Redis.
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,160}$")
+from emostream.streams.ids import is_session_id
+from emostream.streams.keys import Keys
+from emostream.streams.wire import utc_iso
 
 
 def brief(summary: dict[str, Any]) -> dict[str, Any]:
@@ -43,8 +41,9 @@ def brief(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 class SessionQueries:
-    def __init__(self, client: redis.Redis, keys: Keys, chart_bucket_s: int) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, chart_bucket_s: int, clock: Callable[[], float] = time.time) -> None:
         self.client = client
+        self.clock = clock
         self.keys = keys
         self.store = SessionStore(client, keys, chart_bucket_s)
         self.chart_bucket_s = chart_bucket_s
@@ -62,7 +61,7 @@ class SessionQueries:
             duration_s=round(float(state.get("clock", 0.0)), 3) if not ended else summary["duration_s"],
             ended_at=summary["ended_at"] if ended else None,
             end_reason=summary["end_reason"] if ended else None,
-            as_of=utc_iso(time.time()),
+            as_of=utc_iso(self.clock()),
             active_tracks=[
                 {"track_id": s.track, **s.public()}
                 for s in sorted((TrackState.from_json(raw) for raw in snapshot["track_state"].values()), key=lambda s: s.track)
@@ -80,7 +79,7 @@ class SessionQueries:
 
     def get(self, session: str) -> dict[str, Any] | None:
         """The stored summary of an ended session, else the live view of an open one, else None."""
-        if not SESSION_ID.match(session):
+        if not is_session_id(session):  # refused before it reaches Redis (streams.ids)
             return None
         return self.ended(session) or self.live(session)
 

@@ -7,9 +7,9 @@ its window, and buffered events are still pending in Redis until applied.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from emostream.emotions import EMOTIONS
+from emostream.streams.events import EmotionEvent
 
 
 class RollingShare:
@@ -48,13 +48,13 @@ class ReorderBuffer:
 
     def __init__(self, hold_s: float) -> None:
         self.hold_s = hold_s
-        self.items: list[tuple[str, bytes, dict[str, Any]]] = []  # stream, entry id, event
+        self.items: list[tuple[str, bytes, EmotionEvent]] = []  # stream, entry id, event
         self.oldest: float | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def add(self, now: float, stream: str, entry_id: bytes, event: dict[str, Any]) -> None:
+    def add(self, now: float, stream: str, entry_id: bytes, event: EmotionEvent) -> None:
         if self.oldest is None:
             self.oldest = now
         self.items.append((stream, entry_id, event))

@@ -31,6 +31,8 @@ from typing import Any
 
 from emostream.config import TracksConfig
 from emostream.emotions import EMOTIONS
+from emostream.streams.events import EmotionEvent
+from emostream.streams.records import TrackEvent
 
 # A face with no time since the previous one (same offset) still moves the EMA a little.
 MIN_DT_S = 1e-3
@@ -48,18 +50,18 @@ class Observation:
     wall_ts: float  # when the aggregator applied it (for the idle rule only; never published)
 
     @classmethod
-    def from_event(cls, event: dict[str, Any], wall_ts: float) -> Observation:
-        probs = event["emotion"].get("probabilities") or {}
+    def from_event(cls, event: EmotionEvent, wall_ts: float) -> Observation:
+        probs = event.probabilities
         vector = tuple(float(probs.get(e, 0.0)) for e in EMOTIONS)
-        if not any(vector):  # an event without probabilities: all mass on its label
-            vector = tuple(1.0 if e == event["emotion"]["label"] else 0.0 for e in EMOTIONS)
-        frame = event["frame"]
+        if not any(vector):  # all probabilities zero: all mass on its label
+            vector = tuple(1.0 if e == event.label else 0.0 for e in EMOTIONS)
+        frame = event.frame
         return cls(
-            seq=int(frame["seq"]),
-            offset=float(frame["offset_s"]),
-            interval=float(frame["interval_s"]),
+            seq=frame.seq,
+            offset=frame.offset_s,
+            interval=frame.interval_s,
             probabilities=vector,
-            box=dict(event["face"].get("box") or {}),
+            box=event.face.box.model_dump(),
             wall_ts=wall_ts,
         )
 
@@ -116,23 +118,6 @@ class TrackState:
             "label_since_s": round(self.label_since_s, 3),
             "label_changes": self.label_changes,
         }
-
-
-@dataclass(frozen=True)
-class TrackEvent:
-    """One message of ``<prefix>:tracks:<source>`` (documented in docs/aggregator.md)."""
-
-    type: str  # new | update | end
-    reason: str  # started | label_changed | interval | timeout | idle | session_end
-    id: str  # "<session>:<track>:<n>", n counting the track's events from 1: replays give the same id
-    source: str
-    session: str
-    track_id: int
-    before: dict[str, Any] | None
-    after: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Smoother:

@@ -9,14 +9,15 @@ a redelivery that the set absorbs.
 from __future__ import annotations
 
 import json
-import time
+from dataclasses import asdict
 from typing import Any
 
 import redis
 
 from emostream.emotions import EMOTIONS
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, SessionStart
+from emostream.streams.events import EmotionEvent
+from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart
 
 # Every key of a session's working state (the track parts belong to ``tracks``).
 PARTS = ("state", "seen", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended", "track_clock", "outbox")
@@ -60,24 +61,24 @@ class SessionStore:
     def _keys(self, session: str) -> list[str]:
         return [self.keys.agg(session, part) for part in ("seen", "state", "emotions", "minutes", "buckets", "tracks")]
 
-    def count_events(self, pipe: redis.client.Pipeline, events: list[dict[str, Any]]) -> None:
+    def count_events(self, pipe: redis.client.Pipeline, events: list[EmotionEvent]) -> None:
         """Queue one counting call per event on ``pipe``; each returns 1 (new) or 0 (duplicate)."""
         for event in events:
-            offset = float(event["frame"]["offset_s"])
-            weight = float(event["frame"]["interval_s"])
-            session = event["session"]
+            offset = event.frame.offset_s
+            weight = event.frame.interval_s
+            session = event.session
             pipe.sadd(self.keys.open_sessions, session)
             self._count(
                 keys=self._keys(session),
                 args=[
-                    event["event_id"],
-                    event["emotion"]["label"],
+                    event.event_id,
+                    event.label,
                     repr(weight),
                     int(offset // 60),
                     int(offset // self.chart_bucket_s),
-                    int(event["face"]["track_id"]),
+                    event.track_id,
                     repr(offset),
-                    event["source"],
+                    event.source,
                 ],
                 client=pipe,
             )
@@ -93,7 +94,7 @@ class SessionStore:
         state = self.keys.agg(msg.session, "state")
         pipe.hsetnx(state, "source", msg.source)
         pipe.hsetnx(state, "started_ts", repr(msg.started_ts))
-        pipe.hset(state, mapping={"end": json.dumps(msg.__dict__), "end_received_ts": repr(received_ts)})
+        pipe.hset(state, mapping={"end": json.dumps(asdict(msg)), "end_received_ts": repr(received_ts)})
         pipe.sadd(self.keys.open_sessions, msg.session)
 
     def open_sessions(self) -> list[str]:
@@ -110,26 +111,46 @@ class SessionStore:
         parts = [{text(k): text(v) for k, v in raw.items()} for raw in pipe.execute()]
         return dict(zip(SNAPSHOT_PARTS, parts, strict=True))
 
-    def close_session(self, session: str, summary: dict[str, Any], retention_s: int, fields: dict[str, Any]) -> bool:
-        """Publish the summary once: returns False if another aggregator already did.
+    def known(self, sessions: set[str]) -> set[str]:
+        """Those of ``sessions`` whose start or end message has been recorded (a start time is stored)."""
+        ordered = sorted(sessions)
+        pipe = self.client.pipeline(transaction=False)
+        for session in ordered:
+            pipe.hexists(self.keys.agg(session, "state"), "started_ts")
+        return {s for s, seen in zip(ordered, pipe.execute(), strict=True) if seen}
+
+    def close_session(self, session: str, summary: dict[str, Any], retention_s: int, fields: dict[str, Any], now: float) -> bool:
+        """Publish the summary once, atomically; False if it was not published now.
+
+        Flagging the session ``summarised`` and publishing the summary are one
+        MULTI/EXEC, watched on the session's state: a connection lost before
+        EXEC leaves nothing done (the next pass tries again), one lost after it
+        leaves everything done. False means another aggregator published it, or
+        changed the session meanwhile (then the next pass looks again).
 
         The summary is kept ``retention_s`` under its own key and listed in a sorted
         set scored by its end time; entries older than the retention are pruned here.
         """
         state = self.keys.agg(session, "state")
-        if not self.client.hsetnx(state, "summarised", repr(time.time())):
-            return False
-        now = time.time()
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.keys.sessions, fields, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
-        pipe.set(self.keys.session(session), json.dumps(summary), ex=retention_s)
-        pipe.zadd(self.keys.sessions_index, {session: now})
-        pipe.zremrangebyscore(self.keys.sessions_index, "-inf", now - retention_s)
-        pipe.srem(self.keys.open_sessions, session)
-        # Keep the working state a while, so late duplicates are still recognised.
-        for part in PARTS:
-            pipe.expire(self.keys.agg(session, part), 3600)
-        pipe.execute()
+        with self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(state)  # type: ignore[no-untyped-call]
+                if pipe.hexists(state, "summarised"):
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.hset(state, "summarised", repr(now))
+                pipe.xadd(self.keys.sessions, fields, maxlen=SESSIONS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                pipe.set(self.keys.session(session), json.dumps(summary), ex=retention_s)
+                pipe.zadd(self.keys.sessions_index, {session: now})
+                pipe.zremrangebyscore(self.keys.sessions_index, "-inf", now - retention_s)
+                pipe.srem(self.keys.open_sessions, session)
+                # Keep the working state a while, so late duplicates are still recognised.
+                for part in PARTS:
+                    pipe.expire(self.keys.agg(session, part), SESSION_STATE_TTL_S)
+                pipe.execute()
+            except redis.WatchError:
+                return False
         return True
 
 

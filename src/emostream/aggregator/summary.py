@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from emostream.emotions import EMOTIONS
-from emostream.messages import utc_iso
+from emostream.streams.wire import utc_iso
 
 EMOTION_COLOURS = {
     "angry": "#d62728",
@@ -153,13 +153,28 @@ def write_timeline_png(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused unless it resolves to a file directly inside ``folder``.
+
+    Session ids are validated when their messages are decoded (``streams.ids``),
+    so this never fires for a message that came through a decoder; it is the
+    second lock on the door, for whatever reaches here some other way.
+    """
+    base = folder.resolve()
+    if (base / name).resolve().parent != base:
+        raise ValueError(f"refusing to write {name!r} outside {folder}")
+    return folder / name
+
+
 def write_summary_files(summary: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """``<session>.json`` and ``<session>.timeline.png`` in ``folder`` (ValueError if they would land elsewhere)."""
+    session = str(summary["session"])
+    json_path, png_path = inside(folder, f"{session}.json"), inside(folder, f"{session}.timeline.png")
     folder.mkdir(parents=True, exist_ok=True)
-    json_path = folder / f"{summary['session']}.json"
     tmp = json_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(json_path)
-    return json_path, write_timeline_png(summary, folder / f"{summary['session']}.timeline.png")
+    return json_path, write_timeline_png(summary, png_path)
 
 
 def frames_line(frames: dict[str, int]) -> str:

@@ -36,12 +36,13 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.smoothing import Observation, Smoother, TrackEvent, TrackState
+from emostream.aggregator.smoothing import Observation, Smoother, TrackState
 from emostream.aggregator.store import text
 from emostream.aggregator.summary import track_summaries
 from emostream.config import TracksConfig
-from emostream.keys import Keys
-from emostream.messages import encode_track
+from emostream.streams.events import EmotionEvent
+from emostream.streams.keys import Keys
+from emostream.streams.records import TrackEvent, encode_track
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,11 @@ class TrackStore:
 
     # --- applying faces --------------------------------------------------------
 
-    def apply(self, events: Iterable[dict[str, Any]], wall_ts: float) -> ApplyResult:
+    def apply(self, events: Iterable[EmotionEvent], wall_ts: float) -> ApplyResult:
         """Fold emotion events into their tracks, in frame order within each track."""
-        groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[str, int], list[EmotionEvent]] = defaultdict(list)
         for event in events:
-            groups[(event["session"], int(event["face"]["track_id"]))].append(event)
+            groups[(event.session, event.track_id)].append(event)
         result = ApplyResult()
         if not groups:
             return result
@@ -97,9 +98,9 @@ class TrackStore:
         todo = {}
         for key, group in groups.items():
             if key[0] in summarised:
-                result.late[group[0]["source"]] += len(group)
+                result.late[group[0].source] += len(group)
                 continue
-            todo[key] = sorted(group, key=lambda e: int(e["frame"]["seq"]))
+            todo[key] = sorted(group, key=lambda e: e.frame.seq)
         for _attempt in range(MAX_RETRIES):
             if not todo:
                 break
@@ -116,8 +117,8 @@ class TrackStore:
         return {s for s, done in zip(ordered, pipe.execute(), strict=True) if done}
 
     def _apply_round(
-        self, todo: dict[tuple[str, int], list[dict[str, Any]]], wall_ts: float, result: ApplyResult
-    ) -> dict[tuple[str, int], list[dict[str, Any]]]:
+        self, todo: dict[tuple[str, int], list[EmotionEvent]], wall_ts: float, result: ApplyResult
+    ) -> dict[tuple[str, int], list[EmotionEvent]]:
         """One read-modify-write pass; returns the tracks whose write lost a race."""
         order = list(todo)
         pipe = self.client.pipeline(transaction=False)
@@ -129,7 +130,7 @@ class TrackStore:
         for key, raw in zip(order, current, strict=True):
             session, track = key
             group = todo[key]
-            source = group[0]["source"]
+            source = group[0].source
             state = TrackState.from_json(raw) if raw else None
             emitted: list[TrackEvent] = []
             applied = 0
@@ -155,7 +156,7 @@ class TrackStore:
             writes.append((key, emitted, late))
         retry = {}
         for (key, emitted, late), outcome in zip(writes, pipe.execute(), strict=True):
-            source = todo[key][0]["source"]
+            source = todo[key][0].source
             if outcome == 1:
                 result.events.extend(emitted)
                 result.late[source] += late

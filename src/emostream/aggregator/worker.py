@@ -9,6 +9,13 @@ continues where the last one stopped, and entries left pending by an
 aggregator that died under another name are claimed after ``claim_idle_ms``.
 A session is summarised when its end message has arrived and all the faces it
 announced have been counted, or ``end_grace_s`` after the end message at the latest.
+
+Reading (claims, delivery counts, dead letters, lost groups) is the shared
+``streams.groups.GroupReader``. Every entry is validated when decoded: one
+with a bad id, an event whose source is not its stream's, and an event of a
+session that never started (older than ``end_grace_s``) are dead-lettered
+with the reason and never counted. Wall-clock time comes from one injected
+``clock``; ``time.monotonic`` only paces the loop's periodic chores.
 """
 
 from __future__ import annotations
@@ -19,25 +26,28 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
+from emostream.aggregator.intake import EventIntake, epoch
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
-from emostream.aggregator.smoothing import Observation
-from emostream.aggregator.store import SessionStore, text
+from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
-from emostream.emotions import EMOTIONS
-from emostream.keys import AGGREGATOR_GROUP, Keys
-from emostream.messages import MessageError, SessionEnd, SessionStart, decode_event, decode_lifecycle, encode_summary
 from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.redis_io import Reconnector, connect
+from emostream.streams.discovery import SourceStreams
+from emostream.streams.groups import Entry, GroupReader, is_nogroup
+from emostream.streams.ids import shown
+from emostream.streams.keys import AGGREGATOR_GROUP, Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
+from emostream.streams.records import encode_summary
+from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -66,10 +76,16 @@ class AggregatorWorker(Worker):
         self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
-        self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s)
+        self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s, clock)
         self.reconnector = Reconnector("aggregator", self.stop.is_set)
-        ensure_group(self.client, self.keys.lifecycle, AGGREGATOR_GROUP)
-        self.streams: dict[str, str] = {self.keys.lifecycle: ">"}
+        self.reader = GroupReader(
+            self.client, AGGREGATOR_GROUP, self.consumer,
+            claim_idle_ms=cfg.claim_idle_ms, max_deliveries=cfg.max_deliveries, claim_count=500,
+            deadletter=self.keys.deadletter, on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc, wall=clock,
+        )
+        self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
+        self.sources = SourceStreams(self.client, self.keys, self.keys.events)
+        self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
@@ -78,8 +94,12 @@ class AggregatorWorker(Worker):
         self.summaries = 0
         self.track_events = 0
         self._last_refresh = 0.0
-        self._last_claim = 0.0
         self._last_housekeeping = 0.0
+
+    @property
+    def streams(self) -> dict[str, str]:
+        """Every stream this aggregator reads (the lifecycle stream and each source's events)."""
+        return self.reader.streams
 
     def health(self) -> dict[str, object]:
         body = super().health()
@@ -105,27 +125,19 @@ class AggregatorWorker(Worker):
         if now - self._last_refresh < 1.0:
             return
         self._last_refresh = now
-        for raw in self.client.smembers(self.keys.sources):
-            stream = self.keys.events(text(raw))
-            if stream not in self.streams:
-                ensure_group(self.client, stream, AGGREGATOR_GROUP)
-                self.streams[stream] = ">"
+        for stream in self.sources.new(force=True):
+            self.reader.follow(stream)
         for stream in self.streams:
-            self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(backlog(self.client, stream, AGGREGATOR_GROUP))
+            self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
     def _source_of(self, stream: str) -> str:
-        return stream[len(self.keys.events("")) :]
+        return self.keys.source_of_events(stream)
+
+    def _on_dead_letter(self, kind: str, _reason: str) -> None:
+        self.metrics.deadletters.labels(kind).inc()
 
     def _dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str = "malformed") -> None:
-        from emostream.messages import dead_letter_fields
-
-        pipe = self.client.pipeline(transaction=True)
-        body = dead_letter_fields(stream, entry_id, fields, reason, self.consumer)
-        pipe.xadd(self.keys.deadletter, body, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
-        pipe.xack(stream, AGGREGATOR_GROUP, entry_id)
-        pipe.execute()
-        self.metrics.deadletters.labels(kind).inc()
-        log.warning("aggregator: entry %s of %s dead-lettered: %s", entry_id.decode(), stream, reason)
+        self.reader.dead_letter(stream, entry_id, fields, reason, kind)
 
     def _handle(self, stream: str, entries: list[Entry]) -> None:
         (self._handle_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
@@ -142,58 +154,42 @@ class AggregatorWorker(Worker):
             if isinstance(message, SessionStart):
                 self.store.record_start(pipe, message)
             elif isinstance(message, SessionEnd):
-                self.store.record_end(pipe, message, time.time())
+                self.store.record_end(pipe, message, self.clock())
             good.append(eid)
         if good:
-            pipe.xack(stream, AGGREGATOR_GROUP, *good)
+            self.reader.ack(stream, good, pipe)
             pipe.execute()
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
         """Count the events now; hold them (unacknowledged) for their tracks."""
-        events, ids = [], []
-        for eid, fields in entries:
-            try:
-                event = decode_event(fields)
-                Observation.from_event(event, 0.0)  # everything smoothing needs is there and numeric
-                int(event["face"]["track_id"])
-                if event["emotion"]["label"] not in EMOTIONS:
-                    raise MessageError(f"unknown emotion {event['emotion']['label']!r}")
-            except MessageError as exc:
-                self._dead_letter(stream, eid, fields, str(exc))
-                continue
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self._dead_letter(stream, eid, fields, f"malformed event: {exc!r}")
-                continue
-            events.append(event)
-            ids.append(eid)
-        if not events:
+        decoded = self.intake.sort(stream, entries)
+        if not decoded:
             return
+        events = [event for _, event in decoded]
         pipe = self.client.pipeline(transaction=False)
         self.store.count_events(pipe, events)
         results = pipe.execute()
         fresh = results[1::2]  # replies alternate: SADD open, the counting script
-        now, wall = self.clock(), time.time()
-        for eid, event, new in zip(ids, events, fresh, strict=True):
+        now = self.clock()
+        for (eid, event), new in zip(decoded, fresh, strict=True):
             self.buffer.add(now, stream, eid, event)
-            source = event["source"]
+            source = event.source
             if not new:
                 self.metrics.duplicates.labels(source).inc()
                 continue
-            label = event["emotion"]["label"]
             self.counted += 1
-            self.metrics.events.labels(source, label).inc()
-            latency = event.get("latency_ms", {})
+            self.metrics.events.labels(source, event.label).inc()
+            latency = event.latency_ms
             for stage in LATENCY_STAGES:
-                if stage in latency:
-                    self.metrics.latency.labels(stage).observe(float(latency[stage]) / 1000.0)
-            captured = _epoch(event["frame"].get("captured_at"))
+                self.metrics.latency.labels(stage).observe(float(getattr(latency, stage)) / 1000.0)
+            captured = epoch(event.frame.captured_at)
             if captured is not None:
-                self.metrics.latency.labels("capture_to_aggregate").observe(max(0.0, wall - captured))
-            self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s)).add(wall, label)
+                self.metrics.latency.labels("capture_to_aggregate").observe(max(0.0, now - captured))
+            self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s)).add(now, event.label)
         self._update_shares()
 
     def _update_shares(self) -> None:
-        now = time.time()
+        now = self.clock()
         for source, share in self.shares.items():
             share.expire(now)
             for emotion, value in share.shares().items():
@@ -201,25 +197,8 @@ class AggregatorWorker(Worker):
 
     def _claim(self) -> None:
         """Take over entries left pending by an aggregator that stopped (under any name)."""
-        cfg = self.config.aggregator
-        now = time.monotonic()
-        if now - self._last_claim < cfg.claim_idle_ms / 2000.0:
-            return
-        self._last_claim = now
-        for stream in list(self.streams):
-            claimed = autoclaim(self.client, stream, AGGREGATOR_GROUP, self.consumer, cfg.claim_idle_ms, 500)
-            if not claimed:
-                continue
-            self.metrics.claimed.inc(len(claimed))
-            counts = delivery_counts(self.client, stream, AGGREGATOR_GROUP, [eid for eid, _ in claimed])
-            keep = []
-            for eid, fields in claimed:
-                if counts.get(eid, 0) > cfg.max_deliveries:
-                    self._dead_letter(stream, eid, fields, f"delivered {counts[eid]} times without success", "max_deliveries")
-                else:
-                    keep.append((eid, fields))
-            log.info("aggregator: claimed %d pending entries of %s from stopped aggregators", len(keep), stream)
-            self._handle(stream, keep)
+        for stream, entries in self.reader.claim():
+            self._handle(stream, entries)
 
     # --- tracks -------------------------------------------------------------------
 
@@ -238,7 +217,7 @@ class AggregatorWorker(Worker):
             by_stream[stream].append(eid)
         pipe = self.client.pipeline(transaction=False)
         for stream, ids in by_stream.items():
-            pipe.xack(stream, AGGREGATOR_GROUP, *ids)
+            self.reader.ack(stream, ids, pipe)
         pipe.execute()
         self.buffer.clear()
 
@@ -283,7 +262,7 @@ class AggregatorWorker(Worker):
                 continue
             expected = int(json.loads(state["end"]).get("faces", 0))
             counted = int(state.get("events", 0))
-            waited = time.time() - float(state.get("end_received_ts", 0))
+            waited = self.clock() - float(state.get("end_received_ts", 0))
             if counted < expected and waited < grace:
                 continue
             if counted < expected:
@@ -294,8 +273,12 @@ class AggregatorWorker(Worker):
         cfg = self.config.aggregator
         self._end_tracks(session)
         summary = build_summary(session, self.store.snapshot(session), cfg.chart_bucket_s)
-        json_path, png_path = write_summary_files(summary, cfg.summary_dir)
-        if self.store.close_session(session, summary, cfg.retention_s, encode_summary(summary)):
+        try:
+            json_path, png_path = write_summary_files(summary, cfg.summary_dir)
+        except ValueError as exc:  # a session id that escaped validation: publish, but write no file
+            log.error("aggregator: session %s: %s", shown(session), exc)
+            json_path = png_path = cfg.summary_dir
+        if self.store.close_session(session, summary, cfg.retention_s, encode_summary(summary), self.clock()):
             self.summaries += 1
             self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
             log.info(
@@ -310,10 +293,8 @@ class AggregatorWorker(Worker):
         self._claim()
         wait = self.buffer.wait_s(self.clock())
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
-        reply: Any = self.client.xreadgroup(AGGREGATOR_GROUP, self.consumer, self.streams, count=500, block=block)  # type: ignore[arg-type]
         touched = set()
-        for raw_stream, entries in reply or []:
-            stream = raw_stream.decode()
+        for stream, entries in self.reader.read(500, block):
             touched.add(stream)
             self._handle(stream, entries)
         self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
@@ -325,10 +306,9 @@ class AggregatorWorker(Worker):
     def _recover_pending(self) -> None:
         """Entries this consumer read but did not acknowledge before a restart: handle them first."""
         for stream in list(self.streams):
-            reply: Any = self.client.xreadgroup(AGGREGATOR_GROUP, self.consumer, {stream: "0"}, count=10_000)
-            for _, entries in reply or []:
-                if entries:
-                    self._handle(stream, entries)
+            entries = self.reader.pending(stream, 10_000)
+            if entries:
+                self._handle(stream, entries)
         self._release()
         # Track events written to an outbox by a predecessor that stopped before publishing them.
         self._publish(self.tracks.flush(self.store.open_sessions()))
@@ -340,10 +320,6 @@ class AggregatorWorker(Worker):
         except Exception:  # Redis gone: the entries stay pending and are redelivered
             log.exception("aggregator: could not apply %d held events while stopping", len(self.buffer))
 
-    def _recreate_groups(self) -> None:
-        for stream in self.streams:
-            ensure_group(self.client, stream, AGGREGATOR_GROUP)
-
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
         self._last_refresh = 0.0
@@ -353,13 +329,11 @@ class AggregatorWorker(Worker):
             try:
                 self.reconnector.call(self._step)
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if is_nogroup(exc):  # Redis restarted empty, noticed by a write (reads handle it themselves)
+                    self.reader.recreate()
+                else:
                     log.exception("aggregator: step failed")
                     self.stop.wait(0.5)
-                    continue
-                # Redis restarted without persistence: streams and groups are gone. Recreate them.
-                log.warning("aggregator: consumer groups are gone (Redis restarted empty?); recreating them")
-                self._recreate_groups()
             except Exception:
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)
@@ -368,11 +342,3 @@ class AggregatorWorker(Worker):
             "aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised",
             self.counted, self.track_events, self.summaries,
         )
-
-
-def _epoch(stamp: Any) -> float | None:
-    """Seconds since the epoch of an event's ISO 8601 UTC time; None if missing or malformed."""
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

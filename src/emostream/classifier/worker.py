@@ -26,11 +26,14 @@ from prometheus_client import CollectorRegistry
 from emostream.classifier.batching import collect_batch
 from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.config import Config
-from emostream.keys import CLASSIFIER_GROUP, Keys
-from emostream.messages import FaceJob, MessageError, build_event, dead_letter_fields, encode_event
 from emostream.metrics import ClassifierMetrics
 from emostream.modelcard import load_card
-from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.redis_io import Reconnector, connect
+from emostream.streams.events import build_event, encode_event
+from emostream.streams.facejob import FaceJob
+from emostream.streams.groups import Entry, GroupReader, is_nogroup
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -73,12 +76,16 @@ class ClassifierWorker(Worker):
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.card = load_card(cfg.model or None)
         self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
-        ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+        self.reader = GroupReader(
+            self.client, CLASSIFIER_GROUP, self.consumer,
+            claim_idle_ms=cfg.claim_idle_ms, max_deliveries=cfg.max_deliveries, claim_count=cfg.batch_max,
+            deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels,
+            on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
+        )
+        self.reader.follow(self.keys.faces)
         self.reconnector = Reconnector("classifier", self.stop.is_set)
         self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
         self.classified = 0
-        self.dead = 0
-        self._next_claim = 0.0
         self._last_backlog = -1e9
         self.rate = RateMeter()
 
@@ -87,51 +94,24 @@ class ClassifierWorker(Worker):
         body.update(model=self.card.label, format=self.runtime.format, device=self.runtime.device, classified=self.classified)
         return body
 
+    @property
+    def dead(self) -> int:
+        """Faces sent to the dead-letter stream by this replica."""
+        return self.reader.dead
+
     # --- reading ----------------------------------------------------------
 
     def _read(self, count: int, block_ms: int | None) -> list[Entry]:
         """New entries for this consumer; ``block_ms`` None returns at once with what is there."""
-        reply: Any = self.client.xreadgroup(CLASSIFIER_GROUP, self.consumer, {self.keys.faces: ">"}, count=count, block=block_ms)
-        return list(reply[0][1]) if reply else []
+        return [entry for _, entries in self.reader.read(count, block_ms) for entry in entries]
 
     def _claim(self) -> list[Entry]:
-        """Entries idle at a dead replica; those delivered too often go to the dead-letter stream."""
-        cfg = self.config.classifier
-        now = time.monotonic()
-        if now < self._next_claim:
-            return []
-        claimed = autoclaim(self.client, self.keys.faces, CLASSIFIER_GROUP, self.consumer, cfg.claim_idle_ms, cfg.batch_max)
-        # A full page means a dead replica may hold more: look again at the next step
-        # instead of after half the idle time, so a large backlog is recovered at full speed.
-        self._next_claim = now if len(claimed) >= cfg.batch_max else now + cfg.claim_idle_ms / 2000.0
-        if not claimed:
-            return []
-        self.metrics.claimed.inc(len(claimed))
-        counts = delivery_counts(self.client, self.keys.faces, CLASSIFIER_GROUP, [eid for eid, _ in claimed])
-        keep = []
-        for eid, fields in claimed:
-            if counts.get(eid, 0) > cfg.max_deliveries:
-                self._dead_letter(eid, fields, f"delivered {counts[eid]} times without success", "max_deliveries")
-            else:
-                keep.append((eid, fields))
-        if keep:
-            log.info("classifier: claimed %d pending face(s) from stopped replicas", len(keep))
-        return keep
+        """Entries idle at a dead replica (the reader dead-letters those delivered too often)."""
+        return [entry for _, entries in self.reader.claim() for entry in entries]
 
-    # --- processing -------------------------------------------------------
-
-    def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        letter: Any = dead_letter_fields(
-            self.keys.faces, entry_id, fields, reason, self.consumer, keep_pixels=self.config.classifier.deadletter_pixels
-        )
-        pipe.xadd(self.keys.deadletter, letter, maxlen=10_000, approximate=True)
-        pipe.xack(self.keys.faces, CLASSIFIER_GROUP, entry_id)
-        pipe.execute()
-        self.dead += 1
+    def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
         self.metrics.faces.labels("deadletter").inc()
-        log.warning("classifier: entry %s dead-lettered: %s", entry_id.decode(), reason)
 
     def _decode(self, entries: list[Entry]) -> list[tuple[bytes, FaceJob]]:
         jobs = []
@@ -141,7 +121,7 @@ class ClassifierWorker(Worker):
                 if job.crop.shape != self.card.input_shape:
                     raise MessageError(f"crop shape {job.crop.shape} does not match the model input {self.card.input_shape}")
             except MessageError as exc:
-                self._dead_letter(eid, fields, str(exc), "malformed")
+                self.reader.dead_letter(self.keys.faces, eid, fields, str(exc), "malformed")
                 continue
             jobs.append((eid, job))
         return jobs
@@ -166,7 +146,7 @@ class ClassifierWorker(Worker):
             fields: Any = encode_event(event)
             pipe.xadd(self.keys.events(job.source), fields, maxlen=maxlen, approximate=True)
         ids = [eid for eid, _ in jobs]
-        pipe.xack(self.keys.faces, CLASSIFIER_GROUP, *ids)
+        self.reader.ack(self.keys.faces, ids, pipe)
         # Classified faces are deleted at once: crops stay in Redis only while they wait.
         pipe.xdel(self.keys.faces, *ids)
         pipe.execute()
@@ -184,7 +164,7 @@ class ClassifierWorker(Worker):
         now = time.monotonic()
         if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
             self._last_backlog = now
-            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(backlog(self.client, self.keys.faces, CLASSIFIER_GROUP))
+            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self.reader.backlog(self.keys.faces))
 
     def serve(self) -> None:
         log.info(
@@ -198,9 +178,8 @@ class ClassifierWorker(Worker):
                 self.reconnector.call(self._step)
                 failures = 0
             except redis.ResponseError as exc:
-                if "NOGROUP" in str(exc):  # Redis restarted without persistence: recreate the group
-                    log.warning("classifier: consumer group is gone (Redis restarted empty?); recreating it")
-                    ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+                if is_nogroup(exc):  # Redis restarted empty, noticed by a write: recreate the group
+                    self.reader.recreate()
                 else:
                     log.exception("classifier: Redis command failed")
                     self.stop.wait(0.5)

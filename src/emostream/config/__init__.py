@@ -16,7 +16,8 @@ from emostream.config.pipeline import ClassifierConfig, DetectorConfig, IngestCo
 from emostream.config.root import Config
 from emostream.config.secrets import read_secret_file
 from emostream.config.serving import HttpConfig, WebConfig
-from emostream.config.sources import SOURCE_ID, SourceConfig
+from emostream.config.sources import SourceConfig
+from emostream.streams.ids import SOURCE_ID
 
 __all__ = [
     "ENV_PREFIX",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -10,12 +9,12 @@ from pydantic import Field, field_validator, model_validator
 
 from emostream.config.base import Section
 from emostream.config.secrets import read_secret_file
+from emostream.streams.ids import SOURCE_ID_RULE, check_source_id
 
-SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class SourceConfig(Section):
-    id: str = Field(description="Short id used in stream names, metrics and events (letters, digits, _ . -).")
+    id: str = Field(description="Short id used in stream names, metrics and events: 1-64 letters, digits, _ . -, not only dots.")
     url: str = Field(description="File path, rtsp:// or http(s):// URL, /dev/videoN or a webcam index.")
     live: bool | None = Field(None, description="Live source (newest frame only, reconnects). Default: guessed from the URL.")
     fps: float = Field(10.0, gt=0, le=120, description="Live sources: at most this many frames analysed per second.")
@@ -33,9 +32,10 @@ class SourceConfig(Section):
     @field_validator("id")
     @classmethod
     def _id_chars(cls, value: str) -> str:
-        if not SOURCE_ID.match(value):
-            raise ValueError("source id must be 1-64 letters, digits, '_', '.' or '-'")
-        return value
+        try:
+            return check_source_id(value)  # the rule every stream reader applies (docs/events.md#identifiers)
+        except ValueError:
+            raise ValueError(f"source id must be {SOURCE_ID_RULE}") from None
 
     @model_validator(mode="after")
     def _user_for_password_file(self) -> SourceConfig:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import redis
 
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from emostream.viewer.annotate import blur_faces
 
 Box = tuple[int, int, int, int]

@@ -25,7 +25,7 @@ import redis
 
 from emostream.emotions import EMOTIONS
 from emostream.httpserver import Response, WorkerHttpServer, json_response
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from emostream.viewer.annotate import FaceLabel, annotate
 
 BOUNDARY = "emostreamframe"

@@ -1,0 +1,79 @@
+"""Which entries of an events stream the aggregator counts, and which it refuses.
+
+An event is counted only if it decodes (``streams.events``: ids, numbers,
+labels), its ``source`` is the source of the stream it came on, and its
+session is known, i.e. the session's start (or end) message was recorded.
+Anything else would create state for a session that never ends, or count a
+forged face into someone else's session, so it goes to the dead-letter stream
+with the reason.
+
+An event of an unknown session is judged by its age, though: with several
+aggregators, the one holding the session's start message may not have
+recorded it yet (or may have died holding it, until another claims it). So
+an unknown session's event younger than ``end_grace_s`` (by its entry id, the
+time Redis appended it) stays pending, uncounted, and comes back with the
+next claim; so does an older one while lifecycle messages still wait to be
+read (an aggregator catching up on a long backlog); otherwise it is
+dead-lettered as ``unknown_session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from emostream.aggregator.store import SessionStore
+from emostream.streams.events import EmotionEvent, decode_event
+from emostream.streams.groups import Entry, GroupReader, entry_ms
+from emostream.streams.ids import shown
+from emostream.streams.keys import Keys
+from emostream.streams.wire import MessageError
+
+
+class EventIntake:
+    def __init__(self, keys: Keys, store: SessionStore, reader: GroupReader, grace_s: float, clock: Callable[[], float]) -> None:
+        self.keys = keys
+        self.store = store
+        self.reader = reader
+        self.grace_ms = grace_s * 1000.0
+        self.clock = clock
+
+    def sort(self, stream: str, entries: list[Entry]) -> list[tuple[bytes, EmotionEvent]]:
+        """The events of ``entries`` to count; the others are dead-lettered or, if too young to judge, left pending."""
+        source = self.keys.source_of_events(stream)
+        decoded = []
+        for eid, fields in entries:
+            try:
+                event = decode_event(fields)
+                if event.source != source:
+                    raise MessageError(f"event of source {shown(event.source)} on the events stream of {shown(source)}")
+            except MessageError as exc:
+                self.reader.dead_letter(stream, eid, fields, str(exc))
+                continue
+            decoded.append((eid, fields, event))
+        if not decoded:
+            return []
+        known = self.store.known({event.session for _, _, event in decoded})
+        now_ms = self.clock() * 1000.0
+        out = []
+        catching_up: bool | None = None  # asked once per batch, and only if needed
+        for eid, fields, event in decoded:
+            if event.session in known:
+                out.append((eid, event))
+                continue
+            if now_ms - entry_ms(eid) < self.grace_ms:
+                continue
+            if catching_up is None:
+                catching_up = self.reader.backlog(self.keys.lifecycle) > 0
+            if not catching_up:
+                reason = f"event of session {shown(event.session)}, which never started"
+                self.reader.dead_letter(stream, eid, fields, reason, "unknown_session")
+        return out
+
+
+def epoch(stamp: str) -> float | None:
+    """Seconds since the epoch of an ISO 8601 UTC time; None if malformed."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,270 @@
+"""Consumer groups: the Redis primitives and the reader the classifier, aggregator and subscriber share.
+
+A :class:`GroupReader` reads some streams through one consumer group as one
+consumer. Besides reading it does the four things every reader of a group
+needs and which used to be copied into each of them:
+
+- **claim**: entries left pending by a consumer that died (under any name) for
+  ``claim_idle_ms`` are taken over with ``XAUTOCLAIM``, about every half idle
+  time, or at once again while claims come back as full pages (a large
+  backlog of a dead replica is then recovered at full speed);
+- **count deliveries**: a claimed entry already delivered more than
+  ``max_deliveries`` times is a poison entry;
+- **dead-letter**: such an entry, or one its owner cannot decode, goes to
+  ``<prefix>:deadletter`` with the reason and is acknowledged in the same
+  transaction, so it never blocks the group and is never lost;
+- **recreate a lost group**: a Redis restarted without persistence answers
+  ``NOGROUP``; the reader recreates its groups and carries on.
+
+Reconnecting after a lost connection is not its job: each worker runs its
+whole step under ``redis_io.Reconnector``, which also covers its writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from emostream.streams.deadletter import DeadLetterHook, dead_letter_fields
+from emostream.streams.errors import ACL_HINT, RedisPermissionDenied
+from emostream.streams.keys import DEADLETTER_MAXLEN
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+StreamEntries = list[tuple[str, list[Entry]]]
+
+
+# --- primitives -------------------------------------------------------------------------
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str, start: str = "0") -> None:
+    """Create the consumer group (and the stream) if they do not exist yet."""
+    try:
+        client.xgroup_create(stream, group, id=start, mkstream=True)
+    except redis.exceptions.NoPermissionError as exc:
+        raise RedisPermissionDenied(f"Redis user may not create consumer group {group!r} on {stream!r}: {exc}; {ACL_HINT}") from None
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def autoclaim(client: redis.Redis, stream: str, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+    """Claim entries idle for ``min_idle_ms`` at other consumers; deleted entries are skipped.
+
+    Redis 6.2 answers ``[next, entries]``, Redis 7 ``[next, entries, deleted]``;
+    redis-py passes both through, so only the first two elements are used.
+    """
+    reply: Any = client.xautoclaim(stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count)
+    entries = reply[1] if len(reply) >= 2 else []
+    return [(eid, fields) for eid, fields in entries if fields]
+
+
+def delivery_counts(client: redis.Redis, stream: str, group: str, ids: list[bytes]) -> dict[bytes, int]:
+    """How often each pending entry has been delivered."""
+    if not ids:
+        return {}
+    low, high = min(ids, key=_id_key), max(ids, key=_id_key)
+    pending = client.xpending_range(stream, group, min=low, max=high, count=len(ids) + 1000)
+    wanted = set(ids)
+    return {p["message_id"]: int(p["times_delivered"]) for p in pending if p["message_id"] in wanted}
+
+
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+def entry_ms(entry_id: bytes | str) -> int:
+    """The millisecond time part of a stream entry id: when Redis appended the entry."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0])
+
+
+def backlog(client: redis.Redis, stream: str, group: str) -> int:
+    """Entries the group has not acknowledged yet: never delivered (lag) plus pending."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return 0
+    for info in groups:
+        if info["name"] in (group, group.encode()):
+            lag = info.get("lag")
+            if lag is None:  # lag unknown (e.g. after trimming): count from the stream
+                lag = len(client.xrange(stream, min=_next_id(info["last-delivered-id"]), count=100_000) or [])
+            return int(lag) + int(info["pending"])
+    return 0
+
+
+def _next_id(entry_id: bytes | str) -> str:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def is_nogroup(exc: redis.ResponseError) -> bool:
+    return "NOGROUP" in str(exc)
+
+
+# --- the reader --------------------------------------------------------------------------
+
+
+class GroupReader:
+    """Reads streams through the consumer group ``group`` as ``consumer``; see the module docstring.
+
+    ``max_deliveries`` None never dead-letters claimed entries (a subscriber has
+    no dead-letter stream of its own); ``deadletter`` None refuses :meth:`dead_letter`.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        group: str,
+        consumer: str,
+        *,
+        claim_idle_ms: int | None,
+        max_deliveries: int | None = None,
+        claim_count: int = 500,
+        deadletter: str | None = None,
+        keep_pixels: bool = False,
+        on_dead_letter: DeadLetterHook | None = None,
+        on_claimed: Callable[[int], None] | None = None,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.group = group
+        self.consumer = consumer
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.claim_count = claim_count
+        self.deadletter = deadletter
+        self.keep_pixels = keep_pixels
+        self.on_dead_letter = on_dead_letter
+        self.on_claimed = on_claimed
+        self.wall = wall
+        self.monotonic = monotonic
+        self.streams: dict[str, str] = {}  # stream -> the id its group was created at
+        self.dead = 0
+        self.recreated = 0
+        self._next_claim = 0.0
+
+    # --- streams --------------------------------------------------------------------
+
+    def follow(self, stream: str, start: str = "0") -> bool:
+        """Read ``stream`` from now on (creating its group at ``start`` if needed); False if already followed."""
+        if stream in self.streams:
+            return False
+        ensure_group(self.client, stream, self.group, start)
+        self.streams[stream] = start
+        return True
+
+    def recreate(self) -> None:
+        """Recreate the group of every followed stream (after a Redis restart without persistence)."""
+        self.recreated += 1
+        log.warning("%s: consumer group %r is gone (Redis restarted empty?); recreating it", self.consumer, self.group)
+        for stream, start in self.streams.items():
+            ensure_group(self.client, stream, self.group, start)
+
+    def _guard(self, op: Callable[[], StreamEntries]) -> StreamEntries:
+        try:
+            return op()
+        except redis.ResponseError as exc:
+            if not is_nogroup(exc):
+                raise
+            self.recreate()
+            return []
+
+    # --- reading --------------------------------------------------------------------
+
+    def read(self, count: int, block_ms: int | None, streams: list[str] | None = None) -> StreamEntries:
+        """New entries of ``streams`` (default: every followed one); ``block_ms`` None returns at once."""
+        wanted = {s: ">" for s in (self.streams if streams is None else streams)}
+        if not wanted:
+            return []
+
+        def op() -> StreamEntries:
+            reply: Any = self.client.xreadgroup(self.group, self.consumer, wanted, count=count, block=block_ms)  # type: ignore[arg-type]
+            return [(raw.decode(), list(entries)) for raw, entries in reply or []]
+
+        return self._guard(op)
+
+    def pending(self, stream: str, count: int, after: str = "0") -> list[Entry]:
+        """This consumer's own unacknowledged entries of ``stream`` after ``after`` (a restart's unfinished work)."""
+
+        def op() -> StreamEntries:
+            reply: Any = self.client.xreadgroup(self.group, self.consumer, {stream: after}, count=count)
+            return [(raw.decode(), list(entries)) for raw, entries in reply or []]
+
+        return [entry for _, entries in self._guard(op) for entry in entries]
+
+    def claim(self) -> StreamEntries:
+        """Entries idle at other consumers, when a claim is due; poison ones are dead-lettered, not returned."""
+        if self.claim_idle_ms is None:
+            return []
+        now = self.monotonic()
+        if now < self._next_claim:
+            return []
+        idle_ms = self.claim_idle_ms
+        full = False
+
+        def op() -> StreamEntries:
+            nonlocal full
+            out: StreamEntries = []
+            for stream in list(self.streams):
+                claimed = autoclaim(self.client, stream, self.group, self.consumer, idle_ms, self.claim_count)
+                full = full or len(claimed) >= self.claim_count
+                if claimed:
+                    if self.on_claimed is not None:
+                        self.on_claimed(len(claimed))
+                    keep = self._sort_out_poison(stream, claimed)
+                    if keep:
+                        log.info("%s: claimed %d pending entries of %s from stopped consumers", self.consumer, len(keep), stream)
+                        out.append((stream, keep))
+            return out
+
+        result = self._guard(op)
+        # A full page means a dead consumer may hold more: look again at the next call.
+        self._next_claim = now if full else now + idle_ms / 2000.0
+        return result
+
+    def _sort_out_poison(self, stream: str, claimed: list[Entry]) -> list[Entry]:
+        if self.max_deliveries is None:
+            return claimed
+        counts = delivery_counts(self.client, stream, self.group, [eid for eid, _ in claimed])
+        keep = []
+        for eid, fields in claimed:
+            times = counts.get(eid, 0)
+            if times > self.max_deliveries:
+                self.dead_letter(stream, eid, fields, f"delivered {times} times without success", "max_deliveries")
+            else:
+                keep.append((eid, fields))
+        return keep
+
+    # --- finishing entries ----------------------------------------------------------
+
+    def ack(self, stream: str, ids: list[bytes] | list[str], pipe: Any = None) -> None:
+        """Acknowledge ``ids`` of ``stream``, on ``pipe`` if given (to share a transaction with a write)."""
+        if ids:
+            (pipe or self.client).xack(stream, self.group, *ids)
+
+    def dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str = "malformed") -> None:
+        """Move one entry to the dead-letter stream with ``reason`` and acknowledge it, in one transaction."""
+        if self.deadletter is None:
+            raise RuntimeError("this reader has no dead-letter stream")
+        letter: Any = dead_letter_fields(stream, entry_id, fields, reason, self.consumer, self.wall(), keep_pixels=self.keep_pixels)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
+        pipe.xack(stream, self.group, entry_id)
+        pipe.execute()
+        self.dead += 1
+        log.warning("%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(kind, reason)
+
+    def backlog(self, stream: str) -> int:
+        return backlog(self.client, stream, self.group)

@@ -1,0 +1,76 @@
+"""Session start and end: ingest announces each session on ``<prefix>:lifecycle`` (internal).
+
+The entry's ``type`` field (``start`` or ``end``) says which message ``data``
+holds. End of session is a message of its own, carrying the counts that let
+the aggregator know when every event of the session is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field, TypeAdapter
+
+from emostream.streams.ids import SessionId, SourceId, shown
+from emostream.streams.numbers import Count, Finite
+from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
+
+# End reasons become a metrics label, so they are short lowercase words, not free text.
+EndReason = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+Url = Annotated[str, Field(max_length=2048)]
+_STRICT = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    __pydantic_config__ = _STRICT
+
+    source: SourceId
+    session: SessionId
+    started_ts: Finite
+    url: Url  # redacted
+
+    kind: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True)
+class SessionEnd:
+    """A source's session ended; its counts let the aggregator know when every event is in."""
+
+    __pydantic_config__ = _STRICT
+
+    source: SourceId
+    session: SessionId
+    started_ts: Finite
+    ended_ts: Finite
+    reason: EndReason  # "eof", "stopped", "timeout", "error"
+    frames_analysed: Count
+    frames_dropped: Count  # not analysed because the classifiers were behind (backpressure)
+    frames_failed: Count
+    faces: Count  # face jobs published, i.e. events to expect
+    faces_skipped: Count  # too small to classify
+    frames_skipped: Count = 0  # not analysed by design: a live source delivers more than its fps
+
+    kind: ClassVar[str] = "end"
+
+
+LifecycleMessage = SessionStart | SessionEnd
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "start": TypeAdapter(SessionStart),
+    "end": TypeAdapter(SessionEnd),
+}
+
+
+def encode_lifecycle(message: LifecycleMessage) -> Encoded:
+    return envelope(dumps(asdict(message)), type=message.kind)
+
+
+def decode_lifecycle(fields: Fields) -> LifecycleMessage:
+    raw = payload(fields)
+    kind = fields.get(b"type", b"").decode(errors="replace")
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        raise MessageError(f"unknown lifecycle message type {shown(kind, 16)}")
+    message: LifecycleMessage = validate(adapter, raw, f"{kind} message")
+    return message

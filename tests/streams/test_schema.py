@@ -1,0 +1,56 @@
+"""The published JSON Schema is the one the event model generates, and the two agree on real documents."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from emostream.emotions import EMOTIONS
+from emostream.streams.events import EmotionEvent, build_event
+from emostream.streams.schema import event_errors, schema_text, shipped_schema_path
+from tests.helpers import face_job
+
+
+def test_the_shipped_schema_is_generated_from_the_model() -> None:
+    shipped = shipped_schema_path().read_text()
+    assert json.loads(shipped) == json.loads(schema_text()), (
+        "src/emostream/schemas/event.v1.json differs from the EmotionEvent model: "
+        "run `python -m emostream.streams.schema` and review the change"
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    probabilities=st.lists(st.floats(0, 1, width=32), min_size=7, max_size=7),
+    seq=st.integers(0, 2**40),
+    track=st.integers(0, 2**31),
+    captured=st.floats(0, 4e9),
+    delay=st.floats(-5, 60),
+)
+def test_every_built_event_is_valid_for_the_model_and_the_schema(
+    probabilities: list[float], seq: int, track: int, captured: float, delay: float
+) -> None:
+    job = face_job(seq=seq, track=track, captured_ts=captured)
+    event = build_event(job, np.array(probabilities, np.float32), "m", "1", 1.0, 2.0, captured + delay)
+    assert event_errors(event) == []
+    assert EmotionEvent.model_validate_json(json.dumps(event.to_dict()), strict=True) == event
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [(("emotion", "label"), "bored"), (("source",), "../x"), (("session",), ".."), (("face", "score"), 1.5), (("frame", "seq"), -1)],
+)
+def test_model_and_schema_refuse_the_same_broken_documents(path: tuple[str, ...], value: object) -> None:
+    document = build_event(face_job(), np.full(len(EMOTIONS), 1 / 7, np.float32), "m", "1", 0, 0, 1.7e9).to_dict()
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert event_errors(document), f"the schema accepts {path}={value!r}"
+    with pytest.raises(ValidationError):
+        EmotionEvent.model_validate_json(json.dumps(document), strict=True)
