@@ -28,9 +28,9 @@ USER_ERRORS = (DataError, ModelCardError, FileNotFoundError, FileExistsError, Va
 def _commands() -> list[tuple[str, ModuleType]]:
     # These modules import TensorFlow only inside functions, so registering
     # them keeps every `emostream` command quick to start.
-    from emostream.training import ensemble, evaluate, export, train
+    from emostream.training import ensemble, evaluate, export, table, train
 
-    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export)]
+    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export), ("pack-data", table)]
 
 
 def _entry(name: str, main: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

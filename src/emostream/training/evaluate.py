@@ -27,14 +27,9 @@ import numpy as np
 
 from emostream.emotions import EMOTIONS
 from emostream.modelcard import ModelCard, load_card, sha256_of
-from emostream.training.data import (
-    FER_USAGES,
-    Dataset,
-    load_fer2013,
-    load_fer2013_ferplus,
-    load_image_folder,
-)
+from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.metrics import classification_report
+from emostream.training.table import labelled, load_table
 
 log = logging.getLogger(__name__)
 
@@ -170,13 +165,11 @@ def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013
     if data.is_dir():
         split = data / ("train" if usage == "Training" else "test")
         return load_image_folder(split if split.is_dir() else data)
-    if labels == "fer2013":
-        return load_fer2013(data, (usage,))
-    if labels == "ferplus-majority":
-        if ferplus is None:
-            raise ValueError("--labels ferplus-majority needs --ferplus PATH (fer2013new.csv)")
-        return load_fer2013_ferplus(data, ferplus, (usage,), "majority")
-    raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+    if labels not in EVAL_LABELS:
+        raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+    # ferplus-majority applies the rule of ferplus.majority_mask: only faces with
+    # a single largest vote that is one of our seven emotions are scored.
+    return labelled(load_table(data, ferplus if labels != "fer2013" else None), usage, labels)
 
 
 def format_report(report: dict[str, Any]) -> str:

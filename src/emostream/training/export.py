@@ -36,9 +36,10 @@ import numpy as np
 
 from emostream.emotions import EMOTIONS
 from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
-from emostream.training.data import load_fer2013, load_image_folder
+from emostream.training.data import load_image_folder
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, evaluate, fit_to_card, load_eval_data, write_outputs
 from emostream.training.provenance import headline_metrics, metrics_section, read_json, training_section
+from emostream.training.table import load_table
 from emostream.training.tflite import agreement, convert_tflite
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def training_images(data: Path, run: dict[str, Any] | None) -> np.ndarray:
     if data.is_dir():
         return load_image_folder(data / "train" if (data / "train").is_dir() else data).images
     usage = (run or {}).get("train_usage") or "Training"
-    return load_fer2013(data, (usage,)).images
+    table = load_table(data)
+    return np.asarray(table.images[table.rows(usage)])
 
 
 def export(
