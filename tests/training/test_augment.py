@@ -38,7 +38,7 @@ def test_shift_moves_content_and_replicates_the_edge() -> None:
     image = np.zeros((1, 48, 48, 1), np.float32)
     image[0, :, 24:] = 1.0  # right half bright
     out = affine(image, np.random.default_rng(3), AugmentSpec(flip=False, rotation_deg=0, shift=0.2, zoom=0, contrast=0))
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
     assert not np.allclose(out, image), "a random shift of up to 20% moves the edge"
     assert np.allclose(out[0, :, 0], 0.0) and np.allclose(out[0, :, -1], 1.0), "edges are replicated, not filled with black"
 

@@ -269,9 +269,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels",
         choices=EVAL_LABELS,
         default="fer2013",
-        help="ground truth: the FER2013 labels or the FER+ majority vote (default %(default)s)",
+        help="ground truth: the FER2013 labels, or the FER+ majority (faces whose single largest vote is one of our seven; docs/MODEL.md) (default %(default)s)",
     )
-    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority")
+    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority with a CSV (a packed .npz carries them)")
     p("--limit", type=int, default=0, help="score a random subset of this many images (seeded by --seed); 0 = all")
     p("--seed", type=int, default=1337, help="random seed for --limit (default %(default)s)")
     p("--tta", action="store_true", help="test-time augmentation: average the probabilities of each face and its mirror image")

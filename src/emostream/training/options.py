@@ -82,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--teacher-weight", type=float, default=d.teacher_weight, help="share of the teacher in the targets; the rest is the labels (default %(default)s)")
     p("--teacher-temperature", type=float, default=d.teacher_temperature, help="soften the teacher: p**(1/T), renormalised (default %(default)s)")
     p("--stop-after-epochs", type=int, default=0, help="end this invocation after N epochs; rerun to resume (default 0: run to the end)")
+    p("--threads", type=int, default=0, help="TensorFlow CPU threads for this invocation; 0 = all cores (default %(default)s)")
     p("--seed", type=int, default=d.seed, help="random seed for shuffling, augmentation and initialisation (default %(default)s)")
     p("--input-size", type=int, default=m.input_size, help="square input size in pixels (default %(default)s)")
     p("--l2", type=float, default=m.l2, help="L2 weight regularisation (default %(default)s)")
