@@ -269,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels",
         choices=EVAL_LABELS,
         default="fer2013",
-        help="ground truth: the FER2013 labels, or the FER+ majority (faces whose single largest vote is one of our seven; docs/MODEL.md) (default %(default)s)",
+        help="ground truth: FER2013 labels, or the FER+ majority (faces whose single largest vote is one of ours; docs/MODEL.md) (default %(default)s)",
     )
     p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority with a CSV (a packed .npz carries them)")
     p("--limit", type=int, default=0, help="score a random subset of this many images (seeded by --seed); 0 = all")
