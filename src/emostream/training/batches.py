@@ -32,12 +32,16 @@ def make_batches(
     first_epoch: int = 0,
     augment: AugmentSpec | None = None,
     weights: np.ndarray | None = None,
+    steps: int = 0,
 ) -> Any:
     """A PyDataset of (images, labels[, sample weights]) batches of ``ds``.
 
     Training batches are shuffled each epoch and augmented with ``augment``;
     ``weights`` (one per sample) come along as Keras sample weights.
     Validation batches keep the data's order and are never augmented.
+    ``steps`` > 0 makes an epoch that many batches of a fresh permutation
+    instead of the whole set: shorter epochs, so a run on a busy CPU
+    checkpoints (and can resume) more often.
     """
     import keras
 
@@ -53,7 +57,8 @@ def make_batches(
             return np.random.default_rng([seed, self.epoch]).permutation(len(ds))
 
         def __len__(self) -> int:
-            return math.ceil(len(ds) / batch_size)
+            full = math.ceil(len(ds) / batch_size)
+            return min(steps, full) if steps > 0 and training else full
 
         def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
             rows = self.order[index * batch_size : (index + 1) * batch_size]

@@ -33,6 +33,7 @@ class TrainOptions:
     limit: int = 0
     epochs: int = 60
     batch_size: int = 64
+    steps_per_epoch: int = 0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -70,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--limit", type=int, default=0, help="use only this many training images (and a quarter as many validation images); 0 = all")
     p("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
     p("--batch-size", type=int, default=d.batch_size, help="batch size (default %(default)s)")
+    p("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="batches per epoch, each a fresh random draw; 0 = the whole set (default %(default)s)")
     p("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="Adam, AdamW (decoupled weight decay) or SGD, Nesterov momentum 0.9 (default %(default)s)")
     p("--learning-rate", type=float, default=d.learning_rate, help="peak learning rate (default %(default)s)")
     p("--weight-decay", type=float, default=d.weight_decay, help="decoupled weight decay for adamw and sgd (default %(default)s)")
@@ -113,6 +115,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         limit=args.limit,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         weight_decay=args.weight_decay,

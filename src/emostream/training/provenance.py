@@ -37,6 +37,7 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--limit": run.get("limit"),
         "--epochs": run.get("epochs"),
         "--batch-size": run.get("batch_size"),
+        "--steps-per-epoch": run.get("steps_per_epoch"),
         "--optimizer": run.get("optimizer"),
         "--learning-rate": run.get("learning_rate"),
         "--weight-decay": run.get("weight_decay"),

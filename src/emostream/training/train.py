@@ -184,6 +184,8 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     train_ds, val_ds = load_splits(opts)
     log.info("training on %d images, validating on %d", len(train_ds), len(val_ds))
     steps_per_epoch = math.ceil(len(train_ds) / opts.batch_size)
+    if opts.steps_per_epoch > 0:
+        steps_per_epoch = min(steps_per_epoch, opts.steps_per_epoch)
 
     last = folder / "last.keras"
     if last.exists() and state.epoch > 0:
@@ -207,7 +209,14 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     if opts.class_weights != "none":
         weights = train_ds.labels @ class_weight_vector(train_ds.labels, opts.class_weights)
     batches = make_batches(
-        train_ds, opts.batch_size, training=True, seed=opts.seed, first_epoch=state.epoch, augment=opts.augment, weights=weights
+        train_ds,
+        opts.batch_size,
+        training=True,
+        seed=opts.seed,
+        first_epoch=state.epoch,
+        augment=opts.augment,
+        weights=weights,
+        steps=opts.steps_per_epoch,
     )
     model.fit(
         batches,
