@@ -83,3 +83,11 @@ def test_a_batch_sequence_resumed_at_epoch_k_repeats_the_uninterrupted_one() -> 
     assert not np.array_equal(fresh[0][0], resumed[0][0]), "each epoch reshuffles"
     val = make_batches(ds, 8, training=False)
     assert np.allclose(val[0][0], ds.images[:8] / 255.0), "validation batches are in order and not augmented"
+
+
+def test_steps_per_epoch_shortens_training_epochs_only() -> None:
+    pytest.importorskip("keras")
+    ds = Dataset(np.zeros((40, 48, 48, 1), np.uint8), _labels(40))
+    assert len(make_batches(ds, 8, training=True, steps=2)) == 2, "an epoch is the first 2 batches of a fresh permutation"
+    assert len(make_batches(ds, 8, training=True, steps=99)) == 5, "never more than the whole set"
+    assert len(make_batches(ds, 8, training=False, steps=2)) == 5, "validation always covers every face"

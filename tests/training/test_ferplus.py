@@ -152,3 +152,15 @@ def test_real_ferplus_valid_slice_follows_the_rule(real_fer_slice: FerSlice) -> 
     assert 0.8 * TEST_ROWS < len(valid) < TEST_ROWS, "most, not all, FER+ Valid faces have a single majority of ours"
     soft = labelled(table, "Training", "ferplus-soft")
     assert np.allclose(soft.labels.sum(axis=1), 1.0), "soft labels are vote shares"
+
+
+def test_pack_data_command_writes_a_file_every_command_reads(fer_csv_factory: FerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emostream.training import cli
+
+    fer = fer_csv_factory(rows=[(3, PIXELS, "Training"), (5, PIXELS, "PublicTest")])
+    votes = _ferplus(tmp_path, "Training,a,0,9,0,0,1,0,0,0,0,0", "PublicTest,b,0,0,8,0,0,0,0,0,2,0")
+    out = tmp_path / "packed.npz"
+    assert cli.main(["pack-data", "--data", str(fer), "--ferplus", str(votes), "--out", str(out)]) == 0
+    assert "2 faces (Training, PublicTest) with FER+ votes" in capsys.readouterr().out
+    assert labelled(load_table(out), "PublicTest", "ferplus-majority").hard_labels.tolist() == [EMOTIONS.index("surprise")]
+    assert cli.main(["pack-data", "--data", str(fer), "--out", str(tmp_path / "x.zip")]) == 2, "a wrong suffix is refused"

@@ -29,7 +29,7 @@ from emostream.emotions import EMOTIONS
 from emostream.modelcard import ModelCard, load_card, sha256_of
 from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.metrics import classification_report
-from emostream.training.table import labelled, load_table
+from emostream.training.table import is_npz, labelled, load_table
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013
         return load_image_folder(split if split.is_dir() else data)
     if labels not in EVAL_LABELS:
         raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+    if labels != "fer2013" and ferplus is None and not is_npz(data):
+        raise ValueError(f"--labels {labels} needs --ferplus PATH (fer2013new.csv) or a packed .npz with votes")
     # ferplus-majority applies the rule of ferplus.majority_mask: only faces with
     # a single largest vote that is one of our seven emotions are scored.
     return labelled(load_table(data, ferplus if labels != "fer2013" else None), usage, labels)

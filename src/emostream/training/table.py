@@ -5,7 +5,7 @@ file holds the same rows as uint8 arrays (48x48 faces, FER2013 labels, usage,
 FER+ votes), LZMA-compressed inside an ordinary ``.npz`` so that ``numpy.load``
 reads it with nothing else installed. It is what travels to a GPU machine
 (which may lack TensorFlow, OpenCV and pandas) and it loads in a couple of
-seconds. ``emostream pack-data`` writes it; every training and evaluation
+seconds. ``emostream pack-data`` (:mod:`emostream.training.pack`) writes it; every training and evaluation
 command reads either form.
 
 PrivateTest rows are left out of the compact file by default: nothing in
@@ -14,7 +14,6 @@ emostream selects or reports on them, and leaving them out keeps the file small.
 
 from __future__ import annotations
 
-import argparse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,32 +103,6 @@ def write_npz(table: FerTable, path: Path, usages: tuple[str, ...] = ("Training"
                 np.lib.format.write_array(handle, array, allow_pickle=False)
     tmp.replace(path)
     return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser.add_argument
-    p("--data", type=Path, required=True, help="fer2013.csv or fer2013.csv.gz")
-    p("--ferplus", type=Path, help="fer2013new.csv with the FER+ votes, one row per FER2013 row")
-    p("--out", type=Path, required=True, help="the .npz file to write")
-    p(
-        "--usage",
-        nargs="+",
-        choices=FER_USAGES,
-        default=["Training", "PublicTest"],
-        help="rows to keep (default: %(default)s; PrivateTest is held out)",
-    )
-
-
-def main(args: argparse.Namespace) -> int:
-    """``emostream pack-data``: write the compact ``.npz`` that train and evaluate read like the CSV."""
-    if Path(args.out).suffix != ".npz":
-        raise ValueError(f"--out must end in .npz, got {args.out}")
-    table = load_table(args.data, args.ferplus)
-    path = write_npz(table, args.out, tuple(args.usage))
-    kept = int(np.isin(table.usages, args.usage).sum())
-    votes = "with FER+ votes" if table.votes is not None else "without FER+ votes"
-    print(f"wrote {path}: {kept} faces ({', '.join(args.usage)}) {votes}, {path.stat().st_size / 1e6:.1f} MB")
-    return 0
 
 
 LABEL_SOURCES = ("fer2013", "ferplus-majority", "ferplus-soft")
