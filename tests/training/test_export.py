@@ -110,6 +110,7 @@ def test_card_command_reproduces_the_run_options(exported: Exported) -> None:
     train_module.add_arguments(parser)
     options = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(command[2:])).to_json()))
     run_json = json.loads((exported.run.folder / "run.json").read_text())
+    assert run_json.pop("backend") == "tensorflow", "run.json records the Keras backend, for provenance only"
     assert options == run_json, "the recorded command must parse back to the options in run.json"
 
 
@@ -117,7 +118,8 @@ def test_train_command_round_trips_non_default_options(tmp_path: Path) -> None:
     opts = train_module.TrainOptions(data=tmp_path / "d.csv", out=tmp_path / "o", ferplus=tmp_path / "n.csv", labels="ferplus-soft")
     run = json.loads(json.dumps(opts.to_json()))  # as run.json holds it: tuples become lists
     run["model"].update(dense=[], weights=None, input_size=64)
-    run["augment"].update(flip=False, rotation_deg=0.0)
+    run["augment"].update(flip=False, rotation_deg=0.0, erasing=0.25, mixup=0.2, cutmix=1.0)
+    run.update(optimizer="sgd", weight_decay=5e-4, steps_per_epoch=100, teacher=["ensemble", "t.keras"], teacher_weight=0.7, teacher_temperature=2.0)
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
     parsed = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(train_command(run)[2:])).to_json()))
