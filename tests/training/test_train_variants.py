@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import TRAIN_SIZE, FerSlice
+from .conftest import TRAIN_SIZE, FerSlice, TrainedRun
 
 pytestmark = pytest.mark.slow
 
@@ -117,11 +117,15 @@ def _soften(p: np.ndarray, t: float) -> np.ndarray:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install the dev extra)")
-def test_jax_backend_without_tensorflow_trains_resumes_and_its_checkpoint_loads_under_tensorflow(fer_slice: FerSlice, tmp_path: Path) -> None:
+def test_jax_backend_without_tensorflow_distils_resumes_and_its_checkpoint_loads_under_tensorflow(
+    fer_slice: FerSlice, trained_run: TrainedRun, tmp_path: Path
+) -> None:
+    """A GPU machine has JAX and no TensorFlow: a bare .keras teacher must still give soft targets there."""
     folder = tmp_path / "jax"
+    teacher = str(trained_run.folder / "best.keras")
     # As on a GPU machine with JAX but no TensorFlow: importing it fails in the child.
     no_tf = "import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'emostream'; runpy.run_module('emostream', run_name='__main__')"
-    args = [sys.executable, "-c", no_tf, *_args(fer_slice, folder)]
+    args = [sys.executable, "-c", no_tf, *_args(fer_slice, folder, "--teacher", teacher, "--teacher-weight", "0.5")]
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     for extra in (["--stop-after-epochs", "2"], []):
         done = subprocess.run([*args, *extra], env=env, capture_output=True, text=True, timeout=600)
@@ -131,6 +135,8 @@ def test_jax_backend_without_tensorflow_trains_resumes_and_its_checkpoint_loads_
     assert "resuming from" in done.stderr, "the second invocation must resume from last.keras"
     _check_resumed_and_learned(folder, paused)
     assert json.loads((folder / "run.json").read_text())["backend"] == "jax"
+    with np.load(folder / "teacher.npz") as npz:
+        assert list(npz["teachers"]) == [teacher] and np.allclose(npz["targets"].sum(axis=1), 1.0, atol=1e-4)
     import keras
 
     model = keras.models.load_model(folder / "best.keras", compile=False)

@@ -41,7 +41,16 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def predict_teacher(teacher: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """One teacher's probabilities for uint8 faces, as the classifier would serve it."""
+    """One teacher's probabilities for uint8 faces, as the classifier would serve it.
+
+    A bare ``.keras`` file from ``emostream train`` runs in Keras directly, on
+    whatever backend is active, with train's preprocessing and the mean over
+    the face and its mirror: that works on a GPU machine with JAX and no
+    TensorFlow. A model folder or packaged name runs through the classifier
+    runtime, card and TTA included.
+    """
+    if Path(teacher).suffix == ".keras" and Path(teacher).is_file():
+        return _predict_keras(Path(teacher), images, batch_size)
     from emostream.classifier.runtime import load_runtime
     from emostream.training.evaluate import card_for, fit_to_card, predict
 
@@ -52,6 +61,22 @@ def predict_teacher(teacher: str, images: np.ndarray, batch_size: int = 256) -> 
         return predict(runtime, fit_to_card(images, card), tta=card.tta == "flip")
     finally:
         runtime.close()
+
+
+def _predict_keras(path: Path, images: np.ndarray, batch_size: int) -> np.ndarray:
+    import keras
+
+    from emostream.training.batches import normalise
+
+    model = keras.models.load_model(path, compile=False)
+    size = int(model.input_shape[1])
+    if images.shape[1] != size:
+        from emostream.training.data import resize_images
+
+        images = resize_images(images, size)
+    x = np.asarray(normalise(images.astype(np.float32)), dtype=np.float32)
+    probs = model.predict(x, batch_size=batch_size, verbose=0) + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
+    return np.asarray(probs / 2.0, dtype=np.float32)
 
 
 def teacher_targets(teachers: Sequence[str], images: np.ndarray, folder: Path) -> np.ndarray:
