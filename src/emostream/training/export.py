@@ -224,6 +224,9 @@ def format_summary(card: ModelCard) -> str:
         lines.append(f"  {file:<20} {size:7.2f} MB  {note}{'  (served)' if file in served else ''}")
     metrics = card.extra.get("metrics") or {}
     scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}" if metrics else "no metrics (pass --report)"
+    plus = card.extra.get("metrics_ferplus") or {}
+    if plus:
+        scores += f"; FER+ agreement {plus['accuracy']:.4f} on {plus['samples']} faces"
     lines.append(f"  {CARD_FILE:<20} input {card.width}x{card.height} {card.color}, pixels*{card.scale:.6g}{card.offset:+g}; {scores}")
     return "\n".join(lines)
 
