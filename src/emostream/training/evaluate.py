@@ -34,7 +34,7 @@ from emostream.training.table import is_npz, labelled, load_table
 log = logging.getLogger(__name__)
 
 EVAL_LABELS = ("fer2013", "ferplus-majority")
-# train.normalise: what a bare .keras file from ``emostream train`` expects.
+# batches.normalise: what a bare .keras file from ``emostream train`` expects.
 TRAIN_SCALE, TRAIN_OFFSET = 1.0 / 255.0, 0.0
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
