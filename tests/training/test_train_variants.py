@@ -141,3 +141,21 @@ def test_jax_backend_without_tensorflow_distils_resumes_and_its_checkpoint_loads
 
     model = keras.models.load_model(folder / "best.keras", compile=False)
     assert model.predict(np.zeros((2, TRAIN_SIZE, TRAIN_SIZE, 1), np.float32), verbose=0).shape == (2, 7)
+
+
+def test_init_from_starts_with_the_given_weights(fer_slice: FerSlice, trained_run: TrainedRun, tmp_path: Path) -> None:
+    import keras
+
+    from emostream.training import cli
+
+    start = trained_run.folder / "best.keras"
+    folder = tmp_path / "warm"
+    # A zero learning rate leaves the convolution kernels where --init-from put them.
+    args = _args(fer_slice, folder, "--init-from", str(start), "--learning-rate", "0", "--no-flip")
+    args[args.index("--epochs") + 1] = "1"
+    assert cli.main(args) == 0
+    before = keras.models.load_model(start, compile=False)
+    after = keras.models.load_model(folder / "last.keras", compile=False)
+    kernels = [(a, b) for a, b in zip(before.weights, after.weights, strict=True) if "kernel" in a.path]
+    assert kernels and all(np.allclose(a.numpy(), b.numpy()) for a, b in kernels), "training must start from --init-from's weights"
+    assert json.loads((folder / "run.json").read_text())["init_from"] == str(start)

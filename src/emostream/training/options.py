@@ -42,6 +42,7 @@ class TrainOptions:
     patience: int = 15
     label_smoothing: float = 0.1
     class_weights: str = "none"
+    init_from: str | None = None
     teacher: tuple[str, ...] = ()
     teacher_weight: float = 0.5
     teacher_temperature: float = 1.0
@@ -80,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--patience", type=int, default=d.patience, help="early stopping: epochs without a better val accuracy; 0 = never (default %(default)s)")
     p("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing of the cross-entropy (default %(default)s)")
     p("--class-weights", choices=CLASS_WEIGHTS, default=d.class_weights, help="weigh classes against imbalance (default %(default)s)")
+    p("--init-from", help="start from the weights of this Keras file (same architecture) instead of random ones; the schedule starts afresh")
     p("--teacher", action="append", default=[], help="distillation teacher: model folder, packaged name, Keras file (repeat to average) or soft-target .npz")
     p("--teacher-weight", type=float, default=d.teacher_weight, help="share of the teacher in the targets; the rest is the labels (default %(default)s)")
     p("--teacher-temperature", type=float, default=d.teacher_temperature, help="soften the teacher: p**(1/T), renormalised (default %(default)s)")
@@ -124,6 +126,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         patience=args.patience,
         label_smoothing=args.label_smoothing,
         class_weights=args.class_weights,
+        init_from=args.init_from,
         teacher=tuple(args.teacher),
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,

@@ -49,6 +49,7 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--teacher-weight": run.get("teacher_weight") if run.get("teacher") else None,
         "--teacher-temperature": run.get("teacher_temperature") if run.get("teacher") else None,
         "--seed": run.get("seed"),
+        "--init-from": run.get("init_from"),
         "--input-size": model.get("input_size"),
         "--l2": model.get("l2"),
         "--dropout": model.get("dropout"),

@@ -193,6 +193,11 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
         model = keras.models.load_model(last)
     else:
         model = build_model(opts.architecture, opts.model)
+        if opts.init_from:
+            # A second cosine cycle from a finished run's best weights (warm restart): the
+            # optimizer state and schedule start afresh, the weights do not.
+            log.info("starting from the weights of %s", opts.init_from)
+            model.set_weights(keras.models.load_model(opts.init_from, compile=False).get_weights())
         model.compile(
             optimizer=build_optimizer(opts, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
