@@ -255,7 +255,8 @@ def main(args: argparse.Namespace) -> int:
         ending = f"paused after {state.epoch} of {args.epochs} epochs (rerun to resume)"
     print(f"run {folder}: {ending}; best val accuracy {state.best:.4f} at epoch {state.best_epoch}")
     print(f"  best model {folder / 'best.keras'}, history {folder / 'history.csv'}")
-    print(f"  next: emostream evaluate --model {folder / 'best.keras'} --data {args.data} --out {folder / 'eval'}")
+    labels = "" if args.labels == "fer2013" else " --labels ferplus-majority" + (f" --ferplus {args.ferplus}" if args.ferplus else "")
+    print(f"  next: emostream evaluate --model {folder / 'best.keras'} --data {args.data}{labels} --out {folder / 'eval'}")
     return 0
 
 
