@@ -96,7 +96,7 @@ def sha256_of(path: Path) -> str:
 TTA_MODES = ("", "flip")
 
 # The packaged model the classifier serves when the configuration names none.
-DEFAULT_MODEL = "ensemble"
+DEFAULT_MODEL = "fast"
 
 
 def packaged_models_dir() -> Path:

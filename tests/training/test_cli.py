@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emostream.training import cli, ensemble, evaluate, export, train
+from emostream.training import cli, ensemble, evaluate, export, pack, train
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,14 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_register_adds_the_subcommands_with_their_module_docs(parsers: dict[str, argparse.ArgumentParser]) -> None:
-    modules = {"train": train, "evaluate": evaluate, "ensemble": ensemble, "export": export}
+    modules = {"train": train, "evaluate": evaluate, "ensemble": ensemble, "export": export, "pack-data": pack}
     assert set(parsers) == set(modules)
     for name, parser in parsers.items():
         assert parser.description == modules[name].__doc__.strip(), f"{name}: description must be the module docstring"
         assert parser.get_default("func").__wrapped__ is modules[name].main, f"{name}: func must run the module's main"
 
 
-@pytest.mark.parametrize("name", ["train", "evaluate", "ensemble", "export"])
+@pytest.mark.parametrize("name", ["train", "evaluate", "ensemble", "export", "pack-data"])
 def test_every_option_is_explained(parsers: dict[str, argparse.ArgumentParser], name: str) -> None:
     for action in parsers[name]._actions:
         assert action.help and action.help != argparse.SUPPRESS and len(action.help) > 15, (

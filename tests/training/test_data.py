@@ -12,10 +12,7 @@ import pytest
 from emostream.emotions import EMOTIONS
 from emostream.training.data import (
     DataError,
-    ferplus_labels,
     load_fer2013,
-    load_fer2013_ferplus,
-    load_ferplus_votes,
     load_image_folder,
     resize_images,
 )
@@ -90,87 +87,6 @@ def test_real_fer2013_slice_loads_with_its_published_shape(real_fer_slice: FerSl
     assert (len(train), len(test)) == (TRAIN_ROWS, TEST_ROWS)
     assert train.images.shape[1:] == (48, 48, 1)
     assert train.hard_labels[:3].tolist() == [0, 0, 2], "the first FER2013 rows are angry, angry, fear"
-
-
-# --- FER+ votes -------------------------------------------------------------
-
-FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
-
-
-def _ferplus(tmp_path: Path, *rows: str, header: str = FERPLUS_HEADER) -> Path:
-    path = tmp_path / "fer2013new.csv"
-    path.write_text("\n".join([header, *rows]) + "\n")
-    return path
-
-
-def test_ferplus_votes_map_onto_our_class_order(tmp_path: Path) -> None:
-    # neutral 4, happiness 0, surprise 0, sadness 1, anger 3, disgust 2, fear 0, contempt 0, unknown 0, NF 0
-    votes, usages = load_ferplus_votes(_ferplus(tmp_path, "Training,fer0.png,4,0,0,1,3,2,0,0,0,0"))
-    expected = {"angry": 3, "disgust": 2, "fear": 0, "happy": 0, "sad": 1, "surprise": 0, "neutral": 4}
-    assert votes[0].tolist() == [expected[e] for e in EMOTIONS]
-    assert usages.tolist() == ["Training"]
-
-
-def test_ferplus_majority_and_soft_labels(tmp_path: Path) -> None:
-    votes, _ = load_ferplus_votes(_ferplus(tmp_path, "Training,a.png,4,0,0,1,3,2,0,0,0,0", "Training,b.png,0,0,0,0,0,0,0,2,3,5"))
-    majority = ferplus_labels(votes, "majority")
-    assert majority[0].tolist() == np.eye(7)[EMOTIONS.index("neutral")].tolist(), "most votes: neutral"
-    assert majority[1].sum() == 0, "a row with no votes for our classes has no label"
-    soft = ferplus_labels(votes, "soft")
-    assert soft[0].sum() == pytest.approx(1.0) and soft[0][EMOTIONS.index("angry")] == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="majority"):
-        ferplus_labels(votes, "mode")
-
-
-@pytest.mark.parametrize(
-    ("row", "message"),
-    [
-        ("Training,a.png,4,0,0,-1,3,2,0,0,0,0", r"fer2013new\.csv:3: vote counts must not be negative"),
-        ("Training,a.png,4,0,zero,1,3,2,0,0,0,0", r":3: vote counts must be numbers"),
-        ("Training,a.png,4,0,nan,1,3,2,0,0,0,0", r":3: vote counts must be finite"),
-        ("Training,a.png,4,0", r":3: vote counts must be numbers"),
-    ],
-)
-def test_ferplus_malformed_row_names_the_line(tmp_path: Path, row: str, message: str) -> None:
-    path = _ferplus(tmp_path, "Training,ok.png,10,0,0,0,0,0,0,0,0,0", row)
-    with pytest.raises(DataError, match=message):
-        load_ferplus_votes(path)
-
-
-def test_ferplus_missing_column_is_an_error_on_line_1(tmp_path: Path) -> None:
-    path = _ferplus(tmp_path, "Training,a.png,4,0,0,1,3,2", header="Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust")
-    with pytest.raises(DataError, match=r":1: missing FER\+ column\(s\) \['fear'\]"):
-        load_ferplus_votes(path)
-
-
-def test_ferplus_rows_must_match_the_fer2013_rows(fer_csv_factory: FerFactory, tmp_path: Path) -> None:
-    fer = fer_csv_factory(rows=[(0, PIXELS, "Training"), (1, PIXELS, "PublicTest")])
-    short = _ferplus(tmp_path, "Training,a.png,10,0,0,0,0,0,0,0,0,0")
-    with pytest.raises(DataError, match="1 rows, but"):
-        load_fer2013_ferplus(fer, short, ("Training",), "majority")
-    swapped = _ferplus(tmp_path, "Training,a.png,10,0,0,0,0,0,0,0,0,0", "Training,b.png,10,0,0,0,0,0,0,0,0,0")
-    with pytest.raises(DataError, match=r":3: Usage differs"):
-        load_fer2013_ferplus(fer, swapped, ("Training",), "majority")
-
-
-def test_fer2013_with_ferplus_labels_drops_rows_without_a_label(fer_csv_factory: FerFactory, tmp_path: Path) -> None:
-    fer = fer_csv_factory(rows=[(0, PIXELS, "Training"), (1, PIXELS, "Training"), (2, PIXELS, "PublicTest")])
-    votes = _ferplus(
-        tmp_path,
-        "Training,a.png,0,9,0,0,1,0,0,0,0,0",  # happy by FER+, angry by FER2013
-        "Training,,0,0,0,0,0,0,0,0,0,10",  # not a face: no label
-        "PublicTest,c.png,0,0,0,0,0,0,10,0,0,0",
-    )
-    data = load_fer2013_ferplus(fer, votes, ("Training",), "majority")
-    assert data.hard_labels.tolist() == [EMOTIONS.index("happy")], "FER+ relabels, and not-a-face rows drop"
-
-
-def test_real_ferplus_slice_aligns_with_fer2013(real_fer_slice: FerSlice) -> None:
-    if real_fer_slice.ferplus is None:
-        pytest.skip("fer2013new.csv is not in the shared FER2013 folder")
-    data = load_fer2013_ferplus(real_fer_slice.csv, real_fer_slice.ferplus, ("Training",), "soft")
-    assert 0 < len(data) <= TRAIN_ROWS
-    assert np.allclose(data.labels.sum(axis=1), 1.0), "soft labels are vote shares"
 
 
 # --- image folders ----------------------------------------------------------

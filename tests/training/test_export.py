@@ -110,6 +110,7 @@ def test_card_command_reproduces_the_run_options(exported: Exported) -> None:
     train_module.add_arguments(parser)
     options = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(command[2:])).to_json()))
     run_json = json.loads((exported.run.folder / "run.json").read_text())
+    assert run_json.pop("backend") == "tensorflow", "run.json records the Keras backend, for provenance only"
     assert options == run_json, "the recorded command must parse back to the options in run.json"
 
 
@@ -117,7 +118,8 @@ def test_train_command_round_trips_non_default_options(tmp_path: Path) -> None:
     opts = train_module.TrainOptions(data=tmp_path / "d.csv", out=tmp_path / "o", ferplus=tmp_path / "n.csv", labels="ferplus-soft")
     run = json.loads(json.dumps(opts.to_json()))  # as run.json holds it: tuples become lists
     run["model"].update(dense=[], weights=None, input_size=64)
-    run["augment"].update(flip=False, rotation_deg=0.0)
+    run["augment"].update(flip=False, rotation_deg=0.0, erasing=0.25, mixup=0.2, cutmix=1.0)
+    run.update(optimizer="sgd", weight_decay=5e-4, steps_per_epoch=100, teacher=["ensemble", "t.keras"], teacher_weight=0.7, teacher_temperature=2.0)
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
     parsed = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(train_command(run)[2:])).to_json()))
@@ -242,3 +244,34 @@ def test_score_puts_the_accuracy_of_the_served_file_in_the_card(trained_run: Tra
     assert (tmp_path / "eval" / "confusion.png").is_file()
     with pytest.raises(ValueError, match="--score and --report"):
         export(best, tmp_path / "x", "n", "1", report=tmp_path / "eval" / "report.json", score=fer_slice.csv)
+
+
+def test_float32_and_dynamic_variants_with_ferplus_agreement_as_served(trained_run: TrainedRun, real_fer_slice: FerSlice, tmp_path: Path) -> None:
+    """The card format the classifier's CPU choice reads: a float32 file for AVX2-only CPUs beside int8 weights."""
+    if real_fer_slice.ferplus is None:
+        pytest.skip("fer2013new.csv is not in the shared FER2013 folder")
+    from emostream.training.table import labelled, load_table
+
+    best = trained_run.folder / "best.keras"
+    card = export(
+        best,
+        tmp_path / "m",
+        "fast-test",
+        "1",
+        formats=("keras", "tflite-float32", "tflite-dynamic"),
+        serve_tflite="float32",
+        tta="flip",
+        data=real_fer_slice.csv,
+        score=real_fer_slice.csv,
+        score_ferplus=real_fer_slice.ferplus,
+        check_samples=50,
+    )
+    variants = card.extra["tflite_variants"]
+    assert card.files["tflite"] == "model-float32.tflite" and set(variants) == {"float32", "dynamic"}
+    assert variants["float32"]["agreement_with_keras"] == 1.0, "float32 TFLite computes what Keras computes"
+    assert variants["float32"]["max_abs_prob_diff"] < 1e-4
+    valid = labelled(load_table(real_fer_slice.csv, real_fer_slice.ferplus), "PublicTest", "ferplus-majority")
+    served = evaluate(tmp_path / "m", valid, fmt="tflite")
+    plus = card.extra["metrics_ferplus"]
+    assert plus["accuracy"] == served["accuracy"] and plus["samples"] == len(valid) and plus["data"]["labels"] == "ferplus-majority"
+    assert card.extra["metrics"]["data"]["labels"] == "fer2013", "FER2013 accuracy stays beside it"

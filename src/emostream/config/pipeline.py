@@ -55,7 +55,7 @@ class IngestConfig(Section):
 
 
 class ClassifierConfig(Section):
-    model: str = Field("", description="Model folder, or the name of a packaged model. Empty: the default packaged model (`ensemble`; see docs/MODEL.md).")
+    model: str = Field("", description="Model folder, or the name of a packaged model. Empty: the default packaged model (`fast`; see docs/MODEL.md).")
     format: Literal["auto", "keras", "tflite"] = Field(
         "auto", description="Which weights of the model folder to serve. auto: keras when TensorFlow sees a GPU, else tflite if the folder has it."
     )

@@ -1,4 +1,4 @@
-"""The ``train``, ``evaluate``, ``ensemble`` and ``export`` subcommands, for the top-level ``emostream`` CLI.
+"""The ``train``, ``evaluate``, ``ensemble``, ``export`` and ``pack-data`` subcommands, for the top-level ``emostream`` CLI.
 
 ``register`` adds them to an argparse subparsers object; each parsed namespace
 carries ``func(args) -> int``. ``python -m emostream.training.cli`` runs them
@@ -28,9 +28,9 @@ USER_ERRORS = (DataError, ModelCardError, FileNotFoundError, FileExistsError, Va
 def _commands() -> list[tuple[str, ModuleType]]:
     # These modules import TensorFlow only inside functions, so registering
     # them keeps every `emostream` command quick to start.
-    from emostream.training import ensemble, evaluate, export, train
+    from emostream.training import ensemble, evaluate, export, pack, train
 
-    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export)]
+    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export), ("pack-data", pack)]
 
 
 def _entry(name: str, main: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -2,16 +2,14 @@
 
 Every loader returns a :class:`Dataset`: uint8 images of shape (N, H, W, 1) and
 label distributions of shape (N, 7) in :data:`emostream.emotions.EMOTIONS` order.
-Hard labels are one-hot rows; FER+ votes may give soft rows. A malformed row is
+Hard labels are one-hot rows; FER+ votes may give soft rows
+(:mod:`emostream.training.ferplus`, :mod:`emostream.training.table`). A malformed row is
 an error that names the file and line, never a silent skip.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
-import io
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from emostream.emotions import EMOTIONS
+from emostream.training.textio import open_text
 
 FER_SIZE = 48
 FER_USAGES = ("Training", "PublicTest", "PrivateTest")
-# FER+ columns mapped onto our classes; contempt, unknown and NF have no class.
-FERPLUS_TO_OURS = {
-    "anger": "angry",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happiness": "happy",
-    "sadness": "sad",
-    "surprise": "surprise",
-    "neutral": "neutral",
-}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -77,17 +66,9 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    # utf-8-sig: a CSV saved by a spreadsheet starts with a byte-order mark that
-    # would otherwise glue itself to the first header name.
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
 def _fer_rows(path: Path) -> Iterator[tuple[int, int, np.ndarray, str]]:
     """Yield (line number, emotion code, pixels, usage) for each data row."""
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
@@ -139,62 +120,6 @@ def load_fer2013_with_rows(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
         codes.append(code)
         usages.append(usage)
     return np.stack(images), np.array(codes), np.array(usages)
-
-
-def load_ferplus_votes(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``fer2013new.csv``: (votes (N, 7) in our class order, usages (N,)).
-
-    Votes for contempt, unknown and not-a-face are dropped; a row whose votes for
-    our classes sum to zero gets an all-zero row, which callers treat as "no label".
-    """
-    path = Path(path)
-    columns = list(FERPLUS_TO_OURS)
-    votes, usages = [], []
-    with _open_text(path) as handle:
-        reader = csv.DictReader(handle)
-        missing = {"Usage", *columns} - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{path}:1: missing FER+ column(s) {sorted(missing)}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                counts = {FERPLUS_TO_OURS[c]: float(row[c]) for c in columns}
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{line}: vote counts must be numbers") from None
-            if not all(math.isfinite(v) for v in counts.values()):
-                raise DataError(f"{path}:{line}: vote counts must be finite numbers")
-            if any(v < 0 for v in counts.values()):
-                raise DataError(f"{path}:{line}: vote counts must not be negative")
-            votes.append([counts[e] for e in EMOTIONS])
-            usages.append(row["Usage"])
-    return np.array(votes, dtype=np.float32), np.array(usages)
-
-
-def ferplus_labels(votes: np.ndarray, mode: str) -> np.ndarray:
-    """Turn FER+ vote counts into label rows: ``majority`` (one-hot) or ``soft`` (vote shares)."""
-    totals = votes.sum(axis=1, keepdims=True)
-    if mode == "soft":
-        return np.asarray(np.divide(votes, totals, out=np.zeros_like(votes), where=totals > 0))
-    if mode == "majority":
-        labels = np.eye(votes.shape[1], dtype=np.float32)[np.argmax(votes, axis=1)]
-        labels[totals[:, 0] == 0] = 0.0
-        return np.asarray(labels)
-    raise ValueError(f"unknown FER+ label mode {mode!r}; use 'majority' or 'soft'")
-
-
-def load_fer2013_ferplus(
-    csv_path: Path, votes_path: Path, usages: tuple[str, ...], mode: str
-) -> Dataset:
-    """FER2013 images with FER+ labels; rows without a usable FER+ label are left out."""
-    images, _, fer_usages = load_fer2013_with_rows(csv_path)
-    votes, plus_usages = load_ferplus_votes(votes_path)
-    if len(votes) != len(images):
-        raise DataError(f"{votes_path}: {len(votes)} rows, but {csv_path} has {len(images)}")
-    mismatch = np.flatnonzero(fer_usages != plus_usages)
-    if mismatch.size:
-        raise DataError(f"{votes_path}:{mismatch[0] + 2}: Usage differs from {csv_path}")
-    labels = ferplus_labels(votes, mode)
-    keep = np.isin(fer_usages, usages) & (labels.sum(axis=1) > 0)
-    return Dataset(images[keep], labels[keep])
 
 
 def load_image_folder(root: Path, size: int = FER_SIZE) -> Dataset:

@@ -27,19 +27,14 @@ import numpy as np
 
 from emostream.emotions import EMOTIONS
 from emostream.modelcard import ModelCard, load_card, sha256_of
-from emostream.training.data import (
-    FER_USAGES,
-    Dataset,
-    load_fer2013,
-    load_fer2013_ferplus,
-    load_image_folder,
-)
+from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.metrics import classification_report
+from emostream.training.table import is_npz, labelled, load_table
 
 log = logging.getLogger(__name__)
 
 EVAL_LABELS = ("fer2013", "ferplus-majority")
-# train.normalise: what a bare .keras file from ``emostream train`` expects.
+# batches.normalise: what a bare .keras file from ``emostream train`` expects.
 TRAIN_SCALE, TRAIN_OFFSET = 1.0 / 255.0, 0.0
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -170,13 +165,13 @@ def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013
     if data.is_dir():
         split = data / ("train" if usage == "Training" else "test")
         return load_image_folder(split if split.is_dir() else data)
-    if labels == "fer2013":
-        return load_fer2013(data, (usage,))
-    if labels == "ferplus-majority":
-        if ferplus is None:
-            raise ValueError("--labels ferplus-majority needs --ferplus PATH (fer2013new.csv)")
-        return load_fer2013_ferplus(data, ferplus, (usage,), "majority")
-    raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+    if labels not in EVAL_LABELS:
+        raise ValueError(f"unknown label source {labels!r}; choose from {EVAL_LABELS}")
+    if labels != "fer2013" and ferplus is None and not is_npz(data):
+        raise ValueError(f"--labels {labels} needs --ferplus PATH (fer2013new.csv) or a packed .npz with votes")
+    # ferplus-majority applies the rule of ferplus.majority_mask: only faces with
+    # a single largest vote that is one of our seven emotions are scored.
+    return labelled(load_table(data, ferplus if labels != "fer2013" else None), usage, labels)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -276,9 +271,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels",
         choices=EVAL_LABELS,
         default="fer2013",
-        help="ground truth: the FER2013 labels or the FER+ majority vote (default %(default)s)",
+        help="ground truth: FER2013 labels, or the FER+ majority (faces whose single largest vote is one of ours; docs/MODEL.md) (default %(default)s)",
     )
-    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority")
+    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority with a CSV (a packed .npz carries them)")
     p("--limit", type=int, default=0, help="score a random subset of this many images (seeded by --seed); 0 = all")
     p("--seed", type=int, default=1337, help="random seed for --limit (default %(default)s)")
     p("--tta", action="store_true", help="test-time augmentation: average the probabilities of each face and its mirror image")

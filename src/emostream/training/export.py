@@ -6,6 +6,8 @@ preprocessing, training data and command, metrics, sha256 of each file).
 
 TFLite variants:
 
+- ``tflite-float32``: float32 weights and maths, exactly the Keras model; what
+  XNNPACK runs fastest on CPUs without fast int8 dot products (AVX2 only).
 - ``tflite-fp16``: float16 weights, float32 maths; half the size, same labels.
 - ``tflite-dynamic``: int8 weights; activations are quantised on the fly,
   batch by batch, so no calibration is needed and accuracy stays closer to
@@ -36,41 +38,22 @@ import numpy as np
 
 from emostream.emotions import EMOTIONS
 from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
-from emostream.training.data import load_fer2013, load_image_folder
-from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, evaluate, fit_to_card, load_eval_data, write_outputs
-from emostream.training.provenance import headline_metrics, metrics_section, read_json, training_section
+from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
+from emostream.training.provenance import metrics_section, read_json, training_section
+from emostream.training.scoring import score_folder, training_images
+from emostream.training.table import is_npz
 from emostream.training.tflite import agreement, convert_tflite
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("keras", "tflite-fp16", "tflite-dynamic", "tflite-int8")
+EXPORT_FORMATS = ("keras", "tflite-float32", "tflite-fp16", "tflite-dynamic", "tflite-int8")
 FILE_NAMES = {
     "keras": "model.keras",
+    "tflite-float32": "model-float32.tflite",
     "tflite-fp16": "model-fp16.tflite",
     "tflite-dynamic": "model-dynamic.tflite",
     "tflite-int8": "model-int8.tflite",
 }
-
-
-def score_folder(folder: Path, data: Path, usage: str, out: Path | None) -> dict[str, Any]:
-    """Evaluate an exported folder as the classifier serves it on a CPU (TFLite when it has one)."""
-    card = load_card(folder)
-    fmt = "tflite" if "tflite" in card.files else "keras"
-    log.info("scoring %s (%s) on %s %s", folder, fmt, data, usage)
-    report = evaluate(folder, load_eval_data(data, usage), fmt=fmt)
-    report["data"] = {"path": str(data), "usage": usage, "labels": "fer2013", "ferplus": None, "limit": 0}
-    if out is not None:
-        write_outputs(report, out)
-    return headline_metrics(report, str(out / "report.json") if out else "computed by emostream export --score")
-
-
-def training_images(data: Path, run: dict[str, Any] | None) -> np.ndarray:
-    """uint8 training faces for int8 calibration and the agreement check."""
-    data = Path(data)
-    if data.is_dir():
-        return load_image_folder(data / "train" if (data / "train").is_dir() else data).images
-    usage = (run or {}).get("train_usage") or "Training"
-    return load_fer2013(data, (usage,)).images
 
 
 def export(
@@ -94,6 +77,7 @@ def export(
     score: Path | None = None,
     score_usage: str = "PublicTest",
     score_out: Path | None = None,
+    score_ferplus: Path | None = None,
     keras_dtype: str = "float32",
 ) -> ModelCard:
     """Write a model folder to ``out`` and return its card, as loaded back by ``load_card``.
@@ -206,6 +190,10 @@ def export(
     write_card(out, body)
     if score is not None:
         body["metrics"] = score_folder(out, score, score_usage, score_out)
+        if score_ferplus is not None or is_npz(score):
+            # FER+ agreement as served, beside FER2013 accuracy: the figure the targets are stated in.
+            ferplus_out = score_out / "ferplus" if score_out else None
+            body["metrics_ferplus"] = score_folder(out, score, score_usage, ferplus_out, "ferplus-majority", score_ferplus)
         write_card(out, body)
     loaded = load_card(out)
     for fmt in loaded.files:
@@ -236,6 +224,9 @@ def format_summary(card: ModelCard) -> str:
         lines.append(f"  {file:<20} {size:7.2f} MB  {note}{'  (served)' if file in served else ''}")
     metrics = card.extra.get("metrics") or {}
     scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}" if metrics else "no metrics (pass --report)"
+    plus = card.extra.get("metrics_ferplus") or {}
+    if plus:
+        scores += f"; FER+ agreement {plus['accuracy']:.4f} on {plus['samples']} faces"
     lines.append(f"  {CARD_FILE:<20} input {card.width}x{card.height} {card.color}, pixels*{card.scale:.6g}{card.offset:+g}; {scores}")
     return "\n".join(lines)
 
@@ -254,8 +245,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--formats", nargs="+", choices=EXPORT_FORMATS, default=["keras", "tflite-fp16"], help="files to write (default: %(default)s)")
     p(
         "--serve-tflite",
-        choices=("fp16", "dynamic", "int8"),
-        help="the TFLite variant the card lists as 'tflite' (default: the first exported of fp16, dynamic, int8)",
+        choices=("float32", "fp16", "dynamic", "int8"),
+        help="the TFLite variant the card lists as 'tflite' (default: the first exported of float32, fp16, dynamic, int8)",
     )
     p(
         "--data",
@@ -285,6 +276,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on a CPU, mixed precision on a GPU (default %(default)s)",
     )
     p("--score", type=Path, help="labelled data (fer2013.csv[.gz] or image folder): evaluate the written folder as served and put its metrics in the card")
+    p("--score-ferplus", type=Path, help="fer2013new.csv: with --score, also score FER+ majority agreement (automatic for a packed .npz)")
     p("--score-usage", default="PublicTest", help="FER2013 rows --score evaluates on (default %(default)s)")
     p("--score-out", type=Path, help="folder for the --score report.json, confusion.csv and confusion.png")
     p(
@@ -318,6 +310,7 @@ def main(args: argparse.Namespace) -> int:
         score=args.score,
         score_usage=args.score_usage,
         score_out=args.score_out,
+        score_ferplus=args.score_ferplus,
         keras_dtype=args.keras_dtype,
     )
     print(format_summary(card))

@@ -37,13 +37,19 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--limit": run.get("limit"),
         "--epochs": run.get("epochs"),
         "--batch-size": run.get("batch_size"),
+        "--steps-per-epoch": run.get("steps_per_epoch"),
+        "--optimizer": run.get("optimizer"),
         "--learning-rate": run.get("learning_rate"),
+        "--weight-decay": run.get("weight_decay"),
         "--lr-schedule": run.get("lr_schedule"),
         "--warmup-epochs": run.get("warmup_epochs"),
         "--patience": run.get("patience"),
         "--label-smoothing": run.get("label_smoothing"),
         "--class-weights": run.get("class_weights"),
+        "--teacher-weight": run.get("teacher_weight") if run.get("teacher") else None,
+        "--teacher-temperature": run.get("teacher_temperature") if run.get("teacher") else None,
         "--seed": run.get("seed"),
+        "--init-from": run.get("init_from"),
         "--input-size": model.get("input_size"),
         "--l2": model.get("l2"),
         "--dropout": model.get("dropout"),
@@ -53,10 +59,15 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--shift": augment.get("shift"),
         "--zoom": augment.get("zoom"),
         "--contrast": augment.get("contrast"),
+        "--erasing": augment.get("erasing"),
+        "--mixup": augment.get("mixup"),
+        "--cutmix": augment.get("cutmix"),
     }
     for flag, value in flags.items():
         if value is not None:
             cmd += [flag, str(value)]
+    for teacher in run.get("teacher") or ():
+        cmd += ["--teacher", str(teacher)]
     if "dense" in model:
         cmd += ["--dense", *map(str, model["dense"])]
     if augment.get("flip") is False:

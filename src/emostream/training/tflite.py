@@ -1,6 +1,6 @@
 """TFLite conversion of a Keras model, and how closely a converted file agrees with it.
 
-Variants: ``fp16`` (float16 weights, float32 maths), ``dynamic`` (int8
+Variants: ``float32`` (no quantisation), ``fp16`` (float16 weights, float32 maths), ``dynamic`` (int8
 weights, activations quantised per batch as the model runs) and ``int8``
 (full-integer, calibrated on representative faces). See ``emostream export``.
 """
@@ -37,7 +37,9 @@ def convert_tflite(model: Any, path: Path, variant: str, calibration: np.ndarray
     import tensorflow as tf
 
     options: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
-    if variant == "fp16":
+    if variant == "float32":
+        options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    elif variant == "fp16":
         options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], "supported_types": [tf.float16]}
     elif variant == "dynamic":
         options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
