@@ -32,6 +32,10 @@ class RedisUnavailable(RuntimeError):  # noqa: N818 (reads as a state, like Time
     """Redis could not be reached, or refused us, at start-up."""
 
 
+class RedisUnreachable(RedisUnavailable):
+    """No answer from Redis (refused, timed out, loading): it may be starting, so waiting can help."""
+
+
 class RedisPermissionDenied(RedisUnavailable):
     """The Redis ACL user may not run a command the worker needs, or not on these keys."""
 
@@ -106,7 +110,8 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
                 hint = " (the server's certificate does not name this host: connect by a name or address it carries)"
             elif "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 hint = " (set redis.tls_ca_file to the CA that signed the server's certificate)"
-            raise RedisUnavailable(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
+            error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
+            raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
     return client
@@ -156,8 +161,21 @@ def _id_key(entry_id: bytes) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def backlog(client: redis.Redis, stream: str, group: str) -> int:
-    """Entries the group has not acknowledged yet: never delivered (lag) plus pending."""
+def backlog(client: redis.Redis, stream: str, group: str, acked_deleted: bool = False) -> int:
+    """Entries the group has not acknowledged yet: never delivered (lag) plus pending.
+
+    ``acked_deleted`` says that the group's consumers delete what they acknowledge
+    (the classifiers do, with dead letters), and that it is the stream's only group:
+    then the stream's length is the backlog, answered in O(1) by ``XLEN`` on every
+    Redis version. Ingest asks this every 0.2 s, so it must not read the crops.
+
+    Otherwise Redis 7 reports the lag in ``XINFO GROUPS``. Where it does not
+    (Redis 6.2, or a stream with deleted entries in the range), a group that has
+    read up to the newest entry has no lag; one that has not is counted by reading
+    at most :data:`LAG_COUNT_CAP` entries, a lower bound past that.
+    """
+    if acked_deleted:
+        return int(client.xlen(stream))
     try:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
@@ -165,10 +183,40 @@ def backlog(client: redis.Redis, stream: str, group: str) -> int:
     for info in groups:
         if info["name"] in (group, group.encode()):
             lag = info.get("lag")
-            if lag is None:  # lag unknown (e.g. after trimming): count from the stream
-                lag = len(client.xrange(stream, min=_next_id(info["last-delivered-id"]), count=100_000) or [])
+            if lag is None:
+                lag = _lag_without_counter(client, stream, info["last-delivered-id"])
             return int(lag) + int(info["pending"])
     return 0
+
+
+LAG_COUNT_CAP = 1_000  # entries read at most to count a lag Redis does not report
+
+
+def _lag_without_counter(client: redis.Redis, stream: str, last_delivered: bytes | str) -> int:
+    newest: Any = client.xrevrange(stream, count=1)
+    if not newest or _id_key(_as_bytes(newest[0][0])) <= _id_key(_as_bytes(last_delivered)):
+        return 0
+    return len(client.xrange(stream, min=_next_id(last_delivered), count=LAG_COUNT_CAP) or [])
+
+
+def _as_bytes(entry_id: bytes | str) -> bytes:
+    return entry_id if isinstance(entry_id, bytes) else entry_id.encode()
+
+
+def delete_consumer_if_idle(client: redis.Redis, stream: str, group: str, consumer: str) -> bool:
+    """Delete ``consumer`` from the group if it holds no pending entry; whether it did.
+
+    Called by a replica that stopped reading and acknowledged what it finished,
+    so nothing can be delivered to it between the check and the delete, and
+    another replica's ``XAUTOCLAIM`` only takes entries away. A consumer that
+    still holds entries is kept: ``XGROUP DELCONSUMER`` would drop them from the
+    pending list, and they would never be claimed or dead-lettered.
+    """
+    held: Any = client.xpending_range(stream, group, min="-", max="+", count=1, consumername=consumer)
+    if held:
+        return False
+    client.xgroup_delconsumer(stream, group, consumer)
+    return True
 
 
 def _next_id(entry_id: bytes | str) -> str:

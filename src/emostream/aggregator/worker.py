@@ -37,7 +37,8 @@ from emostream.emotions import EMOTIONS
 from emostream.keys import AGGREGATOR_GROUP, Keys
 from emostream.messages import MessageError, SessionEnd, SessionStart, decode_event, decode_lifecycle, encode_summary
 from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, delivery_counts, ensure_group
+from emostream.redis_wait import connect_when_up
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class AggregatorWorker(Worker):
         # A stable name, so a restarted aggregator finds and finishes its own pending entries.
         self.consumer = consumer or f"aggregator-{socket.gethostname()}"
         self.clock = clock
-        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
+        self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
         self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s)
@@ -110,6 +111,7 @@ class AggregatorWorker(Worker):
             if stream not in self.streams:
                 ensure_group(self.client, stream, AGGREGATOR_GROUP)
                 self.streams[stream] = ">"
+                self.metrics.init_source(text(raw))
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(backlog(self.client, stream, AGGREGATOR_GROUP))
 

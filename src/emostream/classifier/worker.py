@@ -30,7 +30,8 @@ from emostream.keys import CLASSIFIER_GROUP, Keys
 from emostream.messages import FaceJob, MessageError, build_event, dead_letter_fields, encode_event
 from emostream.metrics import ClassifierMetrics
 from emostream.modelcard import load_card
-from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, connect, delivery_counts, ensure_group
+from emostream.redis_io import Entry, Reconnector, autoclaim, backlog, delete_consumer_if_idle, delivery_counts, ensure_group
+from emostream.redis_wait import connect_when_up
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class ClassifierWorker(Worker):
         self.metrics = ClassifierMetrics(self.registry)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.card = load_card(cfg.model or None)
-        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
+        self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("classifier", self.stop.is_set)
         self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
@@ -86,6 +87,16 @@ class ClassifierWorker(Worker):
         body = super().health()
         body.update(model=self.card.label, format=self.runtime.format, device=self.runtime.device, classified=self.classified)
         return body
+
+    def _leave_group(self) -> None:
+        """A replica that stops cleanly deletes its consumer, so KEDA's scaling does not pile them up."""
+        try:
+            left = delete_consumer_if_idle(self.client, self.keys.faces, CLASSIFIER_GROUP, self.consumer)
+        except redis.RedisError as exc:
+            log.warning("classifier: could not remove consumer %s from the group: %s", self.consumer, exc)
+            return
+        if not left:
+            log.info("classifier: consumer %s keeps its pending entries for another replica to claim", self.consumer)
 
     # --- reading ----------------------------------------------------------
 
@@ -127,6 +138,7 @@ class ClassifierWorker(Worker):
         )
         pipe.xadd(self.keys.deadletter, letter, maxlen=10_000, approximate=True)
         pipe.xack(self.keys.faces, CLASSIFIER_GROUP, entry_id)
+        pipe.xdel(self.keys.faces, entry_id)  # the letter keeps a copy; the queue's length stays its backlog
         pipe.execute()
         self.dead += 1
         self.metrics.deadletters.labels(kind).inc()
@@ -184,7 +196,7 @@ class ClassifierWorker(Worker):
         now = time.monotonic()
         if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
             self._last_backlog = now
-            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(backlog(self.client, self.keys.faces, CLASSIFIER_GROUP))
+            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(backlog(self.client, self.keys.faces, CLASSIFIER_GROUP, acked_deleted=True))
 
     def serve(self) -> None:
         log.info(
@@ -214,4 +226,5 @@ class ClassifierWorker(Worker):
                 log.exception("classifier: batch failed (%d in a row)", failures)
                 self.stop.wait(min(5.0, 0.1 * 2**failures))
         self.runtime.close()
+        self._leave_group()
         log.info("classifier stopped ◆ %d faces classified ◆ %d dead-lettered", self.classified, self.dead)
