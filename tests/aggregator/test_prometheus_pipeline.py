@@ -28,7 +28,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 OPS = REPO / "ops" / "prometheus"
 DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "emostream.json"
-MUST_HAVE_DATA = ("Emotion share over time", "Events per second", "Latency quantiles", "Classifier batch size", "Sources up")
 JOBS = {"emostream-aggregator": "aggregator", "emostream-ingest": "ingest", "emostream-classifier": "classifier"}
 
 
@@ -182,14 +181,16 @@ def test_prometheus_counts_the_same_events_as_redis(pipeline: tuple[dict[str, in
     # A rule evaluated before the second scrape has no rate yet: wait for one that has.
     wait_for(lambda: prometheus.query("source_emotion:emostream_aggregator_events:rate1m"), 30, "recording rules produce no series")
 
-    # ... and every dashboard query runs, the main panels with data
+    # ... and every dashboard query returns data, 0 included: counters that nothing has
+    # incremented (drops, reconnects, dead letters) exist at 0 from the start.
     dashboard = json.loads(DASHBOARD.read_text())
+    empty = []
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             expr = target["expr"].replace("$__rate_interval", "1m").replace('"$source"', '".*"')
-            result = prometheus.query(expr)
-            if panel["title"] in MUST_HAVE_DATA:
-                assert result, f"panel {panel['title']!r}: no data for {expr}"
+            if not prometheus.query(expr):
+                empty.append(f"{panel['title']}: {expr}")
+    assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
 
     # ... and the tracks stream has one new and one end per face track
     tracks = [json.loads(f[b"data"]) for _, f in rclient.xrange(keys.tracks("demo"))]
