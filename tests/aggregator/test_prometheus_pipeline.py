@@ -149,6 +149,8 @@ def test_prometheus_counts_the_same_events_as_redis(pipeline: tuple[dict[str, in
     summary = json.loads(raw[0][1][b"data"])
     events = [json.loads(f[b"data"]) for _, f in rclient.xrange(keys.events("demo"))]
     in_redis = Counter(e["emotion"]["label"] for e in events)
+    # Every emotion has its series, 0 for those never seen (created when the source appeared).
+    expected = {emotion: float(in_redis.get(emotion, 0)) for emotion in EMOTIONS}
     assert events and summary["faces"] == len(events), f"the aggregator counted {summary['faces']} of {len(events)} events"
 
     # When Prometheus has scraped the aggregator since then
