@@ -20,6 +20,7 @@ import pytest
 import redis
 import yaml
 
+from emostream.emotions import EMOTIONS
 from emostream.keys import Keys
 from tests.conftest import RedisServer, free_port
 from tests.helpers import wait_for
@@ -160,11 +161,11 @@ def test_prometheus_counts_the_same_events_as_redis(pipeline: tuple[dict[str, in
 
     def equal_to_redis() -> dict[str, float] | None:
         got = by_emotion()
-        return got if got == dict(in_redis) else None
+        return got if got == expected else None
 
-    in_prometheus = wait_for(equal_to_redis, 60, f"Prometheus never saw the events in Redis ({dict(in_redis)}); last: {by_emotion()}")
+    in_prometheus = wait_for(equal_to_redis, 60, f"Prometheus never saw the events in Redis ({expected}); last: {by_emotion()}")
     # Then its counts per emotion equal the events on the stream
-    assert in_prometheus == dict(in_redis)
+    assert in_prometheus == expected
 
     # Each target's first scrape comes at its own offset within the interval: a clip that is
     # through in a second can be summarised before one of them was scraped at all.
