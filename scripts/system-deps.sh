@@ -12,6 +12,7 @@
 #     elements it uses: videotestsrc/videoconvert (base), rtph264pay (good),
 #     x264enc (ugly), h264parse (bad), decodebin + avdec_h264 (libav).
 #   - prometheus (the `prometheus` and `promtool` binaries).
+#   - prometheus-alertmanager (`amtool check-config` on ops/alertmanager/).
 #   - redis-server, only when neither redis-server nor valkey-server is on PATH.
 #     (tests/security/ need redis-server itself, built with TLS as Debian's is.)
 #   - openssl, for the throwaway CA and certificates of the Redis TLS tests.
@@ -119,6 +120,15 @@ check_prometheus() {
     done
 }
 
+check_alertmanager() {
+    if have_cmd amtool; then
+        say "ok: amtool on PATH"
+    else
+        say "missing: amtool (prometheus-alertmanager)"
+        need prometheus-alertmanager
+    fi
+}
+
 check_redis() {
     if have_cmd redis-server; then
         say "ok: redis-server on PATH"
@@ -153,6 +163,7 @@ check_all() {
     check_rtsp_typelib
     check_elements
     check_prometheus
+    check_alertmanager
     check_redis
     check_openssl
     check_chromium

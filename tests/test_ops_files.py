@@ -235,8 +235,16 @@ def test_keda_scales_the_classifier_on_the_faces_stream_of_its_group() -> None:
     assert meta["consumerGroup"] == CLASSIFIER_GROUP
     assert int(meta["lagCount"]) > 0 and "activationLagCount" in meta, "lagCount needs activationLagCount (KEDA docs)"
     assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata values must be strings"
-    host = config.redis.url.split("://", 1)[1].split("/", 1)[0] if config.redis.url else ""
-    assert meta["address"] == host, f"KEDA watches {meta['address']}, the workers use {host}"
+    # The address comes from the ConfigMap (so a managed Redis is set in one file), through
+    # an environment variable of the scaled container that KEDA resolves.
+    assert "address" not in meta and "host" not in meta, "KEDA must not hard-code the Redis address"
+    host = config.redis.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1] if config.redis.url else ""
+    config_map = find("ConfigMap", "emostream-config")["data"]
+    assert config_map["redis-address"] == host, f"KEDA watches {config_map['redis-address']}, the workers use {host}"
+    [container] = find("Deployment", "emostream-classifier")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    ref = env[meta["addressFromEnv"]]["valueFrom"]["configMapKeyRef"]
+    assert (ref["name"], ref["key"]) == ("emostream-config", "redis-address"), ref
     auth = find("TriggerAuthentication", trigger["authenticationRef"]["name"])
     [ref] = [r for r in auth["spec"]["secretTargetRef"] if r["parameter"] == "password"]
     assert (ref["name"], ref["key"]) == ("emostream-redis", "password")

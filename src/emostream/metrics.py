@@ -3,11 +3,37 @@
 Each worker builds its metrics on its own ``CollectorRegistry`` (tests get a
 fresh one each). Labels are low-cardinality: source, emotion, detector,
 outcome, stage, stream, group; never a track, session or event id.
+
+A labelled series does not exist until it is first touched, and ``increase()``
+cannot see the first event of a series that appears with the value 1: an alert
+on the first dead letter, or on a camera that has never shown a face, would
+never fire, and panels would show "No data" instead of 0. So every label value
+that is known in advance (each outcome, reason and kind, each source once it is
+started) is created at 0 by the ``init_*`` methods. The trade-off is a fixed
+number of zero series per source, which is what dashboards want anyway.
+
+``_created`` series are switched off: they double the number of counter series
+and no panel or rule reads them.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+from emostream.emotions import EMOTIONS
+
+# Label values known in advance, created at 0 (see the module docstring).
+FRAME_OUTCOMES = ("analysed", "skipped", "dropped", "failed")
+FACE_OUTCOMES = ("published", "too_small")
+CLASSIFIER_OUTCOMES = ("classified", "deadletter")
+DEADLETTER_REASONS = ("malformed", "max_deliveries")
+SESSION_END_REASONS = ("eof", "stopped", "error", "timeout")
+TRACK_EVENT_TYPES = ("new", "update", "end")
+
+
+def _no_created_series() -> None:
+    """prometheus_client's switch is process-wide; every metrics class sets it before creating its counters."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -20,6 +46,7 @@ def stream_backlog(registry: CollectorRegistry) -> Gauge:
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        _no_created_series()
         self.frames = Counter(
             "emostream_ingest_frames_total",
             "Frames by outcome: analysed, skipped (a live source delivers more than its fps), dropped (backpressure) or failed (decode/detect error).",
@@ -52,9 +79,31 @@ class IngestMetrics:
         )
         self.backlog = stream_backlog(registry)
 
+    def init_source(self, source: str, detector: str, error_kinds: tuple[str, ...]) -> None:
+        """Create the source's series at 0 when it starts, so its first drop, reconnect or missing face is seen.
+
+        ``source_up`` starts at 0: a source is down until it delivers, so one that
+        never connects fires ``EmostreamSourceDown`` like one that went away.
+        """
+        for outcome in FRAME_OUTCOMES:
+            self.frames.labels(source, outcome)
+        for outcome in FACE_OUTCOMES:
+            self.faces.labels(source, detector, outcome)
+        for kind in error_kinds:
+            self.errors.labels(source, kind)
+        self.reconnects.labels(source)
+        self.sessions.labels(source)
+        self.source_up.labels(source).set(0)
+
+    def remove_source(self, source: str) -> None:
+        """Drop every series of a source that was removed, so nothing reports (or alerts on) it any more."""
+        for metric in (self.frames, self.faces, self.source_up, self.reconnects, self.errors, self.decode_detect, self.sessions, self.first_frame):
+            metric.remove_by_labels({"source": source})
+
 
 class ClassifierMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        _no_created_series()
         self.batch_size = Histogram("emostream_classifier_batch_size", "Faces per forward pass.", buckets=BATCH_BUCKETS, registry=registry)
         self.inference = Histogram(
             "emostream_classifier_inference_seconds", "Time of one batched forward pass.", buckets=LATENCY_BUCKETS, registry=registry
@@ -70,10 +119,15 @@ class ClassifierMetrics:
             "emostream_classifier_deadletters_total", "Entries sent to the dead-letter stream, by reason.", ["reason"], registry=registry
         )
         self.backlog = stream_backlog(registry)
+        for outcome in CLASSIFIER_OUTCOMES:
+            self.faces.labels(outcome)
+        for reason in DEADLETTER_REASONS:
+            self.deadletters.labels(reason)
 
 
 class AggregatorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        _no_created_series()
         self.events = Counter("emostream_aggregator_events_total", "Emotion events counted, per source and emotion.", ["source", "emotion"], registry=registry)
         self.duplicates = Counter("emostream_aggregator_duplicate_events_total", "Events seen again and dropped.", ["source"], registry=registry)
         self.share = Gauge(
@@ -113,3 +167,17 @@ class AggregatorMetrics:
             registry=registry,
         )
         self.backlog = stream_backlog(registry)
+        for reason in (*DEADLETTER_REASONS, "unknown_session"):
+            self.deadletters.labels(reason)
+
+    def init_source(self, source: str) -> None:
+        """Create a newly seen source's counters at 0 (the rolling share gauge stays absent until there are faces)."""
+        for emotion in EMOTIONS:
+            self.events.labels(source, emotion)
+        for reason in SESSION_END_REASONS:
+            self.sessions_ended.labels(source, reason)
+        for kind in TRACK_EVENT_TYPES:
+            self.track_events.labels(source, kind)
+        self.duplicates.labels(source)
+        self.unsmoothed.labels(source)
+        self.tracks_active.labels(source).set(0)

@@ -25,6 +25,7 @@ from emostream.redact import redact, scrub
 from emostream.streams.errors import ACL_HINT as ACL_HINT
 from emostream.streams.errors import RedisPermissionDenied as RedisPermissionDenied
 from emostream.streams.errors import RedisUnavailable as RedisUnavailable
+from emostream.streams.errors import RedisUnreachable as RedisUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
                 hint = " (the server's certificate does not name this host: connect by a name or address it carries)"
             elif "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 hint = " (set redis.tls_ca_file to the CA that signed the server's certificate)"
-            raise RedisUnavailable(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
+            error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
+            raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
     return client
@@ -114,7 +116,7 @@ def _url_user(url: str) -> str | None:
 
 # Consumer-group primitives moved to emostream.streams.groups; these names stay importable from here
 # (resolved on first use, so this module does not import the streams package) while branches merge.
-_MOVED = ("ensure_group", "autoclaim", "delivery_counts", "backlog", "Entry")
+_MOVED = ("ensure_group", "autoclaim", "delivery_counts", "backlog", "delete_consumer_if_idle", "Entry")
 
 
 def __getattr__(name: str) -> Any:

@@ -105,7 +105,7 @@ def test_rules_and_dashboard_use_only_metrics_that_exist() -> None:
 
 def test_the_dashboard_has_the_panels_an_operator_needs() -> None:
     exprs = dashboard_exprs()
-    assert "emostream_aggregator_emotion_share_ratio" in " ".join(exprs["Emotion share over time"])
+    assert "emostream_aggregator_emotion_share_ratio" in " ".join(exprs["Emotion share over time: $source"])
     assert "emostream_aggregator_events_total" in exprs["Events per second"][0]
     latency = exprs["Latency quantiles"]
     assert len(latency) == 3
@@ -132,3 +132,44 @@ def test_docs_metrics_documents_every_metric() -> None:
     families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in exported_metric_names()}
     missing = sorted(name for name in families if name not in doc)
     assert not missing, f"docs/metrics.md does not document: {missing}"
+
+
+def test_the_emotion_share_stacks_one_source_per_panel_to_100_percent() -> None:
+    """Stacked over several sources the shares would add up to N x 100%: one panel per source, one series per emotion."""
+    [panel] = [p for p in json.loads(DASHBOARD.read_text())["panels"] if p["title"].startswith("Emotion share over time")]
+    stacking = panel["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"]
+    if stacking != "none":
+        assert panel.get("repeat") == "source", "a stacked share panel must be repeated per source"
+        [target] = panel["targets"]
+        assert re.search(r"\bby \(emotion\)", target["expr"]), f"one series per emotion within a source: {target['expr']}"
+    assert panel["fieldConfig"]["defaults"]["max"] == 1
+
+
+def test_the_rules_describe_what_they_do() -> None:
+    rules = yaml.safe_load((PROMETHEUS_DIR / "rules" / "alerts.yml").read_text())
+    [dropped] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "EmostreamFramesDropped"]
+    assert "pacing keeps" not in dropped["annotations"]["description"], "frames above a source's fps are skipped, not dropped"
+    recording = (PROMETHEUS_DIR / "rules" / "recording.yml").read_text()
+    [comment] = [line for line in recording.splitlines() if "Latency quantiles per stage" in line]
+    stages = ("decode_detect", "queue", "inference", "capture_to_publish", "capture_to_aggregate")
+    assert all(stage in comment for stage in stages), comment
+
+
+def test_prometheus_sends_alerts_to_alertmanager() -> None:
+    for config_file in (PROMETHEUS_DIR / "prometheus.yml", REPO / "ops" / "docker" / "prometheus.yml"):
+        config = yaml.safe_load(config_file.read_text())
+        targets = [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
+        assert targets and all(t.endswith(":9093") for t in targets), f"{config_file}: {targets}"
+
+
+def test_amtool_accepts_the_alertmanager_configuration_and_the_receiver_examples() -> None:
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed (Debian package prometheus-alertmanager; scripts/system-deps.sh installs it)")
+    files = sorted((REPO / "ops" / "alertmanager").glob("*.yml"))
+    assert {f.name for f in files} >= {"alertmanager.yml", "receivers.example.yml"}
+    result = run(amtool, "check-config", *map(str, files))
+    assert result.returncode == 0, result.stdout + result.stderr
+    example = yaml.safe_load((REPO / "ops" / "alertmanager" / "receivers.example.yml").read_text())
+    [operators] = [r for r in example["receivers"] if r["name"] == example["route"]["receiver"]]
+    assert {"webhook_configs", "slack_configs", "email_configs"} <= set(operators), "the example shows each kind of receiver"

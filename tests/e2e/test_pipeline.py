@@ -133,12 +133,15 @@ def test_emostream_run_on_the_defaults_prints_events_and_a_summary(tmp_path: Pat
 
 def test_a_worker_without_redis_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     config_file = tmp_path / "c.yaml"
-    config_file.write_text(yaml.safe_dump({"redis": {"url": f"redis://127.0.0.1:{free_port()}/0", "connect_timeout_s": 1}}))
+    redis_section = {"url": f"redis://127.0.0.1:{free_port()}/0", "connect_timeout_s": 1, "startup_wait_s": 2}
+    config_file.write_text(yaml.safe_dump({"redis": redis_section}))
     proc = subprocess.run(
         [sys.executable, "-m", "emostream", "--config", str(config_file), "aggregate"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     assert "cannot reach Redis at redis://127.0.0.1" in proc.stderr, proc.stderr[-2000:]
+    # It waited the configured time for Redis to come up, and says so.
+    assert "waiting for Redis" in proc.stderr and "gave up after waiting" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_validate_config_names_the_bad_key(tmp_path: Path) -> None:

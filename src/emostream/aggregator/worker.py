@@ -40,7 +40,8 @@ from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
 from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Reconnector, connect
+from emostream.redis_io import Reconnector
+from emostream.redis_wait import connect_when_up
 from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.ids import shown
@@ -73,7 +74,7 @@ class AggregatorWorker(Worker):
         # A stable name, so a restarted aggregator finds and finishes its own pending entries.
         self.consumer = consumer or f"aggregator-{socket.gethostname()}"
         self.clock = clock
-        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
+        self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
         self.queries = SessionQueries(self.client, self.keys, cfg.chart_bucket_s, clock)
@@ -127,6 +128,7 @@ class AggregatorWorker(Worker):
         self._last_refresh = now
         for stream in self.sources.new(force=True):
             self.reader.follow(stream)
+            self.metrics.init_source(self._source_of(stream))
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 

@@ -28,7 +28,8 @@ from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.config import Config
 from emostream.metrics import ClassifierMetrics
 from emostream.modelcard import load_card
-from emostream.redis_io import Reconnector, connect
+from emostream.redis_io import Reconnector
+from emostream.redis_wait import connect_when_up
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
@@ -75,11 +76,11 @@ class ClassifierWorker(Worker):
         self.metrics = ClassifierMetrics(self.registry)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.card = load_card(cfg.model or None)
-        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
+        self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.reader = GroupReader(
             self.client, CLASSIFIER_GROUP, self.consumer,
             claim_idle_ms=cfg.claim_idle_ms, max_deliveries=cfg.max_deliveries, claim_count=cfg.batch_max,
-            deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels,
+            deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels, acked_deleted=True,
             on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
         )
         self.reader.follow(self.keys.faces)
@@ -98,6 +99,16 @@ class ClassifierWorker(Worker):
     def dead(self) -> int:
         """Faces sent to the dead-letter stream by this replica."""
         return self.reader.dead
+
+    def _leave_group(self) -> None:
+        """A replica that stops cleanly deletes its consumer, so KEDA's scaling does not pile them up."""
+        try:
+            left = self.reader.leave(self.keys.faces)
+        except redis.RedisError as exc:
+            log.warning("classifier: could not remove consumer %s from the group: %s", self.consumer, exc)
+            return
+        if not left:
+            log.info("classifier: consumer %s keeps its pending entries for another replica to claim", self.consumer)
 
     # --- reading ----------------------------------------------------------
 
@@ -193,4 +204,5 @@ class ClassifierWorker(Worker):
                 log.exception("classifier: batch failed (%d in a row)", failures)
                 self.stop.wait(min(5.0, 0.1 * 2**failures))
         self.runtime.close()
+        self._leave_group()
         log.info("classifier stopped ◆ %d faces classified ◆ %d dead-lettered", self.classified, self.dead)

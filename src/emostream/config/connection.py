@@ -31,6 +31,9 @@ class RedisConfig(Section):
     faces_maxlen: int = Field(20_000, ge=100, description="Approximate cap of the internal faces stream (MAXLEN ~).")
     events_maxlen: int = Field(100_000, ge=100, description="Approximate cap of each per-source events stream.")
     connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Socket connect timeout.")
+    startup_wait_s: float = Field(
+        60.0, ge=0, le=3600, description="How long a worker waits at start-up for a Redis that cannot be reached yet (0: fail at once)."
+    )
 
     @field_validator("url")
     @classmethod

@@ -18,11 +18,13 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
 from emostream.ingest import control
+from emostream.ingest.errors import KINDS
 from emostream.ingest.runner import SourceRunner
 from emostream.keys import CLASSIFIER_GROUP, Keys
 from emostream.metrics import IngestMetrics
 from emostream.modelcard import ModelCard, load_card
-from emostream.redis_io import Reconnector, backlog, connect, ensure_group
+from emostream.redis_io import Reconnector, backlog, ensure_group
+from emostream.redis_wait import connect_when_up
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class BacklogProbe:
             now = time.monotonic()
             if now - self._at >= self.period_s:
                 with contextlib.suppress(redis.RedisError):  # keep the last value; the publisher notices outages itself
-                    self._value = backlog(self.client, self.keys.faces, CLASSIFIER_GROUP)
+                    self._value = backlog(self.client, self.keys.faces, CLASSIFIER_GROUP, acked_deleted=True)
                 self._at = now
                 self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self._value)
             return self._value
@@ -67,7 +69,7 @@ class IngestWorker(Worker):
         self.keys = Keys(config.redis.prefix)
         self.metrics = IngestMetrics(self.registry)
         self.card: ModelCard = load_card(config.classifier.model or None)
-        self.client = connect(config.redis, retries=0)  # Reconnector retries, without repeating writes
+        self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
         self.backlog = BacklogProbe(self.client, self.keys, self.metrics)
@@ -87,6 +89,7 @@ class IngestWorker(Worker):
     # --- starting and stopping sources ---------------------------------------
 
     def _start_runner(self, wanted: control.Wanted) -> None:
+        self.metrics.init_source(wanted.source.id, self.config.detector.backend, tuple(KINDS))
         runner = SourceRunner(self, wanted.source, wanted.origin)
         with self._lock:
             self.runners[wanted.source.id] = runner
@@ -104,6 +107,9 @@ class IngestWorker(Worker):
 
     def apply(self, wanted: dict[str, control.Wanted]) -> None:
         """Start, stop or restart only the sources whose wanted entry differs from what runs."""
+        for done in [r for r in self._retiring if not r.thread.is_alive()]:
+            if done.src.id not in wanted and done.src.id not in self.runners:  # removed, not replaced: forget its series
+                self.metrics.remove_source(done.src.id)
         self._retiring = [r for r in self._retiring if r.thread.is_alive()]
         busy = {r.src.id for r in self._retiring}
         for source_id in list(self.runners):

@@ -7,6 +7,10 @@ class RedisUnavailable(RuntimeError):  # noqa: N818 (reads as a state, like Time
     """Redis could not be reached, or refused us, at start-up."""
 
 
+class RedisUnreachable(RedisUnavailable):
+    """No answer from Redis (refused, timed out, loading): it may be starting, so waiting can help."""
+
+
 class RedisPermissionDenied(RedisUnavailable):
     """The Redis ACL user may not run a command the worker needs, or not on these keys."""
 

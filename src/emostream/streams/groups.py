@@ -85,8 +85,21 @@ def entry_ms(entry_id: bytes | str) -> int:
     return int(text.partition("-")[0])
 
 
-def backlog(client: redis.Redis, stream: str, group: str) -> int:
-    """Entries the group has not acknowledged yet: never delivered (lag) plus pending."""
+def backlog(client: redis.Redis, stream: str, group: str, acked_deleted: bool = False) -> int:
+    """Entries the group has not acknowledged yet: never delivered (lag) plus pending.
+
+    ``acked_deleted`` says that the group's consumers delete what they acknowledge
+    (the classifiers do, with dead letters), and that it is the stream's only group:
+    then the stream's length is the backlog, answered in O(1) by ``XLEN`` on every
+    Redis version. Ingest asks this every 0.2 s, so it must not read the crops.
+
+    Otherwise Redis 7 reports the lag in ``XINFO GROUPS``. Where it does not
+    (Redis 6.2, or a stream with deleted entries in the range), a group that has
+    read up to the newest entry has no lag; one that has not is counted by reading
+    at most :data:`LAG_COUNT_CAP` entries, a lower bound past that.
+    """
+    if acked_deleted:
+        return int(client.xlen(stream))
     try:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
@@ -94,10 +107,40 @@ def backlog(client: redis.Redis, stream: str, group: str) -> int:
     for info in groups:
         if info["name"] in (group, group.encode()):
             lag = info.get("lag")
-            if lag is None:  # lag unknown (e.g. after trimming): count from the stream
-                lag = len(client.xrange(stream, min=_next_id(info["last-delivered-id"]), count=100_000) or [])
+            if lag is None:
+                lag = _lag_without_counter(client, stream, info["last-delivered-id"])
             return int(lag) + int(info["pending"])
     return 0
+
+
+LAG_COUNT_CAP = 1_000  # entries read at most to count a lag Redis does not report
+
+
+def _lag_without_counter(client: redis.Redis, stream: str, last_delivered: bytes | str) -> int:
+    newest: Any = client.xrevrange(stream, count=1)
+    if not newest or _id_key(_as_bytes(newest[0][0])) <= _id_key(_as_bytes(last_delivered)):
+        return 0
+    return len(client.xrange(stream, min=_next_id(last_delivered), count=LAG_COUNT_CAP) or [])
+
+
+def _as_bytes(entry_id: bytes | str) -> bytes:
+    return entry_id if isinstance(entry_id, bytes) else entry_id.encode()
+
+
+def delete_consumer_if_idle(client: redis.Redis, stream: str, group: str, consumer: str) -> bool:
+    """Delete ``consumer`` from the group if it holds no pending entry; whether it did.
+
+    Called by a replica that stopped reading and acknowledged what it finished,
+    so nothing can be delivered to it between the check and the delete, and
+    another replica's ``XAUTOCLAIM`` only takes entries away. A consumer that
+    still holds entries is kept: ``XGROUP DELCONSUMER`` would drop them from the
+    pending list, and they would never be claimed or dead-lettered.
+    """
+    held: Any = client.xpending_range(stream, group, min="-", max="+", count=1, consumername=consumer)
+    if held:
+        return False
+    client.xgroup_delconsumer(stream, group, consumer)
+    return True
 
 
 def _next_id(entry_id: bytes | str) -> str:
@@ -131,6 +174,7 @@ class GroupReader:
         claim_count: int = 500,
         deadletter: str | None = None,
         keep_pixels: bool = False,
+        acked_deleted: bool = False,
         on_dead_letter: DeadLetterHook | None = None,
         on_claimed: Callable[[int], None] | None = None,
         wall: Callable[[], float] = time.time,
@@ -143,6 +187,7 @@ class GroupReader:
         self.max_deliveries = max_deliveries
         self.claim_count = claim_count
         self.deadletter = deadletter
+        self.acked_deleted = acked_deleted  # consumers delete what they finish: dead letters too, backlog is XLEN
         self.keep_pixels = keep_pixels
         self.on_dead_letter = on_dead_letter
         self.on_claimed = on_claimed
@@ -260,6 +305,8 @@ class GroupReader:
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
         pipe.xack(stream, self.group, entry_id)
+        if self.acked_deleted:
+            pipe.xdel(stream, entry_id)  # the letter keeps a copy; the queue's length stays its backlog
         pipe.execute()
         self.dead += 1
         log.warning("%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
@@ -267,4 +314,8 @@ class GroupReader:
             self.on_dead_letter(kind, reason)
 
     def backlog(self, stream: str) -> int:
-        return backlog(self.client, stream, self.group)
+        return backlog(self.client, stream, self.group, acked_deleted=self.acked_deleted)
+
+    def leave(self, stream: str) -> bool:
+        """Delete this consumer from the group on ``stream`` if it holds nothing; see :func:`delete_consumer_if_idle`."""
+        return delete_consumer_if_idle(self.client, stream, self.group, self.consumer)
