@@ -175,7 +175,7 @@ class TrackerConfig(Section):
         "a different person at the same place starts a new track at once. 0: match by position only.",
     )
     reid_window_s: float = Field(
-        0.0,
+        2.0,
         ge=0,
         le=3600,
         description="A person who leaves and comes back within this many seconds (session time) gets their earlier track id back; "

@@ -74,7 +74,7 @@ def test_a_missed_detection_within_the_grace_period_keeps_the_id() -> None:
 
 
 def test_a_face_gone_longer_than_the_grace_period_gets_a_new_id_without_reid() -> None:
-    t = tracker(max_missed=1)
+    t = tracker(max_missed=1, reid_window_s=0.0)
     [face] = t.update([seen((10, 10, 40, 40))], 0.0)
     t.update([], 0.1)
     t.update([], 0.2)
@@ -127,14 +127,41 @@ def test_reidentification_after_the_window_is_a_new_track() -> None:
     assert again != first, "the window is over: the person must have been forgotten"
 
 
-def test_reidentification_is_off_by_default() -> None:
-    first, again = leave_and_return(tracker(), away_s=2.0)
+def test_by_default_a_return_within_two_seconds_is_reidentified_and_a_later_one_is_not() -> None:
+    first, again = leave_and_return(tracker(), away_s=1.5)
+    assert again == first, "the default window (2 s) covers a face hidden for a moment"
+    first, again = leave_and_return(tracker(), away_s=3.0)
+    assert again != first, "the default window is 2 s"
+
+
+def test_reidentification_can_be_turned_off() -> None:
+    first, again = leave_and_return(tracker(reid_window_s=0.0), away_s=1.0)
     assert again != first
 
 
 def test_reidentification_never_hands_an_id_to_someone_else() -> None:
     first, again = leave_and_return(tracker(reid_window_s=10.0), away_s=2.0, back=1)
     assert again != first
+
+
+def test_a_face_first_seen_without_appearance_is_reidentified_at_its_first_clear_view() -> None:
+    """A returning face cut by the frame border looks like no one; its first whole view gives its old id back."""
+    t = tracker(reid_window_s=10.0)
+    first, _ = leave_and_return(t, away_s=2.0, back=1)  # person 0 left; person 1 now on screen at (400, 120)
+    [temporary] = t.update([Observation((0, 100, 40, 80), None, True)], 3.2)  # at the left border: no descriptor
+    assert temporary != first, "nothing says yet who this is"
+    assert t.update([seen((10, 100, 80, 80), 0)], 3.3) == [first], "the first clear view should re-identify person 0"
+    assert t.update([seen((14, 100, 80, 80), 0)], 3.4) == [first]
+
+
+def test_an_established_track_is_never_renamed() -> None:
+    t = tracker(reid_window_s=10.0)
+    first, _ = leave_and_return(t, away_s=2.0, back=1)  # person 0 in the gallery
+    [other] = t.update([seen((10, 100, 80, 80), 2)], 3.2)
+    for i in range(1, 8):
+        [other] = t.update([seen((10 + i, 100, 80, 80), 2)], 3.2 + i / 15)
+    assert t.update([seen((18, 100, 80, 80), 0, confident=False)], 3.8) != [first], "a low-score lookalike must not rename it"
+    assert other != first
 
 
 def test_nothing_is_kept_past_the_reid_window() -> None:

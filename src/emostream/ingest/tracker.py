@@ -48,6 +48,7 @@ from emostream.ingest.tracking.geometry import Box, centre_distance, iou, simila
 __all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
 
 FEATURE_KEEP = 0.9  # weight of a track's descriptor against each new observation (exponential moving average)
+PROBATION = 5  # a new track's first observations may still re-identify it (its first boxes were cut or hidden)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class TrackerParams:
     max_missed: int = 5
     max_distance: float = 1.0
     appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
-    reid_window_s: float = 0.0  # 0: no re-identification
+    reid_window_s: float = 2.0  # 0: no re-identification
     reid_distance: float = 0.2
 
 
@@ -72,19 +73,18 @@ class Observation:
 @dataclass
 class Track:
     id: int
-    mean: np.ndarray
-    cov: np.ndarray
+    motion: np.ndarray  # Kalman state, see tracking/kalman.py
     box: Box  # last observed box
     feature: np.ndarray | None
     seen_s: float  # session time of the last observation
     missed: int = 0
     hits: int = 1
     predicted: Box = (0, 0, 0, 0)
+    reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
-        mean, cov = kalman.initiate(obs.box)
-        return cls(track_id, mean, cov, obs.box, obs.feature, now, predicted=obs.box)
+        return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box)
 
 
 @dataclass
@@ -121,8 +121,8 @@ class Tracker:
         """Track ids for ``observations``, in their order; ``now`` is the session time in seconds."""
         p = self.params
         for t in self.tracks:
-            t.mean, t.cov = kalman.predict(t.mean, t.cov)
-            t.predicted = kalman.to_box(t.mean)
+            t.motion = kalman.predict(t.motion)
+            t.predicted = kalman.to_box(t.motion)
         ids: list[int | None] = [None] * len(observations)
         used: set[int] = set()
         sure = [i for i, o in enumerate(observations) if o.confident]
@@ -191,11 +191,18 @@ class Tracker:
             ids[i] = self.tracks[ti].id
 
     def _continue(self, t: Track, obs: Observation, now: float) -> None:
-        t.mean, t.cov = kalman.update(t.mean, t.cov, obs.box)
+        t.motion = kalman.update(t.motion, obs.box)
         t.box, t.missed, t.seen_s = obs.box, 0, now
         t.hits += 1
         if obs.feature is not None:
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
+            if t.reid_open:
+                # A face first seen cut by the border or half hidden looks like no one; its first clear views may
+                # still show who it is. Its first few faces keep the id they were published with.
+                gone = self._claim(obs.feature)
+                if gone is not None:
+                    t.id, t.feature, t.reid_open = gone.id, appearance.blend(gone.feature, obs.feature, FEATURE_KEEP), False
+        t.reid_open = t.reid_open and t.hits < PROBATION
 
     # --- births, deaths and returns ----------------------------------------------------
 
@@ -210,15 +217,19 @@ class Tracker:
         # Nothing is kept past the window: a person who left longer ago is forgotten.
         self.gone = [g for g in self.gone if now - g.seen_s <= self.params.reid_window_s]
 
+    def _claim(self, feature: np.ndarray) -> Gone | None:
+        """The person who left within the window and looks most like ``feature``, if any (and forget them)."""
+        candidates = [(appearance.distance(g.feature, feature), gi) for gi, g in enumerate(self.gone)]
+        candidates = [c for c in candidates if c[0] <= self.params.reid_distance]
+        return self.gone.pop(min(candidates)[1]) if candidates else None
+
     def _reidentify(self, obs: Observation, now: float) -> int | None:
-        """The id of the person who left within the window and looks most like ``obs``, if any (and forget them)."""
+        """Start the track of a returning person under their old id; None if ``obs`` is no one who left."""
         if self.params.reid_window_s <= 0 or obs.feature is None:
             return None
-        candidates = [(appearance.distance(g.feature, obs.feature), gi) for gi, g in enumerate(self.gone)]
-        candidates = [c for c in candidates if c[0] <= self.params.reid_distance]
-        if not candidates:
+        gone = self._claim(obs.feature)
+        if gone is None:
             return None
-        gone = self.gone.pop(min(candidates)[1])
         track = Track.start(gone.id, obs, now)
         track.feature = appearance.blend(gone.feature, obs.feature, FEATURE_KEEP)
         self.tracks.append(track)
@@ -226,6 +237,7 @@ class Tracker:
 
     def _new_track(self, obs: Observation, now: float) -> int:
         track = Track.start(self._next_id, obs, now)
+        track.reid_open = self.params.reid_window_s > 0
         self._next_id += 1
         self.tracks.append(track)
         return track.id
@@ -242,7 +254,7 @@ class Tracker:
             "next_id": self._next_id,
             "tracks": [
                 {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
-                 "mean": pack(t.mean.astype(np.float64)), "cov": pack(t.cov.astype(np.float64)), "feature": feature(t.feature)}
+                 "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open}
                 for t in self.tracks
             ],
             "gone": [{"id": g.id, "box": list(g.box), "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
@@ -260,8 +272,8 @@ class Tracker:
                 t.missed, t.hits = int(missed), int(hits)
             else:
                 feature = None if item["feature"] is None else unpack(item["feature"], np.float32, dims)
-                t = Track(int(item["id"]), unpack(item["mean"], np.float64, (8,)), unpack(item["cov"], np.float64, (8, 8)),
-                          _box(item["box"]), feature, float(item["seen_s"]), int(item["missed"]), int(item["hits"]))
+                t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
+                          float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)))
             self.tracks.append(t)
         for item in state.get("gone", []):
             self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), _box(item["box"]), float(item["seen_s"])))
