@@ -161,13 +161,14 @@ def identities(clip: Clip, run: Run) -> dict[int, set[str]]:
 
 
 def tracks_of(clip: Clip, run: Run) -> dict[str, list[int]]:
-    """Person -> the track ids their faces got, in order of first use."""
+    """Person -> the track ids their faces got over time (a repeat of the previous id is not listed again)."""
     out: dict[str, list[int]] = {}
     for index, hyps in zip(run.indices, run.hyps, strict=True):
         for person, tbox in truth_boxes(clip, index):
             best = max(hyps, key=lambda h: iou(tbox, h[0]), default=None)
-            if best is not None and iou(tbox, best[0]) >= MATCH_IOU and best[1] not in out.setdefault(person, []):
-                out[person].append(best[1])
+            seq = out.setdefault(person, [])
+            if best is not None and iou(tbox, best[0]) >= MATCH_IOU and (not seq or seq[-1] != best[1]):
+                seq.append(best[1])
     return out
 
 

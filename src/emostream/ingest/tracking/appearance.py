@@ -64,7 +64,7 @@ def _colour(small_bgr: np.ndarray) -> np.ndarray:
 
 def _shape(small_bgr: np.ndarray) -> np.ndarray:
     # OpenCV's HOG in one call: at 32 x 32, a dozen numpy calls cost three times more than the work itself.
-    return _unit(_HOG.compute(cv2.cvtColor(small_bgr, cv2.COLOR_BGR2GRAY)).ravel())
+    return _unit(np.asarray(_HOG.compute(cv2.cvtColor(small_bgr, cv2.COLOR_BGR2GRAY)), dtype=np.float32).ravel())
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
