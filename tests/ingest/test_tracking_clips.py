@@ -75,3 +75,31 @@ def test_a_return_after_the_window_is_a_new_track(clips: dict[str, Clip]) -> Non
 def test_a_face_coming_close_and_going_back_keeps_its_id(clips: dict[str, Clip]) -> None:
     ids = tracks_of(clips["scale"], run_new(clips["scale"], TrackerParams()))
     assert len(ids["astronaut"]) == 1, f"the change of scale split the track: {ids}"
+
+
+def test_a_resumed_ingest_session_hands_out_the_ids_an_uninterrupted_one_would(clips: dict[str, Clip]) -> None:
+    """The checkpoint (ingest/checkpoint.py) carries the tracker: motion, descriptors and the re-identification gallery."""
+    import json
+
+    from emostream.config import TrackerConfig
+    from emostream.ingest import checkpoint
+    from emostream.ingest.session import IngestSession
+
+    clip = clips["swap"]  # astronaut is in the gallery while hopper sits
+    cfg = TrackerConfig(reid_window_s=10.0)
+
+    def step(session: IngestSession, index: int) -> list[int | None]:
+        boxes = [d.box for d in clip.detections[index] if d.score >= 0.5]
+        low = [d.box for d in clip.detections[index] if d.score < 0.5]
+        return session.tracker.track(clip.frames[index], boxes, low, index / clip.fps)
+
+    whole = IngestSession("seat", cfg, 0.0)
+    expected = [step(whole, i) for i in range(len(clip.frames))]
+    first = IngestSession("seat", cfg, 0.0)
+    for i in range(45):
+        step(first, i)
+    body = json.loads(checkpoint.snapshot(first, 44, "file.mp4", live=False))
+    resumed = checkpoint.restore(body, "seat", cfg, 0.0)
+    assert resumed.tracker.gone, "the checkpoint at frame 44 should hold astronaut, who left at 2 s"
+    got = [step(resumed, i) for i in range(45, len(clip.frames))]
+    assert got == expected[45:], "the resumed tracker diverged from the uninterrupted one"
