@@ -89,11 +89,10 @@ class Track:
 
 @dataclass
 class Gone:
-    """A retired track, kept for re-identification until ``seen_s + reid_window_s``."""
+    """A retired track, kept for re-identification until ``seen_s + reid_window_s``: an id and a descriptor, no image."""
 
     id: int
     feature: np.ndarray
-    box: Box
     seen_s: float
 
 
@@ -212,7 +211,7 @@ class Tracker:
             if t.missed <= self.params.max_missed:
                 keep.append(t)
             elif self.params.reid_window_s > 0 and t.feature is not None:
-                self.gone.append(Gone(t.id, t.feature, t.box, t.seen_s))
+                self.gone.append(Gone(t.id, t.feature, t.seen_s))
         self.tracks = keep
         # Nothing is kept past the window: a person who left longer ago is forgotten.
         self.gone = [g for g in self.gone if now - g.seen_s <= self.params.reid_window_s]
@@ -257,7 +256,7 @@ class Tracker:
                  "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open}
                 for t in self.tracks
             ],
-            "gone": [{"id": g.id, "box": list(g.box), "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
+            "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -276,7 +275,7 @@ class Tracker:
                           float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)))
             self.tracks.append(t)
         for item in state.get("gone", []):
-            self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), _box(item["box"]), float(item["seen_s"])))
+            self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), float(item["seen_s"])))
 
 
 def _box(values: Any) -> Box:
