@@ -45,7 +45,7 @@ def test_only_low_score_boxes_that_continue_a_track_are_published() -> None:
     frame = np.full((240, 320, 3), 90, np.uint8)
     frame[60:140, 100:180] = (40, 120, 200)  # a "face" with a colour of its own
     tracker = Tracker(TrackerParams())
-    [(face, track)] = track_faces(tracker, frame, [Detection(100, 60, 80, 80, 0.9)], 0.5, 0.0)
+    [(_, track)] = track_faces(tracker, frame, [Detection(100, 60, 80, 80, 0.9)], 0.5, 0.0)
     unsure = [Detection(102, 60, 80, 80, 0.35), Detection(250, 150, 40, 40, 0.35)]
     published = track_faces(tracker, frame, unsure, 0.5, 0.1)
     assert published == [(unsure[0], track)], f"the unsure box on the face continues it, the stray one is dropped: {published}"
