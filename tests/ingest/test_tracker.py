@@ -154,6 +154,18 @@ def test_a_face_first_seen_without_appearance_is_reidentified_at_its_first_clear
     assert t.update([seen((14, 100, 80, 80), 0)], 3.4) == [first]
 
 
+def test_a_face_coming_out_from_behind_someone_takes_back_its_track_still_in_grace() -> None:
+    """Crossing: hidden for a few frames, it reappears half hidden (no usable descriptor) where motion does not reach."""
+    t = tracker(max_missed=10, max_distance=0.0)
+    [first] = t.update([seen((100, 100, 80, 80), 0)], 0.0)
+    for i in range(1, 4):
+        t.update([], i / 15)
+    [provisional] = t.update([Observation((300, 100, 80, 80), None, True)], 4 / 15)
+    assert provisional != first
+    assert t.update([seen((304, 100, 80, 80), 0)], 5 / 15) == [first], "its first clear view should give its id back"
+    assert [tr.id for tr in t.tracks] == [first], "the old track is taken over, not left to age"
+
+
 def test_an_established_track_is_never_renamed() -> None:
     t = tracker(reid_window_s=10.0)
     first, _ = leave_and_return(t, away_s=2.0, back=1)  # person 0 in the gallery

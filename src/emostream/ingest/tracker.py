@@ -123,17 +123,19 @@ class Tracker:
             t.motion = kalman.predict(t.motion)
             t.predicted = kalman.to_box(t.motion)
         ids: list[int | None] = [None] * len(observations)
-        used: set[int] = set()
+        used: dict[int, int] = {}  # track index -> the observation it took this frame
         sure = [i for i, o in enumerate(observations) if o.confident]
         unsure = [i for i, o in enumerate(observations) if not o.confident]
         self._assign(self._overlap_pairs(sure, observations), observations, ids, used, now)
         if p.max_distance > 0:
             self._assign(self._distance_pairs(sure, observations, ids, used), observations, ids, used, now)
         recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0}  # ByteTrack: the second pass serves tracks seen last frame
-        self._assign(self._overlap_pairs(unsure, observations, only=recent - used), observations, ids, used, now)
+        self._assign(self._overlap_pairs(unsure, observations, only=recent - used.keys()), observations, ids, used, now)
+        absorbed = self._settle_newcomers(observations, ids, used)
         for ti, t in enumerate(self.tracks):
             if ti not in used:
                 t.missed += 1
+        self.tracks = [t for ti, t in enumerate(self.tracks) if ti not in absorbed]
         self._retire(now)
         for i in sure:
             if ids[i] is None:
@@ -164,7 +166,7 @@ class Tracker:
                     pairs.append((1.0 - overlap + d, ti, i))
         return sorted(pairs)
 
-    def _distance_pairs(self, indices: list[int], observations: list[Observation], ids: list[int | None], used: set[int]) -> list[tuple[float, int, int]]:
+    def _distance_pairs(self, indices: list[int], observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> list[tuple[float, int, int]]:
         pairs = []
         for ti, t in enumerate(self.tracks):
             if ti in used:
@@ -180,13 +182,13 @@ class Tracker:
                     pairs.append((dist / reach + d, ti, i))
         return sorted(pairs)
 
-    def _assign(self, pairs: list[tuple[float, int, int]], observations: list[Observation], ids: list[int | None], used: set[int], now: float) -> None:
+    def _assign(self, pairs: list[tuple[float, int, int]], observations: list[Observation], ids: list[int | None], used: dict[int, int], now: float) -> None:
         """Greedy: take pairs best first, skipping tracks and detections already matched."""
         for _cost, ti, i in pairs:
             if ti in used or ids[i] is not None:
                 continue
             self._continue(self.tracks[ti], observations[i], now)
-            used.add(ti)
+            used[ti] = i
             ids[i] = self.tracks[ti].id
 
     def _continue(self, t: Track, obs: Observation, now: float) -> None:
@@ -195,13 +197,31 @@ class Tracker:
         t.hits += 1
         if obs.feature is not None:
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
-            if t.reid_open:
-                # A face first seen cut by the border or half hidden looks like no one; its first clear views may
-                # still show who it is. Its first few faces keep the id they were published with.
-                gone = self._claim(obs.feature)
-                if gone is not None:
-                    t.id, t.feature, t.reid_open = gone.id, appearance.blend(gone.feature, obs.feature, FEATURE_KEEP), False
-        t.reid_open = t.reid_open and t.hits < PROBATION
+
+    def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> set[int]:
+        """Let young tracks turn out to be someone known; returns the indices of live tracks they took over.
+
+        A face first seen cut by the border or half hidden (coming out from behind
+        someone) looks like no one, and gets a new id. Its first clear views, within
+        its first ``PROBATION`` faces, may still show who it is: a person who left
+        within the window, or a track in its grace period that has been missing since
+        before this frame. From then on it carries that id; its first few faces keep the
+        id they were published with.
+        """
+        absorbed: set[int] = set()
+        for ti, i in used.items():
+            t, feature = self.tracks[ti], observations[i].feature
+            if t.reid_open and feature is not None:
+                # Live tracks already missing before this frame (a single missed detection is no departure).
+                waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1]
+                found = self._claim(feature, waiting)
+                if found is not None:
+                    (t.id, known, taken), t.reid_open = found, False
+                    t.feature = appearance.blend(known, feature, FEATURE_KEEP)
+                    ids[i] = t.id
+                    absorbed |= taken
+            t.reid_open = t.reid_open and t.hits < PROBATION
+        return absorbed
 
     # --- births, deaths and returns ----------------------------------------------------
 
@@ -216,23 +236,48 @@ class Tracker:
         # Nothing is kept past the window: a person who left longer ago is forgotten.
         self.gone = [g for g in self.gone if now - g.seen_s <= self.params.reid_window_s]
 
-    def _claim(self, feature: np.ndarray) -> Gone | None:
-        """The person who left within the window and looks most like ``feature``, if any (and forget them)."""
-        candidates = [(appearance.distance(g.feature, feature), gi) for gi, g in enumerate(self.gone)]
-        candidates = [c for c in candidates if c[0] <= self.params.reid_distance]
-        return self.gone.pop(min(candidates)[1]) if candidates else None
+    def _claim(self, feature: np.ndarray, waiting: list[int]) -> tuple[int, np.ndarray, set[int]] | None:
+        """(id, descriptor, live track indices taken) of the known person who looks most like ``feature``, if any.
+
+        Candidates: people who left within the window (forgotten once claimed), and
+        the live tracks ``waiting`` for a detection (the caller drops those taken).
+        """
+        if self.params.reid_window_s <= 0:
+            return None
+        limit = self.params.reid_distance
+        best: tuple[float, int, bool] | None = None  # distance, index, is a live track
+        for gi, g in enumerate(self.gone):
+            d = appearance.distance(g.feature, feature)
+            if d <= limit and (best is None or d < best[0]):
+                best = (d, gi, False)
+        for tj in waiting:
+            known = self.tracks[tj].feature
+            if known is not None:
+                d = appearance.distance(known, feature)
+                if d <= limit and (best is None or d < best[0]):
+                    best = (d, tj, True)
+        if best is None:
+            return None
+        if best[2]:
+            live = self.tracks[best[1]]
+            return live.id, live.feature if live.feature is not None else feature, {best[1]}
+        gone = self.gone.pop(best[1])
+        return gone.id, gone.feature, set()
 
     def _reidentify(self, obs: Observation, now: float) -> int | None:
-        """Start the track of a returning person under their old id; None if ``obs`` is no one who left."""
-        if self.params.reid_window_s <= 0 or obs.feature is None:
+        """Start the track of a known person under their id; None if ``obs`` looks like no one known."""
+        if obs.feature is None:
             return None
-        gone = self._claim(obs.feature)
-        if gone is None:
+        waiting = [tj for tj, t in enumerate(self.tracks) if t.missed >= 2]  # missing before this frame too
+        found = self._claim(obs.feature, waiting)
+        if found is None:
             return None
-        track = Track.start(gone.id, obs, now)
-        track.feature = appearance.blend(gone.feature, obs.feature, FEATURE_KEEP)
+        track_id, known, taken = found
+        self.tracks = [t for tj, t in enumerate(self.tracks) if tj not in taken]
+        track = Track.start(track_id, obs, now)
+        track.feature = appearance.blend(known, obs.feature, FEATURE_KEEP)
         self.tracks.append(track)
-        return gone.id
+        return track_id
 
     def _new_track(self, obs: Observation, now: float) -> int:
         track = Track.start(self._next_id, obs, now)
