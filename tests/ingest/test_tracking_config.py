@@ -49,3 +49,13 @@ def test_only_low_score_boxes_that_continue_a_track_are_published() -> None:
     unsure = [Detection(102, 60, 80, 80, 0.35), Detection(250, 150, 40, 40, 0.35)]
     published = track_faces(tracker, frame, unsure, 0.5, 0.1)
     assert published == [(unsure[0], track)], f"the unsure box on the face continues it, the stray one is dropped: {published}"
+
+
+def test_the_descriptor_is_the_same_whether_the_frame_comes_in_rgb_or_bgr() -> None:
+    """Ingest may decode straight to the detector's colour (RGB for BlazeFace)."""
+    from emostream.ingest.tracking.appearance import describe
+
+    rng = np.random.default_rng(1)
+    bgr = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    assert np.allclose(describe(bgr, (20, 20, 60, 60)), describe(rgb, (20, 20, 60, 60), "rgb"))

@@ -37,7 +37,7 @@ greedy needs no extra dependency and costs microseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -105,13 +105,15 @@ class Tracker:
 
     # --- one frame --------------------------------------------------------------
 
-    def track(self, frame_bgr: np.ndarray, confident: list[Box], low: list[Box], now: float) -> list[int | None]:
+    def track(
+        self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr"
+    ) -> list[int | None]:
         """Ids for ``confident + low`` boxes of one frame (None: a low-score box that continues no track)."""
-        height, width = frame_bgr.shape[:2]
+        height, width = frame.shape[:2]
         use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
 
         def observe(box: Box, sure: bool) -> Observation:
-            feature = appearance.describe(frame_bgr, box) if use_appearance and not touches_edge(box, width, height) else None
+            feature = appearance.describe(frame, box, colour) if use_appearance and not touches_edge(box, width, height) else None
             return Observation(box, feature, sure)
 
         return self.update([observe(b, True) for b in confident] + [observe(b, False) for b in low], now)

@@ -26,6 +26,8 @@ is not a biometric template, and it is never stored or published (see
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
@@ -41,15 +43,17 @@ DIMENSIONS = HUE_BINS * SAT_BINS + 3 * 3 * 4 * ORIENTATIONS
 _HOG = cv2.HOGDescriptor((SIZE, SIZE), (16, 16), (8, 8), (8, 8), ORIENTATIONS)
 
 
-def describe(frame_bgr: np.ndarray, box: Box) -> np.ndarray:
-    """Unit-length float32 descriptor of the face in ``box`` (``DIMENSIONS`` values)."""
+def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr") -> np.ndarray:
+    """Unit-length float32 descriptor of the face in ``box`` (``DIMENSIONS`` values) of a ``colour`` frame."""
     x, y, w, h = box
-    frame_h, frame_w = frame_bgr.shape[:2]
+    frame_h, frame_w = frame.shape[:2]
     x0, y0 = min(max(x, 0), frame_w - 1), min(max(y, 0), frame_h - 1)
     x1, y1 = min(max(x + w, x0 + 1), frame_w), min(max(y + h, y0 + 1), frame_h)
-    patch = frame_bgr[y0:y1, x0:x1]
+    patch = frame[y0:y1, x0:x1]
     if patch.ndim == 2:
         patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
+    elif colour == "rgb":
+        patch = patch[:, :, ::-1]  # a view; the resize below makes the copy
     # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more, and
     # histograms of a 32 x 32 sample separate people as well (measured in docs/BENCHMARKS.md).
     small = cv2.resize(patch, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)

@@ -11,6 +11,8 @@ cascade weight) and it has no threshold to lower: all its boxes are confident.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from emostream.config import DetectorConfig, TrackerConfig
@@ -30,9 +32,11 @@ def confident_from(detector: DetectorConfig) -> float:
     return detector.min_score if detector.backend == "mediapipe" else 0.0
 
 
-def track_faces(tracker: Tracker, frame_bgr: np.ndarray, detections: list[Detection], threshold: float, now: float) -> list[tuple[Detection, int]]:
+def track_faces(
+    tracker: Tracker, frame: np.ndarray, detections: list[Detection], threshold: float, now: float, colour: Literal["bgr", "rgb"] = "bgr"
+) -> list[tuple[Detection, int]]:
     """(detection, track id) for each face to publish, confident ones first, in detector order within each group."""
     sure = [d for d in detections if d.score >= threshold]
     unsure = [d for d in detections if d.score < threshold]
-    ids = tracker.track(frame_bgr, [d.box for d in sure], [d.box for d in unsure], now)
+    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour)
     return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]
