@@ -120,6 +120,11 @@ def run(quick: bool) -> str:
         "",
         score_table,
         "",
+        "How to read it: on `swap` and `leave_return` the default window (2 s) is shorter than the absences (2 s and "
+        "2.4 s), so the returning person gets a new id, as configured, and IDF1 counts that against it; what changed is "
+        "that no track holds two people any more (the position-only tracker handed the seat, and its emotion, to the "
+        "next person). A window that covers the absence gives each person one id.",
+        "",
         "The same at 5 frames/s (every 3rd frame analysed), where faces move further between analysed frames:",
         "",
         low_rate_table,
