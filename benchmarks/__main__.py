@@ -27,13 +27,14 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory")
+SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory", "tracking")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
     "e2e": "End-to-end latency",
     "baseline": "Against the per-face approach",
     "ingest": "Ingest: decoding and detection",
+    "tracking": "Tracking",
     "memory": "Resident memory of each role",
 }
 HEADER = """# Benchmarks

@@ -27,6 +27,31 @@ class TrackerConfig(Section):
         description="When boxes do not overlap (fast motion at a low analysis rate), a detection whose centre is within this many "
         "box sizes of a track's last box, and of similar size, continues the track (per analysed frame; 0: IoU only).",
     )
+    low_score: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Detections scoring from this up to detector.min_score only continue existing tracks (a face the detector is "
+        "briefly unsure about keeps its track); they never start one. MediaPipe only; at or above detector.min_score: off.",
+    )
+    appearance_distance: float = Field(
+        0.25,
+        ge=0,
+        le=2,
+        description="Largest appearance difference (cosine distance of face descriptors) at which a detection may continue a track: "
+        "a different person at the same place starts a new track at once. 0: match by position only.",
+    )
+    reid_window_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="A person who leaves and comes back within this many seconds (session time) gets their earlier track id back; "
+        "their face descriptor is kept in memory only that long. 0: off. Needs tracks.end_after_s at least as long.",
+    )
+    reid_distance: float = Field(
+        0.2, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
+    )
+
 
 
 class IngestConfig(Section):

@@ -35,6 +35,18 @@ class Config(Section):
             raise ValueError(f"duplicate source id(s): {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _reid_outlives_tracks(self) -> Config:
+        """A re-identified face continues its old track id, which the aggregator must not have ended meanwhile."""
+        window, tracks = self.tracker.reid_window_s, self.tracks
+        if window > min(tracks.end_after_s, tracks.idle_end_s):
+            raise ValueError(
+                f"tracker.reid_window_s ({window:g} s) is longer than tracks.end_after_s ({tracks.end_after_s:g} s) or "
+                f"tracks.idle_end_s ({tracks.idle_end_s:g} s): the aggregator would end a track before its person could be "
+                f"re-identified, and ignore that track's later faces; set both to at least {window:g}"
+            )
+        return self
+
     def source(self, source_id: str) -> SourceConfig:
         for src in self.sources:
             if src.id == source_id:

@@ -27,6 +27,7 @@ from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.reader import LatestFrameReader
 from emostream.ingest.session import IngestSession
 from emostream.ingest.sources import Frame, VideoSource, source_kind
+from emostream.ingest.tracking.detections import confident_from, detector_config, track_faces
 from emostream.messages import FaceJob, LifecycleMessage, encode_lifecycle
 from emostream.redact import redact
 from emostream.viewer.preview import PreviewPublisher
@@ -58,6 +59,7 @@ class SourceRunner:
         self.thread = threading.Thread(target=self._main, name=f"ingest:{src.id}", daemon=True)
         self._logged: dict[str, float] = {}
         self.preview = self._preview_publisher()
+        self._confident_from = confident_from(self.cfg.detector)
 
     def _preview_publisher(self) -> PreviewPublisher | None:
         """Frames for the live web page, only when it is enabled (see docs/viewer.md)."""
@@ -196,9 +198,9 @@ class SourceRunner:
             return
         big = [d for d in detections if min(d.w, d.h) >= det_cfg.min_face_px]
         skipped = len(detections) - len(big)
-        track_ids = session.tracker.update([d.box for d in big])
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
-        jobs = [(det, track, crop_face(frame.image, det.box, card, det_cfg.margin)) for det, track in zip(big, track_ids, strict=True)]
+        tracked = track_faces(session.tracker, frame.image, big, self._confident_from, offset)
+        jobs = [(det, track, crop_face(frame.image, det.box, card, det_cfg.margin)) for det, track in tracked]
         decode_detect_ms = (frame.decode_s + time.perf_counter() - began) * 1000.0
         height, width = frame.image.shape[:2]
         w = self.worker
@@ -230,7 +232,7 @@ class SourceRunner:
         w.reconnector.call(publish, committed=published)
         if self.preview is not None and self.preview.due():
             preview = self.preview
-            w.reconnector.call(lambda: preview.publish(frame.image, session.id, seq, [d.box for d in big], track_ids))
+            w.reconnector.call(lambda: preview.publish(frame.image, session.id, seq, [d.box for d, _ in tracked], [t for _, t in tracked]))
         self.metrics.frames.labels(src, "analysed").inc()
         self.metrics.decode_detect.labels(src).observe(decode_detect_ms / 1000.0)
         if jobs:
@@ -242,7 +244,7 @@ class SourceRunner:
 
     def _main(self) -> None:
         try:
-            detector = make_detector(self.cfg.detector)
+            detector = make_detector(detector_config(self.cfg.detector, self.cfg.tracker))
         except Exception:
             self.state = "failed"
             log.exception("source %s: cannot build the %s detector", self.src.id, self.cfg.detector.backend)

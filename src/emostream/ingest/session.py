@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from emostream.config import TrackerConfig
-from emostream.ingest.tracker import IouTracker
+from emostream.ingest.tracker import Tracker, TrackerParams
 from emostream.messages import SessionEnd, SessionStart
 
 
@@ -37,7 +37,8 @@ class IngestSession:
 
     def __post_init__(self) -> None:
         self.id = self.id or new_session_id(self.source, self.started_ts)
-        self.tracker = IouTracker(self.tracker_cfg.iou_threshold, self.tracker_cfg.max_missed, self.tracker_cfg.max_distance)
+        c = self.tracker_cfg
+        self.tracker = Tracker(TrackerParams(c.iou_threshold, c.max_missed, c.max_distance, c.appearance_distance, c.reid_window_s, c.reid_distance))
 
     def clock(self, pts: float, captured_ts: float, live: bool) -> tuple[float, float]:
         """(offset, interval) of an analysed frame: media time for files, wall time for live."""

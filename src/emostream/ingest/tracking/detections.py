@@ -1,0 +1,42 @@
+"""Between the detector and the tracker: which detections are confident, and the low-score ones for the second pass.
+
+ByteTrack's insight is that a face the detector is briefly unsure about (motion
+blur, a turned head, a hand in front) is still the face the track follows. So
+ingest asks BlazeFace for boxes down to ``tracker.low_score``; those at or
+above ``detector.min_score`` are faces as before, those in between are used
+only to continue a track and are otherwise dropped, so the threshold a user set
+still decides what starts a face. Haar's score is no probability (a squashed
+cascade weight) and it has no threshold to lower: all its boxes are confident.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from emostream.config import DetectorConfig, TrackerConfig
+from emostream.detector import Detection
+from emostream.ingest.tracker import Tracker
+
+
+def detector_config(detector: DetectorConfig, tracker: TrackerConfig) -> DetectorConfig:
+    """The detector settings ingest builds its detector with: down to ``low_score`` when that is lower."""
+    if detector.backend != "mediapipe" or tracker.low_score >= detector.min_score:
+        return detector
+    return detector.model_copy(update={"min_score": tracker.low_score})
+
+
+def confident_from(detector: DetectorConfig) -> float:
+    """The score from which a detection is a face in its own right."""
+    return detector.min_score if detector.backend == "mediapipe" else 0.0
+
+
+def track_faces(
+    tracker: Tracker, frame: np.ndarray, detections: list[Detection], threshold: float, now: float, colour: Literal["bgr", "rgb"] = "bgr"
+) -> list[tuple[Detection, int]]:
+    """(detection, track id) for each face to publish, confident ones first, in detector order within each group."""
+    sure = [d for d in detections if d.score >= threshold]
+    unsure = [d for d in detections if d.score < threshold]
+    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour)
+    return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]

@@ -1,0 +1,40 @@
+"""Box arithmetic shared by the tracker's motion and appearance parts. Boxes are ``(x, y, w, h)`` in pixels."""
+
+from __future__ import annotations
+
+import math
+
+Box = tuple[int, int, int, int]
+
+# Boxes more different in size than this factor (either way) are not the same face.
+MAX_SIZE_RATIO = 2.0
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union; 0 for disjoint or empty boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def centre_distance(a: Box, b: Box) -> float:
+    """Distance between the centres, in units of the larger box's mean side."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    scale = max((aw + ah) / 2.0, (bw + bh) / 2.0, 1.0)
+    return math.hypot(ax + aw / 2.0 - bx - bw / 2.0, ay + ah / 2.0 - by - bh / 2.0) / scale
+
+
+def similar_size(a: Box, b: Box) -> bool:
+    size_a, size_b = math.sqrt(max(a[2] * a[3], 1)), math.sqrt(max(b[2] * b[3], 1))
+    return max(size_a, size_b) / min(size_a, size_b) <= MAX_SIZE_RATIO
+
+
+def touches_edge(box: Box, width: int, height: int, margin: int = 2) -> bool:
+    """True when the box is cut by the frame border, so it shows only part of a face."""
+    x, y, w, h = box
+    return x <= margin or y <= margin or x + w >= width - margin or y + h >= height - margin
