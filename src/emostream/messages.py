@@ -73,6 +73,9 @@ class FaceJob:
     score: float
     decode_detect_ms: float
     crop: np.ndarray = field(repr=False, compare=False)  # uint8 (H, W, C)
+    # Live faces: a classifier drops the face instead of classifying it once it is older than
+    # this since capture (ingest.max_queue_age_ms). 0: never dropped for age (files).
+    max_age_ms: float = 0.0
 
     @property
     def event_id(self) -> str:
@@ -114,6 +117,7 @@ class FaceJob:
                 score=_finite(data, "score"),
                 decode_detect_ms=_finite(data, "decode_detect_ms"),
                 crop=crop,
+                max_age_ms=_finite(data, "max_age_ms") if "max_age_ms" in data else 0.0,  # absent in jobs from older ingests
             )
         except MessageError:
             raise
@@ -205,11 +209,32 @@ class SessionEnd:
     faces: int  # face jobs published, i.e. events to expect
     faces_skipped: int  # too small to classify
     frames_skipped: int = 0  # not analysed by design: a live source delivers more than its fps
+    frames_dropped_age: int = 0  # of frames_dropped: the faces queue was older than ingest.max_queue_age_ms
 
     kind = "end"
 
 
-LifecycleMessage = SessionStart | SessionEnd
+@dataclass(frozen=True)
+class FacesDropped:
+    """Live faces a classifier dropped instead of classifying, because they were too old to be worth it.
+
+    Published by the classifier on the lifecycle stream in the same MULTI that
+    acknowledges the faces, so a face is either an event or a drop, never both
+    and never neither. The aggregator counts the ids once each (in the same
+    "seen" set as events), so a session's events plus its dropped faces add up
+    to the faces ingest announced, and it need not wait for faces that will
+    never be events.
+    """
+
+    source: str
+    session: str
+    reason: str  # "age"
+    event_ids: tuple[str, ...]  # the ids the faces' events would have had
+
+    kind = "dropped"
+
+
+LifecycleMessage = SessionStart | SessionEnd | FacesDropped
 
 
 def encode_lifecycle(message: LifecycleMessage) -> dict[str, bytes | str]:
@@ -219,7 +244,7 @@ def encode_lifecycle(message: LifecycleMessage) -> dict[str, bytes | str]:
 def decode_lifecycle(fields: Fields) -> LifecycleMessage:
     data = _payload(fields)
     kind = fields.get(b"type", b"").decode(errors="replace")
-    cls = {"start": SessionStart, "end": SessionEnd}.get(kind)
+    cls = {"start": SessionStart, "end": SessionEnd, "dropped": FacesDropped}.get(kind)
     if cls is None:
         raise MessageError(f"unknown lifecycle message type {kind!r}")
     try:
@@ -249,6 +274,10 @@ def _typed(cls: type, data: dict[str, Any], kind: str) -> dict[str, Any]:
             raise MessageError(f"malformed {kind} message: {name} is not a string")
         if wanted == "int" and (isinstance(value, bool) or not isinstance(value, int)):
             raise MessageError(f"malformed {kind} message: {name} is not an integer")
+        if wanted == "tuple[str, ...]":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise MessageError(f"malformed {kind} message: {name} is not a list of strings")
+            out[name] = tuple(value)
         if wanted == "float":
             try:
                 number = math.nan if isinstance(value, bool) or not isinstance(value, int | float) else float(value)

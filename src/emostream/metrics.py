@@ -38,6 +38,16 @@ class IngestMetrics:
             registry=registry,
         )
         self.sessions = Counter("emostream_ingest_sessions_total", "Sessions started.", ["source"], registry=registry)
+        self.dropped = Counter(
+            "emostream_ingest_frames_dropped_total",
+            "Frames of live sources dropped by backpressure, by reason: backlog (ingest.backlog_max faces wait) "
+            "or age (the oldest waiting face is older than ingest.max_queue_age_ms).",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self.queue_age = Gauge(
+            "emostream_ingest_queue_age_seconds", "Age of the oldest face not yet delivered to a classifier, as ingest last read it.", registry=registry
+        )
         self.first_frame = Histogram(
             "emostream_ingest_first_frame_seconds",
             "Time from starting to open a source to its first decoded frame, per (re)connection.",
@@ -54,7 +64,13 @@ class ClassifierMetrics:
         self.inference = Histogram(
             "emostream_classifier_inference_seconds", "Time of one batched forward pass.", buckets=LATENCY_BUCKETS, registry=registry
         )
-        self.faces = Counter("emostream_classifier_faces_total", "Faces by outcome: classified or deadletter.", ["outcome"], registry=registry)
+        self.faces = Counter("emostream_classifier_faces_total", "Faces by outcome: classified, dropped or deadletter.", ["outcome"], registry=registry)
+        self.dropped = Counter(
+            "emostream_classifier_faces_dropped_total",
+            "Live faces dropped instead of classified, by reason: age (older than ingest.max_queue_age_ms since capture).",
+            ["source", "reason"],
+            registry=registry,
+        )
         self.throughput = Gauge(
             "emostream_classifier_throughput_faces_per_second",
             "Faces classified per second by this replica over the last 10 s (rate(emostream_classifier_faces_total) without PromQL).",

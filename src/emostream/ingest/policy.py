@@ -1,0 +1,75 @@
+"""What a source is doing, and what it does when the classifiers fall behind: named, not strings.
+
+Backpressure is a policy chosen per source, in the spirit of Roboflow's
+``BufferFillingStrategy``: a **file** waits (every frame is analysed, only
+later), a **live** source drops (a camera does not wait for us, and an event
+that arrives late is worth less than a fresh one). A live source drops for one
+of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
+faces (memory), or the oldest face still waiting in it is older than
+``ingest.max_queue_age_ms`` (freshness). Files never look at the age: they
+trade latency for completeness by design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SourceState(StrEnum):
+    """Where one source's runner stands; shown by ``emostream sources list`` and ``/healthz``."""
+
+    STARTING = "starting"  # thread created, detector not built yet
+    CONNECTING = "connecting"  # opening the source for the first time
+    UP = "up"  # delivering frames
+    DOWN = "down"  # a live source lost, being reconnected with backoff
+    ENDED = "ended"  # a file read to its end
+    FAILED = "failed"  # cannot run: bad file, detector missing, or reconnects given up
+    STOPPED = "stopped"  # stopped by shutdown or a run-time removal
+
+
+class Verdict(StrEnum):
+    """The policy's answer for one frame that pacing admitted."""
+
+    ANALYSE = "analyse"
+    WAIT = "wait"  # ask again shortly (files)
+    DROP_BACKLOG = "backlog"  # live: the queue is full
+    DROP_AGE = "age"  # live: the work ahead is older than the freshness bound
+
+
+DROP_REASONS = (Verdict.DROP_BACKLOG.value, Verdict.DROP_AGE.value)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What the classifiers' queue looks like: faces not yet acknowledged, and the age of the oldest."""
+
+    backlog: int = 0
+    oldest_age_ms: float = 0.0  # 0 when nothing waits
+
+
+@dataclass(frozen=True)
+class Limits:
+    backlog_max: int
+    max_queue_age_ms: float  # 0: no freshness bound
+
+
+class Backpressure(StrEnum):
+    """``wait`` (files) or ``drop`` (live sources)."""
+
+    WAIT = "wait"
+    DROP = "drop"
+
+    @classmethod
+    def for_source(cls, live: bool) -> Backpressure:
+        return cls.DROP if live else cls.WAIT
+
+    def decide(self, queue: QueueState, limits: Limits) -> Verdict:
+        if self is Backpressure.WAIT:
+            return Verdict.WAIT if queue.backlog >= limits.backlog_max else Verdict.ANALYSE
+        # Age first: it is the bound a camera user notices, and it trips long before a full queue.
+        if limits.max_queue_age_ms and queue.oldest_age_ms > limits.max_queue_age_ms:
+            return Verdict.DROP_AGE
+        if queue.backlog >= limits.backlog_max:
+            return Verdict.DROP_BACKLOG
+        return Verdict.ANALYSE
