@@ -9,7 +9,11 @@ it was added, so the oldest undelivered face's id, compared with Redis's own
 Only faces not yet delivered to a classifier count for the age. Faces a
 classifier has read are in its hands already; counting them would let a
 replica that died with a batch pending (claimed only after
-``classifier.claim_idle_ms``) stall every camera for that long.
+``classifier.claim_idle_ms``) stall every camera for that long. And the age
+counts only once a classifier has joined the group: before that nobody is
+behind, the pipeline is starting (or ingest runs alone), and only
+``ingest.backlog_max`` bounds the queue; the classifiers drop the faces that
+have gone stale meanwhile when they arrive.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def read_queue(client: redis.Redis, stream: str, group: str) -> QueueState:
         size = backlog(client, stream, group)
         lag = size - int(info["pending"])
     size = int(lag) + int(info["pending"])
-    if not lag:
+    if not lag or not int(info.get("consumers", 0)):
         return QueueState(size, 0.0)
     last = info["last-delivered-id"]
     last = last.decode() if isinstance(last, bytes) else str(last)

@@ -72,11 +72,9 @@ class Frame:
         return image
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """(height, width), without converting anything."""
-        if isinstance(self.raw, np.ndarray):
-            return int(self.raw.shape[0]), int(self.raw.shape[1])
-        return int(self.raw.height), int(self.raw.width)
+    def image(self) -> np.ndarray:
+        """BGR pixels (OpenCV's order), for callers that do not ask for a colour."""
+        return self.pixels("bgr")
 
 
 def source_kind(url: str) -> str:
