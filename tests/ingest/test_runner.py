@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from emostream.ingest.errors import SourceError
 from emostream.ingest.policy import QueueState, SourceState
 from tests.ingest.fakes import FakeRgbDetector, build
@@ -45,7 +47,7 @@ def test_reconnect_delays_double_up_to_the_cap_and_start_over_after_a_connection
     rig = build([DOWN] * 5 + [2, DOWN, 1], ingest={"reconnect_initial_s": 0.5, "reconnect_max_s": 4.0})
     rig.runner.run()
     at = rig.script.opened
-    gaps = [round(b - a, 3) for a, b in zip(at, at[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(at)]
     # then the retries wait 0.5, 1, 2, 4 and 4 s (capped); after a good connection they start again at 0.5 s.
     assert gaps[:5] == [0.5, 1.0, 2.0, 4.0, 4.0], gaps
     streamed = gaps[5] - 0.5  # 2 frames at 10 fps, paced
