@@ -165,11 +165,12 @@ class TrackerConfig(Section):
 class IngestConfig(Section):
     backlog_max: int = Field(2_000, ge=1, description="Faces waiting for classification above which ingest drops (live) or waits (files).")
     max_queue_age_ms: float = Field(
-        750.0,
+        800.0,
         ge=0,
         le=600_000,
-        description="Freshness bound of live sources: while the oldest face waiting for a classifier is older than this, live sources "
-        "drop frames (counted, reason age), and classifiers drop live faces older than this since capture. Files never drop. 0: no bound.",
+        description="Freshness bound of live sources, capture to published event: classifiers drop live faces that would be older, and "
+        "live sources drop frames (reason age) while the oldest face waiting for a classifier has waited over half of it. "
+        "Files never drop. 0: no bound.",
     )
     session_timeout_s: float = Field(30.0, gt=0, description="A live source down longer than this ends its session.")
     reconnect_initial_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles each try, with jitter.")

@@ -5,9 +5,17 @@ Backpressure is a policy chosen per source, in the spirit of Roboflow's
 later), a **live** source drops (a camera does not wait for us, and an event
 that arrives late is worth less than a fresh one). A live source drops for one
 of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
-faces (memory), or the oldest face still waiting in it is older than
-``ingest.max_queue_age_ms`` (freshness). Files never look at the age: they
-trade latency for completeness by design.
+faces (memory), or the oldest face still waiting in it has waited more than
+half of ``ingest.max_queue_age_ms`` (freshness). Files never look at the age:
+they trade latency for completeness by design.
+
+Why half: ``max_queue_age_ms`` bounds a live face's whole way from capture to
+its published event, and classifiers drop the faces that would miss it. If
+ingest queued until the queue itself were that old, the classifiers would
+reach mostly faces already too old to publish, and drop them after ingest had
+paid for their detection. Queueing only while the wait ahead is under half
+the bound leaves the other half for the forward pass and the publishing,
+while still keeping enough work queued for the classifiers' next batches.
 """
 
 from __future__ import annotations
@@ -48,6 +56,9 @@ class QueueState:
     oldest_age_ms: float = 0.0  # 0 when nothing waits
 
 
+QUEUE_SHARE = 0.5  # of max_queue_age_ms that faces may wait in the queue before live sources stop queueing
+
+
 @dataclass(frozen=True)
 class Limits:
     backlog_max: int
@@ -68,7 +79,7 @@ class Backpressure(StrEnum):
         if self is Backpressure.WAIT:
             return Verdict.WAIT if queue.backlog >= limits.backlog_max else Verdict.ANALYSE
         # Age first: it is the bound a camera user notices, and it trips long before a full queue.
-        if limits.max_queue_age_ms and queue.oldest_age_ms > limits.max_queue_age_ms:
+        if limits.max_queue_age_ms and queue.oldest_age_ms > limits.max_queue_age_ms * QUEUE_SHARE:
             return Verdict.DROP_AGE
         if queue.backlog >= limits.backlog_max:
             return Verdict.DROP_BACKLOG

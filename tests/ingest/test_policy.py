@@ -1,0 +1,28 @@
+"""The backpressure policy, decision by decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from emostream.ingest.policy import Backpressure, Limits, QueueState, Verdict
+
+LIMITS = Limits(backlog_max=100, max_queue_age_ms=800.0)
+
+
+@pytest.mark.parametrize(
+    ("queue", "live", "files"),
+    [
+        (QueueState(0, 0.0), Verdict.ANALYSE, Verdict.ANALYSE),
+        (QueueState(10, 399.0), Verdict.ANALYSE, Verdict.ANALYSE),  # under half the bound: queue it
+        (QueueState(10, 401.0), Verdict.DROP_AGE, Verdict.ANALYSE),  # over half: the rest is the classifier's share
+        (QueueState(100, 10.0), Verdict.DROP_BACKLOG, Verdict.WAIT),
+        (QueueState(100, 5_000.0), Verdict.DROP_AGE, Verdict.WAIT),  # age is the reason a camera user sees first
+    ],
+)
+def test_live_sources_drop_and_files_wait(queue: QueueState, live: Verdict, files: Verdict) -> None:
+    assert Backpressure.for_source(True).decide(queue, LIMITS) is live
+    assert Backpressure.for_source(False).decide(queue, LIMITS) is files
+
+
+def test_a_bound_of_0_turns_the_age_check_off() -> None:
+    assert Backpressure.DROP.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE
