@@ -14,7 +14,7 @@ LIMITS = Limits(backlog_max=100, max_queue_age_ms=800.0)
     [
         (QueueState(0, 0.0), Verdict.ANALYSE, Verdict.ANALYSE),
         (QueueState(10, 399.0), Verdict.ANALYSE, Verdict.ANALYSE),  # under half the bound: queue it
-        (QueueState(10, 401.0), Verdict.DROP_AGE, Verdict.ANALYSE),  # over half: the rest is the classifier's share
+        (QueueState(10, 401.0), Verdict.DROP_AGE, Verdict.WAIT),  # over half: the rest is the classifier's share
         (QueueState(100, 10.0), Verdict.DROP_BACKLOG, Verdict.WAIT),
         (QueueState(100, 5_000.0), Verdict.DROP_AGE, Verdict.WAIT),  # age is the reason a camera user sees first
     ],
@@ -26,3 +26,4 @@ def test_live_sources_drop_and_files_wait(queue: QueueState, live: Verdict, file
 
 def test_a_bound_of_0_turns_the_age_check_off() -> None:
     assert Backpressure.DROP.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE
+    assert Backpressure.WAIT.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE

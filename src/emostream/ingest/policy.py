@@ -6,8 +6,10 @@ later), a **live** source drops (a camera does not wait for us, and an event
 that arrives late is worth less than a fresh one). A live source drops for one
 of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
 faces (memory), or the oldest face still waiting in it has waited more than
-half of ``ingest.max_queue_age_ms`` (freshness). Files never look at the age:
-they trade latency for completeness by design.
+half of ``ingest.max_queue_age_ms`` (freshness). A file waits on the same two
+conditions, so a file being read as fast as the disk allows cannot fill the
+queue with seconds of work ahead of the cameras and starve them; it only
+takes longer.
 
 Why half: ``max_queue_age_ms`` bounds a live face's whole way from capture to
 its published event, and classifiers drop the faces that would miss it. If
@@ -76,11 +78,11 @@ class Backpressure(StrEnum):
         return cls.DROP if live else cls.WAIT
 
     def decide(self, queue: QueueState, limits: Limits) -> Verdict:
-        if self is Backpressure.WAIT:
-            return Verdict.WAIT if queue.backlog >= limits.backlog_max else Verdict.ANALYSE
         # Age first: it is the bound a camera user notices, and it trips long before a full queue.
-        if limits.max_queue_age_ms and queue.oldest_age_ms > limits.max_queue_age_ms * QUEUE_SHARE:
+        stale = bool(limits.max_queue_age_ms) and queue.oldest_age_ms > limits.max_queue_age_ms * QUEUE_SHARE
+        full = queue.backlog >= limits.backlog_max
+        if self is Backpressure.WAIT:
+            return Verdict.WAIT if stale or full else Verdict.ANALYSE
+        if stale:
             return Verdict.DROP_AGE
-        if queue.backlog >= limits.backlog_max:
-            return Verdict.DROP_BACKLOG
-        return Verdict.ANALYSE
+        return Verdict.DROP_BACKLOG if full else Verdict.ANALYSE
