@@ -109,6 +109,7 @@ def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_ever
 
     procs.wait_for(file_ended, 180, "the file is read to its end")
     counts = scrape(ingest_port)
+    procs.killed.add("ingest")  # stopped on purpose: its sessions end and are summarised
     ingest.send_signal(signal.SIGTERM)
     assert ingest.wait(60) == 0, procs.log("ingest")
 
@@ -128,7 +129,8 @@ def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_ever
         # and its summary adds up: every announced face is an event or a counted drop, and the frame drops are ingest's.
         assert summary["faces"] + summary["faces_dropped"] == summary["faces_expected"], summary
         assert summary["faces"] == len(published) and summary["faces_dropped"] == dropped_here, (summary, len(published), dropped_here)
-        assert summary["frames"]["dropped_for_age"] == age_drops(counts, camera) > 0, (summary["frames"], age_drops(counts, camera))
+        # (the metrics were read shortly before the stop: the session has those drops and maybe a few more)
+        assert summary["frames"]["dropped_for_age"] >= age_drops(counts, camera) > 0, (summary["frames"], age_drops(counts, camera))
     # The file waited instead: nothing dropped, every face exactly one event.
     clip, clip_events = done[FILE], events(FILE)
     assert clip["frames"]["dropped"] == 0 and clip["faces_dropped"] == 0, clip
