@@ -3,8 +3,11 @@
 Both are read from Redis at most every ``period_s`` and shared by all
 sources of a worker, so the cost does not grow with the number of cameras.
 The age is cheap: a stream entry's id is the Redis server's clock (ms) when
-it was added, so the oldest undelivered face's id, compared with Redis's own
-``TIME``, is how long it has waited (no clock skew between hosts).
+it was added, so the oldest undelivered face's id, compared with this host's
+clock, is how long it has waited. (Redis's own ``TIME`` would avoid clock skew
+between hosts, but the ACL rule in docs/deploy.md does not grant it; hosts
+are expected to keep their clocks in sync, as the latency figures of every
+event already assume.)
 
 Only faces not yet delivered to a classifier count for the age. Faces a
 classifier has read are in its hands already; counting them would let a
@@ -18,7 +21,7 @@ have gone stale meanwhile when they arrive.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,16 +34,17 @@ from emostream.keys import CLASSIFIER_GROUP, Keys
 from emostream.metrics import IngestMetrics
 from emostream.redis_io import backlog
 
+log = logging.getLogger(__name__)
 
-def read_queue(client: redis.Redis, stream: str, group: str) -> QueueState:
+
+def read_queue(client: redis.Redis, stream: str, group: str, now: Callable[[], float] = time.time) -> QueueState:
     """Backlog (lag + pending) and the age of the oldest undelivered entry, in one or two round trips."""
-    pipe = client.pipeline(transaction=False)
-    pipe.xinfo_groups(stream)
-    pipe.time()
     try:
-        groups, (seconds, micros) = pipe.execute()
-    except redis.ResponseError:  # no stream yet
-        return QueueState()
+        groups: Any = client.xinfo_groups(stream)
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():  # no face published yet
+            return QueueState()
+        raise
     info: dict[Any, Any] | None = next((g for g in groups if g["name"] in (group, group.encode())), None)
     if info is None:
         return QueueState()
@@ -56,7 +60,7 @@ def read_queue(client: redis.Redis, stream: str, group: str) -> QueueState:
     first: Any = client.xrange(stream, min=f"({last}", count=1)
     if not first:
         return QueueState(size, 0.0)
-    now_ms = int(seconds) * 1000 + int(micros) / 1000.0
+    now_ms = now() * 1000.0
     enqueued_ms = int(first[0][0].split(b"-", 1)[0])
     return QueueState(size, max(0.0, now_ms - enqueued_ms))
 
@@ -69,14 +73,21 @@ class RedisQueueProbe:
     ) -> None:
         self.client, self.keys, self.metrics, self.period_s, self.clock = client, keys, metrics, period_s, clock
         self._state, self._at = QueueState(), -1e9
+        self._warned = False
         self._lock = threading.Lock()
 
     def state(self) -> QueueState:
         with self._lock:
             now = self.clock()
             if now - self._at >= self.period_s:
-                with contextlib.suppress(redis.RedisError):  # keep the last value; the publisher notices outages itself
+                try:
                     self._state = read_queue(self.client, self.keys.faces, CLASSIFIER_GROUP)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    pass  # keep the last value; the publisher notices outages itself
+                except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
+                    if not self._warned:
+                        log.warning("ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
+                        self._warned = True
                 self._at = now
                 self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self._state.backlog)
                 self.metrics.queue_age.set(self._state.oldest_age_ms / 1000.0)
