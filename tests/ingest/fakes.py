@@ -84,6 +84,9 @@ class FakeProbe:
     def state(self) -> QueueState:
         return self.queue(self.clock.monotonic())
 
+    def queued(self, faces: int) -> None:
+        pass
+
 
 class FakeDetector(Detector):
     """One 60 px face per frame, in the middle; wants BGR pixels."""

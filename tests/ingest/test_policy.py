@@ -24,6 +24,14 @@ def test_live_sources_drop_and_files_wait(queue: QueueState, live: Verdict, file
     assert Backpressure.for_source(False).decide(queue, LIMITS) is files
 
 
+def test_the_wait_ahead_counts_before_the_oldest_face_is_old() -> None:
+    """Faces arriving 4x faster than they are taken: the oldest waited 100 ms, but 30 faces at 20/s are 1.5 s of work."""
+    queue = QueueState(backlog=30, oldest_age_ms=100.0, waiting=30, drain_per_s=20.0)
+    assert queue.wait_ms == 1_500.0
+    assert Backpressure.DROP.decide(queue, LIMITS) is Verdict.DROP_AGE
+    assert Backpressure.DROP.decide(QueueState(8, 100.0, 6, 20.0), LIMITS) is Verdict.ANALYSE  # 300 ms ahead
+
+
 def test_a_bound_of_0_turns_the_age_check_off() -> None:
     assert Backpressure.DROP.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE
     assert Backpressure.WAIT.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE

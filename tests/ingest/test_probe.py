@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import redis
+import time
 
-from emostream.ingest.probe import read_queue
+import redis
+from prometheus_client import CollectorRegistry
+
+from emostream.ingest.probe import RedisQueueProbe, read_queue
 from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.metrics import IngestMetrics
 from emostream.redis_io import ensure_group
 
 
@@ -20,8 +24,9 @@ def test_the_age_is_that_of_the_oldest_undelivered_face_once_a_classifier_has_jo
     # A classifier takes the oldest face; the oldest one still waiting is 2 s old.
     rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {faces: ">"}, count=1)
     state = read_queue(rclient, faces, CLASSIFIER_GROUP)
-    assert state.backlog == 3, state
-    assert 1_950 <= state.oldest_age_ms <= 2_500, state
+    latest = time.time() * 1000.0 - (ms - 2_000)  # the age it can have had at most, however slow this machine is
+    assert state.backlog == 3 and state.waiting == 2, state
+    assert 1_950 <= state.oldest_age_ms <= latest + 5, (state, latest)
     rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {faces: ">"}, count=10)
     assert read_queue(rclient, faces, CLASSIFIER_GROUP).oldest_age_ms == 0.0, "faces in a classifier's hands do not count"
 
@@ -29,3 +34,26 @@ def test_the_age_is_that_of_the_oldest_undelivered_face_once_a_classifier_has_jo
 def test_no_stream_yet_is_an_empty_queue(rclient: redis.Redis, prefix: str) -> None:
     state = read_queue(rclient, Keys(prefix).faces, CLASSIFIER_GROUP)
     assert (state.backlog, state.oldest_age_ms) == (0, 0.0)
+
+
+def test_the_probe_predicts_the_wait_from_the_drain_rate_and_the_faces_it_queued_itself(rclient: redis.Redis, prefix: str) -> None:
+    # Given a group whose classifier took 4 faces in the last second and leaves 2 waiting,
+    keys = Keys(prefix)
+    ensure_group(rclient, keys.faces, CLASSIFIER_GROUP)
+    for _ in range(10):
+        rclient.xadd(keys.faces, {"v": "1"})
+    now = [100.0]
+    probe = RedisQueueProbe(rclient, keys, IngestMetrics(CollectorRegistry()), period_s=0.1, clock=lambda: now[0])
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {keys.faces: ">"}, count=4)
+    first = probe.state()
+    assert first.drain_per_s == 0.0, "one reading gives no rate yet"
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {keys.faces: ">"}, count=4)
+    now[0] += 1.0
+    state = probe.state()
+    assert state.waiting == 2 and abs(state.drain_per_s - 4.0) < 1e-9, state
+    # when this worker queues 3 more faces before the next reading,
+    probe.queued(3)
+    state = probe.state()
+    # then a new face would wait for 5 faces at 4 faces/s: 1.25 s.
+    assert state.waiting == 5 and state.backlog == 13, state
+    assert abs(state.wait_ms - 1250.0) < 1e-6 or state.oldest_age_ms > 1250.0, state

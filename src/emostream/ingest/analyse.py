@@ -66,6 +66,7 @@ class FrameAnalyser:
         session.faces += len(jobs)
         session.faces_skipped += too_small
         self.parts.publisher.frame(self.src.id, session.id, frame.index, jobs, keeper.snapshot(frame.index))
+        self.parts.probe.queued(len(jobs))
         preview = self.preview
         if preview is not None and preview.due():
             boxes = [d.box for d in big]

@@ -69,6 +69,10 @@ class Publisher(Protocol):
 class QueueProbe(Protocol):
     def state(self) -> QueueState: ...
 
+    def queued(self, faces: int) -> None:
+        """Faces this worker just queued (counted as waiting until the next look at Redis)."""
+        ...
+
 
 class Source(Protocol):
     """One connection to a source (see :class:`emostream.ingest.sources.VideoSource`)."""

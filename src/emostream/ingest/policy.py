@@ -5,8 +5,9 @@ Backpressure is a policy chosen per source, in the spirit of Roboflow's
 later), a **live** source drops (a camera does not wait for us, and an event
 that arrives late is worth less than a fresh one). A live source drops for one
 of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
-faces (memory), or the oldest face still waiting in it has waited more than
-half of ``ingest.max_queue_age_ms`` (freshness). A file waits on the same two
+faces (memory), or a face queued now would wait more than half of
+``ingest.max_queue_age_ms`` before a classifier takes it (freshness; see
+:attr:`QueueState.wait_ms`). A file waits on the same two
 conditions, so a file being read as fast as the disk allows cannot fill the
 queue with seconds of work ahead of the cameras and starve them; it only
 takes longer.
@@ -52,10 +53,23 @@ DROP_REASONS = (Verdict.DROP_BACKLOG.value, Verdict.DROP_AGE.value)
 
 @dataclass(frozen=True)
 class QueueState:
-    """What the classifiers' queue looks like: faces not yet acknowledged, and the age of the oldest."""
+    """What the classifiers' queue looks like, as far as ingest can tell cheaply."""
 
-    backlog: int = 0
-    oldest_age_ms: float = 0.0  # 0 when nothing waits
+    backlog: int = 0  # faces not yet acknowledged (waiting or in a classifier's hands)
+    oldest_age_ms: float = 0.0  # how long the oldest face not yet delivered has waited; 0 when none
+    waiting: int = 0  # faces not yet delivered, including those this worker queued since the last read
+    drain_per_s: float = 0.0  # faces the classifiers took per second lately; 0: unknown
+
+    @property
+    def wait_ms(self) -> float:
+        """How long a face queued now would wait: at least what the oldest has waited, and the queue ahead at the drain rate.
+
+        The age alone reacts late: when faces arrive four times faster than
+        they are taken, the oldest has waited 400 ms when the newest has 1.6 s
+        of work ahead of it.
+        """
+        ahead_ms = 1000.0 * self.waiting / self.drain_per_s if self.drain_per_s > 0 else 0.0
+        return max(self.oldest_age_ms, ahead_ms)
 
 
 QUEUE_SHARE = 0.5  # of max_queue_age_ms that faces may wait in the queue before live sources stop queueing
@@ -79,7 +93,7 @@ class Backpressure(StrEnum):
 
     def decide(self, queue: QueueState, limits: Limits) -> Verdict:
         # Age first: it is the bound a camera user notices, and it trips long before a full queue.
-        stale = bool(limits.max_queue_age_ms) and queue.oldest_age_ms > limits.max_queue_age_ms * QUEUE_SHARE
+        stale = bool(limits.max_queue_age_ms) and queue.wait_ms > limits.max_queue_age_ms * QUEUE_SHARE
         full = queue.backlog >= limits.backlog_max
         if self is Backpressure.WAIT:
             return Verdict.WAIT if stale or full else Verdict.ANALYSE
