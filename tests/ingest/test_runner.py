@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from emostream.ingest import checkpoint
 from emostream.ingest.errors import SourceError
 from emostream.ingest.policy import QueueState, SourceState
 from tests.ingest.fakes import FakeRgbDetector, build
@@ -120,3 +121,30 @@ def test_frames_skipped_by_pacing_are_never_converted_and_the_detector_gets_its_
     # then only the 5 analysed frames were converted, each once, straight to RGB (no BGR pass).
     assert rig.script.sources[0].conversions == ["rgb24"] * 5, rig.script.sources[0].conversions
     assert rig.publisher.ends[0].frames_analysed == 5
+
+
+def checkpoint_of(session: str, updated_ts: float, live: bool = True) -> dict[str, object]:
+    """What a killed ingest left in Redis for the camera (see ingest/checkpoint.py)."""
+    return {
+        "v": 1, "session": session, "started_ts": updated_ts - 60, "frame_index": 41, "url": checkpoint.url_fingerprint("rtsp://cam.example/stream"),
+        "live": live, "first_pts": None, "last_offset": 59.0, "tracker": {"next_id": 3, "tracks": []}, "updated_ts": updated_ts,
+        "seq": 42, "analysed": 42,
+    }
+
+
+def test_a_restarted_ingest_continues_a_live_session_its_checkpoint_shows_recent() -> None:
+    rig = build([3], ingest={"session_timeout_s": 30.0})
+    rig.publisher.stored = checkpoint_of("cam-old", rig.clock.time() - 5.0)
+    rig.runner.run()
+    pub = rig.publisher
+    assert pub.starts == [] and [e.session for e in pub.ends] == ["cam-old"], "a 5 s old checkpoint continues its session"
+    assert pub.ends[0].frames_analysed == 45, pub.ends[0]
+
+
+def test_a_restarted_ingest_ends_a_live_session_left_too_long_and_starts_anew() -> None:
+    rig = build([3], ingest={"session_timeout_s": 30.0})
+    rig.publisher.stored = checkpoint_of("cam-old", rig.clock.time() - 120.0)
+    rig.runner.run()
+    pub = rig.publisher
+    assert (pub.ends[0].session, pub.ends[0].reason) == ("cam-old", "timeout"), pub.ends
+    assert len(pub.starts) == 1 and pub.ends[1].session == pub.starts[0].session and pub.ends[1].frames_analysed == 3
