@@ -32,6 +32,13 @@ def test_the_wait_ahead_counts_before_the_oldest_face_is_old() -> None:
     assert Backpressure.DROP.decide(QueueState(8, 100.0, 6, 20.0), LIMITS) is Verdict.ANALYSE  # 300 ms ahead
 
 
+def test_the_classifiers_forward_pass_is_taken_off_the_bound_first() -> None:
+    """A 400 ms forward pass leaves 400 ms of the 800 ms bound: a face may wait 200 ms in the queue."""
+    assert Backpressure.DROP.decide(QueueState(5, 190.0, service_ms=400.0), LIMITS) is Verdict.ANALYSE
+    assert Backpressure.DROP.decide(QueueState(5, 210.0, service_ms=400.0), LIMITS) is Verdict.DROP_AGE
+    assert Backpressure.DROP.decide(QueueState(5, 10.0, service_ms=2_000.0), LIMITS) is Verdict.DROP_AGE, "a hopeless classifier: queue nothing"
+
+
 def test_a_bound_of_0_turns_the_age_check_off() -> None:
     assert Backpressure.DROP.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE
     assert Backpressure.WAIT.decide(QueueState(1, 1e9), Limits(100, 0.0)) is Verdict.ANALYSE

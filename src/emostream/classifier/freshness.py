@@ -11,6 +11,10 @@ wants any more, while fresher faces wait behind it. So, per batch:
   wastes its share of the forward pass, but it is what makes the bound hold
   for every published event, not just on average.
 
+Each replica also advertises its recent forward-pass time once a second
+(``<prefix>:classifiers:stats``): ingest subtracts it from the bound before
+deciding how long a face may wait in the queue (see ``ingest/policy.py``).
+
 Dropped faces are acknowledged and deleted like classified ones, and announced
 to the aggregator with a :class:`~emostream.messages.FacesDropped` message in
 the same MULTI, counted per source with the reason in
@@ -19,6 +23,8 @@ the same MULTI, counted per source with the reason in
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -58,6 +64,11 @@ class Freshness:
             self._initialise(item[1].source)
             (stale if self.expired(item[1], when) else fresh).append(item)
         return fresh, stale
+
+    def advertise(self, client: redis.Redis, key: str, consumer: str) -> None:
+        """Tell ingest how long a forward pass takes here, so it queues only faces that can still make their bound."""
+        if self.expected_inference_s > 0:
+            client.hset(key, consumer, json.dumps({"inference_ms": round(self.expected_inference_s * 1000.0, 1), "at": time.time()}))
 
     def _initialise(self, source: str) -> None:
         """Show the per-source drop counter at 0 from the first face of a source on, so a rate() has a start."""

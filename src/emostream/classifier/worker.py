@@ -200,6 +200,7 @@ class ClassifierWorker(Worker):
         if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
             self._last_backlog = now
             self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(backlog(self.client, self.keys.faces, CLASSIFIER_GROUP))
+            self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
 
     def serve(self) -> None:
         log.info(

@@ -12,13 +12,16 @@ conditions, so a file being read as fast as the disk allows cannot fill the
 queue with seconds of work ahead of the cameras and starve them; it only
 takes longer.
 
-Why half: ``max_queue_age_ms`` bounds a live face's whole way from capture to
-its published event, and classifiers drop the faces that would miss it. If
-ingest queued until the queue itself were that old, the classifiers would
-reach mostly faces already too old to publish, and drop them after ingest had
-paid for their detection. Queueing only while the wait ahead is under half
-the bound leaves the other half for the forward pass and the publishing,
-while still keeping enough work queued for the classifiers' next batches.
+How long a face may wait: ``max_queue_age_ms`` bounds a live face's whole
+way from capture to its published event, and classifiers drop the faces that
+would miss it. If ingest queued until the queue itself were that old, the
+classifiers would reach mostly faces already too old to publish, and drop
+them after ingest had paid for their detection. So the classifiers' recent
+forward-pass time (which they advertise) is taken off the bound first, and a
+face may wait half of what is left; the other half covers decoding, detection
+and publishing, and the timing noise of a busy machine, while enough work
+stays queued for the classifiers' next batches. Before any classifier has
+advertised its time, the whole bound counts.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class QueueState:
     oldest_age_ms: float = 0.0  # how long the oldest face not yet delivered has waited; 0 when none
     waiting: int = 0  # faces not yet delivered, including those this worker queued since the last read
     drain_per_s: float = 0.0  # faces the classifiers took per second lately; 0: unknown
+    service_ms: float = 0.0  # the slowest classifier's recent forward pass; 0: unknown
 
     @property
     def wait_ms(self) -> float:
@@ -81,6 +85,11 @@ class Limits:
     max_queue_age_ms: float  # 0: no freshness bound
 
 
+def queue_budget_ms(queue: QueueState, limits: Limits) -> float:
+    """How long a live face may wait in the queue: half of what the forward pass leaves of the bound."""
+    return max(0.0, limits.max_queue_age_ms - queue.service_ms) * QUEUE_SHARE
+
+
 class Backpressure(StrEnum):
     """``wait`` (files) or ``drop`` (live sources)."""
 
@@ -93,7 +102,7 @@ class Backpressure(StrEnum):
 
     def decide(self, queue: QueueState, limits: Limits) -> Verdict:
         # Age first: it is the bound a camera user notices, and it trips long before a full queue.
-        stale = bool(limits.max_queue_age_ms) and queue.wait_ms > limits.max_queue_age_ms * QUEUE_SHARE
+        stale = bool(limits.max_queue_age_ms) and queue.wait_ms > queue_budget_ms(queue, limits)
         full = queue.backlog >= limits.backlog_max
         if self is Backpressure.WAIT:
             return Verdict.WAIT if stale or full else Verdict.ANALYSE

@@ -27,6 +27,7 @@ have gone stale meanwhile when they arrive.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -52,12 +53,30 @@ class QueueReading:
     oldest_age_ms: float = 0.0
     delivered: int | None = None  # the group's entries-read counter; None where Redis does not keep it
     joined: bool = False  # a classifier has joined the group
+    service_ms: float = 0.0  # the slowest advertised forward pass
 
 
-def read_queue(client: redis.Redis, stream: str, group: str, now: Callable[[], float] = time.time) -> QueueReading:
-    """One look at the group, in one or two round trips (XINFO GROUPS, and XRANGE for the oldest waiting face)."""
+def service_ms(raw: dict[Any, Any], now: float, fresh_s: float = 10.0) -> float:
+    """The slowest forward pass the classifiers advertised in the last ``fresh_s`` (replicas that stopped are ignored)."""
+    slowest = 0.0
+    for value in raw.values():
+        try:
+            stats = json.loads(value)
+            if now - float(stats["at"]) <= fresh_s:
+                slowest = max(slowest, float(stats["inference_ms"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a malformed entry must not switch backpressure off
+    return slowest
+
+
+def read_queue(client: redis.Redis, stream: str, group: str, stats: str, now: Callable[[], float] = time.time) -> QueueReading:
+    """One look at the group, in one or two round trips (XINFO GROUPS and the classifiers' stats, then XRANGE for the oldest waiting face)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.xinfo_groups(stream)
+    pipe.hgetall(stats)
+    groups: Any
     try:
-        groups: Any = client.xinfo_groups(stream)
+        groups, advertised = pipe.execute()
     except redis.ResponseError as exc:
         if "no such key" in str(exc).lower():  # no face published yet
             return QueueReading()
@@ -80,7 +99,7 @@ def read_queue(client: redis.Redis, stream: str, group: str, now: Callable[[], f
         first: Any = client.xrange(stream, min=f"({last}", count=1)
         if first:
             age = max(0.0, now() * 1000.0 - int(first[0][0].split(b"-", 1)[0]))
-    return QueueReading(lag + pending, lag, age, delivered, joined)
+    return QueueReading(lag + pending, lag, age, delivered, joined, service_ms(advertised, now()))
 
 
 class RedisQueueProbe:
@@ -115,12 +134,12 @@ class RedisQueueProbe:
                 self._read(now)
             r = self._reading
             waiting = r.waiting + self._since if r.joined else 0
-            return QueueState(r.backlog + self._since, r.oldest_age_ms, waiting, self._drain_rate())
+            return QueueState(r.backlog + self._since, r.oldest_age_ms, waiting, self._drain_rate(), r.service_ms)
 
     def _read(self, now: float) -> None:
         self._at = now
         try:
-            reading = read_queue(self.client, self.keys.faces, CLASSIFIER_GROUP)
+            reading = read_queue(self.client, self.keys.faces, CLASSIFIER_GROUP, self.keys.classifier_stats)
         except (redis.ConnectionError, redis.TimeoutError):
             return  # keep the last value; the publisher notices outages itself
         except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
