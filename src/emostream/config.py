@@ -169,7 +169,8 @@ class IngestConfig(Section):
         ge=0,
         le=600_000,
         description="Freshness bound of live sources, capture to published event: classifiers drop live faces that would be older, and "
-        "live sources drop frames (reason age) while a face queued now would wait over half of it for a classifier. "
+        "live sources drop frames (reason age) while a face queued now would wait for a classifier longer than half of what the classifiers' "
+        "forward pass leaves of it. "
         "Files never drop. 0: no bound.",
     )
     session_timeout_s: float = Field(30.0, gt=0, description="A live source down longer than this ends its session.")
