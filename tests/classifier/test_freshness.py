@@ -30,8 +30,6 @@ from emostream.modelcard import ModelCard
 from tests.classifier.procs import Procs, metric, scrape
 from tests.conftest import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
 BOUND_MS = 800.0
 CAMERAS = ("cam1", "cam2", "cam3")
 FILE = "clip"
@@ -79,6 +77,8 @@ def age_drops(samples: dict[Any, float], source: str) -> float:
     return metric(samples, "emostream_ingest_frames_dropped_total", source=source, reason="age")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(420)
 def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_every_face(
     make_config: Any, procs: Procs, rclient: redis.Redis, demo_clip: Path, slow_classifier: Any
 ) -> None:
@@ -141,3 +141,37 @@ def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_ever
         stages = {k: np.median([e["latency_ms"][k] for e in events(camera)]) for k in ("decode_detect", "queue", "inference", "capture_to_publish")}
         summary = done[camera]
         print(camera, "events", summary["faces"], "faces dropped", summary["faces_dropped"], "frames", summary["frames"], "median ms", stages)
+
+
+def test_one_batch_publishes_the_fresh_faces_announces_the_stale_one_and_acknowledges_all(
+    make_config: Any, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given, on the faces queue, a live face captured 2 s ago, a fresh live face and a file's face a minute old,
+    from emostream.messages import FaceJob, FacesDropped
+    from emostream.modelcard import load_card
+    from tests.helpers import face_job
+
+    config = make_config(classifier={"batch_max": 4})
+    card = load_card(None)
+    monkeypatch.setattr("emostream.classifier.worker.load_runtime", lambda c, *_a, **_k: SleepyRuntime(c, 4, 0.0))
+    worker = ClassifierWorker(config, registry=CollectorRegistry(), http_port=-1, consumer="c1")
+    keys = worker.keys
+    now = time.time()
+    crop = np.zeros(card.input_shape, np.uint8)
+    jobs: list[FaceJob] = [
+        face_job(source="cam", seq=0, captured_ts=now - 2.0, max_age_ms=BOUND_MS, crop=crop),
+        face_job(source="cam", seq=1, captured_ts=now, max_age_ms=BOUND_MS, crop=crop),
+        face_job(source="clip", session="clip-s1", seq=0, captured_ts=now - 60.0, crop=crop),
+    ]
+    for job in jobs:
+        rclient.xadd(keys.faces, job.encode())  # type: ignore[arg-type]
+    # when a classifier takes them as one batch,
+    entries = worker._read(10, None)
+    assert worker.process(entries) == 2
+    # then the two others are events, the stale one is announced as dropped (never an event), and nothing stays queued.
+    assert rclient.xlen(keys.events("cam")) == 1 and rclient.xlen(keys.events("clip")) == 1
+    [dropped] = [m for m in (decode_lifecycle(f) for _, f in rclient.xrange(keys.lifecycle)) if isinstance(m, FacesDropped)]
+    assert dropped == FacesDropped("cam", jobs[0].session, "age", (jobs[0].event_id,)), dropped
+    assert rclient.xlen(keys.faces) == 0 and rclient.xpending(keys.faces, "classifiers")["pending"] == 0
+    assert worker.registry.get_sample_value("emostream_classifier_faces_dropped_total", {"source": "cam", "reason": "age"}) == 1.0
+    assert worker.registry.get_sample_value("emostream_classifier_faces_dropped_total", {"source": "clip", "reason": "age"}) == 0.0
