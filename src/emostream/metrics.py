@@ -25,7 +25,8 @@ from emostream.emotions import EMOTIONS
 # Label values known in advance, created at 0 (see the module docstring).
 FRAME_OUTCOMES = ("analysed", "skipped", "dropped", "failed")
 FACE_OUTCOMES = ("published", "too_small")
-CLASSIFIER_OUTCOMES = ("classified", "deadletter")
+DROP_REASONS = ("backlog", "age")  # why ingest drops a live frame (emostream_ingest_frames_dropped_total)
+CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
 SESSION_END_REASONS = ("eof", "stopped", "error", "timeout")
 TRACK_EVENT_TYPES = ("new", "update", "end")
@@ -70,6 +71,16 @@ class IngestMetrics:
             registry=registry,
         )
         self.sessions = Counter("emostream_ingest_sessions_total", "Sessions started.", ["source"], registry=registry)
+        self.dropped = Counter(
+            "emostream_ingest_frames_dropped_total",
+            "Frames of live sources dropped by backpressure, by reason: backlog (ingest.backlog_max faces wait) "
+            "or age (the oldest waiting face is older than ingest.max_queue_age_ms).",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self.queue_age = Gauge(
+            "emostream_ingest_queue_age_seconds", "Age of the oldest face not yet delivered to a classifier, as ingest last read it.", registry=registry
+        )
         self.first_frame = Histogram(
             "emostream_ingest_first_frame_seconds",
             "Time from starting to open a source to its first decoded frame, per (re)connection.",
@@ -91,13 +102,16 @@ class IngestMetrics:
             self.faces.labels(source, detector, outcome)
         for kind in error_kinds:
             self.errors.labels(source, kind)
+        for reason in DROP_REASONS:
+            self.dropped.labels(source, reason)
         self.reconnects.labels(source)
         self.sessions.labels(source)
         self.source_up.labels(source).set(0)
 
     def remove_source(self, source: str) -> None:
         """Drop every series of a source that was removed, so nothing reports (or alerts on) it any more."""
-        for metric in (self.frames, self.faces, self.source_up, self.reconnects, self.errors, self.decode_detect, self.sessions, self.first_frame):
+        for metric in (self.frames, self.faces, self.source_up, self.reconnects, self.errors, self.decode_detect, self.sessions, self.first_frame,
+                       self.dropped):
             metric.remove_by_labels({"source": source})
 
 
@@ -108,7 +122,13 @@ class ClassifierMetrics:
         self.inference = Histogram(
             "emostream_classifier_inference_seconds", "Time of one batched forward pass.", buckets=LATENCY_BUCKETS, registry=registry
         )
-        self.faces = Counter("emostream_classifier_faces_total", "Faces by outcome: classified or deadletter.", ["outcome"], registry=registry)
+        self.faces = Counter("emostream_classifier_faces_total", "Faces by outcome: classified, dropped or deadletter.", ["outcome"], registry=registry)
+        self.dropped = Counter(
+            "emostream_classifier_faces_dropped_total",
+            "Live faces dropped instead of classified, by reason: age (older than ingest.max_queue_age_ms since capture).",
+            ["source", "reason"],
+            registry=registry,
+        )
         self.throughput = Gauge(
             "emostream_classifier_throughput_faces_per_second",
             "Faces classified per second by this replica over the last 10 s (rate(emostream_classifier_faces_total) without PromQL).",

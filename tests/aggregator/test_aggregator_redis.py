@@ -59,7 +59,7 @@ def test_summary_counts_equal_the_events_and_duplicates_are_dropped(make_config:
     assert summary["emotions"]["counts"]["happy"] == 6 and summary["emotions"]["counts"]["sad"] == 2
     assert summary["emotions"]["share"]["happy"] == 0.6
     assert summary["track_summaries"][0]["dominant"] == "happy"
-    assert summary["frames"] == {"analysed": 12, "skipped": 30, "dropped": 1, "failed": 0}
+    assert summary["frames"] == {"analysed": 12, "skipped": 30, "dropped": 1, "failed": 0, "dropped_for_age": 0}
     assert frames_line(summary["frames"]) == "frames analysed 12, skipped 30, dropped 1, failed 0"
     assert shares_text([("happy", 0.6), ("sad", 0.2), ("neutral", 0.2), ("fear", 0.004)]) == "happy 60%, sad 20%, neutral 20%"
     assert shares_text([]) == "no faces"

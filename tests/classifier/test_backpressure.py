@@ -31,7 +31,9 @@ def test_a_stalled_classifier_bounds_the_backlog_and_live_ingest_drops_frames(
     ingest_port, classifier_port = free_port(), free_port()
     config = make_config(
         sources=[{"id": "live1", "url": str(demo_clip), "live": True, "realtime": True, "fps": FPS}],
-        ingest={"backlog_max": BACKLOG_MAX, "exit_at_end": False},
+        # The size bound alone: with the time bound on, a stalled classifier makes ingest stop queueing
+        # even before backlog_max faces wait (that bound has its own test, test_freshness.py).
+        ingest={"backlog_max": BACKLOG_MAX, "exit_at_end": False, "max_queue_age_ms": 0},
         classifier={"model": "mini-xception", "batch_max": 16, "batch_wait_ms": 10},
         http={"ingest_port": ingest_port, "classifier_port": classifier_port},
     )

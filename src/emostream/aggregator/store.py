@@ -17,7 +17,7 @@ import redis
 from emostream.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys
-from emostream.streams.lifecycle import SessionEnd, SessionStart
+from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart
 
 # Every key of a session's working state (the track parts belong to ``tracks``).
 PARTS = ("state", "seen", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended", "track_clock", "outbox")
@@ -47,6 +47,22 @@ return 1
 """
 
 
+COUNT_DROPPED = """
+-- KEYS: seen, state
+-- ARGV: reason, source, event_id...
+local n = 0
+for i = 3, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then n = n + 1 end
+end
+redis.call('HSETNX', KEYS[2], 'source', ARGV[2])
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'dropped', n)
+  redis.call('HINCRBY', KEYS[2], 'dropped:' .. ARGV[1], n)
+end
+return n
+"""
+
+
 def text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
@@ -57,6 +73,7 @@ class SessionStore:
         self.keys = keys
         self.chart_bucket_s = chart_bucket_s
         self._count = client.register_script(COUNT_EVENT)
+        self._count_dropped = client.register_script(COUNT_DROPPED)
 
     def _keys(self, session: str) -> list[str]:
         return [self.keys.agg(session, part) for part in ("seen", "state", "emotions", "minutes", "buckets", "tracks")]
@@ -82,6 +99,12 @@ class SessionStore:
                 ],
                 client=pipe,
             )
+
+    def record_dropped(self, pipe: redis.client.Pipeline, msg: FacesDropped) -> None:
+        """Count faces a classifier dropped, each id once and never also as an event (one "seen" set for both)."""
+        pipe.sadd(self.keys.open_sessions, msg.session)
+        keys = [self.keys.agg(msg.session, "seen"), self.keys.agg(msg.session, "state")]
+        self._count_dropped(keys=keys, args=[msg.reason, msg.source, *msg.event_ids], client=pipe)
 
     def record_start(self, pipe: redis.client.Pipeline, msg: SessionStart) -> None:
         state = self.keys.agg(msg.session, "state")

@@ -157,6 +157,8 @@ class AggregatorWorker(Worker):
                 self.store.record_start(pipe, message)
             elif isinstance(message, SessionEnd):
                 self.store.record_end(pipe, message, self.clock())
+            else:  # FacesDropped: faces that will never be events
+                self.store.record_dropped(pipe, message)
             good.append(eid)
         if good:
             self.reader.ack(stream, good, pipe)
@@ -263,7 +265,7 @@ class AggregatorWorker(Worker):
             if "end" not in state or "summarised" in state:
                 continue
             expected = int(json.loads(state["end"]).get("faces", 0))
-            counted = int(state.get("events", 0))
+            counted = int(state.get("events", 0)) + int(state.get("dropped", 0))  # dropped faces are never events
             waited = self.clock() - float(state.get("end_received_ts", 0))
             if counted < expected and waited < grace:
                 continue

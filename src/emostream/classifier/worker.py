@@ -24,6 +24,7 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.classifier.batching import collect_batch
+from emostream.classifier.freshness import Freshness
 from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.config import Config
 from emostream.metrics import ClassifierMetrics
@@ -89,6 +90,7 @@ class ClassifierWorker(Worker):
         self.classified = 0
         self._last_backlog = -1e9
         self.rate = RateMeter()
+        self.freshness = Freshness(self.metrics)
 
     def health(self) -> dict[str, object]:
         body = super().health()
@@ -138,33 +140,46 @@ class ClassifierWorker(Worker):
         return jobs
 
     def process(self, entries: list[Entry]) -> int:
-        """Classify, publish and acknowledge one batch; returns the faces classified."""
-        jobs = self._decode(entries)
-        if not jobs:
+        """Classify, publish and acknowledge one batch; returns the faces classified.
+
+        Live faces too old to be worth an event are dropped instead (see ``freshness``).
+        """
+        decoded = self._decode(entries)
+        if not decoded:
             return 0
+        jobs, stale = self.freshness.before_inference(decoded, time.time())
         taken = time.time()
         began = time.perf_counter()
-        probabilities = self.runtime.predict(np.stack([job.crop for _, job in jobs]))
+        probabilities: Any = self.runtime.predict(np.stack([job.crop for _, job in jobs])) if jobs else []
         inference_s = time.perf_counter() - began
-        self.metrics.batch_size.observe(len(jobs))
-        self.metrics.inference.observe(inference_s)
+        if jobs:
+            self.freshness.observe(inference_s)
+            self.metrics.batch_size.observe(len(jobs))
+            self.metrics.inference.observe(inference_s)
         maxlen = self.config.redis.events_maxlen
         pipe = self.client.pipeline(transaction=True)
         now = time.time()
-        for (_eid, job), probs in zip(jobs, probabilities, strict=True):
+        classified = 0
+        for (eid, job), probs in zip(jobs, probabilities, strict=True):
+            if self.freshness.expired(job, now):  # became too old during inference
+                stale.append((eid, job))
+                continue
             queue_ms = max(0.0, (taken - job.captured_ts) * 1000.0 - job.decode_detect_ms)
             event = build_event(job, probs, self.card.name, self.card.version, queue_ms, inference_s * 1000.0, now)
             fields: Any = encode_event(event)
             pipe.xadd(self.keys.events(job.source), fields, maxlen=maxlen, approximate=True)
-        ids = [eid for eid, _ in jobs]
+            classified += 1
+        self.freshness.announce(pipe, self.keys.lifecycle, stale)
+        ids = [eid for eid, _ in decoded]
         self.reader.ack(self.keys.faces, ids, pipe)
-        # Classified faces are deleted at once: crops stay in Redis only while they wait.
+        # Classified (and dropped) faces are deleted at once: crops stay in Redis only while they wait.
         pipe.xdel(self.keys.faces, *ids)
         pipe.execute()
-        self.classified += len(jobs)
-        self.metrics.faces.labels("classified").inc(len(jobs))
-        self.rate.add(len(jobs))
-        return len(jobs)
+        self.freshness.count(stale)
+        self.classified += classified
+        self.metrics.faces.labels("classified").inc(classified)
+        self.rate.add(classified)
+        return classified
 
     def _step(self) -> None:
         cfg = self.config.classifier
@@ -176,6 +191,7 @@ class ClassifierWorker(Worker):
         if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
             self._last_backlog = now
             self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self.reader.backlog(self.keys.faces))
+            self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
 
     def serve(self) -> None:
         log.info(

@@ -56,6 +56,15 @@ class TrackerConfig(Section):
 
 class IngestConfig(Section):
     backlog_max: int = Field(2_000, ge=1, description="Faces waiting for classification above which ingest drops (live) or waits (files).")
+    max_queue_age_ms: float = Field(
+        800.0,
+        ge=0,
+        le=600_000,
+        description="Freshness bound of live sources, capture to published event: classifiers drop live faces that would be older, and "
+        "live sources drop frames (reason age) while a face queued now would wait for a classifier longer than half of what the classifiers' "
+        "forward pass leaves of it. "
+        "Files never drop. 0: no bound.",
+    )
     session_timeout_s: float = Field(30.0, gt=0, description="A live source down longer than this ends its session.")
     reconnect_initial_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles each try, with jitter.")
     reconnect_max_s: float = Field(10.0, gt=0, description="Longest reconnect delay (so a camera that is back is found within this long).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -23,11 +24,26 @@ class Detection:
 
 
 class Detector(ABC):
+    """``detect_native`` takes pixels in ``colour``, so ingest can decode straight to it.
+
+    BlazeFace wants RGB: asking FFmpeg for RGB while it converts from YUV costs
+    nothing extra, where converting a whole decoded BGR frame again costs a
+    full pass over it per analysed frame. ``detect`` keeps a BGR entry point
+    for callers that already hold a BGR image (OpenCV's ``imread``).
+    """
+
     name: str
+    colour: ClassVar[Literal["bgr", "rgb"]] = "bgr"
 
     @abstractmethod
+    def detect_native(self, image: np.ndarray) -> list[Detection]:
+        """Faces in one frame whose pixels are in ``colour``, boxes clipped to the frame."""
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Faces in one BGR frame, boxes clipped to the frame."""
+        if self.colour == "bgr":
+            return self.detect_native(frame_bgr)
+        return self.detect_native(np.ascontiguousarray(frame_bgr[:, :, ::-1]))
 
     def close(self) -> None:  # noqa: B027 - an optional hook: most detectors hold nothing to release
         """Release native resources."""

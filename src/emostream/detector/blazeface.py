@@ -32,9 +32,9 @@ def model_path(kind: str) -> Path:
 
 class BlazeFaceDetector(Detector):
     name = "mediapipe"
+    colour = "rgb"  # MediaPipe's SRGB image format
 
     def __init__(self, kind: str = "short", min_score: float = 0.5) -> None:
-        import cv2
 
         path = model_path(kind)
         if not path.is_file():
@@ -49,14 +49,12 @@ class BlazeFaceDetector(Detector):
                 min_detection_confidence=min_score,
             )
             self._detector = FaceDetector.create_from_options(options)
-        self._cvt = cv2.cvtColor
-        self._code = cv2.COLOR_BGR2RGB
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def detect_native(self, image_rgb: np.ndarray) -> list[Detection]:
         import mediapipe as mp  # imported without TensorFlow in __init__; this is a dictionary look-up
 
-        height, width = frame_bgr.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(self._cvt(frame_bgr, self._code)))
+        height, width = image_rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
         found = []
         for det in self._detector.detect(image).detections:
             bb = det.bounding_box

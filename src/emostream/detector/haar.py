@@ -34,7 +34,7 @@ class HaarDetector(Detector):
         self._params: dict[str, Any] = {"scaleFactor": scale_factor, "minNeighbors": min_neighbors, "minSize": (min_size, min_size)}
         self.max_side = max_side
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def detect_native(self, frame_bgr: np.ndarray) -> list[Detection]:
         cv2 = self._cv2
         height, width = frame_bgr.shape[:2]
         scale = min(1.0, self.max_side / max(height, width))

@@ -29,7 +29,7 @@ from emostream.config import TrackerConfig
 from emostream.ingest.session import IngestSession
 
 VERSION = 1
-COUNTERS = ("seq", "analysed", "dropped", "skipped", "failed", "faces", "faces_skipped")
+COUNTERS = ("seq", "analysed", "dropped", "dropped_age", "skipped", "failed", "faces", "faces_skipped")
 
 
 def url_fingerprint(url: str) -> str:
@@ -37,18 +37,19 @@ def url_fingerprint(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def snapshot(session: IngestSession, frame_index: int, url: str, live: bool) -> str:
+def snapshot(session: IngestSession, frame_index: int, fingerprint: str, live: bool, now: float | None = None) -> str:
+    """The checkpoint after ``frame_index``; ``fingerprint`` is :func:`url_fingerprint` of the URL, computed once per source."""
     body: dict[str, Any] = {
         "v": VERSION,
         "session": session.id,
         "started_ts": session.started_ts,
         "frame_index": frame_index,
-        "url": url_fingerprint(url),
+        "url": fingerprint,
         "live": live,
         "first_pts": session._first_pts,
         "last_offset": session._last_offset,
         "tracker": session.tracker.state(),
-        "updated_ts": time.time(),
+        "updated_ts": time.time() if now is None else now,
     }
     body.update({name: getattr(session, name) for name in COUNTERS})
     return json.dumps(body, separators=(",", ":"))

@@ -32,7 +32,7 @@ import redis
 from pydantic import ValidationError
 
 from emostream.config import IngestConfig, SourceConfig
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,17 @@ def expand(box: tuple[int, int, int, int], margin: float, width: int, height: in
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def crop_face(frame_bgr: np.ndarray, box: tuple[int, int, int, int], card: ModelCard, margin: float) -> np.ndarray:
-    """uint8 crop of shape ``card.input_shape``."""
-    height, width = frame_bgr.shape[:2]
+def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], card: ModelCard, margin: float, colour: str = "bgr") -> np.ndarray:
+    """uint8 crop of shape ``card.input_shape`` from a frame in ``colour`` (bgr or rgb).
+
+    Only the small patch changes colour, never the whole frame.
+    """
+    height, width = frame.shape[:2]
     x, y, w, h = expand(box, margin, width, height)
-    patch = frame_bgr[y : y + h, x : x + w]
+    patch = frame[y : y + h, x : x + w]
     if card.color == "gray":
-        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
-    elif card.color == "rgb":
+        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
+    elif card.color != colour:  # rgb <-> bgr
         patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
     shrinking = patch.shape[0] > card.height
     patch = cv2.resize(patch, (card.width, card.height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)

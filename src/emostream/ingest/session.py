@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from emostream.config import TrackerConfig
 from emostream.ingest.tracker import Tracker, TrackerParams
-from emostream.messages import SessionEnd, SessionStart
+from emostream.streams.lifecycle import SessionEnd, SessionStart
 
 
 def new_session_id(source: str, now: float | None = None) -> str:
@@ -27,7 +27,8 @@ class IngestSession:
     started_ts: float = field(default_factory=time.time)
     seq: int = 0
     analysed: int = 0
-    dropped: int = 0
+    dropped: int = 0  # every reason, see dropped_age
+    dropped_age: int = 0  # of which: the faces queue was older than ingest.max_queue_age_ms
     failed: int = 0
     faces: int = 0
     faces_skipped: int = 0
@@ -55,12 +56,12 @@ class IngestSession:
     def start_message(self, url: str) -> SessionStart:
         return SessionStart(self.source, self.id, self.started_ts, url)
 
-    def end_message(self, reason: str) -> SessionEnd:
+    def end_message(self, reason: str, ended_ts: float | None = None) -> SessionEnd:
         return SessionEnd(
             source=self.source,
             session=self.id,
             started_ts=self.started_ts,
-            ended_ts=time.time(),
+            ended_ts=time.time() if ended_ts is None else ended_ts,
             reason=reason,
             frames_analysed=self.analysed,
             frames_dropped=self.dropped,
@@ -68,4 +69,5 @@ class IngestSession:
             faces=self.faces,
             faces_skipped=self.faces_skipped,
             frames_skipped=self.skipped,
+            frames_dropped_age=self.dropped_age,
         )

@@ -9,6 +9,7 @@ only the source that changed is started or stopped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -17,38 +18,25 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
+from emostream.detector import make_detector
 from emostream.ingest import control
 from emostream.ingest.errors import KINDS
+from emostream.ingest.parts import Preview, RunnerParts, open_video
+from emostream.ingest.probe import RedisQueueProbe
 from emostream.ingest.runner import SourceRunner
-from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.ingest.tracking.detections import detector_config
 from emostream.metrics import IngestMetrics
 from emostream.modelcard import ModelCard, load_card
-from emostream.redis_io import Reconnector, backlog, ensure_group
+from emostream.redis_io import Reconnector
 from emostream.redis_wait import connect_when_up
+from emostream.streams.groups import ensure_group
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.publisher import IngestPublisher
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 
 STOP_JOIN_S = 10.0  # how long shutdown waits for each source thread
-
-
-class BacklogProbe:
-    """The classifiers' backlog, read from Redis at most every ``period_s`` (shared by all sources)."""
-
-    def __init__(self, client: redis.Redis, keys: Keys, metrics: IngestMetrics, period_s: float = 0.2) -> None:
-        self.client, self.keys, self.metrics, self.period_s = client, keys, metrics, period_s
-        self._value, self._at = 0, -1e9
-        self._lock = threading.Lock()
-
-    def value(self) -> int:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._at >= self.period_s:
-                with contextlib.suppress(redis.RedisError):  # keep the last value; the publisher notices outages itself
-                    self._value = backlog(self.client, self.keys.faces, CLASSIFIER_GROUP, acked_deleted=True)
-                self._at = now
-                self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self._value)
-            return self._value
 
 
 class IngestWorker(Worker):
@@ -72,7 +60,16 @@ class IngestWorker(Worker):
         self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
-        self.backlog = BacklogProbe(self.client, self.keys, self.metrics)
+        self.parts = RunnerParts(
+            config=config,
+            card=self.card,
+            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen),
+            probe=RedisQueueProbe(self.client, self.keys, self.metrics),
+            metrics=self.metrics,
+            make_detector=functools.partial(make_detector, detector_config(config.detector, config.tracker)),
+            open_source=functools.partial(open_video, config=config),
+            preview=self._preview,
+        )
         self.runners: dict[str, SourceRunner] = {}
         self._revisions: dict[str, str] = {}
         self._retiring: list[SourceRunner] = []
@@ -83,14 +80,23 @@ class IngestWorker(Worker):
     def health(self) -> dict[str, object]:
         body = super().health()
         with self._lock:
-            body["sources"] = {sid: r.state for sid, r in self.runners.items()}
+            body["sources"] = {sid: r.state.value for sid, r in self.runners.items()}
         return body
+
+    def _preview(self, source: str) -> Preview | None:
+        """Frames for the live web page, only when it is enabled (see docs/viewer.md)."""
+        web = self.config.web
+        if not web.enabled:
+            return None
+        from emostream.viewer.preview import PreviewPublisher
+
+        return PreviewPublisher(self.client, self.keys, source, web.preview_fps, web.preview_width, web.blur_faces)
 
     # --- starting and stopping sources ---------------------------------------
 
     def _start_runner(self, wanted: control.Wanted) -> None:
         self.metrics.init_source(wanted.source.id, self.config.detector.backend, tuple(KINDS))
-        runner = SourceRunner(self, wanted.source, wanted.origin)
+        runner = SourceRunner(wanted.source, self.parts, wanted.origin)
         with self._lock:
             self.runners[wanted.source.id] = runner
             self._revisions[wanted.source.id] = wanted.revision

@@ -55,6 +55,9 @@ class FaceJobHeader:
     detector: DetectorName
     score: Probability
     decode_detect_ms: NonNegative
+    # Live faces: a classifier drops the face instead of classifying it once it is older than
+    # this since capture (ingest.max_queue_age_ms). 0: never dropped for age (files, and jobs from older ingests).
+    max_age_ms: NonNegative = 0.0
 
 
 HEADER_FIELDS = tuple(FaceJobHeader.__dataclass_fields__)
@@ -62,7 +65,7 @@ HEADER_FIELDS = tuple(FaceJobHeader.__dataclass_fields__)
 
 @dataclass(frozen=True)
 class _WireHeader(FaceJobHeader):
-    crop_shape: tuple[Positive, Positive, Positive]
+    crop_shape: tuple[Positive, Positive, Positive] = field(kw_only=True)  # keyword-only: it follows a defaulted field
 
 
 _WIRE = TypeAdapter(_WireHeader)
@@ -77,7 +80,7 @@ class FaceJob(FaceJobHeader):
     Redis goes through :meth:`decode`, which validates every field.
     """
 
-    crop: np.ndarray = field(repr=False, compare=False)  # uint8 (H, W, C)
+    crop: np.ndarray = field(repr=False, compare=False, kw_only=True)  # uint8 (H, W, C); keyword-only, after max_age_ms
 
     @property
     def event_id(self) -> str:

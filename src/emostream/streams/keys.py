@@ -98,6 +98,11 @@ class Keys:
     def preview_meta(self, source: str) -> str:
         return f"{self.prefix}:preview:{source}:meta"
 
+    @property
+    def classifier_stats(self) -> str:
+        """Hash: classifier consumer -> JSON of its recent forward-pass time, read by ingest's backpressure (see ingest/probe.py)."""
+        return f"{self.prefix}:classifiers:stats"
+
     def checkpoint(self, source: str) -> str:
         """Ingest: where the source's open session stands (see ingest/checkpoint.py)."""
         return f"{self.prefix}:ingest:checkpoint:{source}"

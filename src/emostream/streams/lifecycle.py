@@ -1,8 +1,10 @@
 """Session start and end: ingest announces each session on ``<prefix>:lifecycle`` (internal).
 
-The entry's ``type`` field (``start`` or ``end``) says which message ``data``
-holds. End of session is a message of its own, carrying the counts that let
-the aggregator know when every event of the session is in.
+The entry's ``type`` field (``start``, ``end`` or ``dropped``) says which
+message ``data`` holds. End of session is a message of its own, carrying the
+counts that let the aggregator know when every event of the session is in;
+``dropped`` lists live faces a classifier dropped for age, which the
+aggregator counts as it counts events.
 """
 
 from __future__ import annotations
@@ -51,14 +53,42 @@ class SessionEnd:
     faces: Count  # face jobs published, i.e. events to expect
     faces_skipped: Count  # too small to classify
     frames_skipped: Count = 0  # not analysed by design: a live source delivers more than its fps
+    frames_dropped_age: Count = 0  # of frames_dropped: the faces queue was older than ingest.max_queue_age_ms
 
     kind: ClassVar[str] = "end"
 
 
-LifecycleMessage = SessionStart | SessionEnd
+DropReason = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+EventId = Annotated[str, Field(max_length=512)]
+
+
+@dataclass(frozen=True)
+class FacesDropped:
+    """Live faces a classifier dropped instead of classifying, because they were too old to be worth it.
+
+    Published by the classifier on the lifecycle stream in the same MULTI that
+    acknowledges the faces, so a face is either an event or a drop, never both
+    and never neither. The aggregator counts the ids once each (in the same
+    "seen" set as events), so a session's events plus its dropped faces add up
+    to the faces ingest announced, and it need not wait for faces that will
+    never be events.
+    """
+
+    __pydantic_config__ = _STRICT
+
+    source: SourceId
+    session: SessionId
+    reason: DropReason  # "age"
+    event_ids: tuple[EventId, ...]  # the ids the faces' events would have had
+
+    kind: ClassVar[str] = "dropped"
+
+
+LifecycleMessage = SessionStart | SessionEnd | FacesDropped
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "start": TypeAdapter(SessionStart),
     "end": TypeAdapter(SessionEnd),
+    "dropped": TypeAdapter(FacesDropped),
 }
 
 

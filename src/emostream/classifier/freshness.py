@@ -1,0 +1,97 @@
+"""Live faces older than their freshness bound are dropped by the classifier, not classified.
+
+Ingest stamps each live face with ``max_age_ms`` (``ingest.max_queue_age_ms``;
+files carry 0 and are never dropped). A classifier that reaches a face later
+than that since its capture would publish an event nobody watching a camera
+wants any more, while fresher faces wait behind it. So, per batch:
+
+- before inference, a face whose age plus the expected inference time already
+  exceeds its bound is dropped (no work spent on it);
+- after inference, a face that became too old meanwhile is dropped too: that
+  wastes its share of the forward pass, but it is what makes the bound hold
+  for every published event, not just on average.
+
+Each replica also advertises its recent forward-pass time once a second
+(``<prefix>:classifiers:stats``): ingest subtracts it from the bound before
+deciding how long a face may wait in the queue (see ``ingest/policy.py``).
+
+Dropped faces are acknowledged and deleted like classified ones, and announced
+to the aggregator with a :class:`~emostream.messages.FacesDropped` message in
+the same MULTI, counted per source with the reason in
+``emostream_classifier_faces_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from typing import Any
+
+import redis
+
+from emostream.metrics import ClassifierMetrics
+from emostream.streams.facejob import FaceJob
+from emostream.streams.keys import LIFECYCLE_MAXLEN
+from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
+
+REASON = "age"
+SMOOTHING = 0.2  # weight of the newest batch in the inference time estimate
+
+Job = tuple[bytes, FaceJob]
+
+
+class Freshness:
+    def __init__(self, metrics: ClassifierMetrics) -> None:
+        self.metrics = metrics
+        self.expected_inference_s = 0.0
+        self._seen: set[str] = set()
+
+    def observe(self, inference_s: float) -> None:
+        """Learn how long a forward pass takes, for the check before the next one."""
+        self.expected_inference_s += SMOOTHING * (inference_s - self.expected_inference_s)
+
+    @staticmethod
+    def expired(job: FaceJob, when: float) -> bool:
+        """Whether the face is older than its bound at wall time ``when`` (never for files)."""
+        return job.max_age_ms > 0 and (when - job.captured_ts) * 1000.0 > job.max_age_ms
+
+    def before_inference(self, jobs: list[Job], now: float) -> tuple[list[Job], list[Job]]:
+        """(fresh, stale): stale faces would be too old by the time the expected forward pass ends."""
+        fresh: list[Job] = []
+        stale: list[Job] = []
+        when = now + self.expected_inference_s
+        for item in jobs:
+            self._initialise(item[1].source)
+            (stale if self.expired(item[1], when) else fresh).append(item)
+        return fresh, stale
+
+    def advertise(self, client: redis.Redis, key: str, consumer: str) -> None:
+        """Tell ingest how long a forward pass takes here, so it queues only faces that can still make their bound."""
+        if self.expected_inference_s > 0:
+            client.hset(key, consumer, json.dumps({"inference_ms": round(self.expected_inference_s * 1000.0, 1), "at": time.time()}))
+
+    def _initialise(self, source: str) -> None:
+        """Show the per-source drop counter at 0 from the first face of a source on, so a rate() has a start."""
+        if source not in self._seen:
+            self._seen.add(source)
+            self.metrics.dropped.labels(source, REASON)
+
+    def announce(self, pipe: redis.client.Pipeline, lifecycle: str, stale: list[Job]) -> None:
+        """Queue one FacesDropped message per session on ``pipe`` (the caller acknowledges the entries)."""
+        by_session: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for _, job in stale:
+            by_session[(job.source, job.session)].append(job.event_id)
+        for (source, session), ids in by_session.items():
+            fields: Any = encode_lifecycle(FacesDropped(source, session, REASON, tuple(ids)))
+            pipe.xadd(lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
+
+    def count(self, stale: list[Job]) -> None:
+        """After the MULTI went through: the metrics."""
+        per_source: dict[str, int] = defaultdict(int)
+        for _, job in stale:
+            per_source[job.source] += 1
+        for source, n in per_source.items():
+            self.metrics.dropped.labels(source, REASON).inc(n)
+        if stale:
+            self.metrics.faces.labels("dropped").inc(len(stale))

@@ -1,0 +1,81 @@
+"""One analysed frame: detect, keep the big faces, track, crop, publish them with the checkpoint.
+
+The frame's pixels are made here, in the detector's own colour, and only for
+frames that pacing and backpressure let through (see ``sources.Frame``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from emostream.config import SourceConfig
+from emostream.detector import Detector
+from emostream.ingest.crop import crop_face
+from emostream.ingest.keeper import SessionKeeper
+from emostream.ingest.parts import Preview, RunnerParts
+from emostream.ingest.sources import Frame
+from emostream.ingest.tracking.detections import confident_from, track_faces
+from emostream.streams.facejob import FaceJob
+
+log = logging.getLogger(__name__)
+
+
+class FrameAnalyser:
+    def __init__(self, src: SourceConfig, parts: RunnerParts, keeper: SessionKeeper, detector: Detector) -> None:
+        self.src, self.parts, self.keeper, self.detector = src, parts, keeper, detector
+        self.live = src.is_live
+        # Live faces carry the freshness bound, so a classifier that reaches them too late drops them (files: 0, never).
+        self.max_age_ms = parts.config.ingest.max_queue_age_ms if self.live else 0.0
+        self.preview: Preview | None = parts.preview(src.id)
+        self.confident_from = confident_from(parts.config.detector)  # below: low-score boxes, for the tracker's second pass
+        metrics = parts.metrics
+        self._decode_detect = metrics.decode_detect.labels(src.id)
+        self._published = metrics.faces.labels(src.id, detector.name, "published")
+        self._too_small = metrics.faces.labels(src.id, detector.name, "too_small")
+
+    def analyse(self, frame: Frame) -> None:
+        keeper = self.keeper
+        session = keeper.current()
+        det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
+        began = time.perf_counter()
+        try:
+            image = frame.pixels(colour)
+            detections = self.detector.detect_native(image)
+        except Exception:
+            keeper.failed()
+            log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
+            return
+        big = [d for d in detections if min(d.w, d.h) >= det_cfg.min_face_px]
+        too_small = len(detections) - len(big)
+        offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
+        tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour)
+        crops = [crop_face(image, det.box, card, det_cfg.margin, colour) for det, _ in tracked]
+        decode_detect_ms = (frame.decode_s + time.perf_counter() - began) * 1000.0
+        height, width = image.shape[:2]
+        seq = session.seq
+        jobs = [
+            FaceJob(
+                source=self.src.id, session=session.id, seq=seq, pts=frame.pts, offset=offset, interval=interval,
+                captured_ts=frame.captured_ts, width=width, height=height, track=track, box=det.box,
+                detector=self.detector.name, score=det.score, decode_detect_ms=decode_detect_ms, crop=crop,
+                max_age_ms=self.max_age_ms,
+            )
+            for (det, track), crop in zip(tracked, crops, strict=True)
+        ]
+        session.seq += 1
+        session.analysed += 1
+        session.faces += len(jobs)
+        session.faces_skipped += too_small
+        self.parts.publisher.frame(self.src.id, session.id, frame.index, jobs, keeper.snapshot(frame.index))
+        self.parts.probe.queued(len(jobs))
+        preview = self.preview
+        if preview is not None and preview.due():
+            boxes, track_ids = [d.box for d, _ in tracked], [t for _, t in tracked]
+            self.parts.publisher.side(lambda: preview.publish(frame.pixels("bgr"), session.id, seq, boxes, track_ids))
+        keeper.analysed()
+        self._decode_detect.observe(decode_detect_ms / 1000.0)
+        if jobs:
+            self._published.inc(len(jobs))
+        if too_small:
+            self._too_small.inc(too_small)

@@ -1,0 +1,119 @@
+"""One source's session: when it starts, continues and ends, and the counts it carries.
+
+DESIGN's rules, in one place: a session starts with the source's first
+analysed frame; it ends when a file ends, the source is stopped, or a live
+source has been down longer than ``ingest.session_timeout_s``; a reconnect
+within that timeout continues it. A killed ingest resumes the session it left
+open from the checkpoint (see ``checkpoint``). Every frame not analysed is
+counted here, once, both in the session (for its summary) and in the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from emostream.config import SourceConfig
+from emostream.ingest import checkpoint
+from emostream.ingest.parts import RunnerParts
+from emostream.ingest.policy import DROP_REASONS
+from emostream.ingest.session import IngestSession
+from emostream.redact import redact
+
+log = logging.getLogger(__name__)
+
+
+class SessionKeeper:
+    def __init__(self, src: SourceConfig, parts: RunnerParts) -> None:
+        self.src, self.parts = src, parts
+        self.live = src.is_live
+        self.name = redact(src.url)
+        self.fingerprint = checkpoint.url_fingerprint(src.url)  # once per source, not per frame
+        self.nominal = 1.0 / src.fps if self.live else 0.0
+        self.session: IngestSession | None = None
+        frames = parts.metrics.frames
+        self._frames = {outcome: frames.labels(src.id, outcome) for outcome in ("analysed", "dropped", "skipped", "failed")}
+        self._dropped = {reason: parts.metrics.dropped.labels(src.id, reason) for reason in DROP_REASONS}
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.id if self.session else None
+
+    def current(self) -> IngestSession:
+        """The open session, started now if there is none."""
+        if self.session is None:
+            session = IngestSession(self.src.id, self.parts.config.tracker, self.nominal, started_ts=self.parts.clock.time())
+            self.parts.publisher.register(self.src.id)
+            self.parts.publisher.session_started(session.start_message(self.name))
+            self.parts.metrics.sessions.labels(self.src.id).inc()
+            log.info("source %s: session %s started", self.src.id, session.id)
+            self.session = session
+        return self.session
+
+    def end(self, reason: str) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        message = session.end_message(reason, self.parts.clock.time())
+        self.parts.publisher.session_ended(message, checkpointed=session.analysed > 0)
+        log.info(
+            "source %s: session %s ended (%s): %d frames analysed, %d skipped, %d dropped, %d failed, %d faces",
+            self.src.id, session.id, reason, session.analysed, session.skipped, session.dropped, session.failed, session.faces,
+        )
+
+    def expire(self, down_since: float | None) -> bool:
+        """A live source down longer than the session timeout ends its session; returns whether it did."""
+        timeout = self.parts.config.ingest.session_timeout_s
+        if self.session is not None and down_since is not None and self.parts.clock.monotonic() - down_since > timeout:
+            self.end("timeout")
+            return True
+        return False
+
+    def resume(self) -> int:
+        """Continue the session a killed ingest left open; returns the last frame index it analysed (-1: none)."""
+        body = self.parts.publisher.checkpoint(self.src.id)
+        if body is None:
+            return -1
+        same = body["url"] == self.fingerprint and body["live"] == self.live
+        recent = self.parts.clock.time() - float(body["updated_ts"]) <= self.parts.config.ingest.session_timeout_s
+        self.session = checkpoint.restore(body, self.src.id, self.parts.config.tracker, self.nominal)
+        if same and (recent or not self.live):
+            log.info("source %s: resuming session %s after %d analysed frames", self.src.id, self.session.id, self.session.analysed)
+            return -1 if self.live else int(body["frame_index"])
+        # The source changed, or was down too long: end the old session properly, then start afresh.
+        self.end("timeout" if same else "stopped")
+        return -1
+
+    def snapshot(self, frame_index: int) -> str:
+        assert self.session is not None
+        return checkpoint.snapshot(self.session, frame_index, self.fingerprint, self.live, self.parts.clock.time())
+
+    # --- counts ---------------------------------------------------------------
+
+    def analysed(self) -> None:
+        self._frames["analysed"].inc()
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        """Frames not analysed because the classifiers are behind (``backlog``) or their queue is stale (``age``)."""
+        if count <= 0:
+            return
+        if self.session is not None:
+            self.session.dropped += count
+            if reason == "age":
+                self.session.dropped_age += count
+        self._frames["dropped"].inc(count)
+        self._dropped[reason].inc(count)
+
+    def skipped(self, count: int) -> None:
+        """Frames a live source delivered beyond ``fps``, replaced by newer ones before analysis."""
+        if count <= 0:
+            return
+        if self.session is not None:
+            self.session.skipped += count
+        self._frames["skipped"].inc(count)
+
+    def failed(self, count: int = 1) -> None:
+        if count <= 0:
+            return
+        if self.session is not None:
+            self.session.failed += count
+        self._frames["failed"].inc(count)

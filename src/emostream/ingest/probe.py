@@ -1,0 +1,162 @@
+"""How far behind the classifiers are: the size of their queue, the age of its oldest face, how fast it drains.
+
+Both are read from Redis at most every ``period_s`` and shared by all
+sources of a worker, so the cost does not grow with the number of cameras.
+The age is cheap: a stream entry's id is the Redis server's clock (ms) when
+it was added, so the oldest undelivered face's id, compared with this host's
+clock, is how long it has waited. (Redis's own ``TIME`` would avoid clock skew
+between hosts, but the ACL rule in docs/deploy.md does not grant it; hosts
+are expected to keep their clocks in sync, as the latency figures of every
+event already assume.)
+
+How fast the classifiers take faces comes from the group's ``entries-read``
+counter (Redis 7+), read twice a period apart; with the number of faces
+waiting it predicts how long a face queued now would wait. Between two reads
+the probe adds the faces this worker queued itself, so many cameras cannot
+pour a whole period's worth of faces through a gate that is already shut.
+
+Only faces not yet delivered to a classifier count for the age. Faces a
+classifier has read are in its hands already; counting them would let a
+replica that died with a batch pending (claimed only after
+``classifier.claim_idle_ms``) stall every camera for that long. And the age
+counts only once a classifier has joined the group: before that nobody is
+behind, the pipeline is starting (or ingest runs alone), and only
+``ingest.backlog_max`` bounds the queue; the classifiers drop the faces that
+have gone stale meanwhile when they arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from emostream.ingest.policy import QueueState
+from emostream.metrics import IngestMetrics
+from emostream.streams.groups import backlog
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    backlog: int = 0
+    waiting: int = 0  # not yet delivered (lag)
+    oldest_age_ms: float = 0.0
+    delivered: int | None = None  # the group's entries-read counter; None where Redis does not keep it
+    joined: bool = False  # a classifier has joined the group
+    service_ms: float = 0.0  # the slowest advertised forward pass
+
+
+def service_ms(raw: dict[Any, Any], now: float, fresh_s: float = 10.0) -> float:
+    """The slowest forward pass the classifiers advertised in the last ``fresh_s`` (replicas that stopped are ignored)."""
+    slowest = 0.0
+    for value in raw.values():
+        try:
+            stats = json.loads(value)
+            if now - float(stats["at"]) <= fresh_s:
+                slowest = max(slowest, float(stats["inference_ms"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a malformed entry must not switch backpressure off
+    return slowest
+
+
+def read_queue(client: redis.Redis, stream: str, group: str, stats: str, now: Callable[[], float] = time.time) -> QueueReading:
+    """One look at the group, in one or two round trips (XINFO GROUPS and the classifiers' stats, then XRANGE for the oldest waiting face)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.xinfo_groups(stream)
+    pipe.hgetall(stats)
+    groups: Any
+    try:
+        groups, advertised = pipe.execute()
+    except redis.ResponseError as exc:
+        if "no such key" in str(exc).lower():  # no face published yet
+            return QueueReading()
+        raise
+    info: dict[Any, Any] | None = next((g for g in groups if g["name"] in (group, group.encode())), None)
+    if info is None:
+        return QueueReading()
+    pending = int(info["pending"])
+    lag = info.get("lag")
+    if lag is None:  # unknown (Redis 6.2, or deleted entries): classifiers delete what they ack, so XLEN is the backlog, in O(1)
+        lag = max(0, backlog(client, stream, group, acked_deleted=True) - pending)
+    lag = int(lag)
+    read = info.get("entries-read")
+    delivered = int(read) if read is not None else None
+    joined = bool(int(info.get("consumers", 0)))
+    age = 0.0
+    if lag and joined:
+        last = info["last-delivered-id"]
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        first: Any = client.xrange(stream, min=f"({last}", count=1)
+        if first:
+            age = max(0.0, now() * 1000.0 - int(first[0][0].split(b"-", 1)[0]))
+    return QueueReading(lag + pending, lag, age, delivered, joined, service_ms(advertised, now()))
+
+
+class RedisQueueProbe:
+    """The faces queue as the ``classifiers`` group sees it, read at most every ``period_s``; shared by a worker's sources."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        metrics: IngestMetrics,
+        period_s: float = 0.1,
+        rate_window_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client, self.keys, self.metrics, self.period_s, self.clock = client, keys, metrics, period_s, clock
+        self.rate_window_s = rate_window_s
+        self._reading, self._at = QueueReading(), -1e9
+        self._since = 0  # faces this worker queued since the last reading
+        self._delivered: deque[tuple[float, int]] = deque()  # (clock, entries-read)
+        self._warned = False
+        self._lock = threading.Lock()
+
+    def queued(self, faces: int) -> None:
+        """This worker just queued ``faces``: count them as waiting until the next reading sees them."""
+        with self._lock:
+            self._since += faces
+
+    def state(self) -> QueueState:
+        with self._lock:
+            now = self.clock()
+            if now - self._at >= self.period_s:
+                self._read(now)
+            r = self._reading
+            waiting = r.waiting + self._since if r.joined else 0
+            return QueueState(r.backlog + self._since, r.oldest_age_ms, waiting, self._drain_rate(), r.service_ms)
+
+    def _read(self, now: float) -> None:
+        self._at = now
+        try:
+            reading = read_queue(self.client, self.keys.faces, CLASSIFIER_GROUP, self.keys.classifier_stats)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return  # keep the last value; the publisher notices outages itself
+        except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
+            if not self._warned:
+                log.warning("ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
+                self._warned = True
+            return
+        self._reading, self._since = reading, 0
+        if reading.delivered is not None:
+            self._delivered.append((now, reading.delivered))
+            while len(self._delivered) > 2 and now - self._delivered[1][0] >= self.rate_window_s:
+                self._delivered.popleft()
+        self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(reading.backlog)
+        self.metrics.queue_age.set(reading.oldest_age_ms / 1000.0)
+
+    def _drain_rate(self) -> float:
+        if len(self._delivered) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._delivered[0], self._delivered[-1]
+        return (n1 - n0) / (t1 - t0) if t1 - t0 >= self.period_s and n1 >= n0 else 0.0

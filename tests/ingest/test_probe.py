@@ -1,0 +1,72 @@
+"""The queue probe against a real Redis: backlog, and the age of the oldest undelivered face from its entry id."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from emostream.ingest.probe import RedisQueueProbe, read_queue, service_ms
+from emostream.keys import CLASSIFIER_GROUP, Keys
+from emostream.metrics import IngestMetrics
+from emostream.redis_io import ensure_group
+
+
+def test_the_age_is_that_of_the_oldest_undelivered_face_once_a_classifier_has_joined(rclient: redis.Redis, prefix: str) -> None:
+    faces = Keys(prefix).faces
+    ensure_group(rclient, faces, CLASSIFIER_GROUP)
+    ms = int(rclient.time()[0] * 1000)
+    for offset in (3_000, 2_000, 1_000):  # enqueued 3, 2 and 1 s ago
+        rclient.xadd(faces, {"v": "1"}, id=f"{ms - offset}-0")
+    # Before any classifier joined: only the size counts.
+    assert read_queue(rclient, faces, CLASSIFIER_GROUP, Keys(prefix).classifier_stats).oldest_age_ms == 0.0
+    # A classifier takes the oldest face; the oldest one still waiting is 2 s old.
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {faces: ">"}, count=1)
+    state = read_queue(rclient, faces, CLASSIFIER_GROUP, Keys(prefix).classifier_stats)
+    latest = time.time() * 1000.0 - (ms - 2_000)  # the age it can have had at most, however slow this machine is
+    assert state.backlog == 3 and state.waiting == 2, state
+    assert 1_950 <= state.oldest_age_ms <= latest + 5, (state, latest)
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {faces: ">"}, count=10)
+    assert read_queue(rclient, faces, CLASSIFIER_GROUP, Keys(prefix).classifier_stats).oldest_age_ms == 0.0, "faces in a classifier's hands do not count"
+
+
+def test_no_stream_yet_is_an_empty_queue(rclient: redis.Redis, prefix: str) -> None:
+    state = read_queue(rclient, Keys(prefix).faces, CLASSIFIER_GROUP, Keys(prefix).classifier_stats)
+    assert (state.backlog, state.oldest_age_ms) == (0, 0.0)
+
+
+def test_the_probe_predicts_the_wait_from_the_drain_rate_and_the_faces_it_queued_itself(rclient: redis.Redis, prefix: str) -> None:
+    # Given a group whose classifier took 4 faces in the last second and leaves 2 waiting,
+    keys = Keys(prefix)
+    ensure_group(rclient, keys.faces, CLASSIFIER_GROUP)
+    for _ in range(10):
+        rclient.xadd(keys.faces, {"v": "1"})
+    now = [100.0]
+    probe = RedisQueueProbe(rclient, keys, IngestMetrics(CollectorRegistry()), period_s=0.1, clock=lambda: now[0])
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {keys.faces: ">"}, count=4)
+    first = probe.state()
+    assert first.drain_per_s == 0.0, "one reading gives no rate yet"
+    rclient.xreadgroup(CLASSIFIER_GROUP, "c1", {keys.faces: ">"}, count=4)
+    now[0] += 1.0
+    state = probe.state()
+    assert state.waiting == 2 and abs(state.drain_per_s - 4.0) < 1e-9, state
+    # when this worker queues 3 more faces before the next reading,
+    probe.queued(3)
+    state = probe.state()
+    # then a new face would wait for 5 faces at 4 faces/s: 1.25 s.
+    assert state.waiting == 5 and state.backlog == 13, state
+    assert abs(state.wait_ms - 1250.0) < 1e-6 or state.oldest_age_ms > 1250.0, state
+
+
+def test_the_slowest_recent_forward_pass_counts_and_stopped_or_malformed_replicas_do_not() -> None:
+    now = 1_800_000_000.0
+    advertised = {
+        b"a": json.dumps({"inference_ms": 40.0, "at": now - 1}),
+        b"b": json.dumps({"inference_ms": 120.0, "at": now - 2}),
+        b"gone": json.dumps({"inference_ms": 900.0, "at": now - 60}),  # stopped a minute ago
+        b"bad": b"not json",
+    }
+    assert service_ms(advertised, now) == 120.0
+    assert service_ms({}, now) == 0.0
