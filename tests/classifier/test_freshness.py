@@ -99,7 +99,7 @@ def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_ever
 
     # when they run for a while,
     def events(source: str) -> list[dict[str, Any]]:
-        return [decode_event(fields) for _, fields in rclient.xrange(keys.events(source))]
+        return [decode_event(fields).to_dict() for _, fields in rclient.xrange(keys.events(source))]
 
     procs.wait_for(lambda: all(rclient.xlen(keys.events(c)) >= 3 for c in CAMERAS), 180, "every camera has events")
     first = scrape(ingest_port)
@@ -116,7 +116,7 @@ def test_cameras_stay_within_the_bound_under_overload_and_a_file_still_gets_ever
     assert ingest.wait(60) == 0, procs.log("ingest")
 
     def summaries() -> dict[str, dict[str, Any]]:
-        return {s["source"]: s for s in (decode_summary(f) for _, f in rclient.xrange(keys.sessions))}
+        return {s["source"]: s for s in (decode_summary(f).to_dict() for _, f in rclient.xrange(keys.sessions))}
 
     procs.wait_for(lambda: len(summaries()) == len(CAMERAS) + 1, 120, "every session is summarised")
     done = summaries()

@@ -55,6 +55,7 @@ class Frames(Record):
     dropped: Count
     skipped: Count = 0
     failed: Count
+    dropped_for_age: Count = 0  # of dropped: the faces queue was too old (ingest.max_queue_age_ms); absent from older aggregators
 
 
 class EmotionTotals(Record):
@@ -74,6 +75,7 @@ class SessionSummary(Record):
     frames: Frames
     faces: Count
     faces_expected: Count
+    faces_dropped: Count = 0  # live faces a classifier dropped as too old: faces + faces_dropped = faces_expected
     faces_skipped: Count
     tracks: Count
     emotions: EmotionTotals
