@@ -11,8 +11,8 @@ import redis
 
 from emostream.config import parse_config
 from emostream.redis_io import RedisUnavailable, RedisUnreachable
-from emostream.streams.groups import LAG_COUNT_CAP, backlog, delete_consumer_if_idle
 from emostream.redis_wait import connect_when_up
+from emostream.streams.groups import LAG_COUNT_CAP, backlog, delete_consumer_if_idle
 from tests.conftest import RedisServer, free_port
 
 GROUP = "g"

@@ -12,7 +12,6 @@ from emostream.config.secrets import read_secret_file
 from emostream.streams.ids import SOURCE_ID_RULE, check_source_id
 
 
-
 class SourceConfig(Section):
     id: str = Field(description="Short id used in stream names, metrics and events: 1-64 letters, digits, _ . -, not only dots.")
     url: str = Field(description="File path, rtsp:// or http(s):// URL, /dev/videoN or a webcam index.")
