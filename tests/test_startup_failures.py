@@ -29,7 +29,8 @@ def emostream(args: list[str], redis_url: str, tmp_path: Path) -> tuple[int, lis
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
-    env |= {"TMPDIR": str(tmp), "EMOSTREAM_REDIS__URL": redis_url, "EMOSTREAM_REDIS__CONNECT_TIMEOUT_S": "2"}
+    env |= {"TMPDIR": str(tmp), "EMOSTREAM_REDIS__URL": redis_url, "EMOSTREAM_REDIS__CONNECT_TIMEOUT_S": "2",
+            "EMOSTREAM_REDIS__STARTUP_WAIT_S": "0"}  # fail at once: waiting for Redis is tested where it is built
     proc = subprocess.run([sys.executable, "-m", "emostream", *args], env=env, capture_output=True, timeout=180, cwd=tmp_path)
     lines = [line for line in proc.stderr.decode().splitlines() if line.strip()]
     return proc.returncode, lines, sorted(tmp.iterdir())

@@ -41,7 +41,7 @@ from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
 from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Reconnector
+from emostream.redis_io import Reconnector, connect
 from emostream.redis_wait import connect_when_up
 from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
