@@ -268,6 +268,7 @@ class SourceRunner:
             rtsp_transport=self.src.rtsp_transport,
             open_timeout_s=ing.open_timeout_s,
             read_timeout_s=ing.read_timeout_s,
+            max_pixels=ing.max_frame_pixels,
         )
         source.open()
         return source

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import ConfigDict, Field, TypeAdapter
 
 from emostream.streams.ids import SessionId, SourceId, shown
-from emostream.streams.numbers import Count, Finite
+from emostream.streams.numbers import Count, Finite, NonNegative
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
 # End reasons become a metrics label, so they are short lowercase words, not free text.
@@ -51,6 +51,7 @@ class SessionEnd:
     faces: Count  # face jobs published, i.e. events to expect
     faces_skipped: Count  # too small to classify
     frames_skipped: Count = 0  # not analysed by design: a live source delivers more than its fps
+    media_s: NonNegative = 0.0  # span of the source's time line analysed: a file's playing time (wall time for live)
 
     kind: ClassVar[str] = "end"
 
