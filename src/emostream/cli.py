@@ -53,8 +53,20 @@ def _setup_logging(args: argparse.Namespace, config: Config | None = None, nativ
     setup_logging(level, secrets)
 
 
+def startup_failed(command: str, exc: BaseException) -> int | None:
+    """Exit code 2 and one line on stderr for the errors a start-up can meet; None for anything else (a bug: traceback)."""
+    from emostream.modelcard import ModelCardError
+    from emostream.redis_io import RedisUnavailable
+    from emostream.runner import StartupError
+
+    if isinstance(exc, RedisUnavailable | StartupError | ModelCardError | ValueError | OSError):
+        print(f"emostream {command}: {exc}", file=sys.stderr)
+        return 2
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from emostream.runner import Pipeline, default_sources
+    from emostream.runner import Pipeline, StartupError, default_sources
 
     config = _config(args)
     if args.web:
@@ -65,7 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _setup_logging(args, config, native_filter=True)
     # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.nativelog).
     child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
-    return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
+    try:
+        return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
+    except StartupError as exc:
+        return startup_failed("run", exc) or 2
 
 
 def _worker_main(args: argparse.Namespace, role: str) -> int:
@@ -90,25 +105,33 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
             worker = AggregatorWorker(config, consumer=args.consumer)
             set_title("emostream.aggregator")
     except Exception as exc:  # start-up fails fast with one clear line
-        from emostream.modelcard import ModelCardError
-        from emostream.redis_io import RedisUnavailable
-
-        if isinstance(exc, RedisUnavailable | ModelCardError | ValueError | FileNotFoundError | OSError):
-            print(f"emostream {role}: {exc}", file=sys.stderr)
-            return 2
-        raise
+        code = startup_failed(role, exc)
+        if code is None:
+            raise
+        return code
     worker.install_signal_handlers()  # type: ignore[attr-defined]
-    return int(worker.run())  # type: ignore[attr-defined]
+    code = int(worker.run())  # type: ignore[attr-defined]
+    # Drained and done: a late SIGTERM must not kill the interpreter while it exits. Python
+    # restores the default action of signals with a Python handler while finalising, so a
+    # SIGTERM then ended a cleanly stopped worker with -15; an ignored signal stays ignored.
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     from emostream.follow import as_json, follow_events, format_event
-    from emostream.redis_io import connect
+    from emostream.redis_io import RedisUnavailable, connect
     from emostream.streams.keys import Keys
 
     config = _config(args)
     _setup_logging(args, config)
-    client = connect(config.redis)
+    try:
+        client = connect(config.redis)
+    except RedisUnavailable as exc:
+        return startup_failed("events", exc) or 2
     keys = Keys(config.redis.prefix)
     sources = args.source_id or None
     try:

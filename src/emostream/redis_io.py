@@ -91,6 +91,12 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
         try:
             client.ping()
         except redis.AuthenticationError as exc:
+            if not password and not _url_has_password(target):
+                # redis-py's own words here are "HELLO must be called with the client already authenticated..."
+                raise RedisUnavailable(
+                    f"Redis at {where} requires a password and none is configured "
+                    "(set redis.password, redis.password_file or EMOSTREAM_REDIS__PASSWORD)"
+                ) from None
             raise RedisUnavailable(f"Redis at {where} refused the credentials of user {user!r}: {clean(exc)}") from None
         except redis.exceptions.NoPermissionError as exc:
             raise RedisPermissionDenied(f"Redis at {where}: user {user!r} may not run PING: {clean(exc)}; {ACL_HINT}") from None
@@ -105,6 +111,13 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
     return client
+
+
+def _url_has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
 
 
 def _url_user(url: str) -> str | None:

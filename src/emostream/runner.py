@@ -6,7 +6,13 @@ own OS process talking only through Redis. While they run, the terminal shows
 the faces and their emotions as events arrive. When every file source has
 ended and its session summary is out, the workers are stopped in reverse
 order (ingest first, then classifier, then aggregator) and the summaries are
-printed.
+printed, each with the media duration and the time it took to process.
+
+Ctrl-C stops the run the same way: the workers run in process groups of
+their own, so the interrupt reaches only this command, which stops ingest
+first (its sessions end and are summarised) and then the others. With only
+file sources, a source that could not be opened or failed while reading is
+listed after the summaries, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -24,17 +30,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from emostream.aggregator.summary import frames_line, shares_text
 from emostream.config import Config, SourceConfig, dump_config
 from emostream.follow import follow_events, format_event
 from emostream.live import LiveView
-from emostream.redis_io import RETRYABLE, EmbeddedRedis, connect
+from emostream.redis_io import RETRYABLE, EmbeddedRedis, RedisUnavailable, connect
+from emostream.runreport import failed_sources, print_failed, print_summary
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionStart, decode_lifecycle
 from emostream.streams.records import decode_summary
 from emostream.streams.wire import MessageError
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The pipeline could not start (Redis, the embedded server, the worker config); the message says why."""
+
+
 ROLES = ("aggregate", "classify", "ingest")  # start order; stopped in reverse
 
 
@@ -72,6 +84,7 @@ class Pipeline:
         self.stop = threading.Event()
         self._config_file: Path | None = None
         self._started_at = time.time()
+        self.started_sources: set[str] = set()  # sources that started a session in this run
 
     # --- processes --------------------------------------------------------
 
@@ -80,7 +93,9 @@ class Pipeline:
         cmd = [sys.executable, "-m", "emostream", "--config", str(self._config_file), "--log-level", self.child_log_level, role]
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings are in the file
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        self.children[role] = subprocess.Popen(cmd, env=env)
+        # A process group of its own: Ctrl-C reaches only this runner, which then stops the
+        # workers one by one in order, each with one SIGTERM (see stop_process).
+        self.children[role] = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, process_group=0)
         log.info("started %s (pid %d)", role, self.children[role].pid)
 
     def _stop_child(self, role: str, timeout: float = 30.0) -> int | None:
@@ -88,16 +103,22 @@ class Pipeline:
         return None if proc is None else stop_process(proc, role, timeout)
 
     def _start(self) -> None:
+        """Redis first (nothing is written for a Redis that refuses us), then the worker config, then the workers.
+
+        The config file may hold the Redis password: it is created readable by
+        this user only and removed by :meth:`_shutdown`, which every path out of
+        :meth:`run` goes through, a failed start included.
+        """
         config = self.config
         if not config.redis.url:
             self.embedded = EmbeddedRedis().start()
             config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": self.embedded.url})})
             self.config = config
+        connect(config.redis).close()
         handle, name = tempfile.mkstemp(prefix="emostream-", suffix=".yaml")
+        self._config_file = Path(name)
         with os.fdopen(handle, "w") as out:  # mkstemp: readable by this user only (it may hold secrets)
             out.write(dump_config(config))
-        self._config_file = Path(name)
-        connect(config.redis).ping()
         for role in ROLES:
             self._spawn(role)
         if config.web.enabled:
@@ -130,6 +151,8 @@ class Pipeline:
                 continue
             if isinstance(message, SessionStart):
                 started.add(message.session)
+                self.started_sources.add(message.source)
+                self.started_sources.add(message.source)
         summaries = {}
         for _, fields in client.xrange(self.keys.sessions, min=since):
             try:
@@ -150,19 +173,26 @@ class Pipeline:
 
     def run(self) -> int:
         has_live = any(src.is_live for src in self.config.sources)
-        self._start()
-        assert self.config.redis.url
-        client = connect(self.config.redis)
-        view = LiveView(sys.stdout, enabled=self.live_view)
-        summaries: dict[str, dict[str, Any]] = {}
-        interrupted = False
-        failed_role = None
 
         def on_signal(signum: int, _frame: Any) -> None:
             self.stop.set()
 
-        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGINT, on_signal)  # before the start: Ctrl-C then still cleans up
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGHUP, on_signal)  # a closed terminal no longer reaches the workers' own groups
+        try:
+            self._start()
+            client = connect(self.config.redis)
+        except (RedisUnavailable, OSError, ValueError) as exc:
+            self._shutdown()
+            raise StartupError(str(exc)) from None
+        except BaseException:
+            self._shutdown()
+            raise
+        view = LiveView(sys.stdout, enabled=self.live_view)
+        summaries: dict[str, dict[str, Any]] = {}
+        interrupted = False
+        failed_role = None
         ingest_done_at: float | None = None
         started: set[str] = set()
         try:
@@ -211,27 +241,18 @@ class Pipeline:
             codes = self._shutdown()
         for summary in summaries.values():
             print_summary(summary, self.config.aggregator.summary_dir)
-        bad = {role: code for role, code in codes.items() if code not in (0, None)}
+        failed = {} if interrupted or has_live else failed_sources(self.config.sources, self.started_sources, summaries.values())
+        if failed:
+            print_failed(failed)
+        # -SIGTERM: a worker that had not yet set up its handler when this runner stopped it.
+        bad = {role: code for role, code in codes.items() if code not in (0, None, -signal.SIGTERM)}
         if failed_role or bad:
             print(f"emostream: worker(s) failed: {bad or failed_role}", file=sys.stderr)
             return 1
+        if failed:
+            print(f"emostream: {len(failed)} source(s) failed: {', '.join(sorted(failed))}", file=sys.stderr)
+            return 1
         return 0
-
-
-def print_summary(summary: dict[str, Any], folder: Path) -> None:
-    share = summary["emotions"]["share"]
-    top = sorted(share.items(), key=lambda kv: -kv[1])
-    print()
-    print(f"Session {summary['session']} ({summary['source']}): {summary['duration_s']:.1f} s, ended: {summary['end_reason']}")
-    print(
-        f"  {frames_line(summary['frames'])}; faces {summary['faces']}; tracks {summary['tracks']}"
-    )
-    print("  emotion share: " + shares_text(top))
-    for track in summary["track_summaries"]:
-        print(f"  face #{track['track_id']}: {track['duration_s']:.1f} s, {track['faces']} faces, mostly {track['dominant']}")
-    print(f"  summary: {folder / (summary['session'] + '.json')}")
-    print(f"  timeline chart: {folder / (summary['session'] + '.timeline.png')}")
-    sys.stdout.flush()
 
 
 def summary_json(summary: dict[str, Any]) -> str:

@@ -73,8 +73,17 @@ class Worker(ABC):
     def start_http(self) -> None:
         if self._http_port is None or self._http_port < 0:
             return
-        self.http = WorkerHttpServer(self.config.http.host, self._http_port, self.registry, self.health).start()
-        log.info("%s: /metrics and /healthz on http://%s:%d", self.role, self.config.http.host, self.http.port)
+        http = self.config.http
+        server = WorkerHttpServer(
+            http.host, self._http_port, self.registry, self.health, max_connections=http.max_connections, timeout_s=http.timeout_s
+        )
+        self.add_routes(server)  # before it starts: no client may see a route missing
+        self.http = server.start()
+        log.info("%s: /metrics and /healthz on http://%s:%d", self.role, http.host, server.port)
+
+    def add_routes(self, server: WorkerHttpServer) -> None:
+        """Routes beyond ``/metrics`` and ``/healthz``; none by default."""
+        del server
 
     def run(self) -> int:
         """Serve until stopped; returns the process exit code."""

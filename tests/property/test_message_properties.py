@@ -183,7 +183,7 @@ def test_a_decoded_lifecycle_message_has_its_declared_types(message: SessionStar
         return
     for spec in dataclasses.fields(decoded):
         value: Any = getattr(decoded, spec.name)
-        expected = {"SourceId": str, "SessionId": str, "Url": str, "EndReason": str, "Finite": float, "Count": int}[str(spec.type)]
+        expected = {"SourceId": str, "SessionId": str, "Url": str, "EndReason": str, "Finite": float, "NonNegative": float, "Count": int}[str(spec.type)]
         assert isinstance(value, expected) and not isinstance(value, bool), f"{spec.name}={value!r} is not a {expected.__name__}"
         if expected is float:
             assert math.isfinite(value), f"{spec.name}={value!r}"

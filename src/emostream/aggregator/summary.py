@@ -90,6 +90,7 @@ def build_summary(session: str, snapshot: dict[str, Any], chart_bucket_s: int) -
         "started_at": utc_iso(started),
         "ended_at": utc_iso(ended),
         "duration_s": round(max(0.0, ended - started), 3),
+        "media_duration_s": round(float(end.get("media_s", 0.0)), 3),
         "end_reason": end.get("reason", "unknown"),
         "frames": {
             "analysed": int(end.get("frames_analysed", 0)),

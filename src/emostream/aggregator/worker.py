@@ -39,8 +39,9 @@ from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
+from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Reconnector
+from emostream.redis_io import Reconnector, connect
 from emostream.redis_wait import connect_when_up
 from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
@@ -107,16 +108,18 @@ class AggregatorWorker(Worker):
         body.update(events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams))
         return body
 
-    def start_http(self) -> None:
-        super().start_http()
-        if self.http is None:
-            return
-        SessionsApi(self.queries).register(self.http)
+    def add_routes(self, server: WorkerHttpServer) -> None:
+        # HTTP clients read through a client of their own: however many viewers and API calls, they
+        # never take a connection from the pool the work loop needs (its handler threads are bounded).
+        http_client = connect(self.config.redis, check=False)
+        # At most one connection per handler thread (redis-py 8 raises past its default of 100).
+        http_client.connection_pool.max_connections = max(100, self.config.http.max_connections + 4)
+        SessionsApi(SessionQueries(http_client, self.keys, self.config.aggregator.chart_bucket_s, self.clock)).register(server)
         if self.config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
             from emostream.viewer.web import WebView
 
-            WebView(self.client, self.keys, share_window_s=self.config.web.share_window_s).register(self.http)
-            log.info("aggregator: live web view on http://%s:%d/", self.config.http.host, self.http.port)
+            WebView(http_client, self.keys, share_window_s=self.config.web.share_window_s).register(server)
+            log.info("aggregator: live web view on http://%s:%d/", self.config.http.host, server.port)
 
     # --- reading ------------------------------------------------------------------
 

@@ -52,8 +52,10 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         else:
             try:
                 value = yaml.safe_load(raw)
-            except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. a date like 2024-13-45
-                value = raw
+            except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: e.g. a date like 2024-13-45
+                # Say what is wrong with the text; validating it as a string would only
+                # report "Input should be a valid list" (or number, or mapping).
+                raise ConfigError(f"{name}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
         _set_path(tree, path, value)
     return tree
 

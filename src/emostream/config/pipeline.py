@@ -73,6 +73,9 @@ class IngestConfig(Section):
     read_timeout_s: float = Field(
         3.0, gt=0, le=120, description="A live source that delivers nothing for this long is a disconnect (stalled)."
     )
+    max_frame_pixels: int = Field(
+        100_000_000, ge=1, description="Frames (and `analyze` images) with more pixels are refused before they are decoded, bounding memory."
+    )
     exit_at_end: bool = Field(True, description="Exit once every source has ended (files). False keeps /metrics up until stopped.")
     name: str | None = Field(
         None,

@@ -12,6 +12,14 @@ class HttpConfig(Section):
     ingest_port: int = Field(9401, ge=0, le=65535, description="Port of ingest's endpoints (0: pick a free one, -1 never).")
     classifier_port: int = Field(9402, ge=0, le=65535, description="Port of the classifier's endpoints (0: pick a free one).")
     aggregator_port: int = Field(9400, ge=0, le=65535, description="Port of the aggregator's endpoints (0: pick a free one).")
+    max_connections: int = Field(
+        64, ge=2, le=1000,
+        description="Requests served at once (one thread each; at most half may be live MJPEG streams); more are answered 503.",
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, le=300,
+        description="A client must send its request within this time, and a viewer must keep reading; idle connections close after it.",
+    )
 
 
 class WebConfig(Section):

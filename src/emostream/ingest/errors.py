@@ -22,6 +22,7 @@ KINDS = {
     "no_device": "the webcam does not exist or cannot be opened",
     "not_video": "opened, but it is not a video this build can decode",
     "corrupt": "a video container, but damaged or truncated",
+    "too_large": "its frames have more pixels than ingest.max_frame_pixels",
     "stalled": "a live source delivered nothing within ingest.read_timeout_s",
     "disconnected": "a live source ended or failed while streaming",
     "error": "anything else (the message says what)",

@@ -120,6 +120,7 @@ def open_video(src: SourceConfig, config: Config) -> Source:
         rtsp_transport=src.rtsp_transport,
         open_timeout_s=ing.open_timeout_s,
         read_timeout_s=ing.read_timeout_s,
+        max_pixels=ing.max_frame_pixels,
     )
     source.open()
     return source

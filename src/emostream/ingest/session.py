@@ -35,6 +35,7 @@ class IngestSession:
     skipped: int = 0
     _first_pts: float | None = None
     _last_offset: float | None = None
+    _last_interval: float = 0.0
 
     def __post_init__(self) -> None:
         self.id = self.id or new_session_id(self.source, self.started_ts)
@@ -50,7 +51,7 @@ class IngestSession:
                 self._first_pts = pts
             offset = max(0.0, pts - self._first_pts)
         interval = self.nominal_interval if self._last_offset is None else max(0.0, offset - self._last_offset)
-        self._last_offset = offset
+        self._last_offset, self._last_interval = offset, interval
         return offset, interval
 
     def start_message(self, url: str) -> SessionStart:
@@ -70,4 +71,10 @@ class IngestSession:
             faces_skipped=self.faces_skipped,
             frames_skipped=self.skipped,
             frames_dropped_age=self.dropped_age,
+            media_s=self.media_s,
         )
+
+    @property
+    def media_s(self) -> float:
+        """Media time covered: the last analysed frame's offset plus the interval it stands for."""
+        return 0.0 if self._last_offset is None else round(self._last_offset + self._last_interval, 3)

@@ -119,8 +119,10 @@ class VideoSource:
         rtsp_transport: str = "tcp",
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 3.0,
+        max_pixels: int | None = None,
     ) -> None:
         self.url = url
+        self.max_pixels = max_pixels  # bigger frames are refused before conversion (memory bound)
         self.kind = source_kind(url)
         self.live = guess_live(url) if live is None else live
         self.rtsp_transport = rtsp_transport
@@ -212,6 +214,12 @@ class VideoSource:
         if not self._container.streams.video:
             self.close()
             raise SourceError("not_video", self.url, "has no video stream")
+        codec = self._container.streams.video[0].codec_context
+        try:
+            self._check_size(codec.width, codec.height)
+        except SourceError:
+            self.close()
+            raise
         # Frame threading holds back a frame per thread (~130 ms at 15 fps on
         # 2 threads): good for a file's throughput, bad for a camera's latency.
         self._container.streams.video[0].thread_type = "SLICE" if self.live else "AUTO"
@@ -278,6 +286,7 @@ class VideoSource:
                 continue
             in_a_row = 0
             for frame in decoded:
+                self._check_size(frame.width, frame.height)  # the size may change mid-stream
                 pts = float(frame.time) if frame.time is not None else self.decoded / rate
                 work += time.perf_counter() - began
                 yield Frame(frame, pts, self.decoded, time.time(), work)
@@ -286,6 +295,10 @@ class VideoSource:
         if self.live:
             raise SourceError("disconnected", self.url, f"the stream ended after {self.decoded} frames")
         self._check_complete(stream)
+
+    def _check_size(self, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise SourceError("too_large", self.url, f"frames of {width}x{height} exceed ingest.max_frame_pixels ({self.max_pixels})")
 
     def _read_error(self, exc: BaseException) -> SourceError:
         name, text = type(exc).__name__, redact(str(exc))

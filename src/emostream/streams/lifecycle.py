@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import ConfigDict, Field, TypeAdapter
 
 from emostream.streams.ids import SessionId, SourceId, shown
-from emostream.streams.numbers import Count, Finite
+from emostream.streams.numbers import Count, Finite, NonNegative
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
 # End reasons become a metrics label, so they are short lowercase words, not free text.
@@ -54,6 +54,7 @@ class SessionEnd:
     faces_skipped: Count  # too small to classify
     frames_skipped: Count = 0  # not analysed by design: a live source delivers more than its fps
     frames_dropped_age: Count = 0  # of frames_dropped: the faces queue was older than ingest.max_queue_age_ms
+    media_s: NonNegative = 0.0  # span of the source's time line analysed: a file's playing time (wall time for live)
 
     kind: ClassVar[str] = "end"
 

@@ -71,6 +71,7 @@ class SessionSummary(Record):
     started_at: str
     ended_at: str
     duration_s: NonNegative
+    media_duration_s: NonNegative = 0.0
     end_reason: str
     frames: Frames
     faces: Count

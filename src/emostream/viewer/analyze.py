@@ -2,7 +2,14 @@
 
 Writes an annotated copy of every input (box, emotion label and the seven
 probability bars per face; ``--blur`` blurs the faces too) and one JSON line
-per face to ``detections.jsonl``. Runs in-process: no Redis, no workers.
+per face to ``detections.jsonl``, and prints one line per face (file, frame,
+face, emotion, confidence). Runs in-process: no Redis, no workers.
+
+Images and video frames larger than ``--max-pixels`` (default
+``ingest.max_frame_pixels``) are refused before they are decoded: an image's
+size is read from its header, a video's from its stream parameters, so a
+small file claiming a huge picture cannot exhaust memory. The refused input
+is reported and the others are analysed.
 """
 
 from __future__ import annotations
@@ -23,11 +30,37 @@ from emostream.emotions import EMOTIONS
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+DEFAULT_MAX_PIXELS = 100_000_000  # as ingest.max_frame_pixels
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
 
 
 class AnalyzeError(ValueError):
     """An input that cannot be analysed; the message names it."""
+
+
+def check_pixels(path: Path, width: int, height: int, max_pixels: int, what: str = "image") -> None:
+    """Refuse a picture over the limit, naming both sizes and the setting that raises it."""
+    if width * height > max_pixels:
+        raise AnalyzeError(
+            f"{path}: {what} is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of {max_pixels / 1e6:.1f} MP "
+            "(--max-pixels or ingest.max_frame_pixels)"
+        )
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image's header, without decoding its pixels; None if Pillow cannot tell.
+
+    Pillow's own decompression-bomb guard is switched off here: the caller's
+    ``--max-pixels`` replaces it, and its error would hide the size.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            return int(image.size[0]), int(image.size[1])
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None  # OpenCV may still read it; its own failure message is clear
 
 
 @dataclass(frozen=True)
@@ -111,14 +144,18 @@ def _labels(found: list[tuple[Any, np.ndarray]]) -> list[Any]:
     return [FaceLabel(d.box, dict(zip(EMOTIONS, map(float, p), strict=True))) for d, p in found]
 
 
-def analyze_image(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool) -> Iterator[dict[str, Any]]:
+def analyze_image(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool, max_pixels: int) -> Iterator[dict[str, Any]]:
     import cv2
 
     from emostream.viewer.annotate import annotate
 
+    size = image_size(item.path)
+    if size is not None:
+        check_pixels(item.path, *size, max_pixels)
     frame = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
     if frame is None:
         raise AnalyzeError(f"{item.path}: not a readable image")
+    check_pixels(item.path, frame.shape[1], frame.shape[0], max_pixels)  # a header Pillow could not read
     found = analyzer.faces(frame)
     target = out_dir / item.relative
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +165,9 @@ def analyze_image(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool
         yield _record(item, None, None, detection, probs, analyzer.card.label)
 
 
-def analyze_video(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool, every_nth: int = 1) -> Iterator[dict[str, Any]]:
+def analyze_video(
+    item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool, every_nth: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Iterator[dict[str, Any]]:
     """Annotate every frame (faces found on every ``every_nth`` frame are drawn until the next)."""
     import av
 
@@ -143,6 +182,11 @@ def analyze_video(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool
         source.close()
         raise AnalyzeError(f"{item.path}: has no video stream")
     stream = source.streams.video[0]
+    try:
+        check_pixels(item.path, stream.codec_context.width, stream.codec_context.height, max_pixels, "the video")
+    except AnalyzeError:
+        source.close()
+        raise
     stream.thread_type = "AUTO"
     target = (out_dir / item.relative).with_suffix(".mp4")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +200,7 @@ def analyze_video(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool
     labels: list[Any] = []
     try:
         for index, frame in enumerate(source.decode(stream)):
+            check_pixels(item.path, frame.width, frame.height, max_pixels, f"frame {index}")  # the size may change mid-stream
             image = frame.to_ndarray(format="bgr24")[: out.height, : out.width]
             if index % every_nth == 0:
                 found = analyzer.faces(image)
@@ -177,28 +222,45 @@ def analyze_video(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool
         source.close()
 
 
+def face_line(record: dict[str, Any], face: int) -> str:
+    """What ``analyze`` prints per face: file, frame (videos), face number, emotion and confidence."""
+    where = record["file"] if record["frame"] is None else f"{record['file']} frame {record['frame']}"
+    return f"{where} face {face}: {record['emotion']} {record['confidence']:.2f}"
+
+
 def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every_nth: int = 1, model: str | None = None,
-        out: TextIO = sys.stdout) -> tuple[int, int, list[str]]:
+        out: TextIO = sys.stdout, max_pixels: int | None = None) -> tuple[int, int, list[str]]:
     """Analyse everything; returns (inputs done, faces found, errors). A bad input never stops the others."""
+    limit = max_pixels or config.ingest.max_frame_pixels
     inputs = collect_inputs(paths)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        jsonl = open(out_dir / "detections.jsonl", "w")  # noqa: SIM115 (closed below, after the analyzer)
+    except OSError as exc:
+        raise AnalyzeError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from None
     analyzer = FaceAnalyzer(config, model)
     done, faces, errors = 0, 0, []
     try:
-        with open(out_dir / "detections.jsonl", "w") as jsonl:
-            for item in inputs:
-                try:
-                    records = analyze_image(item, analyzer, out_dir, blur) if item.kind == "image" else analyze_video(
-                        item, analyzer, out_dir, blur, every_nth
-                    )
-                    for record in records:
-                        jsonl.write(json.dumps(record) + "\n")
-                        faces += 1
-                    done += 1
-                except AnalyzeError as exc:
-                    errors.append(str(exc))
-                    log.error("%s", exc)
+        for item in inputs:
+            try:
+                records = analyze_image(item, analyzer, out_dir, blur, limit) if item.kind == "image" else analyze_video(
+                    item, analyzer, out_dir, blur, every_nth, limit
+                )
+                per_frame: dict[int | None, int] = {}
+                for record in records:
+                    jsonl.write(json.dumps(record) + "\n")
+                    faces += 1
+                    per_frame[record["frame"]] = per_frame.get(record["frame"], 0) + 1
+                    print(face_line(record, per_frame[record["frame"]]), file=out)
+                done += 1
+            except AnalyzeError as exc:
+                errors.append(str(exc))
+                log.error("%s", exc)
+            except OSError as exc:  # e.g. an annotated copy that cannot be written
+                errors.append(f"{item.path}: {exc}")
+                log.error("%s: %s", item.path, exc)
     finally:
+        jsonl.close()
         analyzer.close()
     print(f"analysed {done} of {len(inputs)} input(s): {faces} face(s); annotated copies and detections.jsonl in {out_dir}", file=out)
     return done, faces, errors
@@ -211,6 +273,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every-nth", type=int, default=1, help="videos: detect and classify every n-th frame (default %(default)s)")
     parser.add_argument("--model", help="model folder or packaged model name (default: the configured one)")
     parser.add_argument("--detector", choices=("mediapipe", "haar"), help="face detector (default: the configured one)")
+    parser.add_argument(
+        "--max-pixels", type=int, help="refuse images and video frames with more pixels than this (default: ingest.max_frame_pixels)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -222,8 +287,11 @@ def main(args: argparse.Namespace) -> int:
     if args.every_nth < 1:
         print("emostream analyze: --every-nth must be at least 1", file=sys.stderr)
         return 2
+    if args.max_pixels is not None and args.max_pixels < 1:
+        print("emostream analyze: --max-pixels must be at least 1", file=sys.stderr)
+        return 2
     try:
-        _, _, errors = run(args.paths, args.out, config, args.blur, args.every_nth, args.model)
+        _, _, errors = run(args.paths, args.out, config, args.blur, args.every_nth, args.model, max_pixels=args.max_pixels)
     except AnalyzeError as exc:
         print(f"emostream analyze: {exc}", file=sys.stderr)
         return 2

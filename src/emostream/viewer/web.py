@@ -7,12 +7,16 @@ number of ingest hosts and classifier replicas.
 
 Routes: ``/`` (the page), ``/live/state.json`` (what the page shows, polled
 each second), ``/live/<source>.jpg`` (one annotated frame) and
-``/live/<source>.mjpg`` (the same as an MJPEG stream).
+``/live/<source>.mjpg`` (the same as an MJPEG stream). Each source's frame is
+rendered at most once per MJPEG interval and shared by all its viewers (see
+``broadcast``); the aggregator hands this view a Redis client of its own, so
+viewers never take connections from its work loop.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +31,11 @@ from emostream.emotions import EMOTIONS
 from emostream.httpserver import Response, WorkerHttpServer, json_response
 from emostream.streams.keys import Keys
 from emostream.viewer.annotate import FaceLabel, annotate
+from emostream.viewer.broadcast import FrameBroadcast
 
+log = logging.getLogger(__name__)
 BOUNDARY = "emostreamframe"
+NO_FRAME_END_S = 30.0  # an MJPEG stream whose source shows no frame this long ends (the page reconnects)
 
 
 def _text(value: bytes | str) -> str:
@@ -42,6 +49,7 @@ class WebView:
         self.mjpeg_interval = 1.0 / mjpeg_fps
         self._cache: tuple[float, dict[str, Any]] | None = None
         self._lock = threading.Lock()
+        self.broadcast = FrameBroadcast(self.annotated_jpeg, self.mjpeg_interval)
 
     def register(self, server: WorkerHttpServer) -> None:
         server.add("/", self.page)
@@ -178,18 +186,30 @@ class WebView:
         if source not in self.sources() or kind not in ("jpg", "mjpg"):
             return json_response({"error": f"no live source {source!r}"}, 404)
         if kind == "jpg":
-            jpeg = self.annotated_jpeg(source)
+            _, jpeg = self.broadcast.next_frame(source, 0, timeout_s=5.0)
             if jpeg is None:
                 return json_response({"error": f"no recent frame from {source!r}"}, 404)
             return 200, "image/jpeg", jpeg
         return 200, f"multipart/x-mixed-replace; boundary={BOUNDARY}", self._mjpeg(source)
 
     def _mjpeg(self, source: str) -> Iterator[bytes]:
-        """Frames until the client goes away (the server stops iterating on a broken pipe)."""
+        """Frames until the client goes away (the server closes this generator then).
+
+        Yields an empty chunk while there is no frame, so the server can stop
+        the stream when it shuts down; ends after ``NO_FRAME_END_S`` without one.
+        """
+        seq, last_frame = 0, time.monotonic()
         while True:
-            jpeg = self.annotated_jpeg(source)
-            if jpeg is not None:
-                yield (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"
-                )
-            time.sleep(self.mjpeg_interval)
+            try:
+                seq, jpeg = self.broadcast.next_frame(source, seq, timeout_s=1.0)
+            except redis.RedisError as exc:  # Redis away for a moment: keep the viewer, try again
+                log.debug("web: no frame of %s: Redis unavailable: %s", source, exc)
+                jpeg = None
+                time.sleep(self.mjpeg_interval)
+            if jpeg is None:
+                if time.monotonic() - last_frame > NO_FRAME_END_S:
+                    return
+                yield b""
+                continue
+            last_frame = time.monotonic()
+            yield f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"

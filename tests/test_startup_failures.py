@@ -1,0 +1,103 @@
+"""Every command that cannot start says why in one line, exits 2 and leaves no temporary file behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import free_port
+from tests.security.servers import Server
+
+PASSWORD = "s3cret-startup-pw"
+
+
+@pytest.fixture(scope="module")
+def protected() -> Iterator[Server]:
+    server = Server(["--requirepass", PASSWORD], probe=lambda port: redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)).start()
+    yield server
+    server.stop()
+
+
+def emostream(args: list[str], redis_url: str, tmp_path: Path) -> tuple[int, list[str], list[Path]]:
+    """Run the command with its own TMPDIR; returns (exit code, stderr lines, files left in TMPDIR)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
+    env |= {"TMPDIR": str(tmp), "EMOSTREAM_REDIS__URL": redis_url, "EMOSTREAM_REDIS__CONNECT_TIMEOUT_S": "2",
+            "EMOSTREAM_REDIS__STARTUP_WAIT_S": "0"}  # fail at once: waiting for Redis is tested where it is built
+    proc = subprocess.run([sys.executable, "-m", "emostream", *args], env=env, capture_output=True, timeout=180, cwd=tmp_path)
+    lines = [line for line in proc.stderr.decode().splitlines() if line.strip()]
+    return proc.returncode, lines, sorted(tmp.iterdir())
+
+
+def unreachable() -> str:
+    return f"redis://127.0.0.1:{free_port()}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--quiet"],
+        ["events"],
+        ["ingest", "--source", "cam=missing.mp4"],
+        ["classify"],
+        ["aggregate"],
+        ["sessions", "list"],
+        ["sessions", "show", "cam-1"],
+        ["tracks"],
+        ["sources", "list"],
+        ["sources", "add", "cam2", "clip.mp4"],
+    ],
+    ids=lambda a: " ".join(a[:3]),
+)
+def test_an_unreachable_redis_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
+    code, lines, left = emostream(args, unreachable(), tmp_path)
+    assert code == 2, f"exit {code}: {lines}"
+    assert len(lines) == 1 and "Redis" in lines[0] and lines[0].startswith("emostream"), lines
+    assert not left, f"temporary files left behind: {left}"
+
+
+def test_run_without_the_password_a_redis_requires_says_so(protected: Server, tmp_path: Path) -> None:
+    code, lines, left = emostream(["run", "--quiet"], f"redis://127.0.0.1:{protected.port}", tmp_path)
+    assert code == 2 and len(lines) == 1, lines
+    assert "requires a password" in lines[0] and "HELLO" not in lines[0], lines
+    assert not left, f"temporary files left behind: {left}"
+
+
+def test_run_with_a_wrong_password_leaves_no_config_with_it(protected: Server, tmp_path: Path) -> None:
+    code, lines, left = emostream(["run", "--quiet"], f"redis://:wrongpw@127.0.0.1:{protected.port}", tmp_path)
+    assert code == 2 and len(lines) == 1 and "refused the credentials" in lines[0], lines
+    assert "wrongpw" not in lines[0], "the password must not be printed"
+    assert not left, f"the worker config (it holds the password) was left behind: {left}"
+
+
+def test_events_without_the_password_is_one_line(protected: Server, tmp_path: Path) -> None:
+    code, lines, _ = emostream(["events"], f"redis://127.0.0.1:{protected.port}", tmp_path)
+    assert code == 2 and len(lines) == 1 and "requires a password" in lines[0], lines
+
+
+def test_analyze_into_an_impossible_folder_is_one_line(tmp_path: Path) -> None:
+    from emostream.runner import demo_clip
+
+    code, lines, _ = emostream(["analyze", str(demo_clip()), "--out", "/etc/passwd/x"], unreachable(), tmp_path)
+    assert code == 2, f"exit {code}: {lines}"
+    assert len(lines) == 1 and "/etc/passwd/x" in lines[0], lines
+
+
+def test_an_invalid_config_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("redis: [not, a, mapping\n")
+    code, lines, _ = emostream(["--config", str(bad), "run", "--quiet"], unreachable(), tmp_path)
+    assert code == 2, f"exit {code}: {lines}"
+    assert lines and "Traceback" not in "\n".join(lines), lines
+
+
+def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    code, lines, _ = emostream(["validate-config", str(tmp_path / "missing.yaml")], unreachable(), tmp_path)
+    assert code == 2 and len(lines) == 1 and "missing.yaml does not exist" in lines[0], lines
