@@ -345,7 +345,4 @@ class AggregatorWorker(Worker):
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)
         self._drain()
-        log.info(
-            "aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised",
-            self.counted, self.track_events, self.summaries,
-        )
+        log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
