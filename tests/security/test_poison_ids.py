@@ -136,8 +136,10 @@ def test_a_face_job_with_a_hostile_source_creates_no_stream(classifier: Classifi
     for _ in range(5):
         classifier._step()
     # Then only the good face has an event, the others are dead-lettered with the reason, and no other stream exists
-    streams = sorted(k.decode() for k in rclient.scan_iter(f"{prefix}:*"))
+    streams = sorted(k.decode() for k in rclient.scan_iter(f"{prefix}:*", _type="stream"))
     assert streams == sorted([keys.faces, keys.deadletter, keys.events("cam1")]), streams
+    others = sorted(k.decode() for k in rclient.scan_iter(f"{prefix}:*") if k.decode() not in streams)
+    assert others == [keys.classifier_stats], f"keys besides the streams: {others}"  # the replicas' forward-pass times (freshness)
     reasons = [letter[b"reason"].decode() for letter in dead_letters(rclient, keys)]
     assert len(reasons) == 3 and all("id" in r for r in reasons), reasons
     assert rclient.xlen(keys.events("cam1")) == 1
