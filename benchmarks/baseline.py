@@ -147,8 +147,9 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
 
 def pipeline_run(clip: Path, workdir: Path) -> LoopRate:
     """emostream's processes on the same clip as fast as they go (a file source: nothing dropped)."""
-    from emostream.keys import Keys
-    from emostream.messages import SessionEnd, decode_event, decode_lifecycle
+    from emostream.streams.events import decode_event
+    from emostream.streams.keys import Keys
+    from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 
     cluster = Cluster(workdir)
     try:

@@ -33,9 +33,9 @@ from benchmarks.harness import Cluster, free_port, healthy, metric, resample_cli
 from benchmarks.markdown import num, table, verdict
 from benchmarks.procstat import CpuMeter
 from emostream.follow import follow_events
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, decode_lifecycle
 from emostream.runner import demo_clip
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 
 SOURCE_COUNTS = (1, 2, 4, 8, 16)
 FPS = 10

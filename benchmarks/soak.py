@@ -24,8 +24,8 @@ import redis
 from benchmarks import ROOT
 from benchmarks.harness import Cluster
 from benchmarks.machine import describe
-from emostream.keys import Keys
 from emostream.runner import demo_clip
+from emostream.streams.keys import Keys
 
 ROLES = ("aggregate", "classify", "ingest")
 PREFIX = "soak"

@@ -127,19 +127,6 @@ def _url_user(url: str) -> str | None:
         return None
 
 
-# Consumer-group primitives moved to emostream.streams.groups; these names stay importable from here
-# (resolved on first use, so this module does not import the streams package) while branches merge.
-_MOVED = ("ensure_group", "autoclaim", "delivery_counts", "backlog", "delete_consumer_if_idle", "Entry")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from emostream.streams import groups
-
-        return getattr(groups, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class Reconnector:
     """Retries an operation while Redis is down, with capped exponential backoff.
 

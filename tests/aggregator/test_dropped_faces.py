@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
-from emostream.messages import FacesDropped, encode_lifecycle
+from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
 from tests.aggregator.test_aggregator_redis import publish_session, run_until_summary
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import redis
 
 from emostream.classifier.worker import ClassifierWorker
-from emostream.keys import CLASSIFIER_GROUP
-from emostream.redis_io import backlog
+from emostream.streams.groups import backlog
+from emostream.streams.keys import CLASSIFIER_GROUP
 from tests.helpers import face_job, wait_for
 
 

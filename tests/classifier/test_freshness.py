@@ -24,9 +24,11 @@ from prometheus_client import CollectorRegistry
 from emostream.classifier.runtime import Runtime
 from emostream.classifier.worker import ClassifierWorker
 from emostream.config import Config
-from emostream.keys import Keys
-from emostream.messages import SessionEnd, decode_event, decode_lifecycle, decode_summary
 from emostream.modelcard import ModelCard
+from emostream.streams.events import decode_event
+from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
+from emostream.streams.records import decode_summary
 from tests.classifier.procs import Procs, metric, scrape
 from tests.conftest import free_port
 
@@ -147,8 +149,9 @@ def test_one_batch_publishes_the_fresh_faces_announces_the_stale_one_and_acknowl
     make_config: Any, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given, on the faces queue, a live face captured 2 s ago, a fresh live face and a file's face a minute old,
-    from emostream.messages import FaceJob, FacesDropped
     from emostream.modelcard import load_card
+    from emostream.streams.facejob import FaceJob
+    from emostream.streams.lifecycle import FacesDropped
     from tests.helpers import face_job
 
     config = make_config(classifier={"batch_max": 4})

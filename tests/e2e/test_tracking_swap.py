@@ -17,7 +17,7 @@ import redis
 import yaml
 
 from emostream.ingest.tracking.geometry import iou
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from tests.conftest import REPO, RedisServer, free_port
 from tests.e2e.test_pipeline import spawn
 from tests.helpers import wait_for

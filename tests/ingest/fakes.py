@@ -22,9 +22,10 @@ from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import QueueState
 from emostream.ingest.runner import SourceRunner
 from emostream.ingest.sources import Frame
-from emostream.messages import FaceJob, SessionEnd, SessionStart
 from emostream.metrics import IngestMetrics
 from emostream.modelcard import load_card
+from emostream.streams.facejob import FaceJob
+from emostream.streams.lifecycle import SessionEnd, SessionStart
 
 
 class FakeClock:

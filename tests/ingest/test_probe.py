@@ -9,9 +9,9 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.ingest.probe import RedisQueueProbe, read_queue, service_ms
-from emostream.keys import CLASSIFIER_GROUP, Keys
 from emostream.metrics import IngestMetrics
-from emostream.redis_io import ensure_group
+from emostream.streams.groups import ensure_group
+from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 
 
 def test_the_age_is_that_of_the_oldest_undelivered_face_once_a_classifier_has_joined(rclient: redis.Redis, prefix: str) -> None:

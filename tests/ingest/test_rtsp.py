@@ -18,7 +18,8 @@ import redis
 
 from emostream.ingest.sources import VideoSource
 from emostream.ingest.worker import IngestWorker
-from emostream.messages import FaceJob, SessionEnd, SessionStart
+from emostream.streams.facejob import FaceJob
+from emostream.streams.lifecycle import SessionEnd, SessionStart
 from tests.helpers import wait_for
 from tests.support.ingest import errors, faces, lifecycle, metric
 from tests.support.rtsp import RtspServer, free_port

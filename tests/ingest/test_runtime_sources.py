@@ -12,7 +12,7 @@ import yaml
 
 from emostream.cli import main
 from emostream.ingest.worker import IngestWorker
-from emostream.messages import SessionEnd, SessionStart
+from emostream.streams.lifecycle import SessionEnd, SessionStart
 from tests.helpers import wait_for
 from tests.support.ingest import lifecycle, metric
 

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from emostream.config import dump_config
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from tests.conftest import free_port
 from tests.helpers import wait_for
 

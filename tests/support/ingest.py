@@ -5,8 +5,9 @@ from __future__ import annotations
 import redis
 
 from emostream.ingest.worker import IngestWorker
-from emostream.messages import FaceJob, LifecycleMessage, SessionEnd, decode_lifecycle
+from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import LifecycleMessage, SessionEnd, decode_lifecycle
 
 
 def lifecycle(client: redis.Redis, prefix: str) -> list[LifecycleMessage]:

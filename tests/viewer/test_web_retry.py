@@ -14,7 +14,7 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.httpserver import WorkerHttpServer
-from emostream.keys import Keys
+from emostream.streams.keys import Keys
 from emostream.viewer.preview import PreviewPublisher
 from emostream.viewer.web import WebView
 from tests.viewer.test_web import demo_frame

@@ -16,7 +16,7 @@ Each replica also advertises its recent forward-pass time once a second
 deciding how long a face may wait in the queue (see ``ingest/policy.py``).
 
 Dropped faces are acknowledged and deleted like classified ones, and announced
-to the aggregator with a :class:`~emostream.messages.FacesDropped` message in
+to the aggregator with a :class:`~emostream.streams.lifecycle.FacesDropped` message in
 the same MULTI, counted per source with the reason in
 ``emostream_classifier_faces_dropped_total``.
 """

@@ -28,8 +28,8 @@ class CliError(Exception):
 
 def _client_and_keys(args: argparse.Namespace) -> tuple[Any, Any]:
     from emostream.config import load_config
-    from emostream.keys import Keys
     from emostream.redis_io import connect
+    from emostream.streams.keys import Keys
 
     path = getattr(args, "config", None) or os.environ.get("EMOSTREAM_CONFIG")
     config = load_config(Path(path) if path else None)
