@@ -73,3 +73,16 @@ def test_a_command_that_needs_tensorflow_says_which_extra_to_install_when_it_is_
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "pip install 'emostream[train]'" in proc.stderr, proc.stderr
+
+
+def test_analyze_as_a_program_prints_no_native_chatter(tmp_path: Path) -> None:
+    """``emostream analyze`` loads LiteRT and MediaPipe in-process: their start-up lines are dropped, our own lines stay."""
+    clip = Path(__file__).parent / "data" / "tracking" / "swap.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "emostream", "analyze", str(clip), "--out", str(tmp_path), "--every-nth", "45"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    chatter = [line for line in proc.stderr.splitlines() if is_noise(line)]
+    assert chatter == [], chatter
+    assert "swap.mp4 frame 0 face 1:" in proc.stdout + proc.stderr
