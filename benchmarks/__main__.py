@@ -27,7 +27,7 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory", "tracking")
+SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory", "tracking", "gpu")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
@@ -36,6 +36,7 @@ TITLES = {
     "ingest": "Ingest: decoding and detection",
     "tracking": "Tracking",
     "memory": "Resident memory of each role",
+    "gpu": "GPU",
 }
 HEADER = """# Benchmarks
 

@@ -226,11 +226,11 @@ def run(quick: bool) -> str:
         return (
             "## GPU\n\nNo GPU on this machine, and no GPU machine was available when this page was last made (2026-12-01): "
             "no GPU figures yet. The CPU figures above stand.\n\n"
-            "On a GPU host run `scripts/gpu_bench.sh` (JSON and a markdown table under `gpu-bench/`), or "
-            "`python -m benchmarks --only gpu` to put the table here. It measures one classifier replica per Keras backend "
-            "installed (jax, torch, tensorflow), in float32 and mixed precision, at `batch_max` 1,024 and 4,096: end to end "
-            "through Redis and the model alone. A host with JAX but no TensorFlow needs only the wheels of "
-            "`scripts/gpu_wheels.sh` (within 64 MiB) beside the tree.\n"
+            "On a GPU host run `scripts/gpu_bench.sh` (default: 200,000 faces, `batch_max` 4,096, float32 and mixed precision, "
+            "every Keras backend installed; JSON and a markdown table under `gpu-bench/`), or `python -m benchmarks --only gpu` "
+            "to put the table here (`batch_max` 1,024 and 4,096). Each row is one classifier replica: end to end through Redis, "
+            "and the model alone beside it. A host with JAX but no TensorFlow needs only the wheels that `scripts/gpu_wheels.sh` "
+            "downloads (23 MiB for Python 3.11 and 3.12, under the 64 MiB that travels with the tree).\n"
         )
     with tempfile.TemporaryDirectory(prefix="emostream-gpubench-") as work:
         results = measure(installed_backends(), ["float32", "mixed"], [1024, 4096], "", 20_000 if quick else 200_000, 3 if quick else 10,
