@@ -116,7 +116,7 @@ def select(requested: str, gpu_memory_fraction: float = 0.0, env: MutableMapping
     bound_gpu_memory(gpu_memory_fraction, env)
     name = choose(requested, env)
     if name is None:
-        log.info("classifier.backend auto: no Keras backend sees a GPU; the CPU path serves")
+        log.debug("classifier.backend auto: no Keras backend sees a GPU; the CPU path serves")
         return None
     env["KERAS_BACKEND"] = name
     if name == "torch" and gpu_memory_fraction > 0 and sees_gpu("torch"):
@@ -125,5 +125,5 @@ def select(requested: str, gpu_memory_fraction: float = 0.0, env: MutableMapping
         torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
     if name == "tensorflow" and gpu_memory_fraction > 0:
         log.warning("classifier.gpu_memory_fraction is not applied under tensorflow, whose GPU memory grows on demand instead")
-    log.info("classifier backend: %s", name)
+    log.debug("classifier backend: %s", name)  # load_runtime logs it with the model
     return name

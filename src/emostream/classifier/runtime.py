@@ -3,9 +3,10 @@
 Inference uses a few fixed batch shapes ("buckets", powers of two up to
 ``batch_max``): a batch is padded up to the next bucket, so each shape is traced
 or allocated once at start-up and no call ever retraces. The model is called
-directly on the padded batch (a concrete ``tf.function`` per bucket, or one
-TFLite interpreter per bucket), never through ``model.predict``, whose per-call
-data-adapter set-up costs more than the forward pass of a small batch.
+directly on the padded batch (a concrete ``tf.function`` or a ``jax.jit``
+compilation per bucket, or one TFLite interpreter per bucket), never through
+``model.predict``, whose per-call data-adapter set-up costs more than the
+forward pass of a small batch.
 
 Why powers of two: padding every batch to ``batch_max`` would make one face
 at low load cost as much as ``batch_max`` faces; one shape per possible size
@@ -244,10 +245,6 @@ class KerasRuntime(Runtime):
             model = with_policy(model, "float32")
         self.model = model
         self._forward = _compile(model, self.backend, float(card.scale), float(card.offset), [(size, *card.input_shape) for size in self.buckets])
-
-    @property
-    def mixed_precision(self) -> bool:
-        return self.precision != "float32"
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self._forward(batch)
