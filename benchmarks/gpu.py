@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,8 @@ def end_to_end(cluster: Cluster, client: redis.Redis, backend: str, mixed: bool,
 
 
 def measure(backends: list[str], precisions: list[str], batches: list[int], model: str, faces: int, seconds: float,
-            workdir: Path) -> list[Result]:
-    results = []
+            workdir: Path) -> Iterator[Result]:
+    """Each configuration's result as soon as it is measured (a run cut short by a timeout keeps the ones before)."""
     cluster = Cluster(workdir)
     client = cluster.start_redis()
     try:
@@ -194,10 +195,9 @@ def measure(backends: list[str], precisions: list[str], batches: list[int], mode
                         e2e, events, dead = end_to_end(cluster, client, backend, mixed, batch, model, faces)
                     except (RuntimeError, TimeoutError) as exc:
                         e2e, events, dead, error = None, published(client), 0, str(exc).splitlines()[0]
-                    results.append(Result(backend, alone["precision"], batch, alone["device"], alone["faces_s"], e2e, faces, events, dead, error))
+                    yield Result(backend, alone["precision"], batch, alone["device"], alone["faces_s"], e2e, faces, events, dead, error)
     finally:
         cluster.close()
-    return results
 
 
 def markdown(results: list[Result], model: str) -> str:
@@ -233,8 +233,8 @@ def run(quick: bool) -> str:
             "downloads (23 MiB for Python 3.11 and 3.12, under the 64 MiB that travels with the tree).\n"
         )
     with tempfile.TemporaryDirectory(prefix="emostream-gpubench-") as work:
-        results = measure(installed_backends(), ["float32", "mixed"], [1024, 4096], "", 20_000 if quick else 200_000, 3 if quick else 10,
-                          Path(work))
+        results = list(measure(installed_backends(), ["float32", "mixed"], [1024, 4096], "", 20_000 if quick else 200_000,
+                               3 if quick else 10, Path(work)))
     from emostream.modelcard import load_card
 
     return "## GPU\n\n" + markdown(results, load_card(None).label)
@@ -265,10 +265,13 @@ def main(argv: list[str] | None = None) -> int:
 
     label = load_card(args.model or None).label
     args.out.mkdir(parents=True, exist_ok=True)
-    results = measure(args.backends.split(","), args.precisions.split(","), [int(b) for b in args.batches.split(",")], args.model,
-                      args.faces, args.seconds, args.out / "work")
-    (args.out / "results.json").write_text(json.dumps({"model": label, "results": [asdict(r) for r in results]}, indent=2) + "\n")
-    (args.out / "results.md").write_text(markdown(results, label))
+    results: list[Result] = []
+    for result in measure(args.backends.split(","), args.precisions.split(","), [int(b) for b in args.batches.split(",")], args.model,
+                          args.faces, args.seconds, args.out / "work"):
+        results.append(result)
+        print(json.dumps(asdict(result)), flush=True)
+        (args.out / "results.json").write_text(json.dumps({"model": label, "results": [asdict(r) for r in results]}, indent=2) + "\n")
+        (args.out / "results.md").write_text(markdown(results, label))
     print(markdown(results, label))
     return 0 if all(r.e2e_faces_s is not None and r.events == r.faces for r in results) else 1
 
