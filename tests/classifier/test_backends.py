@@ -113,6 +113,8 @@ def test_auto_takes_the_first_backend_that_sees_a_gpu_else_the_cpu_path(monkeypa
     sees(set())
     assert backends.choose("auto", {}) is None, "no GPU: the CPU path (TFLite)"
     assert backends.choose("auto", {"KERAS_BACKEND": "jax"}) == "jax", "the operator's KERAS_BACKEND is kept"
+    with pytest.raises(backends.BackendError, match="KERAS_BACKEND=numpy is not a backend the classifier serves on"):
+        backends.choose("auto", {"KERAS_BACKEND": "numpy"})
 
 
 def test_select_bounds_gpu_memory_before_any_framework_and_keeps_the_operator_s_variables(monkeypatch: pytest.MonkeyPatch) -> None:

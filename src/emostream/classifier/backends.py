@@ -92,6 +92,8 @@ def choose(requested: str, env: MutableMapping[str, str] = os.environ) -> str | 
         raise BackendError(f"classifier.backend {requested!r} is unknown; use auto, {', '.join(BACKENDS)}")
     loaded = loaded_backend()
     if loaded is not None:
+        if loaded not in BACKENDS:
+            raise BackendError(f"keras is already imported in this process with the {loaded} backend, which the classifier does not serve on")
         if requested not in ("auto", loaded):
             raise BackendError(
                 f"classifier.backend {requested} cannot apply: keras is already imported in this process with the {loaded} backend "
@@ -100,8 +102,10 @@ def choose(requested: str, env: MutableMapping[str, str] = os.environ) -> str | 
         return loaded
     if requested == "auto":
         preset = env.get("KERAS_BACKEND")
+        if preset and preset not in BACKENDS:
+            raise BackendError(f"KERAS_BACKEND={preset} is not a backend the classifier serves on; use {', '.join(BACKENDS)} or unset it")
         if preset:  # the operator's choice, checked like an explicit one
-            return choose(preset, env) if preset != "auto" else None
+            return choose(preset, env)
         return next((name for name in GPU_ORDER if sees_gpu(name)), None)
     if not installed(requested):
         raise BackendError(f"classifier.backend {requested} needs the {requested} package, which is not installed in this environment")
