@@ -95,7 +95,10 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
             worker: object = IngestWorker(config)
             set_title(f"emostream.ingest:{','.join(s.id for s in config.sources)}")
         elif role == "classifier":
+            from emostream.classifier.backends import select
             from emostream.classifier.worker import ClassifierWorker
+
+            select(config.classifier.backend, config.classifier.gpu_memory_fraction)  # before anything imports keras
 
             worker = ClassifierWorker(config, consumer=args.consumer)
             set_title("emostream.classifier")
