@@ -31,6 +31,11 @@ from collections.abc import MutableMapping
 log = logging.getLogger(__name__)
 
 BACKENDS = ("tensorflow", "jax", "torch")
+INSTALL = {  # how to get each backend's package (tensorflow with the training extra, as its import error says elsewhere)
+    "tensorflow": "pip install 'emostream[train]'",
+    "jax": "pip install 'jax[cuda12]' (or jax for the CPU)",
+    "torch": "pip install torch (a CUDA wheel from pytorch.org for GPUs)",
+}
 GPU_ORDER = ("jax", "torch", "tensorflow")  # auto: the first of these that sees a GPU
 
 
@@ -108,7 +113,9 @@ def choose(requested: str, env: MutableMapping[str, str] = os.environ) -> str | 
             return choose(preset, env)
         return next((name for name in GPU_ORDER if sees_gpu(name)), None)
     if not installed(requested):
-        raise BackendError(f"classifier.backend {requested} needs the {requested} package, which is not installed in this environment")
+        raise BackendError(
+            f"classifier.backend {requested} needs the {requested} package, which is not installed in this environment: {INSTALL[requested]}"
+        )
     return requested
 
 
