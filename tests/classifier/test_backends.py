@@ -65,7 +65,10 @@ def test_torch_is_not_in_the_dev_environment_so_it_is_refused_at_start_up(tmp_pa
     proc = subprocess.run([sys.executable, "-m", "emostream", "classify"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, f"exit {proc.returncode}: {lines}"
-    assert lines == ["emostream classifier: classifier.backend torch needs the torch package, which is not installed in this environment"], lines
+    assert lines == [
+        "emostream classifier: classifier.backend torch needs the torch package, which is not installed in this environment: "
+        "pip install torch (a CUDA wheel from pytorch.org for GPUs)"
+    ], lines
 
 
 def test_an_unknown_backend_is_refused_at_start_up(tmp_path: Path) -> None:
