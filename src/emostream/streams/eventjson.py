@@ -14,8 +14,9 @@ event is formatted as text:
   validation did;
 - the model's name and version are the only free text, JSON-encoded once.
 
-Numbers are written with ``repr``, which for a finite float is valid JSON and
-reads back as the same float. The result is the document ``build_event``
+Numbers are written rounded with ``%.4f`` / ``%.2f``, as ``build_event``
+rounds them; that text is valid JSON for any finite float and reads back as
+the float ``round`` gives. The result is the document ``build_event``
 makes, field for field (``tests/streams/test_eventjson.py`` checks it against
 ``build_event``, the model and the JSON Schema on generated jobs).
 """
@@ -47,6 +48,22 @@ def queue_ms(header: FaceJobHeader, taken_ts: float) -> float:
     return max(0.0, (taken_ts - header.captured_ts) * 1000.0 - header.decode_detect_ms)
 
 
+# One %-format per event: a single C call, faster than an f-string of the same fields. Every float
+# is printed rounded as build_event rounds it (%.4f, %.2f: correctly rounded, like round()), so the
+# number read back is the same float; only trailing zeros may differ from build_event's text.
+TEMPLATE = (
+    '{"event_id":"%s:%d:%d","source":"%s","session":"%s",'
+    '"frame":{"seq":%d,"pts":%.4f,"offset_s":%.4f,"interval_s":%.4f,"captured_at":"%s","width":%d,"height":%d},'
+    '"face":{"track_id":%d,"box":{"x":%d,"y":%d,"w":%d,"h":%d},"detector":"%s","score":%.4f},'
+    '"emotion":{"label":"%s","confidence":%.4f,"probabilities":{'
+    + ",".join(f'"{name}":%.4f' for name in EMOTIONS)
+    + "}},"
+    '"model":%s,'
+    '"latency_ms":{"decode_detect":%.2f,"queue":%.2f,"inference":%.2f,"capture_to_publish":%.2f},'
+    '"published_at":"%s"}'
+)
+
+
 def format_events(
     headers: Sequence[FaceJobHeader],
     probabilities: np.ndarray,
@@ -63,29 +80,20 @@ def format_events(
     best = probabilities.argmax(axis=1).tolist()
     model = json.dumps({"name": model_name, "version": model_version}, separators=(",", ":"))
     published_at = utc_iso(published_ts)
-    inference = round(inference_ms, 2)
     stamps: dict[float, str] = {}  # the faces of one frame share their capture time
     out = []
     for h, probs, top in zip(headers, rounded.tolist(), best, strict=True):
         captured_at = stamps.get(h.captured_ts)
         if captured_at is None:
             captured_at = stamps[h.captured_ts] = utc_iso(h.captured_ts)
-        x, y, w, hh = h.box
-        angry, disgust, fear, happy, sad, surprise, neutral = probs
-        out.append(
-            (
-                f'{{"event_id":"{h.session}:{h.seq}:{h.track}","source":"{h.source}","session":"{h.session}",'
-                f'"frame":{{"seq":{h.seq},"pts":{round(h.pts, 4)!r},"offset_s":{round(h.offset, 4)!r},'
-                f'"interval_s":{round(h.interval, 4)!r},"captured_at":"{captured_at}","width":{h.width},"height":{h.height}}},'
-                f'"face":{{"track_id":{h.track},"box":{{"x":{x},"y":{y},"w":{w},"h":{hh}}},"detector":"{h.detector}",'
-                f'"score":{round(h.score, 4)!r}}},'
-                f'"emotion":{{"label":"{EMOTIONS[top]}","confidence":{probs[top]!r},"probabilities":{{"angry":{angry!r},'
-                f'"disgust":{disgust!r},"fear":{fear!r},"happy":{happy!r},"sad":{sad!r},"surprise":{surprise!r},'
-                f'"neutral":{neutral!r}}}}},'
-                f'"model":{model},'
-                f'"latency_ms":{{"decode_detect":{round(h.decode_detect_ms, 2)!r},"queue":{round(queue_ms(h, taken_ts), 2)!r},'
-                f'"inference":{inference!r},"capture_to_publish":{round(max(0.0, published_ts - h.captured_ts) * 1000.0, 2)!r}}},'
-                f'"published_at":"{published_at}"}}'
-            ).encode()
-        )
+        values = (
+            h.session, h.seq, h.track, h.source, h.session,
+            h.seq, h.pts, h.offset, h.interval, captured_at, h.width, h.height,
+            h.track, *h.box, h.detector, h.score,
+            EMOTIONS[top], probs[top], *probs,
+            model,
+            h.decode_detect_ms, queue_ms(h, taken_ts), inference_ms, max(0.0, published_ts - h.captured_ts) * 1000.0,
+            published_at,
+        )  # fmt: skip
+        out.append((TEMPLATE % values).encode())
     return out
