@@ -23,9 +23,9 @@ from hypothesis.extra.numpy import arrays
 from emostream.streams.eventjson import format_events, queue_ms
 from emostream.streams.events import build_event, decode_event
 from emostream.streams.facejob import DETECTORS, FaceJob, decode_batch
-from emostream.streams.schema import event_errors
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle, encode_lifecycle
 from emostream.streams.records import decode_summary, decode_track
+from emostream.streams.schema import event_errors
 from emostream.streams.wire import MessageError
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

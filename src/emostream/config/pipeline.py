@@ -96,8 +96,10 @@ class ClassifierConfig(Section):
     format: Literal["auto", "keras", "tflite"] = Field(
         "auto", description="Which weights of the model folder to serve. auto: keras when TensorFlow sees a GPU, else tflite if the folder has it."
     )
-    batch_max: int = Field(32, ge=1, le=1024, description="Most faces in one forward pass.")
-    batch_wait_ms: float = Field(20.0, ge=0, le=10_000, description="Longest wait for a batch to fill, from its first face.")
+    batch_max: int = Field(32, ge=1, le=16_384, description="Most faces in one forward pass (thousands suit a GPU).")
+    batch_wait_ms: float = Field(
+        20.0, ge=0, le=10_000, description="Longest a batch keeps filling while the model is busy, from its first face (no wait while the model is idle)."
+    )
     threads: int = Field(0, ge=0, le=256, description="CPU threads for inference: TFLite num_threads, TensorFlow intra-op pool (0: all cores).")
     mixed_precision: bool = Field(False, description="float16 compute on a GPU (keras format; ignored on CPU).")
     claim_idle_ms: int = Field(10_000, ge=100, description="Faces pending this long at a dead replica are claimed by another.")
