@@ -88,3 +88,15 @@ def test_the_commit_survives_a_script_cache_flush(rclient: redis.Redis, prefix: 
     commit([event(keys.faces, ids[0], "cam1", 0)], [])
     rclient.script_flush()
     assert commit([event(keys.faces, ids[1], "cam1", 1)], []) == Committed(1, 0)
+
+
+def test_a_face_whose_group_was_destroyed_is_left_queued_not_deleted_unpublished(rclient: redis.Redis, prefix: str) -> None:
+    # Given a face held by a replica whose consumer group is then destroyed (by hand, or a restore)
+    keys = Keys(prefix)
+    [eid] = queued(rclient, keys.faces, 1)
+    rclient.xgroup_destroy(keys.faces, CLASSIFIER_GROUP)
+    # When the replica commits it
+    done = ScriptCommit(rclient, keys, CLASSIFIER_GROUP, events_maxlen=1000)([event(keys.faces, eid, "cam1", 0)], [])
+    # Then nothing is published, and the face stays in the queue for the recreated group to deliver again
+    assert done == Committed(0, 0)
+    assert rclient.xlen(keys.faces) == 1 and rclient.xlen(keys.events("cam1")) == 0

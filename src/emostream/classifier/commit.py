@@ -11,9 +11,11 @@ entries back): inside the script each face is acknowledged first, and its
 event (or its place in a drop notice) is written only if that ``XACK``
 acknowledged it, i.e. if no commit did before. A repeated commit (a retry
 after a lost reply, a second holder) therefore publishes nothing twice, and
-one that failed half way leaves the rest pending for a retry. Faces are
-deleted from the queue whatever the acknowledgement said: a crop stays in
-Redis only while it waits.
+one that failed half way leaves the rest pending for a retry. The commit that
+acknowledges a face deletes it from the queue too, so a crop stays in Redis
+only while it waits; a face no commit could acknowledge (its group was
+destroyed meanwhile) is left in the queue, to be read again once the group is
+recreated, rather than deleted unpublished.
 """
 
 from __future__ import annotations
@@ -74,9 +76,9 @@ for _ = 1, tonumber(ARGV[6]) do
   local faces, id = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
   if redis.call('XACK', faces, group, id) == 1 then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 2])], 'MAXLEN', '~', events_maxlen, '*', 'v', v, 'data', ARGV[i + 3])
+    redis.call('XDEL', faces, id)
     classified = classified + 1
   end
-  redis.call('XDEL', faces, id)
   i = i + 4
 end
 local notices = tonumber(ARGV[i])
@@ -89,8 +91,8 @@ for _ = 1, notices do
     local faces, id = KEYS[tonumber(ARGV[i])], ARGV[i + 1]
     if redis.call('XACK', faces, group, id) == 1 then
       ids[#ids + 1] = ARGV[i + 2]
+      redis.call('XDEL', faces, id)
     end
-    redis.call('XDEL', faces, id)
     i = i + 3
   end
   if #ids > 0 then

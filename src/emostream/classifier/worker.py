@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,16 +65,19 @@ class RateMeter:
         self.clock = clock
         self._marks: deque[tuple[float, int]] = deque()
         self._started = clock()
+        self._lock = threading.Lock()  # the commit stage adds, the take stage reads while idle
 
     def add(self, count: int) -> None:
-        self._marks.append((self.clock(), count))
+        with self._lock:
+            self._marks.append((self.clock(), count))
 
     def rate(self) -> float:
-        now = self.clock()
-        while self._marks and self._marks[0][0] < now - self.window_s:
-            self._marks.popleft()
-        span = min(self.window_s, max(now - self._started, 1e-3))
-        return sum(n for _, n in self._marks) / span
+        with self._lock:
+            now = self.clock()
+            while self._marks and self._marks[0][0] < now - self.window_s:
+                self._marks.popleft()
+            span = min(self.window_s, max(now - self._started, 1e-3))
+            return sum(n for _, n in self._marks) / span
 
 
 def read_order(streams: list[str], turn: int, count: int) -> tuple[list[str], int]:
@@ -240,6 +244,7 @@ class ClassifierWorker(Worker):
             for stream in self.face_streams:
                 self.metrics.backlog.labels(stream, CLASSIFIER_GROUP).set(self.reader.backlog(stream))
             self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
+            self.metrics.throughput.set(self.rate.rate())  # falls to 0 when the faces stop
         return self._decode(deliveries) if deliveries else None
 
     # --- stage 2: the model --------------------------------------------------
