@@ -100,3 +100,18 @@ def test_a_face_whose_group_was_destroyed_is_left_queued_not_deleted_unpublished
     # Then nothing is published, and the face stays in the queue for the recreated group to deliver again
     assert done == Committed(0, 0)
     assert rclient.xlen(keys.faces) == 1 and rclient.xlen(keys.events("cam1")) == 0
+
+
+def test_a_batch_larger_than_a_chunk_is_committed_in_several_calls_each_face_once(rclient: redis.Redis, prefix: str) -> None:
+    # Given 10 faces, a drop among them, and a commit that sends at most 4 faces per Lua call
+    keys = Keys(prefix)
+    ids = queued(rclient, keys.faces, 10)
+    commit = ScriptCommit(rclient, keys, CLASSIFIER_GROUP, events_maxlen=1000, chunk=4)
+    batch = [event(keys.faces, eid, "cam1", n) for n, eid in enumerate(ids[:9])]
+    drop = [Dropped(keys.faces, ids[9], "cam1", "cam1-s", "cam1-s:9:1")]
+    # When it is committed, twice (a retry)
+    assert commit(batch, drop) == Committed(9, 1)
+    assert commit(batch, drop) == Committed(0, 0)
+    # Then every event is there once, in order, and the queue is empty
+    assert published(rclient, keys.events("cam1")) == [f"cam1-s:{n}:1" for n in range(9)]
+    assert rclient.xlen(keys.lifecycle) == 1 and rclient.xlen(keys.faces) == 0
