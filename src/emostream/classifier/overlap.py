@@ -4,7 +4,7 @@ Run one after the other, a replica's model waits while it reads and decodes
 faces and while it publishes events, and Redis waits while the model runs: a
 GPU that classifies a batch in a few milliseconds would be idle most of the
 time. Here each stage has a thread of its own: the model runs on the caller's
-thread, taking on one and committing on two more. Threads suffice: the model
+thread, taking and committing on one more each. Threads suffice: the model
 (TFLite, TensorFlow, JAX) and socket I/O release the GIL, and what is left in
 Python, decoding and formatting, is what one core must do anyway.
 
