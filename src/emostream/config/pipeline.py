@@ -111,7 +111,9 @@ class ClassifierConfig(Section):
     batch_max: int = Field(
         32, ge=1, le=16_384, description="Most faces in one forward pass (a GPU wants thousands: 4096 on an H200, docs/BENCHMARKS.md)."
     )
-    batch_wait_ms: float = Field(20.0, ge=0, le=10_000, description="Longest wait for a batch to fill, from its first face.")
+    batch_wait_ms: float = Field(
+        20.0, ge=0, le=10_000, description="Longest a batch keeps filling while the model is busy, from its first face (no wait while the model is idle)."
+    )
     threads: int = Field(0, ge=0, le=256, description="CPU threads for inference: TFLite num_threads, TensorFlow intra-op pool (0: all cores).")
     mixed_precision: bool = Field(
         False, description="Compute in bfloat16 on a GPU that has it (compute capability 8.0+), else float16 (keras format; ignored on CPU)."
