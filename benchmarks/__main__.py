@@ -27,7 +27,7 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "memory", "tracking", "redis_costs", "gpu")
+SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "memory", "tracking", "roles", "redis_costs", "gpu")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
@@ -37,6 +37,7 @@ TITLES = {
     "ingest": "Ingest: decoding and detection",
     "tracking": "Tracking",
     "memory": "Resident memory of each role",
+    "roles": "Roles alone",
     "redis_costs": "Redis: cost per face",
     "gpu": "GPU",
 }

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,10 @@ def event_ids(client: redis.Redis, keys: Keys, sources: int = SOURCES) -> list[s
     return ids
 
 
-def measure(batch: int, faces: int, workdir: Path, profile: Path | None = None) -> Result:
-    """Fill a private Redis with ``faces`` jobs and time one replica draining it."""
+def measure(
+    batch: int, faces: int, workdir: Path, profile: Path | None = None, make_runtime: Callable[[ModelCard, int], Runtime] = NullRuntime
+) -> Result:
+    """Fill a private Redis with ``faces`` jobs and time one replica draining it (``make_runtime``: the model, null by default)."""
     cluster = Cluster(workdir)
     client = cluster.start_redis()
     try:
@@ -114,7 +117,7 @@ def measure(batch: int, faces: int, workdir: Path, profile: Path | None = None) 
         )
         keys = Keys("glue")
         card = load_card(config.classifier.model or None)
-        worker = ClassifierWorker(config, CollectorRegistry(), http_port=-1, consumer="glue", runtime=NullRuntime(card, batch))
+        worker = ClassifierWorker(config, CollectorRegistry(), http_port=-1, consumer="glue", runtime=make_runtime(card, batch))
         fill(client, keys.faces, card, faces)
         profilers: list[cProfile.Profile] = []
 

@@ -169,6 +169,18 @@ def test_redis_costs_section_reads_the_servers_own_counters(tmp_path: Path) -> N
     assert "| **all three roles** |" in redis_costs.report(costs, "7", 1)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_roles_alone_times_one_ingest_process_from_its_sessions(tmp_path: Path) -> None:
+    from benchmarks import roles
+
+    # Given the demo clip through one ingest process alone, when its rate is read from the lifecycle stream,
+    row = roles.ingest_alone(1, tmp_path)
+    # then it published faces, at a rate no 2-core machine reaches by decoding alone (a bug in the timing would show here).
+    assert row.role == "ingest" and row.unit == "faces/s"
+    assert 10 < row.rate < 20_000, row
+
+
 def test_reports_go_to_the_repository_docs_whatever_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks import ROOT, soak
 
