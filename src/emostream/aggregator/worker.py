@@ -20,11 +20,13 @@ with the reason and never counted. Wall-clock time comes from one injected
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -33,12 +35,14 @@ from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
 from emostream.aggregator.intake import EventIntake, epoch
+from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
+from emostream.emotions import EMOTIONS
 from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
@@ -54,6 +58,8 @@ from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 LATENCY_STAGES = ("decode_detect", "queue", "inference", "capture_to_publish")
+GC_THRESHOLD = 50_000  # allocations between young-generation collections (the default is 700)
+TAKE_OVER_COUNT = 500  # entries claimed per call from a source's last owner
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
 
@@ -87,6 +93,9 @@ class AggregatorWorker(Worker):
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
         self.sources = SourceStreams(self.client, self.keys, self.keys.events)
+        self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
+        self.registered: set[str] = set()  # every registered source, leased by this aggregator or another
+        self._latency = {stage: self.metrics.latency.labels(stage) for stage in (*LATENCY_STAGES, "capture_to_aggregate")}
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
@@ -105,7 +114,10 @@ class AggregatorWorker(Worker):
 
     def health(self) -> dict[str, object]:
         body = super().health()
-        body.update(events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams))
+        body.update(
+            events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams),
+            sources=len(self.leases.owned),
+        )
         return body
 
     def add_routes(self, server: WorkerHttpServer) -> None:
@@ -124,16 +136,57 @@ class AggregatorWorker(Worker):
     # --- reading ------------------------------------------------------------------
 
     def _refresh_sources(self) -> None:
-        """Follow every source that has registered, including ones that appear later."""
+        """Find newly registered sources and run a lease round: read the sources leased, stop reading the others."""
         now = time.monotonic()
-        if now - self._last_refresh < 1.0:
+        if now - self._last_refresh < self.leases.round_s:
             return
         self._last_refresh = now
-        for stream in self.sources.new(force=True):
-            self.reader.follow(stream)
-            self.metrics.init_source(self._source_of(stream))
+        self.sources.new(force=True)
+        self.registered = {self._source_of(stream) for stream in self.sources.known}
+        change = self.leases.round(self.registered)
+        for source in change.lost:
+            self._stop_reading(source)
+        if change.to_release:
+            self._release()  # what is held is applied and acknowledged before the next owner starts
+            for source in change.to_release:
+                self.leases.release(source)
+                self._stop_reading(source)
+        for source in change.acquired:
+            self._start_reading(source)
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
+
+    def _start_reading(self, source: str) -> None:
+        """Follow a newly leased source, first taking over what its last owner left pending (at any idle time)."""
+        stream = self.keys.events(source)
+        self.reader.follow(stream)
+        self.metrics.init_source(source)
+        cursor = "0-0"
+        while True:
+            reply: Any = self.client.xautoclaim(stream, AGGREGATOR_GROUP, self.consumer, 0, start_id=cursor, count=TAKE_OVER_COUNT)
+            cursor, entries = reply[0], [(eid, fields) for eid, fields in reply[1] if fields]
+            if entries:
+                self.metrics.claimed.inc(len(entries))
+                self._handle(stream, entries)
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    def _stop_reading(self, source: str) -> None:
+        """Stop reading a source that moved to another aggregator; its gauges go with it (they would add up twice).
+
+        Its counters stay, frozen at what this aggregator counted: the sum over
+        aggregators stays the number of events counted (see docs/aggregator.md).
+        Held events not yet acknowledged (a lost lease) stay pending for the next owner.
+        """
+        stream = self.keys.events(source)
+        self.buffer.drop(stream)
+        self.reader.streams.pop(stream, None)
+        self.caught_up.discard(source)
+        self.shares.pop(source, None)
+        for emotion in EMOTIONS:
+            _remove(self.metrics.share, source, emotion)
+        _remove(self.metrics.tracks_active, source)
+        _remove(self.metrics.backlog, stream, AGGREGATOR_GROUP)
 
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
@@ -168,31 +221,39 @@ class AggregatorWorker(Worker):
             pipe.execute()
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
-        """Count the events now; hold them (unacknowledged) for their tracks."""
+        """Count the events now (one round trip for the batch); hold them (unacknowledged) for their tracks."""
+        source = self._source_of(stream)
+        if source not in self.leases.owned:
+            return  # lost meanwhile: the entries stay pending for the new owner
         decoded = self.intake.sort(stream, entries)
         if not decoded:
             return
-        events = [event for _, event in decoded]
-        pipe = self.client.pipeline(transaction=False)
-        self.store.count_events(pipe, events)
-        results = pipe.execute()
-        fresh = results[1::2]  # replies alternate: SADD open, the counting script
+        results = self.store.count_events([event for _, event in decoded], self.leases.owned)
+        if -1 in results:  # a newer owner counts this source: count nothing more, acknowledge nothing
+            self.leases.lose(source)
+            self._stop_reading(source)
+            return
         now = self.clock()
-        for (eid, event), new in zip(decoded, fresh, strict=True):
+        labels: Counter[str] = Counter()
+        share = self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s))
+        for (eid, event), new in zip(decoded, results, strict=True):
             self.buffer.add(now, stream, eid, event)
-            source = event.source
             if not new:
-                self.metrics.duplicates.labels(source).inc()
                 continue
-            self.counted += 1
-            self.metrics.events.labels(source, event.label).inc()
+            labels[event.label] += 1
             latency = event.latency_ms
             for stage in LATENCY_STAGES:
-                self.metrics.latency.labels(stage).observe(float(getattr(latency, stage)) / 1000.0)
+                self._latency[stage].observe(float(getattr(latency, stage)) / 1000.0)
             captured = epoch(event.frame.captured_at)
             if captured is not None:
-                self.metrics.latency.labels("capture_to_aggregate").observe(max(0.0, now - captured))
-            self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s)).add(now, event.label)
+                self._latency["capture_to_aggregate"].observe(max(0.0, now - captured))
+            share.add(now, event.label)
+        fresh = sum(labels.values())
+        self.counted += fresh
+        if fresh < len(decoded):
+            self.metrics.duplicates.labels(source).inc(len(decoded) - fresh)
+        for label, n in labels.items():
+            self.metrics.events.labels(source, label).inc(n)
         self._update_shares()
 
     def _update_shares(self) -> None:
@@ -242,7 +303,7 @@ class AggregatorWorker(Worker):
         if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
             return
         self._last_housekeeping = now
-        sessions = self.store.open_sessions()
+        sessions = list(self._own_sessions())
         self.metrics.sessions_active.set(len(sessions))
         ended, active = self.tracks.expire(sessions, self.clock(), self.caught_up, self.started_wall)
         self._publish(self.tracks.flush(e.session for e in ended))
@@ -259,12 +320,25 @@ class AggregatorWorker(Worker):
 
     # --- sessions -----------------------------------------------------------------
 
+    def _own_sessions(self) -> dict[str, dict[str, str]]:
+        """The open sessions this aggregator finishes, with their state: those of the sources it leases.
+
+        A session of a source no aggregator can lease (never registered) is
+        finished by any of them; ``close_session`` publishes it once.
+        """
+        sessions = self.store.open_sessions()
+        owned = self.leases.owned
+        return {
+            session: state
+            for session, state in zip(sessions, self.store.states(sessions), strict=True)
+            if state.get("source") in owned or state.get("source") not in self.registered
+        }
+
     def _finish_sessions(self) -> None:
         grace = self.config.aggregator.end_grace_s
-        open_sessions = self.store.open_sessions()
-        self.metrics.sessions_active.set(len(open_sessions))
-        for session in open_sessions:
-            state = self.store.state(session)
+        own = self._own_sessions()
+        self.metrics.sessions_active.set(len(own))
+        for session, state in own.items():
             if "end" not in state or "summarised" in state:
                 continue
             expected = int(json.loads(state["end"]).get("faces", 0))
@@ -311,11 +385,13 @@ class AggregatorWorker(Worker):
         self._finish_sessions()
 
     def _recover_pending(self) -> None:
-        """Entries this consumer read but did not acknowledge before a restart: handle them first."""
-        for stream in list(self.streams):
-            entries = self.reader.pending(stream, 10_000)
-            if entries:
-                self._handle(stream, entries)
+        """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
+
+        Those of the events streams were taken over with their leases (``_start_reading``).
+        """
+        entries = self.reader.pending(self.keys.lifecycle, 10_000)
+        if entries:
+            self._handle(self.keys.lifecycle, entries)
         self._release()
         # Track events written to an outbox by a predecessor that stopped before publishing them.
         self._publish(self.tracks.flush(self.store.open_sessions()))
@@ -329,6 +405,10 @@ class AggregatorWorker(Worker):
 
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
+        # The reorder buffer keeps thousands of young event objects alive; with the default threshold (700)
+        # the collector rescans them every few hundred allocations, which took a third of the aggregator's time.
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD, 20, 20)
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
@@ -345,4 +425,14 @@ class AggregatorWorker(Worker):
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)
         self._drain()
+        try:
+            self.leases.leave()
+        except redis.RedisError:  # Redis gone: the leases expire by themselves
+            log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
         log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
+
+
+def _remove(metric: Any, *labels: str) -> None:
+    """Drop one labelled series, if it exists."""
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
