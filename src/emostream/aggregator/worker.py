@@ -34,7 +34,8 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
-from emostream.aggregator.intake import EventIntake, epoch
+from emostream.aggregator.intake import EventIntake
+from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
@@ -57,7 +58,6 @@ from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
-LATENCY_STAGES = ("decode_detect", "queue", "inference", "capture_to_publish")
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (the default is 700)
 TAKE_OVER_COUNT = 500  # entries claimed per call from a source's last owner
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
@@ -95,7 +95,7 @@ class AggregatorWorker(Worker):
         self.sources = SourceStreams(self.client, self.keys, self.keys.events)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
         self.registered: set[str] = set()  # every registered source, leased by this aggregator or another
-        self._latency = {stage: self.metrics.latency.labels(stage) for stage in (*LATENCY_STAGES, "capture_to_aggregate")}
+        self.latency = EventLatency(self.metrics.latency)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
@@ -234,26 +234,19 @@ class AggregatorWorker(Worker):
             self._stop_reading(source)
             return
         now = self.clock()
-        labels: Counter[str] = Counter()
         share = self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s))
+        fresh = []
         for (eid, event), new in zip(decoded, results, strict=True):
             self.buffer.add(now, stream, eid, event)
-            if not new:
-                continue
-            labels[event.label] += 1
-            latency = event.latency_ms
-            for stage in LATENCY_STAGES:
-                self._latency[stage].observe(float(getattr(latency, stage)) / 1000.0)
-            captured = epoch(event.frame.captured_at)
-            if captured is not None:
-                self._latency["capture_to_aggregate"].observe(max(0.0, now - captured))
-            share.add(now, event.label)
-        fresh = sum(labels.values())
-        self.counted += fresh
-        if fresh < len(decoded):
-            self.metrics.duplicates.labels(source).inc(len(decoded) - fresh)
-        for label, n in labels.items():
+            if new:
+                fresh.append(event)
+                share.add(now, event.label)
+        self.counted += len(fresh)
+        if len(fresh) < len(decoded):
+            self.metrics.duplicates.labels(source).inc(len(decoded) - len(fresh))
+        for label, n in Counter(event.label for event in fresh).items():
             self.metrics.events.labels(source, label).inc(n)
+        self.latency.observe(fresh, now)
         self._update_shares()
 
     def _update_shares(self) -> None:
