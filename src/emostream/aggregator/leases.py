@@ -29,12 +29,14 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
-from emostream.streams.keys import Keys
+from emostream.streams.groups import Entry
+from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,28 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[2], 'released', '1')
 return 1
 """
+
+
+TAKE_OVER_COUNT = 500  # entries claimed per call from a source's last owner
+
+
+def take_over(client: redis.Redis, stream: str, consumer: str) -> Iterator[list[Entry]]:
+    """Claim, a page at a time, every entry of ``stream`` pending at any consumer, at any idle time.
+
+    Called by a source's new owner before it reads: only the lease holder reads
+    a source, so whatever is pending there was left by a former owner (released
+    with work in hand, or dead). One pass of the cursor, so entries claimed here
+    and still held are not claimed again.
+    """
+    cursor: Any = "0-0"
+    while True:
+        reply: Any = client.xautoclaim(stream, AGGREGATOR_GROUP, consumer, 0, start_id=cursor, count=TAKE_OVER_COUNT)
+        cursor = reply[0]
+        entries = [(eid, fields) for eid, fields in reply[1] if fields]
+        if entries:
+            yield entries
+        if cursor in (b"0-0", "0-0"):
+            return
 
 
 def assign(sources: Iterable[str], members: Iterable[str]) -> dict[str, str]:

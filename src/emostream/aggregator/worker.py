@@ -20,7 +20,6 @@ with the reason and never counted. Wall-clock time comes from one injected
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -36,14 +35,13 @@ from prometheus_client import CollectorRegistry
 from emostream.aggregator.api import SessionsApi
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.latency import EventLatency
-from emostream.aggregator.leases import SourceLeases
+from emostream.aggregator.leases import SourceLeases, take_over
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
-from emostream.emotions import EMOTIONS
 from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
@@ -59,7 +57,6 @@ from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (the default is 700)
-TAKE_OVER_COUNT = 500  # entries claimed per call from a source's last owner
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
 
@@ -157,36 +154,22 @@ class AggregatorWorker(Worker):
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
     def _start_reading(self, source: str) -> None:
-        """Follow a newly leased source, first taking over what its last owner left pending (at any idle time)."""
+        """Follow a newly leased source, first taking over what its last owner left pending."""
         stream = self.keys.events(source)
         self.reader.follow(stream)
         self.metrics.init_source(source)
-        cursor = "0-0"
-        while True:
-            reply: Any = self.client.xautoclaim(stream, AGGREGATOR_GROUP, self.consumer, 0, start_id=cursor, count=TAKE_OVER_COUNT)
-            cursor, entries = reply[0], [(eid, fields) for eid, fields in reply[1] if fields]
-            if entries:
-                self.metrics.claimed.inc(len(entries))
-                self._handle(stream, entries)
-            if cursor in (b"0-0", "0-0"):
-                return
+        for entries in take_over(self.client, stream, self.consumer):
+            self.metrics.claimed.inc(len(entries))
+            self._handle(stream, entries)
 
     def _stop_reading(self, source: str) -> None:
-        """Stop reading a source that moved to another aggregator; its gauges go with it (they would add up twice).
-
-        Its counters stay, frozen at what this aggregator counted: the sum over
-        aggregators stays the number of events counted (see docs/aggregator.md).
-        Held events not yet acknowledged (a lost lease) stay pending for the next owner.
-        """
+        """Stop reading a source that moved to another aggregator (its held events, if any, stay pending for it)."""
         stream = self.keys.events(source)
         self.buffer.drop(stream)
         self.reader.streams.pop(stream, None)
         self.caught_up.discard(source)
         self.shares.pop(source, None)
-        for emotion in EMOTIONS:
-            _remove(self.metrics.share, source, emotion)
-        _remove(self.metrics.tracks_active, source)
-        _remove(self.metrics.backlog, stream, AGGREGATOR_GROUP)
+        self.metrics.drop_source(source, stream, AGGREGATOR_GROUP)
 
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
@@ -424,8 +407,3 @@ class AggregatorWorker(Worker):
             log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
         log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
 
-
-def _remove(metric: Any, *labels: str) -> None:
-    """Drop one labelled series, if it exists."""
-    with contextlib.suppress(KeyError):
-        metric.remove(*labels)
