@@ -51,18 +51,19 @@ class Observation:
 
     @classmethod
     def from_event(cls, event: EmotionEvent, wall_ts: float) -> Observation:
-        # Attribute reads, not model_dump(): this runs once per face, at tens of thousands a second.
-        probs = event.emotion.probabilities
-        vector = tuple(float(getattr(probs, e)) for e in EMOTIONS)
+        # The models' field dicts, not model_dump() or dict(model) (11 µs for the box alone):
+        # this runs once per face, at tens of thousands a second.
+        probs = event.emotion.probabilities.__dict__
+        vector = tuple([float(probs[e]) for e in EMOTIONS])
         if not any(vector):  # all probabilities zero: all mass on its label
             vector = tuple(1.0 if e == event.label else 0.0 for e in EMOTIONS)
-        frame = event.frame
+        frame, box = event.frame, event.face.box
         return cls(
             seq=frame.seq,
             offset=frame.offset_s,
             interval=frame.interval_s,
             probabilities=vector,
-            box=dict(event.face.box),
+            box={**box.__dict__, **(box.model_extra or {})},
             wall_ts=wall_ts,
         )
 
