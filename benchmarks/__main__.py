@@ -27,13 +27,14 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory", "tracking")
+SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
     "e2e": "End-to-end latency",
     "baseline": "Against the per-face approach",
     "ingest": "Ingest: decoding and detection",
+    "aggregator": "Aggregator: events/s with 1 and N processes",
     "tracking": "Tracking",
     "memory": "Resident memory of each role",
 }

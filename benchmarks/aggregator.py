@@ -32,6 +32,7 @@ import redis
 
 from benchmarks.harness import Cluster, free_port, healthy, wait_until
 from benchmarks.markdown import num, table
+from benchmarks.procstat import cpu_seconds
 from emostream.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
@@ -40,6 +41,7 @@ from emostream.streams.lifecycle import SessionStart, encode_lifecycle
 
 PREFIX = "bench-agg"
 FPS = 10.0
+Sample = tuple[float, int, list[int], list[float]]  # when, events counted, each process's count, CPU seconds (each, then Redis)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Result:
     rate: float  # events/s of all processes together
     per_process: list[float]  # each one's events/s over the same window
     sources: list[int]  # sources each one leased
+    cpu: list[float]  # CPU cores each aggregator used over the window
+    redis_cpu: float  # CPU cores Redis used over the window
 
 
 def session_of(source: str) -> str:
@@ -124,11 +128,13 @@ def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_
         wait_until(up, 120, "the aggregators are up")
         wait_until(lambda: client.hlen(keys.aggregators) >= processes, 30, "every aggregator has announced itself")
         client.sadd(keys.sources, *sources)
-        samples: list[tuple[float, int, list[int]]] = []
+        samples: list[Sample] = []
+        pids = [cluster.procs[name].pid for name in names] + [cluster.redis_proc.pid if cluster.redis_proc else 0]
         deadline = time.monotonic() + timeout_s
         while True:
             total = counted(client, keys, sources)
-            samples.append((time.monotonic(), total, [int(health(p)["events"]) for p in ports]))
+            cpu = [cpu_seconds(pid) or 0.0 for pid in pids]
+            samples.append((time.monotonic(), total, [int(health(p)["events"]) for p in ports], cpu))
             if total >= events:
                 break
             if time.monotonic() > deadline:
@@ -141,12 +147,13 @@ def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_
         cluster.close()
 
 
-def summarise(processes: int, events: int, samples: list[tuple[float, int, list[int]]], leased: list[int]) -> Result:
+def summarise(processes: int, events: int, samples: list[Sample], leased: list[int]) -> Result:
     low = next(s for s in samples if s[1] >= events * 0.1)
     high = next(s for s in samples if s[1] >= events * 0.9)
     span = max(high[0] - low[0], 1e-6)
     per = [(b - a) / span for a, b in zip(low[2], high[2], strict=True)]
-    return Result(processes, events, (high[1] - low[1]) / span, per, leased)
+    cpu = [(b - a) / span for a, b in zip(low[3], high[3], strict=True)]
+    return Result(processes, events, (high[1] - low[1]) / span, per, leased, cpu[:-1], cpu[-1])
 
 
 def best(workdir: Path, processes: int, n_sources: int, events: int, repeats: int) -> Result:
@@ -165,16 +172,20 @@ def run(quick: bool) -> str:
             r = best(Path(tmp), processes, n_sources, events, repeats)
             rows.append(
                 [
-                    str(r.processes), num(r.rate, 0), " / ".join(num(x, 0) for x in r.per_process),
-                    " / ".join(str(x) for x in r.sources), num(r.rate / r.processes, 0),
+                    str(r.processes), num(r.rate), " / ".join(num(x) for x in r.per_process), " / ".join(str(x) for x in r.sources),
+                    " / ".join(num(c, 2) for c in r.cpu), num(r.redis_cpu, 2), num(r.rate / max(sum(r.cpu), 1e-6)),
                 ]
             )
-    head = ["aggregators", "events/s (all)", "events/s of each", "sources leased by each", "events/s per process"]
+    head = ["aggregators", "events/s, all", "events/s, each", "sources leased, each", "CPU cores, each", "Redis CPU cores",
+            "events/s per aggregator core"]
     return (
-        "## Aggregator\n\n"
-        f"{events:,} events of {n_sources} sources (one session each, two tracks, 10 fps) written before the aggregators start, "
-        "counted by 1 and N `emostream aggregate` processes on one private Redis (best of "
-        f"{repeats}); rate between 10 % and 90 % counted.\n\n" + table(head, rows) + "\n"
+        "## Aggregator: events/s with 1 and N processes\n\n"
+        f"{events:,} events of {n_sources} sources (one session each, two tracks, 10 fps) are written to a private Redis "
+        f"before the aggregators start; 1 and N `emostream aggregate` processes (N = the {cores} cores, at least 2) divide "
+        f"the sources by their leases and count them (best of {repeats}). Rates and CPU are taken between 10 % and 90 % "
+        "of the events counted. On one machine the aggregators and Redis share the cores, so N processes on N cores "
+        "cannot each keep a core; on a bigger machine each aggregator needs about one core and Redis the CPU shown per "
+        "events/s.\n\n" + table(head, rows) + "\n"
     )
 
 
@@ -223,7 +234,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-agg-") as tmp:
         for processes in args.processes:
             r = best(Path(tmp), processes, args.sources, args.events, args.repeats)
-            print(f"{processes} aggregator(s): {r.rate:,.0f} events/s; each {[round(x) for x in r.per_process]}; sources {r.sources}")
+            print(
+                f"{processes} aggregator(s): {r.rate:,.0f} events/s; each {[round(x) for x in r.per_process]}; sources {r.sources}; "
+                f"CPU cores each {[round(c, 2) for c in r.cpu]}, Redis {r.redis_cpu:.2f}; load {os.getloadavg()[0]:.1f}"
+            )
 
 
 if __name__ == "__main__":
