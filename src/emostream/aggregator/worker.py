@@ -148,6 +148,7 @@ class AggregatorWorker(Worker):
             for source in change.to_release:
                 self.leases.release(source)
                 self._stop_reading(source)
+                self.reader.leave(self.keys.events(source))  # no consumer left behind in the group, if it holds nothing
         for source in change.acquired:
             self._start_reading(source)
         for stream in self.streams:
@@ -402,7 +403,10 @@ class AggregatorWorker(Worker):
                 self.stop.wait(0.5)
         self._drain()
         try:
+            streams = list(self.streams)
             self.leases.leave()
+            for stream in streams:
+                self.reader.leave(stream)
         except redis.RedisError:  # Redis gone: the leases expire by themselves
             log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
         log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
