@@ -27,7 +27,9 @@ SNAPSHOT_PARTS = ("state", "emotions", "minutes", "buckets", "tracks", "track_st
 COUNT_EVENTS = """
 -- One call per session and batch: every key is the session's, so one cluster slot.
 -- KEYS: seen, state, emotions, minutes, buckets, tracks
--- ARGV: source, fence, then 7 per event: event_id, label, weight, minute, bucket, track, offset
+-- ARGV: source, fence, number of groups G, then 5 per group (events alike in label, minute, bucket
+--       and track): label, minute field, bucket field, track field, track id; then 4 per event:
+--       event_id, group (1..G), weight, offset.
 -- Returns -1 if ``fence`` is below the session's (a newer owner of the source counts it),
 -- else one 1 (counted) or 0 (a duplicate) per event.
 local fence = tonumber(ARGV[2])
@@ -36,43 +38,60 @@ if fence > 0 then
   if fence < held then return -1 end
   if fence > held then redis.call('HSET', KEYS[2], 'fence', ARGV[2]) end
 end
-local fresh, n = {}, 0
-local counts, times, minutes, buckets, weights, faces = {}, {}, {}, {}, {}, {}
-local first, last, first_s, last_s = {}, {}, {}, {}
+local groups = tonumber(ARGV[3])
+local first_event = 4 + 5 * groups
+local ids = {}
+for i = first_event, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+-- Two calls per thousand events, not one per event: which ids are known, then add them all.
+local known = {}
+for c = 1, #ids, 1000 do
+  local chunk = {unpack(ids, c, math.min(c + 999, #ids))}
+  local reply = redis.call('SMISMEMBER', KEYS[1], unpack(chunk))
+  for j = 1, #reply do known[c + j - 1] = reply[j] end
+  redis.call('SADD', KEYS[1], unpack(chunk))
+end
+local fresh, here, n = {}, {}, 0
+local weight, faces, first, last, first_s, last_s = {}, {}, {}, {}, {}, {}
 local clock, clock_s = nil, nil
-local function add(t, k, v) t[k] = (t[k] or 0) + v end
-for i = 3, #ARGV, 7 do
-  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
-    n = n + 1
-    fresh[#fresh + 1] = 1
-    local label, w, t, off = ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 5], tonumber(ARGV[i + 6])
-    add(counts, label, 1)
-    add(times, label, w)
-    add(minutes, ARGV[i + 3] .. ':' .. label, w)
-    add(buckets, ARGV[i + 4] .. ':' .. label, w)
-    add(weights, t .. ':' .. label, w)
-    add(faces, t, 1)
-    if (not clock) or off > clock then clock, clock_s = off, ARGV[i + 6] end
-    if (not first[t]) or off < first[t] then first[t], first_s[t] = off, ARGV[i + 6] end
-    if (not last[t]) or off > last[t] then last[t], last_s[t] = off, ARGV[i + 6] end
+for k, id in ipairs(ids) do
+  if known[k] == 1 or here[id] then
+    fresh[k] = 0
   else
-    fresh[#fresh + 1] = 0
+    here[id] = true
+    fresh[k] = 1
+    n = n + 1
+    local i = first_event + 4 * (k - 1)
+    local g, off = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 3])
+    weight[g] = (weight[g] or 0) + tonumber(ARGV[i + 2])
+    faces[g] = (faces[g] or 0) + 1
+    if (not clock) or off > clock then clock, clock_s = off, ARGV[i + 3] end
+    local t = ARGV[3 + 5 * g]
+    if (not first[t]) or off < first[t] then first[t], first_s[t] = off, ARGV[i + 3] end
+    if (not last[t]) or off > last[t] then last[t], last_s[t] = off, ARGV[i + 3] end
   end
 end
 if n == 0 then return fresh end
 local function num(v) return string.format('%.17g', v) end
 redis.call('HINCRBY', KEYS[2], 'events', n)
 redis.call('HSETNX', KEYS[2], 'source', ARGV[1])
+local counts, times, track_faces = {}, {}, {}
+for g, w in pairs(weight) do
+  local at = 4 + 5 * (g - 1)
+  local label, t = ARGV[at], ARGV[at + 4]
+  counts[label] = (counts[label] or 0) + faces[g]
+  times[label] = (times[label] or 0) + w
+  track_faces[t] = (track_faces[t] or 0) + faces[g]
+  redis.call('HINCRBYFLOAT', KEYS[4], ARGV[at + 1], num(w))
+  redis.call('HINCRBYFLOAT', KEYS[5], ARGV[at + 2], num(w))
+  redis.call('HINCRBYFLOAT', KEYS[6], ARGV[at + 3], num(w))
+end
 for label, c in pairs(counts) do
   redis.call('HINCRBY', KEYS[3], 'count:' .. label, c)
   redis.call('HINCRBYFLOAT', KEYS[3], 'time:' .. label, num(times[label]))
 end
-for k, w in pairs(minutes) do redis.call('HINCRBYFLOAT', KEYS[4], k, num(w)) end
-for k, w in pairs(buckets) do redis.call('HINCRBYFLOAT', KEYS[5], k, num(w)) end
-for k, w in pairs(weights) do redis.call('HINCRBYFLOAT', KEYS[6], k, num(w)) end
 local stored = tonumber(redis.call('HGET', KEYS[2], 'clock') or '')
 if (not stored) or clock > stored then redis.call('HSET', KEYS[2], 'clock', clock_s) end
-for t, c in pairs(faces) do
+for t, c in pairs(track_faces) do
   redis.call('HINCRBY', KEYS[6], t .. ':n', c)
   local old = redis.call('HMGET', KEYS[6], t .. ':first', t .. ':last')
   if (not old[1]) or first[t] < tonumber(old[1]) then redis.call('HSET', KEYS[6], t .. ':first', first_s[t]) end
@@ -133,22 +152,30 @@ class SessionStore:
         pipe = self.client.pipeline(transaction=False)
         for session, indices in by_session.items():
             pipe.sadd(self.keys.open_sessions, session)
-            source = events[indices[0]].source
-            args: list[str | int] = [source, fences.get(source, 0)]
-            for i in indices:
-                event = events[i]
-                offset = event.frame.offset_s
-                args += [
-                    event.event_id, event.label, repr(event.frame.interval_s), int(offset // 60),
-                    int(offset // self.chart_bucket_s), event.track_id, repr(offset),
-                ]
-            self._count(keys=self._keys(session), args=args, client=pipe)
+            self._count(keys=self._keys(session), args=self._count_args([events[i] for i in indices], fences), client=pipe)
         replies = pipe.execute()[1::2]  # replies alternate: SADD open, the counting script
         out = [0] * len(events)
         for indices, reply in zip(by_session.values(), replies, strict=True):
             for n, i in enumerate(indices):
                 out[i] = -1 if reply == -1 else int(reply[n])
         return out
+
+    def _count_args(self, events: list[EmotionEvent], fences: Mapping[str, int]) -> list[str | int]:
+        """The script's arguments for one session's events: the groups they fall in, then each event with its group."""
+        groups: dict[tuple[str, int, int, int], int] = {}
+        described: list[str | int] = []
+        per_event: list[str | int] = []
+        bucket_s = self.chart_bucket_s
+        for event in events:
+            offset, label, track = event.frame.offset_s, event.label, event.track_id
+            key = (label, int(offset // 60), int(offset // bucket_s), track)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = len(groups) + 1
+                described += [label, f"{key[1]}:{label}", f"{key[2]}:{label}", f"{track}:{label}", track]
+            per_event += [event.event_id, group, repr(event.frame.interval_s), repr(offset)]
+        source = events[0].source
+        return [source, fences.get(source, 0), len(groups), *described, *per_event]
 
     def record_dropped(self, pipe: redis.client.Pipeline, msg: FacesDropped) -> None:
         """Count faces a classifier dropped, each id once and never also as an event (one "seen" set for both)."""
