@@ -43,5 +43,7 @@ class EventLatency:
         latencies = [event.latency_ms for event in events]
         for stage in STAGES:
             observe_many(self.children[stage], [float(getattr(latency, stage)) / 1000.0 for latency in latencies])
-        captured = (epoch(event.frame.captured_at) for event in events)
+        stamps = [event.frame.captured_at for event in events]
+        parsed = {stamp: epoch(stamp) for stamp in set(stamps)}  # the faces of one frame share its time
+        captured = [parsed[stamp] for stamp in stamps]
         observe_many(self.children[AGGREGATE_STAGE], [max(0.0, now - c) for c in captured if c is not None])

@@ -233,9 +233,5 @@ class Smoother:
 
 
 def _argmax(values: tuple[float, ...]) -> int:
-    """Index of the largest value; ties go to the earlier emotion, so the result is deterministic."""
-    best = 0
-    for i, value in enumerate(values):
-        if value > values[best]:
-            best = i
-    return best
+    """Index of the largest value; ties go to the earlier emotion (``max`` keeps the first), so the result is deterministic."""
+    return max(range(len(values)), key=values.__getitem__)
