@@ -1,7 +1,8 @@
 """The aggregator worker: counts events per session, smooths tracks, serves metrics and sessions.
 
-It reads ``<prefix>:lifecycle`` and every ``<prefix>:events:<source>`` in the
-consumer group ``aggregators``. Every event is counted at once (in Redis, see
+It reads ``<prefix>:lifecycle`` and the ``<prefix>:events:<source>`` of the
+sources it leases (any number of aggregators divide the sources, see
+``leases``) in the consumer group ``aggregators``. Every event is counted at once (in Redis, see
 ``store``), held for ``reorder_ms`` so the events of a track can be applied in
 frame order (see ``rolling.ReorderBuffer``), then folded into its track (see
 ``tracks``) and acknowledged. All state is in Redis, so a restarted aggregator
@@ -213,24 +214,26 @@ class AggregatorWorker(Worker):
         if not decoded:
             return
         results = self.store.count_events([event for _, event in decoded], self.leases.owned)
-        if -1 in results:  # a newer owner counts this source: count nothing more, acknowledge nothing
-            self.leases.lose(source)
-            self._stop_reading(source)
-            return
+        fenced = -1 in results  # a newer owner counts this source: hold and acknowledge nothing of the batch
         now = self.clock()
         share = self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s))
         fresh = []
         for (eid, event), new in zip(decoded, results, strict=True):
-            self.buffer.add(now, stream, eid, event)
-            if new:
+            if not fenced:
+                self.buffer.add(now, stream, eid, event)
+            if new == 1:  # counted here (in a fenced batch too: other sessions' events may have been), so in our counters
                 fresh.append(event)
                 share.add(now, event.label)
         self.counted += len(fresh)
-        if len(fresh) < len(decoded):
-            self.metrics.duplicates.labels(source).inc(len(decoded) - len(fresh))
+        if duplicates := results.count(0):
+            self.metrics.duplicates.labels(source).inc(duplicates)
         for label, n in Counter(event.label for event in fresh).items():
             self.metrics.events.labels(source, label).inc(n)
         self.latency.observe(fresh, now)
+        if fenced:
+            self.leases.lose(source)
+            self._stop_reading(source)
+            return
         self._update_shares()
 
     def _update_shares(self) -> None:
@@ -410,4 +413,3 @@ class AggregatorWorker(Worker):
         except redis.RedisError:  # Redis gone: the leases expire by themselves
             log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
         log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
-
