@@ -20,6 +20,6 @@ def test_the_window_is_taken_between_ten_and_ninety_percent() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_aggregators_divide_the_sources_and_both_count(tmp_path: Path) -> None:
-    result = measure(tmp_path, processes=2, n_sources=4, events=4000)
+    result = measure(tmp_path, processes=2, n_sources=4, events=20_000)
     assert result.sources == [2, 2], f"four sources over two aggregators: {result.sources}"
     assert all(rate > 0 for rate in result.per_process), f"each should count: {result.per_process}"
