@@ -46,3 +46,25 @@ def test_a_stalled_owner_is_fenced_off_and_its_successor_counts_every_face_once(
     summary = run_until_summary(b, rclient, "s-fence")
     assert summary["faces"] == 30, f"counted {summary['faces']} of 30"
     assert events_total(a) + events_total(b) == 30, "summed over aggregators, the counters equal the faces"
+
+
+def test_lifecycle_messages_a_dead_aggregator_read_are_handled_once_it_is_dropped(make_config: Any, rclient: redis.Redis) -> None:
+    # Given "agg-a" counting a session alone, which then read the session's end message and died
+    config = make_config(aggregator={"lease_s": 1, "reorder_ms": 0, "claim_idle_ms": 60_000})
+    now = [1_000_000.0]
+    a = AggregatorWorker(config, consumer="agg-a", clock=lambda: now[0])
+    keys = a.keys
+    start(rclient, keys, "s-life")
+    publish(rclient, keys, [event("s-life", seq, 1, "happy") for seq in range(5)])
+    step(a, 2)
+    end(rclient, keys, "s-life", faces=5, frames=5)
+    rclient.xreadgroup(AGGREGATOR_GROUP, "agg-a", {keys.lifecycle: ">"}, count=10)
+    time.sleep(1.1)  # its pending entries have been idle for a lease (Redis's clock)
+    # When "agg-b" starts a lease later (its clock), drops "agg-a" and takes cam1
+    now[0] += 2
+    b = AggregatorWorker(config, consumer="agg-b", clock=lambda: now[0])
+    summary = run_until_summary(b, rclient, "s-life", timeout=10)
+    # Then the end message was handled by "agg-b" without waiting for claim_idle_ms (60 s)
+    assert summary["faces"] == 5 and summary["faces_expected"] == 5
+    assert (b.registry.get_sample_value("emostream_aggregator_claimed_total") or 0) >= 1
+    assert rclient.xpending(keys.lifecycle, AGGREGATOR_GROUP)["pending"] == 0

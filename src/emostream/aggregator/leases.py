@@ -136,6 +136,7 @@ class Round:
     acquired: dict[str, int] = field(default_factory=dict)  # source -> epoch (its fencing token)
     lost: list[str] = field(default_factory=list)  # taken by another while we thought we held it
     to_release: list[str] = field(default_factory=list)  # ours, but planned for another: finish, then :meth:`release`
+    dropped: list[str] = field(default_factory=list)  # members found silent for a lease (their other pending work is ours to claim)
 
 
 class SourceLeases:
@@ -167,20 +168,20 @@ class SourceLeases:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def members(self) -> list[str]:
-        """Announce ourselves and answer the live members; those silent for a lease are dropped, with a log line."""
+    def members(self) -> tuple[list[str], list[str]]:
+        """Announce ourselves; answer the live members, and those found silent for a lease and dropped (with a log line)."""
         now = self.clock()
         self.client.hset(self.keys.aggregators, self.member, repr(now))
-        live = []
+        live, dropped = [], []
         for raw_member, raw_seen in self.client.hgetall(self.keys.aggregators).items():
             member, seen = _text(raw_member), float(_text(raw_seen) or 0)
             if member == self.member or now - seen <= self.lease_ms / 1000.0:
                 live.append(member)
-            else:
-                self.client.hdel(self.keys.aggregators, member)
+            elif self.client.hdel(self.keys.aggregators, member):  # one of the others may have dropped it first
+                dropped.append(member)
                 log.warning("aggregator %s: member %s silent for %.1f s, dropped; its sources are taken once their leases expire",
                             self.member, member, now - seen)
-        return sorted(live)
+        return sorted(live), dropped
 
     def round(self, sources: Iterable[str]) -> Round:
         """Renew what we hold, then take the free sources the plan gives us; say which to give up."""
@@ -198,7 +199,8 @@ class SourceLeases:
                     result.lost.append(source)
                     log.warning("aggregator %s: lost the lease of source %s (another aggregator took it after it expired)",
                                 self.member, source)
-        plan = assign(sources, self.members())
+        live, result.dropped = self.members()
+        plan = assign(sources, live)
         mine = {s for s, m in plan.items() if m == self.member}
         result.to_release = sorted(set(self.owned) - mine)
         for source in sorted(mine - set(self.owned)):

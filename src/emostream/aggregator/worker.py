@@ -153,6 +153,8 @@ class AggregatorWorker(Worker):
                 self.reader.leave(self.keys.events(source))  # no consumer left behind in the group, if it holds nothing
         for source in change.acquired:
             self._start_reading(source)
+        for member in change.dropped:
+            self._claim_lifecycle_of(member)
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
@@ -162,6 +164,24 @@ class AggregatorWorker(Worker):
         self.reader.follow(stream)
         self.metrics.init_source(source)
         for entries in take_over(self.client, stream, self.consumer):
+            self.metrics.claimed.inc(len(entries))
+            self._handle(stream, entries)
+
+    def _claim_lifecycle_of(self, member: str) -> None:
+        """Handle the lifecycle messages a silent aggregator read and never finished, now rather than after ``claim_idle_ms``.
+
+        Only entries idle for a lease are taken: the member has been silent that
+        long, and another aggregator that claimed them first has reset their idle time.
+        """
+        stream = self.keys.lifecycle
+        pending: Any = self.client.xpending_range(stream, AGGREGATOR_GROUP, "-", "+", 10_000, consumername=member)
+        ids = [p["message_id"] for p in pending]
+        if not ids:
+            return
+        claimed: Any = self.client.xclaim(stream, AGGREGATOR_GROUP, self.consumer, self.leases.lease_ms, ids)
+        entries = [(eid, fields) for eid, fields in claimed if fields]
+        if entries:
+            log.info("aggregator %s: claimed %d lifecycle messages left by %s", self.consumer, len(entries), member)
             self.metrics.claimed.inc(len(entries))
             self._handle(stream, entries)
 
