@@ -36,9 +36,10 @@ from prometheus_client import CollectorRegistry
 from emostream.aggregator.api import SessionsApi
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.latency import EventLatency
-from emostream.aggregator.leases import SourceLeases, take_over
+from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
+from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
@@ -47,7 +48,6 @@ from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
 from emostream.redis_wait import connect_when_up
-from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.ids import shown
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
@@ -90,9 +90,8 @@ class AggregatorWorker(Worker):
             deadletter=self.keys.deadletter, on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc, wall=clock,
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
-        self.sources = SourceStreams(self.client, self.keys, self.keys.events)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
-        self.registered: set[str] = set()  # every registered source, leased by this aggregator or another
+        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
         self.latency = EventLatency(self.metrics.latency)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
@@ -135,64 +134,21 @@ class AggregatorWorker(Worker):
     # --- reading ------------------------------------------------------------------
 
     def _refresh_sources(self) -> None:
-        """Find newly registered sources and run a lease round: read the sources leased, stop reading the others."""
+        """About once a second: find new sources, run a lease round (see ``sharing``), refresh the backlogs."""
         now = time.monotonic()
         if now - self._last_refresh < self.leases.round_s:
             return
         self._last_refresh = now
-        self.sources.new(force=True)
-        self.registered = {self._source_of(stream) for stream in self.sources.known}
-        change = self.leases.round(self.registered)
-        for source in change.lost:
-            self._stop_reading(source)
-        if change.to_release:
-            self._release()  # what is held is applied and acknowledged before the next owner starts
-            for source in change.to_release:
-                self.leases.release(source)
-                self._stop_reading(source)
-                self.reader.leave(self.keys.events(source))  # no consumer left behind in the group, if it holds nothing
-        for source in change.acquired:
-            self._start_reading(source)
-        for member in change.dropped:
-            self._claim_lifecycle_of(member)
+        self.sharing.round()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
-    def _start_reading(self, source: str) -> None:
-        """Follow a newly leased source, first taking over what its last owner left pending."""
-        stream = self.keys.events(source)
-        self.reader.follow(stream)
-        self.metrics.init_source(source)
-        for entries in take_over(self.client, stream, self.consumer):
-            self.metrics.claimed.inc(len(entries))
-            self._handle(stream, entries)
-
-    def _claim_lifecycle_of(self, member: str) -> None:
-        """Handle the lifecycle messages a silent aggregator read and never finished, now rather than after ``claim_idle_ms``.
-
-        Only entries idle for a lease are taken: the member has been silent that
-        long, and another aggregator that claimed them first has reset their idle time.
-        """
-        stream = self.keys.lifecycle
-        pending: Any = self.client.xpending_range(stream, AGGREGATOR_GROUP, "-", "+", 10_000, consumername=member)
-        ids = [p["message_id"] for p in pending]
-        if not ids:
-            return
-        claimed: Any = self.client.xclaim(stream, AGGREGATOR_GROUP, self.consumer, self.leases.lease_ms, ids)
-        entries = [(eid, fields) for eid, fields in claimed if fields]
-        if entries:
-            log.info("aggregator %s: claimed %d lifecycle messages left by %s", self.consumer, len(entries), member)
-            self.metrics.claimed.inc(len(entries))
-            self._handle(stream, entries)
-
-    def _stop_reading(self, source: str) -> None:
-        """Stop reading a source that moved to another aggregator (its held events, if any, stay pending for it)."""
-        stream = self.keys.events(source)
+    def _forget(self, stream: str) -> None:
+        """What this process keeps of a source it no longer reads: its held events (left pending) and its share."""
+        source = self._source_of(stream)
         self.buffer.drop(stream)
-        self.reader.streams.pop(stream, None)
         self.caught_up.discard(source)
         self.shares.pop(source, None)
-        self.metrics.drop_source(source, stream, AGGREGATOR_GROUP)
 
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
@@ -252,8 +208,7 @@ class AggregatorWorker(Worker):
             self.metrics.events.labels(source, label).inc(n)
         self.latency.observe(fresh, now)
         if fenced:
-            self.leases.lose(source)
-            self._stop_reading(source)
+            self.sharing.lose(source)
             return
         self._update_shares()
 
@@ -332,7 +287,7 @@ class AggregatorWorker(Worker):
         return {
             session: state
             for session, state in zip(sessions, self.store.states(sessions), strict=True)
-            if state.get("source") in owned or state.get("source") not in self.registered
+            if state.get("source") in owned or state.get("source") not in self.sharing.registered
         }
 
     def _finish_sessions(self) -> None:
@@ -395,7 +350,7 @@ class AggregatorWorker(Worker):
     def _recover_pending(self) -> None:
         """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
 
-        Those of the events streams were taken over with their leases (``_start_reading``).
+        Those of the events streams were taken over with their leases (``SourceSharing.start``).
         """
         entries = self.reader.pending(self.keys.lifecycle, 10_000)
         if entries:
