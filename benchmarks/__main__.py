@@ -27,7 +27,7 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "memory", "tracking", "roles", "redis_costs", "gpu")
+SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking", "roles", "redis_costs", "gpu")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
@@ -35,6 +35,7 @@ TITLES = {
     "e2e": "End-to-end latency",
     "baseline": "Against the per-face approach",
     "ingest": "Ingest: decoding and detection",
+    "aggregator": "Aggregator: events/s with 1 and N processes",
     "tracking": "Tracking",
     "memory": "Resident memory of each role",
     "roles": "Roles alone",

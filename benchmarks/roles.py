@@ -12,8 +12,8 @@ role alone, fed as fast as it takes work:
 - **classifier**: one replica draining a full queue, with a null model (its
   glue: :mod:`benchmarks.glue`) and with the default model as served on this
   CPU;
-- **aggregator**: events/s of 1 and N aggregator processes
-  (:mod:`benchmarks.aggregator`), when that module is present.
+- **aggregator**: events/s of 1 and 2 aggregator processes dividing the
+  sources by their leases (:mod:`benchmarks.aggregator`).
 
 Run on its own: ``python -m benchmarks --only roles``.
 """
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import glue
+from benchmarks import aggregator, glue
 from benchmarks.harness import Cluster, stream_entries, wait_until
 from benchmarks.ingest import demo_clip
 from benchmarks.markdown import num, table
@@ -102,14 +102,14 @@ def classifier_alone(batch: int, faces: int, repeat: int, null: bool) -> Row:
 
 
 def aggregator_rows(quick: bool) -> list[Row]:
-    """Rows of :mod:`benchmarks.aggregator` when it is there (it measures 1 and N processes)."""
-    try:
-        from benchmarks import aggregator  # type: ignore[attr-defined]  # until the aggregator benchmark lands
-    except ModuleNotFoundError:
-        return []
-    rows: list[Row] = []
-    for setup, rate, load in aggregator.per_unit(quick):
-        rows.append(Row("aggregator", setup, rate, "events/s", load))
+    """1 and 2 aggregator processes dividing 8 sources by their leases (:mod:`benchmarks.aggregator`)."""
+    events, repeats = (40_000, 1) if quick else (100_000, 2)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="emostream-roles-") as folder:
+        for processes in (1, 2):
+            r = aggregator.best(Path(folder), processes, 8, events, repeats)
+            each = " / ".join(num(x) for x in r.per_process)
+            rows.append(Row("aggregator", f"{processes} process(es) sharing 8 sources (each: {each})", r.rate, "events/s", _load()))
     return rows
 
 

@@ -18,6 +18,8 @@ and no panel or rule reads them.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from emostream.emotions import EMOTIONS
@@ -189,6 +191,15 @@ class AggregatorMetrics:
         self.backlog = stream_backlog(registry)
         for reason in (*DEADLETTER_REASONS, "unknown_session"):
             self.deadletters.labels(reason)
+
+    def drop_source(self, source: str, stream: str, group: str) -> None:
+        """Remove a source's gauges when it moves to another aggregator (summed, they would count it twice).
+
+        Its counters stay, frozen: summed over aggregators they still equal what was counted.
+        """
+        for gauge, labels in [*((self.share, (source, e)) for e in EMOTIONS), (self.tracks_active, (source,)), (self.backlog, (stream, group))]:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
 
     def init_source(self, source: str) -> None:
         """Create a newly seen source's counters at 0 (the rolling share gauge stays absent until there are faces)."""

@@ -79,8 +79,7 @@ def test_a_restarted_aggregator_counts_nothing_twice(make_config: Any, rclient: 
     publish_session(rclient, keys, "cam1-s2", ["happy"] * 5)
     first._refresh_sources()
     # The first aggregator counts the events of one round but dies before acknowledging them.
-    first.store.count_events(pipe := rclient.pipeline(), [event_from_json(f[b"data"]) for _, f in rclient.xrange(keys.events("cam1"))[:3]])
-    pipe.execute()
+    first.store.count_events([event_from_json(f[b"data"]) for _, f in rclient.xrange(keys.events("cam1"))[:3]], first.leases.owned)
     rclient.xreadgroup("aggregators", "agg", {keys.events("cam1"): ">"}, count=3)
     second = AggregatorWorker(config, consumer="agg")
     second._refresh_sources()

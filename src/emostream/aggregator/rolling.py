@@ -68,3 +68,9 @@ class ReorderBuffer:
 
     def clear(self) -> None:
         self.items, self.oldest = [], None
+
+    def drop(self, stream: str) -> None:
+        """Forget the held events of ``stream`` (a source this aggregator lost): unacknowledged, they go to its new owner."""
+        self.items = [item for item in self.items if item[0] != stream]
+        if not self.items:
+            self.oldest = None

@@ -10,6 +10,7 @@ from typing import Any
 from emostream.emotions import EMOTIONS
 from emostream.streams.wire import utc_iso
 
+WEIGHT_DIGITS = 6  # face-time in seconds, compared at microsecond precision
 EMOTION_COLOURS = {
     "angry": "#d62728",
     "disgust": "#8c564b",
@@ -48,7 +49,8 @@ def track_summaries(values: dict[str, str], ended: dict[str, str] | None = None)
         track, _, field = key.partition(":")
         entry = tracks.setdefault(int(track), {"weights": {}})
         if field in EMOTIONS:
-            entry["weights"][field] = float(value)
+            # Rounded: face-time is summed per batch, so equal times may differ in the last bits, and a tie must stay a tie.
+            entry["weights"][field] = round(float(value), WEIGHT_DIGITS)
         else:
             entry[field] = float(value)
     out = []

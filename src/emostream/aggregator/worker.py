@@ -1,7 +1,8 @@
 """The aggregator worker: counts events per session, smooths tracks, serves metrics and sessions.
 
-It reads ``<prefix>:lifecycle`` and every ``<prefix>:events:<source>`` in the
-consumer group ``aggregators``. Every event is counted at once (in Redis, see
+It reads ``<prefix>:lifecycle`` and the ``<prefix>:events:<source>`` of the
+sources it leases (any number of aggregators divide the sources, see
+``leases``) in the consumer group ``aggregators``. Every event is counted at once (in Redis, see
 ``store``), held for ``reorder_ms`` so the events of a track can be applied in
 frame order (see ``rolling.ReorderBuffer``), then folded into its track (see
 ``tracks``) and acknowledged. All state is in Redis, so a restarted aggregator
@@ -20,11 +21,12 @@ with the reason and never counted. Wall-clock time comes from one injected
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +34,12 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
-from emostream.aggregator.intake import EventIntake, epoch
+from emostream.aggregator.intake import EventIntake
+from emostream.aggregator.latency import EventLatency
+from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
+from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
@@ -43,7 +48,6 @@ from emostream.httpserver import WorkerHttpServer
 from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
 from emostream.redis_wait import connect_when_up
-from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.ids import shown
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
@@ -53,7 +57,7 @@ from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
-LATENCY_STAGES = ("decode_detect", "queue", "inference", "capture_to_publish")
+GC_PERIOD_S = 10.0  # the cyclic garbage collector runs this often, not after every few hundred allocations
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
 
@@ -86,7 +90,9 @@ class AggregatorWorker(Worker):
             deadletter=self.keys.deadletter, on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc, wall=clock,
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
-        self.sources = SourceStreams(self.client, self.keys, self.keys.events)
+        self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
+        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
+        self.latency = EventLatency(self.metrics.latency)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
@@ -97,6 +103,7 @@ class AggregatorWorker(Worker):
         self.track_events = 0
         self._last_refresh = 0.0
         self._last_housekeeping = 0.0
+        self._last_gc = time.monotonic()
 
     @property
     def streams(self) -> dict[str, str]:
@@ -105,7 +112,10 @@ class AggregatorWorker(Worker):
 
     def health(self) -> dict[str, object]:
         body = super().health()
-        body.update(events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams))
+        body.update(
+            events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams),
+            sources=len(self.leases.owned),
+        )
         return body
 
     def add_routes(self, server: WorkerHttpServer) -> None:
@@ -124,16 +134,21 @@ class AggregatorWorker(Worker):
     # --- reading ------------------------------------------------------------------
 
     def _refresh_sources(self) -> None:
-        """Follow every source that has registered, including ones that appear later."""
+        """About once a second: find new sources, run a lease round (see ``sharing``), refresh the backlogs."""
         now = time.monotonic()
-        if now - self._last_refresh < 1.0:
+        if now - self._last_refresh < self.leases.round_s:
             return
         self._last_refresh = now
-        for stream in self.sources.new(force=True):
-            self.reader.follow(stream)
-            self.metrics.init_source(self._source_of(stream))
+        self.sharing.round()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
+
+    def _forget(self, stream: str) -> None:
+        """What this process keeps of a source it no longer reads: its held events (left pending) and its share."""
+        source = self._source_of(stream)
+        self.buffer.drop(stream)
+        self.caught_up.discard(source)
+        self.shares.pop(source, None)
 
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
@@ -168,31 +183,33 @@ class AggregatorWorker(Worker):
             pipe.execute()
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
-        """Count the events now; hold them (unacknowledged) for their tracks."""
+        """Count the events now (one round trip for the batch); hold them (unacknowledged) for their tracks."""
+        source = self._source_of(stream)
+        if source not in self.leases.owned:
+            return  # lost meanwhile: the entries stay pending for the new owner
         decoded = self.intake.sort(stream, entries)
         if not decoded:
             return
-        events = [event for _, event in decoded]
-        pipe = self.client.pipeline(transaction=False)
-        self.store.count_events(pipe, events)
-        results = pipe.execute()
-        fresh = results[1::2]  # replies alternate: SADD open, the counting script
+        results = self.store.count_events([event for _, event in decoded], self.leases.owned)
+        fenced = -1 in results  # a newer owner counts this source: hold and acknowledge nothing of the batch
         now = self.clock()
-        for (eid, event), new in zip(decoded, fresh, strict=True):
-            self.buffer.add(now, stream, eid, event)
-            source = event.source
-            if not new:
-                self.metrics.duplicates.labels(source).inc()
-                continue
-            self.counted += 1
-            self.metrics.events.labels(source, event.label).inc()
-            latency = event.latency_ms
-            for stage in LATENCY_STAGES:
-                self.metrics.latency.labels(stage).observe(float(getattr(latency, stage)) / 1000.0)
-            captured = epoch(event.frame.captured_at)
-            if captured is not None:
-                self.metrics.latency.labels("capture_to_aggregate").observe(max(0.0, now - captured))
-            self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s)).add(now, event.label)
+        share = self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s))
+        fresh = []
+        for (eid, event), new in zip(decoded, results, strict=True):
+            if not fenced:
+                self.buffer.add(now, stream, eid, event)
+            if new == 1:  # counted here (in a fenced batch too: other sessions' events may have been), so in our counters
+                fresh.append(event)
+                share.add(now, event.label)
+        self.counted += len(fresh)
+        if duplicates := results.count(0):
+            self.metrics.duplicates.labels(source).inc(duplicates)
+        for label, n in Counter(event.label for event in fresh).items():
+            self.metrics.events.labels(source, label).inc(n)
+        self.latency.observe(fresh, now)
+        if fenced:
+            self.sharing.lose(source)
+            return
         self._update_shares()
 
     def _update_shares(self) -> None:
@@ -242,7 +259,7 @@ class AggregatorWorker(Worker):
         if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
             return
         self._last_housekeeping = now
-        sessions = self.store.open_sessions()
+        sessions = list(self._own_sessions())
         self.metrics.sessions_active.set(len(sessions))
         ended, active = self.tracks.expire(sessions, self.clock(), self.caught_up, self.started_wall)
         self._publish(self.tracks.flush(e.session for e in ended))
@@ -259,12 +276,25 @@ class AggregatorWorker(Worker):
 
     # --- sessions -----------------------------------------------------------------
 
+    def _own_sessions(self) -> dict[str, dict[str, str]]:
+        """The open sessions this aggregator finishes, with their state: those of the sources it leases.
+
+        A session of a source no aggregator can lease (never registered) is
+        finished by any of them; ``close_session`` publishes it once.
+        """
+        sessions = self.store.open_sessions()
+        owned = self.leases.owned
+        return {
+            session: state
+            for session, state in zip(sessions, self.store.states(sessions), strict=True)
+            if state.get("source") in owned or state.get("source") not in self.sharing.registered
+        }
+
     def _finish_sessions(self) -> None:
         grace = self.config.aggregator.end_grace_s
-        open_sessions = self.store.open_sessions()
-        self.metrics.sessions_active.set(len(open_sessions))
-        for session in open_sessions:
-            state = self.store.state(session)
+        own = self._own_sessions()
+        self.metrics.sessions_active.set(len(own))
+        for session, state in own.items():
             if "end" not in state or "summarised" in state:
                 continue
             expected = int(json.loads(state["end"]).get("faces", 0))
@@ -309,13 +339,22 @@ class AggregatorWorker(Worker):
             self._release()
         self._housekeeping()
         self._finish_sessions()
+        self._collect_garbage()
+
+    def _collect_garbage(self) -> None:
+        now = time.monotonic()
+        if now - self._last_gc >= GC_PERIOD_S:
+            self._last_gc = now
+            gc.collect()
 
     def _recover_pending(self) -> None:
-        """Entries this consumer read but did not acknowledge before a restart: handle them first."""
-        for stream in list(self.streams):
-            entries = self.reader.pending(stream, 10_000)
-            if entries:
-                self._handle(stream, entries)
+        """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
+
+        Those of the events streams were taken over with their leases (``SourceSharing.start``).
+        """
+        entries = self.reader.pending(self.keys.lifecycle, 10_000)
+        if entries:
+            self._handle(self.keys.lifecycle, entries)
         self._release()
         # Track events written to an outbox by a predecessor that stopped before publishing them.
         self._publish(self.tracks.flush(self.store.open_sessions()))
@@ -329,6 +368,11 @@ class AggregatorWorker(Worker):
 
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
+        # The reorder buffer keeps tens of thousands of young objects alive, which the collector rescanned every
+        # few hundred allocations: a third of the aggregator's time with the default thresholds, a tenth with
+        # raised ones. Nearly all its garbage is freed by reference counting, so the collector runs on a timer.
+        gc.freeze()
+        gc.disable()
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
@@ -345,4 +389,11 @@ class AggregatorWorker(Worker):
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)
         self._drain()
+        try:
+            streams = list(self.streams)
+            self.leases.leave()
+            for stream in streams:
+                self.reader.leave(stream)
+        except redis.RedisError:  # Redis gone: the leases expire by themselves
+            log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
         log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)

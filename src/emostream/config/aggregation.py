@@ -42,6 +42,10 @@ class AggregatorConfig(Section):
     )
     claim_idle_ms: int = Field(30_000, ge=100, description="Entries pending this long at another aggregator (a crashed one) are claimed.")
     max_deliveries: int = Field(5, ge=1, description="An entry delivered this many times without success goes to the dead-letter stream.")
+    lease_s: float = Field(
+        10.0, ge=1, le=600,
+        description="Aggregators divide the sources with leases of this length: a dead aggregator's sources are taken within about this long.",
+    )
 
     @model_validator(mode="after")
     def _hold_shorter_than_claim(self) -> AggregatorConfig:

@@ -106,3 +106,18 @@ class Keys:
     def checkpoint(self, source: str) -> str:
         """Ingest: where the source's open session stands (see ingest/checkpoint.py)."""
         return f"{self.prefix}:ingest:checkpoint:{source}"
+
+    # --- aggregators sharing the sources (see aggregator/leases.py) ---
+
+    @property
+    def aggregators(self) -> str:
+        """Hash: aggregator member name -> its last heartbeat (epoch seconds)."""
+        return f"{self.prefix}:agg:members"
+
+    def agg_lease(self, source: str) -> str:
+        """The lease of one source: ``<owner token> <deadline ms>``; the source id is the hash tag."""
+        return f"{self.prefix}:agg:lease:{{{source}}}"
+
+    def agg_epoch(self, source: str) -> str:
+        """Hash of one source's lease history: ``epoch`` (the fencing token), last ``owner``, ``released``."""
+        return f"{self.prefix}:agg:epoch:{{{source}}}"
