@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -72,18 +72,20 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
     def clean(exc: BaseException) -> str:
         return scrub(str(exc), (password or "",)) or type(exc).__name__
 
+    options: dict[str, Any] = dict(
+        username=cfg.username or None,
+        password=password,
+        decode_responses=False,
+        socket_connect_timeout=cfg.connect_timeout_s,
+        socket_keepalive=True,
+        health_check_interval=15,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
+        **tls_options(cfg, target),
+    )
+    if cfg.cluster:
+        return _connect_cluster(target, options, where, clean)
     try:
-        client = redis.Redis.from_url(
-            target,
-            username=cfg.username or None,
-            password=password,
-            decode_responses=False,
-            socket_connect_timeout=cfg.connect_timeout_s,
-            socket_keepalive=True,
-            health_check_interval=15,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
-            **tls_options(cfg, target),
-        )
+        client = redis.Redis.from_url(target, **options)
     except ValueError as exc:  # malformed URL (port, query arguments)
         raise RedisUnavailable(f"invalid Redis URL {where}: {clean(exc)}") from None
     if check:
@@ -110,7 +112,53 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
             raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
+        _refuse_cluster_node(client, where)
     return client
+
+
+def _refuse_cluster_node(client: redis.Redis, where: str) -> None:
+    """A single-Redis client on a cluster node works until the first key of another node's slot (MOVED): say so at start-up."""
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.RedisError:  # an ACL without INFO, or a Redis-compatible server without the section: no check
+        return
+    if str(enabled) == "1":
+        raise RedisUnavailable(f"Redis at {where} is a Redis Cluster node: set redis.cluster: true (EMOSTREAM_REDIS__CLUSTER=true)")
+
+
+def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Callable[[BaseException], str]) -> redis.Redis:
+    """A :class:`redis.RedisCluster` seeded by ``target``; it learns the other nodes and the slot map at once.
+
+    Typed as :class:`redis.Redis` on purpose: the cluster client has the same
+    command methods, and every module then takes one client type. What differs
+    (no MULTI/EXEC or script across slots, no blocking read over several
+    nodes) is handled where those are used (``streams.groups``, ``streams.outbox``).
+    """
+    try:
+        client = redis.RedisCluster.from_url(target, require_full_coverage=True, **options)
+        state = client.cluster_info(target_nodes=redis.RedisCluster.RANDOM).get("cluster_state")
+    except ValueError as exc:
+        raise RedisUnavailable(f"invalid Redis URL {where}: {clean(exc)}") from None
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis Cluster at {where} refused the credentials: {clean(exc)}") from None
+    except redis.exceptions.NoPermissionError as exc:
+        raise RedisPermissionDenied(f"Redis Cluster at {where}: the user may not read the cluster's layout: {clean(exc)}; {ACL_HINT}") from None
+    except redis.exceptions.RedisClusterException as exc:
+        text = clean(exc)
+        if "Cluster mode is not enabled" in text:
+            hint = "set redis.cluster: false, or give a cluster node's URL"
+            raise RedisUnavailable(f"Redis at {where} is not a cluster (redis.cluster is true): {hint}") from None
+        if "slots are not covered" in text:
+            raise RedisUnavailable(f"Redis Cluster at {where} does not cover every hash slot (cluster_state fail): {text}") from None
+        if "AUTH" in text or "NOAUTH" in text or "WRONGPASS" in text or "password" in text:
+            raise RedisUnavailable(f"Redis Cluster at {where} refused the connection: {text}") from None
+        raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {text}") from None
+    except RETRYABLE as exc:
+        raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {clean(exc)}") from None
+    if state != "ok":
+        client.close()
+        raise RedisUnavailable(f"Redis Cluster at {where} is not serving: cluster_state {state} (a slot without a master?)")
+    return cast(redis.Redis, client)
 
 
 def _url_has_password(url: str) -> bool:
