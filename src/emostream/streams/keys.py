@@ -83,6 +83,13 @@ class Keys:
         """The source id of an events stream name (the inverse of :meth:`events`)."""
         return stream[len(self.events("")) :]
 
+    def published(self, events_stream: str, bucket: int) -> str:
+        """Classifier, cluster mode: ids published to ``events_stream`` in one time bucket (see streams/outbox.py).
+
+        Tagged with the stream's full name, so the guard and the stream share a slot and one Lua call covers both.
+        """
+        return f"{self.prefix}:published:{{{events_stream}}}:{bucket}"
+
     def tracks(self, source: str) -> str:
         """Public: track events (new, update, end) of one source."""
         return f"{self.prefix}:tracks:{source}"
