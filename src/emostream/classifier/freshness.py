@@ -26,14 +26,13 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from typing import Any
 
 import redis
 
 from emostream.metrics import ClassifierMetrics
 from emostream.streams.facejob import FaceJob
-from emostream.streams.keys import LIFECYCLE_MAXLEN
 from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
+from emostream.streams.wire import Encoded
 
 REASON = "age"
 SMOOTHING = 0.2  # weight of the newest batch in the inference time estimate
@@ -77,14 +76,12 @@ class Freshness:
             self._seen.add(source)
             self.metrics.dropped.labels(source, REASON)
 
-    def announce(self, pipe: redis.client.Pipeline, lifecycle: str, stale: list[Job]) -> None:
-        """Queue one FacesDropped message per session on ``pipe`` (the caller acknowledges the entries)."""
+    def notes(self, stale: list[Job]) -> list[Encoded]:
+        """One FacesDropped message per session, for the lifecycle stream (the caller publishes them with its commit)."""
         by_session: dict[tuple[str, str], list[str]] = defaultdict(list)
         for _, job in stale:
             by_session[(job.source, job.session)].append(job.event_id)
-        for (source, session), ids in by_session.items():
-            fields: Any = encode_lifecycle(FacesDropped(source, session, REASON, tuple(ids)))
-            pipe.xadd(lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
+        return [encode_lifecycle(FacesDropped(source, session, REASON, tuple(ids))) for (source, session), ids in by_session.items()]
 
     def count(self, stale: list[Job]) -> None:
         """After the MULTI went through: the metrics."""

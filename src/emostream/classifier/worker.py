@@ -3,8 +3,10 @@
 Any number of replicas share the consumer group ``classifiers``; each face is
 delivered to one of them. For every batch: decode the jobs (malformed ones go to
 the dead-letter stream), run one forward pass, then publish one event per face
-and acknowledge the jobs in a single MULTI/EXEC, so a job is acknowledged
-exactly when its event is published. Jobs left pending by a replica that died
+and acknowledge the jobs through the outbox (``streams/outbox.py``): one
+MULTI/EXEC on a single Redis, a guarded publish then the acks on a cluster,
+so each face gives one event. With ``redis.faces_shards`` > 1 every replica
+reads every shard. Jobs left pending by a replica that died
 are claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
 ``max_deliveries`` times goes to the dead-letter stream.
 """
@@ -35,6 +37,7 @@ from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.outbox import Publication, make_outbox
 from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
@@ -84,7 +87,12 @@ class ClassifierWorker(Worker):
             deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels, acked_deleted=True,
             on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
         )
-        self.reader.follow(self.keys.faces)
+        self.shards = self.keys.face_shards(config.redis.faces_shards)
+        for shard in self.shards:
+            self.reader.follow(shard)
+        self.outbox = make_outbox(
+            self.client, self.keys, CLASSIFIER_GROUP, config.redis.events_maxlen, cfg.claim_idle_ms, cfg.max_deliveries
+        )
         self.reconnector = Reconnector("classifier", self.stop.is_set)
         self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
         self.classified = 0
@@ -105,7 +113,7 @@ class ClassifierWorker(Worker):
     def _leave_group(self) -> None:
         """A replica that stops cleanly deletes its consumer, so KEDA's scaling does not pile them up."""
         try:
-            left = self.reader.leave(self.keys.faces)
+            left = all([self.reader.leave(shard) for shard in self.shards])
         except redis.RedisError as exc:
             log.warning("classifier: could not remove consumer %s from the group: %s", self.consumer, exc)
             return
@@ -114,32 +122,32 @@ class ClassifierWorker(Worker):
 
     # --- reading ----------------------------------------------------------
 
-    def _read(self, count: int, block_ms: int | None) -> list[Entry]:
-        """New entries for this consumer; ``block_ms`` None returns at once with what is there."""
-        return [entry for _, entries in self.reader.read(count, block_ms) for entry in entries]
+    def _read(self, count: int, block_ms: int | None) -> list[tuple[str, Entry]]:
+        """New entries for this consumer, each with its shard; ``block_ms`` None returns at once with what is there."""
+        return [(stream, entry) for stream, entries in self.reader.read(count, block_ms) for entry in entries]
 
-    def _claim(self) -> list[Entry]:
+    def _claim(self) -> list[tuple[str, Entry]]:
         """Entries idle at a dead replica (the reader dead-letters those delivered too often)."""
-        return [entry for _, entries in self.reader.claim() for entry in entries]
+        return [(stream, entry) for stream, entries in self.reader.claim() for entry in entries]
 
     def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
         self.metrics.faces.labels("deadletter").inc()
 
-    def _decode(self, entries: list[Entry]) -> list[tuple[bytes, FaceJob]]:
+    def _decode(self, entries: list[tuple[str, Entry]]) -> list[tuple[bytes, FaceJob]]:
         jobs = []
-        for eid, fields in entries:
+        for stream, (eid, fields) in entries:
             try:
                 job = FaceJob.decode(fields)
                 if job.crop.shape != self.card.input_shape:
                     raise MessageError(f"crop shape {job.crop.shape} does not match the model input {self.card.input_shape}")
             except MessageError as exc:
-                self.reader.dead_letter(self.keys.faces, eid, fields, str(exc), "malformed")
+                self.reader.dead_letter(stream, eid, fields, str(exc), "malformed")
                 continue
             jobs.append((eid, job))
         return jobs
 
-    def process(self, entries: list[Entry]) -> int:
+    def process(self, entries: list[tuple[str, Entry]]) -> int:
         """Classify, publish and acknowledge one batch; returns the faces classified.
 
         Live faces too old to be worth an event are dropped instead (see ``freshness``).
@@ -156,9 +164,8 @@ class ClassifierWorker(Worker):
             self.freshness.observe(inference_s)
             self.metrics.batch_size.observe(len(jobs))
             self.metrics.inference.observe(inference_s)
-        maxlen = self.config.redis.events_maxlen
-        pipe = self.client.pipeline(transaction=True)
         now = time.time()
+        events: list[Publication] = []
         classified = 0
         for (eid, job), probs in zip(jobs, probabilities, strict=True):
             if self.freshness.expired(job, now):  # became too old during inference
@@ -166,15 +173,12 @@ class ClassifierWorker(Worker):
                 continue
             queue_ms = max(0.0, (taken - job.captured_ts) * 1000.0 - job.decode_detect_ms)
             event = build_event(job, probs, self.card.name, self.card.version, queue_ms, inference_s * 1000.0, now)
-            fields: Any = encode_event(event)
-            pipe.xadd(self.keys.events(job.source), fields, maxlen=maxlen, approximate=True)
+            events.append(Publication(self.keys.events(job.source), job.event_id, encode_event(event)))
             classified += 1
-        self.freshness.announce(pipe, self.keys.lifecycle, stale)
-        ids = [eid for eid, _ in decoded]
-        self.reader.ack(self.keys.faces, ids, pipe)
-        # Classified (and dropped) faces are deleted at once: crops stay in Redis only while they wait.
-        pipe.xdel(self.keys.faces, *ids)
-        pipe.execute()
+        done: dict[str, list[bytes]] = {}
+        for stream, (eid, _) in entries:  # the dead-lettered ones too: acknowledging them again is a no-op
+            done.setdefault(stream, []).append(eid)
+        self.outbox.commit(events, self.freshness.notes(stale), done)
         self.freshness.count(stale)
         self.classified += classified
         self.metrics.faces.labels("classified").inc(classified)
@@ -190,7 +194,8 @@ class ClassifierWorker(Worker):
         now = time.monotonic()
         if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
             self._last_backlog = now
-            self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(self.reader.backlog(self.keys.faces))
+            for shard in self.shards:
+                self.metrics.backlog.labels(shard, CLASSIFIER_GROUP).set(self.reader.backlog(shard))
             self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
 
     def serve(self) -> None:
