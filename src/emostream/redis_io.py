@@ -30,7 +30,8 @@ from emostream.streams.errors import RedisUnreachable as RedisUnreachable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+# A cluster answers CLUSTERDOWN (no master for a slot yet) and TRYAGAIN while a failover or resharding is under way: wait like for a restart.
+RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError, redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
 
 
 def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:
