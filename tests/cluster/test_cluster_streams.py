@@ -13,6 +13,7 @@ from emostream.streams.groups import GroupReader, ensure_group
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd
 from emostream.streams.publisher import IngestPublisher
+from emostream.streams.xread import xread_streams
 from tests.helpers import face_job, wait_for
 from tests.support.cluster import RedisClusterServer
 
@@ -130,3 +131,33 @@ def test_groups_on_every_shard_can_be_created_twice(prefix: str, cclient: redis.
         for shard in Keys(prefix).face_shards(SHARDS):
             ensure_group(cclient, shard, "classifiers")
     assert all(len(cclient.xinfo_groups(s)) == 1 for s in Keys(prefix).face_shards(SHARDS))
+
+
+def test_plain_reads_over_several_sources_work_on_the_cluster(prefix: str, cclient: redis.RedisCluster) -> None:
+    # Given four events streams in different slots, read from "now on" ($), as `emostream events` does
+    keys = Keys(prefix)
+    streams = [keys.events(f"cam{i}") for i in range(4)]
+    for stream in streams:
+        cclient.xadd(stream, {"old": "1"})
+    assert len({cclient.keyslot(s) for s in streams}) > 1
+    positions = {stream: "$" for stream in streams}
+    assert xread_streams(cclient, positions, 100, None) == [], "$ skips what was there"
+    # When entries arrive, one of them while the reader blocks
+    cclient.xadd(streams[0], {"new": "1"})
+    cclient.xadd(streams[3], {"new": "2"})
+    got = xread_streams(cclient, positions, 100, None)
+    threading.Timer(0.2, lambda: cclient.xadd(streams[2], {"new": "3"})).start()
+    late = xread_streams(cclient, {s: "$" if s == streams[2] else "0-0" for s in streams[2:3]}, 100, 2000)
+    # Then each new entry is read once, and the blocking read returns with the late one
+    assert sorted((s.decode(), [f for _, f in e]) for s, e in got) == [(streams[0], [{b"new": b"1"}]), (streams[3], [{b"new": b"2"}])]
+    assert [(s.decode(), [f for _, f in e]) for s, e in late] == [(streams[2], [{b"new": b"3"}])]
+
+
+def test_the_preview_and_its_boxes_share_a_slot(prefix: str, cclient: redis.RedisCluster) -> None:
+    keys = Keys(prefix)
+    assert cclient.keyslot(keys.preview("cam1")) == cclient.keyslot(keys.preview_meta("cam1"))
+    pipe = cclient.pipeline(transaction=True)
+    pipe.set(keys.preview("cam1"), b"jpeg", ex=5)
+    pipe.set(keys.preview_meta("cam1"), b"{}", ex=5)
+    pipe.execute()  # a CROSSSLOT transaction would raise here
+    assert cclient.get(keys.preview_meta("cam1")) == b"{}"

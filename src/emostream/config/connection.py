@@ -60,8 +60,9 @@ class RedisConfig(Section):
         tls = [name for name in TLS_FIELDS if getattr(self, name)]
         if tls and not (self.url or "").startswith("rediss://"):
             raise ValueError(f"redis.{tls[0]} needs a rediss:// URL in redis.url")
-        if self.cluster and (self.url or "").startswith("unix://"):
-            raise ValueError("redis.cluster needs a redis:// or rediss:// seed URL, not unix://")
+        if self.cluster and not (self.url or "").startswith(("redis://", "rediss://")):
+            # `emostream run` without a URL starts one embedded server, never a cluster.
+            raise ValueError("redis.cluster needs a redis:// or rediss:// URL of a cluster node in redis.url")
         if self.tls_key_file and not self.tls_cert_file:
             raise ValueError("redis.tls_key_file needs redis.tls_cert_file")
         return self

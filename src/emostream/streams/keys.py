@@ -127,7 +127,8 @@ class Keys:
         return f"{self.prefix}:preview:{source}"
 
     def preview_meta(self, source: str) -> str:
-        return f"{self.prefix}:preview:{source}:meta"
+        """The boxes of :meth:`preview`'s frame; tagged with that key's name, as both are written in one MULTI/EXEC (one cluster slot)."""
+        return f"{self.prefix}:preview:{{{self.preview(source)}}}:meta"
 
     @property
     def classifier_stats(self) -> str:
