@@ -8,6 +8,7 @@ from emostream.streams.groups import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.outbox import ClusterOutbox, Publication, SingleOutbox, guard_window_ms
 from emostream.streams.wire import envelope
+from tests.support.cluster import RedisClusterServer
 
 WINDOW_MS = 60_000
 
@@ -109,3 +110,19 @@ def test_the_guard_window_covers_every_redelivery() -> None:
     assert guard_window_ms(10_000, 3) == 60_000, "defaults: 2 × 10 s × 3"
     assert guard_window_ms(30_000, 5) == 300_000
     assert guard_window_ms(100, 1) == 60_000, "at least a minute"
+
+
+def test_cluster_outbox_carries_on_when_a_master_lost_its_scripts(
+    cclient: redis.RedisCluster, redis_cluster: RedisClusterServer, prefix: str
+) -> None:
+    # Given an outbox whose script the masters no longer have (a promoted replica, a restart)
+    keys = Keys(prefix)
+    outbox = ClusterOutbox(cclient, keys, CLASSIFIER_GROUP, events_maxlen=1000, window_ms=WINDOW_MS)
+    for node in redis_cluster.masters():
+        node.client().script_flush()
+    # When it commits a batch spread over every master
+    events = batch(keys, [f"cam{i}" for i in range(9)], 2)
+    published = outbox.commit(events, [], {})
+    # Then every event is published once, and the next commit finds the script again
+    assert published == 18 and all(cclient.xlen(keys.events(f"cam{i}")) == 2 for i in range(9))
+    assert outbox.commit(events, [], {}) == 0

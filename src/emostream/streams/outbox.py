@@ -51,6 +51,8 @@ from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
 from emostream.streams.wire import Encoded
 
 # KEYS: events stream, guard of the current bucket, guard of the previous one.
+# The event goes out before its id is recorded: a script that fails between the two (out of memory)
+# can repeat an event, which readers recognise by its id, but never lose one.
 # ARGV: MAXLEN of the stream, guard expiry (s), then per event: its id, 2 × its field count, its fields.
 PUBLISH_ONCE = """
 local published = 0
@@ -59,8 +61,9 @@ while a <= #ARGV do
   local id = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  if redis.call('SISMEMBER', KEYS[3], id) == 0 and redis.call('SADD', KEYS[2], id) == 1 then
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 and redis.call('SISMEMBER', KEYS[3], id) == 0 then
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, a, a + n - 1))
+    redis.call('SADD', KEYS[2], id)
     published = published + 1
   end
   a = a + n
@@ -117,7 +120,8 @@ class ClusterOutbox:
     ) -> None:
         self.client, self.keys, self.group, self.events_maxlen = client, keys, group, events_maxlen
         self.window_ms, self.clock = window_ms, clock
-        self._publish = client.register_script(PUBLISH_ONCE)
+        self._script = client.register_script(PUBLISH_ONCE)
+        client.script_load(PUBLISH_ONCE)  # on every master now, so the first batches take the pipelined path
 
     def commit(self, events: Sequence[Publication], notes: Sequence[Encoded], done: Mapping[str, Sequence[bytes]]) -> int:
         by_stream: dict[str, list[Publication]] = defaultdict(list)
@@ -125,21 +129,55 @@ class ClusterOutbox:
             by_stream[event.stream].append(event)
         bucket = int(self.clock() * 1000) // self.window_ms
         expire_s = 2 * self.window_ms // 1000 + 1
-        published = 0
+        calls: list[Call] = []
         for stream, batch in by_stream.items():
             args: list[Any] = [self.events_maxlen, expire_s]
             for event in batch:
                 args += [event.event_id, 2 * len(event.fields)]
                 for name, value in event.fields.items():
                     args += [name, value]
-            keys = [stream, self.keys.published(stream, bucket), self.keys.published(stream, bucket - 1)]
-            published += int(self._publish(keys=keys, args=args))
+            calls.append(([stream, self.keys.published(stream, bucket), self.keys.published(stream, bucket - 1)], args))
+        published = self._publish(calls)
         for note in notes:
             self.client.xadd(self.keys.lifecycle, note, maxlen=LIFECYCLE_MAXLEN, approximate=True)  # type: ignore[arg-type]
         pipe = self.client.pipeline(transaction=False)  # one round trip per node; a shard's XACK precedes its XDEL
         _finish(pipe, self.group, done)
         pipe.execute()
         return published
+
+    def _publish(self, calls: list[Call]) -> int:
+        """The Lua calls, pipelined per master: a round trip per master, not per source.
+
+        redis-py's cluster pipeline refuses scripts, so the calls are grouped by
+        the master the client's slot map names and sent on that node's own
+        connection. A call that comes back with an error (MOVED during a
+        resharding or failover, NOSCRIPT on a promoted replica) or a node that
+        does not answer is made again through the cluster client, which follows
+        the new slot map and loads the script; the guard makes the repeat harmless.
+        """
+        cluster: Any = self.client
+        groups: dict[str, tuple[Any, list[Call]]] = {}
+        for call in calls:
+            node = cluster.get_node_from_key(call[0][0])
+            groups.setdefault(node.name, (cluster.get_redis_connection(node), []))[1].append(call)
+        published = 0
+        for connection, group in groups.values():
+            pipe = connection.pipeline(transaction=False)
+            for keys, args in group:
+                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except RETRYABLE:
+                replies = [None] * len(group)
+            for (keys, args), reply in zip(group, replies, strict=True):
+                if reply is None or isinstance(reply, Exception):
+                    reply = self._script(keys=keys, args=args)
+                published += int(reply)
+        return published
+
+
+Call = tuple[list[str], list[Any]]
+RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 def _finish(pipe: Any, group: str, done: Mapping[str, Sequence[bytes]]) -> None:
