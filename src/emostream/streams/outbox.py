@@ -24,17 +24,18 @@ deterministic, see ``FaceJob.event_id``), so a face still gives one event.
 
 **The guard window.** Ids are kept in sets of time buckets ``window_ms`` wide;
 a call looks in the current and the previous bucket, so an id is recognised
-for at least ``window_ms`` after it was published, and a bucket expires
-``2 × window_ms`` after its last write. :func:`guard_window_ms` sizes the
+for at least ``window_ms`` after it was published, and a bucket expires at
+the end of the window after its own (a few seconds of margin for clocks), so
+about two are kept. :func:`guard_window_ms` sizes the
 window from the redelivery window: a face is redelivered at the earliest
 ``claim_idle_ms`` after its previous delivery, and at most ``max_deliveries``
 times. A replay later than the window (every classifier down longer than
 that with a batch half committed) would publish those events again.
 
 **Memory.** A guard holds each event id of the last one to two windows: at
-``r`` faces/s that is at most ``2 × r × window_ms / 1000`` members of about
-``len(event_id)`` + 30 bytes (measured in docs/decisions.md, #12), spread over
-the masters with the sources.
+``r`` faces/s that is at most about ``2 × r × window_ms / 1000`` members,
+about 60 bytes each for the usual ids (``benchmarks/outbox.py`` measures it;
+figures in docs/decisions.md, #12), spread over the masters with the sources.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from emostream.streams.wire import Encoded
 # KEYS: events stream, guard of the current bucket, guard of the previous one.
 # The event goes out before its id is recorded: a script that fails between the two (out of memory)
 # can repeat an event, which readers recognise by its id, but never lose one.
-# ARGV: MAXLEN of the stream, guard expiry (s), then per event: its id, 2 × its field count, its fields.
+# ARGV: MAXLEN of the stream, guard expiry (unix s), then per event: its id, 2 × its field count, its fields.
 PUBLISH_ONCE = """
 local published = 0
 local a = 3
@@ -68,11 +69,12 @@ while a <= #ARGV do
   end
   a = a + n
 end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIREAT', KEYS[2], ARGV[2])
 return published
 """
 
 MIN_WINDOW_MS = 60_000
+EXPIRY_MARGIN_S = 5  # for clocks of classifier hosts a little apart from the masters'
 
 
 def guard_window_ms(claim_idle_ms: int, max_deliveries: int) -> int:
@@ -128,10 +130,10 @@ class ClusterOutbox:
         for event in events:
             by_stream[event.stream].append(event)
         bucket = int(self.clock() * 1000) // self.window_ms
-        expire_s = 2 * self.window_ms // 1000 + 1
+        expire_at = (bucket + 2) * self.window_ms // 1000 + EXPIRY_MARGIN_S  # read as the previous bucket until the end of the next
         calls: list[Call] = []
         for stream, batch in by_stream.items():
-            args: list[Any] = [self.events_maxlen, expire_s]
+            args: list[Any] = [self.events_maxlen, expire_at]
             for event in batch:
                 args += [event.event_id, 2 * len(event.fields)]
                 for name, value in event.fields.items():
