@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from emostream.config import RedisConfig
+from emostream.redis_io import RedisUnreachable, connect
+from tests.conftest import RedisServer, free_port
 from tests.support.cluster import RedisClusterServer
 
 
@@ -52,3 +54,9 @@ def test_a_cluster_with_a_slot_not_covered_is_refused(broken_cluster: RedisClust
 def test_cluster_mode_against_the_cluster_starts(redis_cluster: RedisClusterServer, tmp_path: Path) -> None:
     code, lines = emostream(["sources", "list"], {"EMOSTREAM_REDIS__URL": redis_cluster.url, "EMOSTREAM_REDIS__CLUSTER": "true"}, tmp_path)
     assert code == 0, f"exit {code}: {lines}"
+
+
+def test_an_unreachable_cluster_is_waited_for_not_refused() -> None:
+    # redis_wait retries only RedisUnreachable: a cluster that is not up yet must be that, not a configuration error
+    with pytest.raises(RedisUnreachable, match="cannot reach Redis Cluster"):
+        connect(RedisConfig(url=f"redis://127.0.0.1:{free_port()}", cluster=True, connect_timeout_s=1))
