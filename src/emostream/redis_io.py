@@ -180,7 +180,10 @@ class Reconnector:
     """Retries an operation while Redis is down, with capped exponential backoff.
 
     Logs once when the connection is lost and once when it is back, so a Redis
-    restart shows as two lines rather than a stack trace per retry.
+    restart shows as two lines rather than a stack trace per retry. Only a call
+    that failed itself says "back": ingest's source threads share one
+    reconnector, and on a cluster a thread writing to a live master must not
+    announce the end of another's outage on a master still failing over.
     """
 
     def __init__(self, name: str, stopping: Callable[[], bool], cap_s: float = 5.0) -> None:
@@ -200,7 +203,7 @@ class Reconnector:
         when it says yes (``call`` then returns None).
         """
         delay = 0.1
-        attempted = False
+        attempted = failed = False
         while True:
             try:
                 if attempted and committed is not None and committed():
@@ -209,6 +212,7 @@ class Reconnector:
                     attempted = True
                     result = op()
             except RETRYABLE as exc:
+                failed = True
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.outages += 1
@@ -218,7 +222,7 @@ class Reconnector:
                 time.sleep(delay)
                 delay = min(delay * 2, self.cap_s)
                 continue
-            if self.down_since is not None:
+            if failed and self.down_since is not None:
                 log.warning("%s: Redis is back after %.1f s", self.name, time.monotonic() - self.down_since)
                 self.down_since = None
             return result
