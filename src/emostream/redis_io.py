@@ -151,8 +151,15 @@ def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Ca
             raise RedisUnavailable(f"Redis at {where} is not a cluster (redis.cluster is true): {hint}") from None
         if "slots are not covered" in text:
             raise RedisUnavailable(f"Redis Cluster at {where} does not cover every hash slot (cluster_state fail): {text}") from None
-        if "AUTH" in text or "NOAUTH" in text or "WRONGPASS" in text or "password" in text:
-            raise RedisUnavailable(f"Redis Cluster at {where} refused the connection: {text}") from None
+        unauthenticated = "HELLO must be called" in text or "NOAUTH" in text or "Authentication required" in text
+        if unauthenticated and not options["password"] and not _url_has_password(target):
+            raise RedisUnavailable(
+                f"Redis Cluster at {where} requires a password and none is configured "
+                "(set redis.password, redis.password_file or EMOSTREAM_REDIS__PASSWORD)"
+            ) from None
+        if unauthenticated or "username-password" in text or "WRONGPASS" in text:
+            user = options["username"] or _url_user(target) or "default"
+            raise RedisUnavailable(f"Redis Cluster at {where} refused the credentials of user {user!r}") from None
         raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {text}") from None
     except RETRYABLE as exc:
         raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {clean(exc)}") from None

@@ -42,8 +42,9 @@ def free_port() -> int:
 
 
 class ClusterNode:
-    def __init__(self, port: int, root: Path, node_timeout_ms: int) -> None:
+    def __init__(self, port: int, root: Path, node_timeout_ms: int, password: str | None = None) -> None:
         self.port = port
+        self.password = password
         self.dir = root / str(port)
         self.dir.mkdir()
         self.node_timeout_ms = node_timeout_ms
@@ -56,10 +57,12 @@ class ClusterNode:
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, password=self.password)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -78,9 +81,10 @@ class ClusterNode:
 class RedisClusterServer:
     """``masters`` masters with ``replicas`` replicas each, slots split evenly by ``redis-cli --cluster create``."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000, password: str | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="emostream-cluster-"))
-        self.nodes = [ClusterNode(free_port(), self.root, node_timeout_ms) for _ in range(masters * (1 + replicas))]
+        self.password = password
+        self.nodes = [ClusterNode(free_port(), self.root, node_timeout_ms, password) for _ in range(masters * (1 + replicas))]
         self.masters_n, self.replicas = masters, replicas
 
     @property
@@ -107,6 +111,8 @@ class RedisClusterServer:
             raise RuntimeError("redis-cli is not on PATH: the cluster tests need it")
         args = [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
                 "--cluster-replicas", str(self.replicas), "--cluster-yes"]
+        if self.password:
+            args += ["-a", self.password, "--no-auth-warning"]
         done = subprocess.run(args, capture_output=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout.decode()[-500:]} {done.stderr.decode()[-500:]}")

@@ -1,0 +1,50 @@
+"""A cluster that requires a password, and an ACL user: as on a single Redis, and one clear line when they are wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from emostream.config import RedisConfig
+from emostream.redis_io import connect
+from tests.support.cluster import RedisClusterServer, command
+
+from .test_cluster_startup import emostream
+
+PASSWORD = "s3cret-cluster-pw"
+USER, USER_PASSWORD = "emo-worker", "s3cret-user-pw"
+
+
+@pytest.fixture(scope="module")
+def protected_cluster() -> Iterator[RedisClusterServer]:
+    cluster = RedisClusterServer(masters=3, password=PASSWORD).start()
+    for node in cluster.nodes:  # ACL users are per node: a deployment creates them on every one
+        command(node.client(), "ACL", "SETUSER", USER, "on", f">{USER_PASSWORD}", "~*", "+@all")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.mark.parametrize("credentials", [{"password": PASSWORD}, {"username": USER, "password": USER_PASSWORD}], ids=["password", "acl-user"])
+def test_the_cluster_client_authenticates_on_every_node(protected_cluster: RedisClusterServer, credentials: dict[str, str]) -> None:
+    client: redis.RedisCluster = connect(RedisConfig(url=protected_cluster.url, cluster=True, **credentials))  # type: ignore[assignment]
+    keys = [f"k{i}" for i in range(30)]  # on every master
+    for key in keys:
+        client.set(key, key)
+    assert [client.get(k) for k in keys] == [k.encode() for k in keys]
+    assert len({protected_cluster.master_of(k).port for k in keys}) == 3
+
+
+def test_a_wrong_cluster_password_is_one_line_without_the_password(protected_cluster: RedisClusterServer, tmp_path: Path) -> None:
+    env = {"EMOSTREAM_REDIS__URL": protected_cluster.url, "EMOSTREAM_REDIS__CLUSTER": "true", "EMOSTREAM_REDIS__PASSWORD": "wrong-pw-42"}
+    code, lines = emostream(["sources", "list"], env, tmp_path)
+    assert code == 2 and len(lines) == 1, lines
+    assert "refused the credentials of user 'default'" in lines[0] and "wrong-pw-42" not in lines[0], lines
+
+
+def test_a_cluster_password_not_configured_says_so(protected_cluster: RedisClusterServer, tmp_path: Path) -> None:
+    code, lines = emostream(["sources", "list"], {"EMOSTREAM_REDIS__URL": protected_cluster.url, "EMOSTREAM_REDIS__CLUSTER": "true"}, tmp_path)
+    assert code == 2 and len(lines) == 1, lines
+    assert "requires a password and none is configured" in lines[0], lines
