@@ -127,6 +127,22 @@ def _refuse_cluster_node(client: redis.Redis, where: str) -> None:
         raise RedisUnavailable(f"Redis at {where} is a Redis Cluster node: set redis.cluster: true (EMOSTREAM_REDIS__CLUSTER=true)")
 
 
+def _refuse_cluster_slots(target: str, options: dict[str, Any], where: str) -> None:
+    """Raise :class:`RedisPermissionDenied` if the ACL user may not read the slot map (else the server is simply not a cluster)."""
+    plain = redis.Redis.from_url(target, **options)
+    try:
+        plain.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+    except redis.exceptions.NoPermissionError:
+        raise RedisPermissionDenied(
+            f"Redis Cluster at {where}: the user may not run CLUSTER SLOTS, which a cluster client needs "
+            f"(grant +cluster|slots +cluster|info); {ACL_HINT}"
+        ) from None
+    except redis.RedisError:
+        return
+    finally:
+        plain.close()
+
+
 def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Callable[[BaseException], str]) -> redis.Redis:
     """A :class:`redis.RedisCluster` seeded by ``target``; it learns the other nodes and the slot map at once.
 
@@ -146,7 +162,8 @@ def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Ca
         raise RedisPermissionDenied(f"Redis Cluster at {where}: the user may not read the cluster's layout: {clean(exc)}; {ACL_HINT}") from None
     except redis.exceptions.RedisClusterException as exc:
         text = clean(exc)
-        if "Cluster mode is not enabled" in text:
+        if "Cluster mode is not enabled" in text:  # redis-py's words for any error of CLUSTER SLOTS, a refused one too
+            _refuse_cluster_slots(target, options, where)
             hint = "set redis.cluster: false, or give a cluster node's URL"
             raise RedisUnavailable(f"Redis at {where} is not a cluster (redis.cluster is true): {hint}") from None
         if "slots are not covered" in text:
