@@ -104,17 +104,21 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
         except redis.exceptions.NoPermissionError as exc:
             raise RedisPermissionDenied(f"Redis at {where}: user {user!r} may not run PING: {clean(exc)}; {ACL_HINT}") from None
         except RETRYABLE as exc:
-            hint = ""
-            if "mismatch, certificate is not valid" in str(exc):
-                hint = " (the server's certificate does not name this host: connect by a name or address it carries)"
-            elif "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                hint = " (set redis.tls_ca_file to the CA that signed the server's certificate)"
+            hint = _certificate_hint(str(exc))
             error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
             raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
         _refuse_cluster_node(client, where)
     return client
+
+
+def _certificate_hint(text: str) -> str:
+    if "mismatch, certificate is not valid" in text:
+        return " (the server's certificate does not name this host: connect by a name or address it carries)"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return " (set redis.tls_ca_file to the CA that signed the server's certificate)"
+    return ""
 
 
 def _refuse_cluster_node(client: redis.Redis, where: str) -> None:
@@ -177,6 +181,8 @@ def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Ca
         if unauthenticated or "username-password" in text or "WRONGPASS" in text:
             user = options["username"] or _url_user(target) or "default"
             raise RedisUnavailable(f"Redis Cluster at {where} refused the credentials of user {user!r}") from None
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate is not valid" in text:  # waiting would not help
+            raise RedisUnavailable(f"cannot reach Redis Cluster at {where}: {text}{_certificate_hint(text)}") from None
         raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {text}") from None
     except RETRYABLE as exc:
         raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {clean(exc)}") from None

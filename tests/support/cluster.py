@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,23 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class ClusterTls:
+    """PEM files for a cluster on TLS only (clients, the cluster bus and replication): the CA, the nodes' server
+    certificate and key, and the client certificate and key the nodes present to each other on the bus."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    client_cert: Path
+    client_key: Path
+
+
 class ClusterNode:
-    def __init__(self, port: int, root: Path, node_timeout_ms: int, password: str | None = None) -> None:
+    def __init__(self, port: int, root: Path, node_timeout_ms: int, password: str | None = None, tls: ClusterTls | None = None) -> None:
         self.port = port
         self.password = password
+        self.tls = tls
         self.dir = root / str(port)
         self.dir.mkdir()
         self.node_timeout_ms = node_timeout_ms
@@ -54,7 +68,13 @@ class ClusterNode:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH: the cluster tests need it")
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                     "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca),
+                     "--tls-client-cert-file", str(self.tls.client_cert), "--tls-client-key-file", str(self.tls.client_key),
+                     "--tls-auth-clients", "no"]
+        args = [binary, *ports, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
         if self.password:
@@ -62,7 +82,8 @@ class ClusterNode:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, password=self.password)
+        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, password=self.password, **tls)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -81,17 +102,19 @@ class ClusterNode:
 class RedisClusterServer:
     """``masters`` masters with ``replicas`` replicas each, slots split evenly by ``redis-cli --cluster create``."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000, password: str | None = None) -> None:
+    def __init__(
+        self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000, password: str | None = None, tls: ClusterTls | None = None
+    ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="emostream-cluster-"))
-        self.password = password
-        self.nodes = [ClusterNode(free_port(), self.root, node_timeout_ms, password) for _ in range(masters * (1 + replicas))]
+        self.password, self.tls = password, tls
+        self.nodes = [ClusterNode(free_port(), self.root, node_timeout_ms, password, tls) for _ in range(masters * (1 + replicas))]
         self.masters_n, self.replicas = masters, replicas
 
     @property
     def url(self) -> str:
         """A seed URL: the first node that is still alive (the client discovers the others)."""
         node = next(n for n in self.nodes if n.alive())
-        return f"redis://127.0.0.1:{node.port}"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{node.port}"
 
     def start(self) -> RedisClusterServer:
         try:
@@ -113,6 +136,8 @@ class RedisClusterServer:
                 "--cluster-replicas", str(self.replicas), "--cluster-yes"]
         if self.password:
             args += ["-a", self.password, "--no-auth-warning"]
+        if self.tls:
+            args += ["--tls", "--cacert", str(self.tls.ca)]
         done = subprocess.run(args, capture_output=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout.decode()[-500:]} {done.stderr.decode()[-500:]}")
