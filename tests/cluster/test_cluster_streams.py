@@ -8,12 +8,15 @@ import time
 
 import redis
 
+from emostream.follow import follow_events
 from emostream.redis_io import Reconnector
+from emostream.streams.events import encode_event
 from emostream.streams.groups import GroupReader, ensure_group
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd
 from emostream.streams.publisher import IngestPublisher
 from emostream.streams.xread import xread_streams
+from tests.aggregator.support import event
 from tests.helpers import face_job, wait_for
 from tests.support.cluster import RedisClusterServer
 
@@ -161,3 +164,32 @@ def test_the_preview_and_its_boxes_share_a_slot(prefix: str, cclient: redis.Redi
     pipe.set(keys.preview_meta("cam1"), b"{}", ex=5)
     pipe.execute()  # a CROSSSLOT transaction would raise here
     assert cclient.get(keys.preview_meta("cam1")) == b"{}"
+
+
+def test_following_the_events_of_several_sources_works_on_the_cluster(prefix: str, cclient: redis.RedisCluster) -> None:
+    # Given three registered sources whose events streams are in different slots, one event each already there
+    keys = Keys(prefix)
+    sources = ["cam1", "cam2", "cam3"]
+    for source in sources:
+        cclient.sadd(keys.sources, source)
+        cclient.xadd(keys.events(source), encode_event(event(f"{source}-s", 0, 1, "happy")))
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def follow() -> None:
+        for item in follow_events(cclient, keys, block_ms=100, stop=stop.is_set):  # from now on, as `emostream events`
+            if item is not None:
+                seen.append(item["event_id"])
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    # When each source publishes one more event
+    for source in sources:
+        cclient.xadd(keys.events(source), encode_event(event(f"{source}-s", 1, 1, "sad")))
+    # Then the follower yields exactly the new ones (no CROSSSLOT, nothing from before it started)
+    wait_for(lambda: len(seen) >= 3, 10, f"not every new event was followed (seen {seen})")
+    time.sleep(0.3)
+    stop.set()
+    thread.join(5)
+    assert sorted(seen) == [f"{s}-s:1:1" for s in sources], seen
