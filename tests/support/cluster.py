@@ -9,6 +9,7 @@ had not received yet: the failover test counts exactly that.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -93,8 +94,18 @@ class ClusterNode:
             self.proc.kill()
             self.proc.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP: the node stops reading, so a replica falls behind its master."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused node would never handle SIGTERM
             self.proc.terminate()
             self.proc.wait(10)
 
@@ -197,6 +208,15 @@ class RedisClusterServer:
                 if start <= slot <= end and master[2].decode() == me:
                     return node
         raise RuntimeError(f"no live master owns the slot of {key!r}")
+
+    def replica_of(self, master: ClusterNode) -> ClusterNode:
+        """The live replica that follows ``master``."""
+        for node in self.nodes:
+            if node is not master and node.alive():
+                info = node.client().info("replication")
+                if info["role"] == "slave" and int(info["master_port"]) == master.port:
+                    return node
+        raise RuntimeError(f"no live replica follows the master on port {master.port}")
 
     def flush(self) -> None:
         for node in self.masters():
