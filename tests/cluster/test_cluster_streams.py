@@ -193,3 +193,17 @@ def test_following_the_events_of_several_sources_works_on_the_cluster(prefix: st
     stop.set()
     thread.join(5)
     assert sorted(seen) == [f"{s}-s:1:1" for s in sources], seen
+
+
+def test_a_lost_group_on_one_shard_is_recreated_and_read_again(prefix: str, cclient: redis.RedisCluster) -> None:
+    # Given a reader of three shards, one of which lost its stream and group (a master restarted empty)
+    keys = Keys(prefix)
+    shards = keys.face_shards(SHARDS)[:3]
+    reader = reader_on(cclient, keys, "a", shards)
+    cclient.delete(shards[1])
+    # When it reads: the pipelined read meets NOGROUP
+    assert reader.read(10, None) == []
+    # Then the groups are back, and the shard's new entries are read
+    assert reader.recreated == 1
+    cclient.xadd(shards[1], {"n": "after"})
+    assert [(s, [f for _, f in e]) for s, e in reader.read(10, None)] == [(shards[1], [{b"n": b"after"}])]
