@@ -27,15 +27,18 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "e2e", "baseline", "ingest", "memory", "tracking")
+SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "memory", "tracking", "redis_costs", "gpu")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
+    "glue": "Classifier glue (null model)",
     "e2e": "End-to-end latency",
     "baseline": "Against the per-face approach",
     "ingest": "Ingest: decoding and detection",
     "tracking": "Tracking",
     "memory": "Resident memory of each role",
+    "redis_costs": "Redis: cost per face",
+    "gpu": "GPU",
 }
 HEADER = """# Benchmarks
 

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPS = REPO / "ops"
 DOCKER = OPS / "docker"
 K8S = OPS / "k8s"
+K8S_CLUSTER = OPS / "k8s-cluster"
 
 
 def yaml_files() -> list[Path]:
@@ -74,8 +75,9 @@ def test_the_expected_deployment_files_exist() -> None:
     for name in ("Dockerfile", "Dockerfile.gpu", "compose.yaml", "emostream.yaml", "prometheus.yml"):
         assert (DOCKER / name).is_file(), f"ops/docker/{name} is missing"
     kinds = {(o["kind"], o["metadata"]["name"]) for o in k8s_objects()}
-    for expected in [("ConfigMap", "emostream-config"), ("Secret", "emostream-redis"), ("StatefulSet", "emostream-aggregator"),
-                     ("Deployment", "emostream-classifier"), ("Deployment", "emostream-ingest"), ("ScaledObject", "emostream-classifier"),
+    for expected in [("ConfigMap", "emostream-config"), ("Secret", "emostream-redis"), ("Deployment", "emostream-aggregator"),
+                     ("PodDisruptionBudget", "emostream-aggregator"), ("Deployment", "emostream-classifier"),
+                     ("Deployment", "emostream-ingest"), ("ScaledObject", "emostream-classifier"),
                      ("Service", "emostream-aggregator"), ("Service", "emostream-classifier"), ("Service", "emostream-ingest")]:
         assert expected in kinds, f"ops/k8s has no {expected[0]} {expected[1]}"
 
@@ -155,6 +157,25 @@ def test_compose_mounts_exist() -> None:
         if build:
             context = (DOCKER / build["context"]).resolve()
             assert context == REPO and (context / build["dockerfile"]).is_file(), f"{name} builds from a wrong context or file"
+
+
+def test_the_local_cluster_example_forms_one_cluster_of_its_nodes_and_configures_emostream_for_it() -> None:
+    cluster = DOCKER / "cluster"
+    services = yaml.safe_load((cluster / "compose.yaml").read_text())["services"]
+    nodes = sorted(name for name, service in services.items() if "--cluster-enabled yes" in " ".join(service.get("command", [])))
+    assert nodes == ["redis-0", "redis-1", "redis-2"], nodes
+    create = " ".join(services["redis-cluster"]["command"])
+    assert all(f"{node}:6379" in create for node in nodes) and "--cluster-replicas 0" in create, create
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond the host's loopback"
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (cluster / source).exists(), f"{name} mounts {source}, which does not exist (relative to ops/docker/cluster)"
+    config = load_config(cluster / "emostream.yaml", environ={})
+    assert config.redis.cluster and config.redis.url == "redis://redis-0:6379", config.redis
+    assert config.redis.faces_shards == 2 * len(nodes), "the suggested shard count: two per master"
 
 
 def test_compose_prometheus_scrapes_the_jobs_of_the_shared_prometheus_config() -> None:
@@ -250,6 +271,72 @@ def test_keda_scales_the_classifier_on_the_faces_stream_of_its_group() -> None:
     assert (ref["name"], ref["key"]) == ("emostream-redis", "password")
 
 
+def test_the_aggregator_is_a_deployment_that_scales_without_stopping_counting() -> None:
+    """Aggregators divide the sources with leases (#12): any number may run, and a rollout or a drain stops one at a time."""
+    aggregator = find("Deployment", "emostream-aggregator")
+    spec = aggregator["spec"]
+    assert spec["replicas"] >= 2, "two aggregators keep counting through the loss of one"
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}, "a new aggregator starts before an old one stops"
+    assert "volumeClaimTemplates" not in spec, "a Deployment's replicas cannot each claim a ReadWriteOnce volume"
+    budget = find("PodDisruptionBudget", "emostream-aggregator")
+    assert budget["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"], "the budget must select the aggregators"
+    assert budget["spec"]["maxUnavailable"] == 1 < spec["replicas"], budget["spec"]
+    pod = spec["template"]["spec"]
+    [container] = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts[str(config_map_config().aggregator.summary_dir)] in {v["name"] for v in pod["volumes"]}, "summary_dir is mounted"
+    assert pod["terminationGracePeriodSeconds"] >= config_map_config().aggregator.end_grace_s, "SIGTERM drains before the kill"
+
+
+# --- Kubernetes on a Redis Cluster (ops/k8s-cluster, an overlay of ops/k8s) --------
+
+
+def cluster_patch(name: str, kind: str) -> dict[str, Any]:
+    [obj] = [o for o in load_all(K8S_CLUSTER / name) if o["kind"] == kind]
+    return obj
+
+
+def cluster_config() -> Any:
+    data = cluster_patch("configmap.yaml", "ConfigMap")["data"]["emostream.yaml"]
+    return parse_config(yaml.safe_load(data), "ops/k8s-cluster/configmap.yaml")
+
+
+def test_the_cluster_overlay_configures_a_cluster_client_and_sharded_faces() -> None:
+    config = cluster_config()
+    assert config.redis.cluster is True and config.redis.faces_shards > 1, config.redis
+    assert config.redis.password_file is not None and config.redis.password is None, "the password must come from the Secret"
+    data = cluster_patch("configmap.yaml", "ConfigMap")["data"]
+    host = config.redis.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1] if config.redis.url else ""
+    assert data["redis-address"] == host, f"KEDA watches {data['redis-address']}, the workers use {host}"
+    kustomization = yaml.safe_load((K8S_CLUSTER / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../k8s"], "the overlay builds on the single-Redis manifests"
+    deleted = {(p["target"]["kind"], p["target"]["name"]) for p in kustomization["patches"] if "$patch: delete" in p.get("patch", "")}
+    assert deleted == {("Deployment", "redis"), ("Service", "redis")}, "the single in-cluster Redis is not deployed beside a cluster"
+
+
+def test_keda_on_a_cluster_sums_the_lag_of_every_faces_shard() -> None:
+    config = cluster_config()
+    scaled = cluster_patch("keda.yaml", "ScaledObject")
+    triggers = scaled["spec"]["triggers"]
+    shards = Keys(config.redis.prefix).face_shards(config.redis.faces_shards)
+    assert [t["metadata"]["stream"] for t in triggers] == shards, "one trigger per faces shard, in shard order"
+    [classifier] = find("Deployment", "emostream-classifier")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in classifier["env"]}
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        assert trigger["type"] == "redis-cluster-streams" and meta["consumerGroup"] == CLASSIFIER_GROUP, trigger
+        assert int(meta["lagCount"]) > 0 and "activationLagCount" in meta, "lagCount needs activationLagCount (KEDA docs)"
+        assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata values must be strings"
+        ref = env[meta["addressesFromEnv"]]["valueFrom"]["configMapKeyRef"]
+        assert (ref["name"], ref["key"]) == ("emostream-config", "redis-address"), ref
+        find("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    # The HPA follows the largest trigger, so the shards' lags must be summed into one metric.
+    modifiers = scaled["spec"]["advanced"]["scalingModifiers"]
+    terms = [term.strip() for term in modifiers["formula"].split("+")]
+    assert sorted(terms) == sorted(t["name"] for t in triggers), f"the formula must add every shard: {modifiers['formula']}"
+    assert modifiers["metricType"] == "AverageValue" and int(modifiers["target"]) > 0, modifiers
+
+
 def test_kustomization_lists_files_that_exist() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     for resource in kustomization["resources"]:
@@ -278,4 +365,4 @@ def test_kustomize_renders_the_manifests() -> None:
     proc = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(proc.stdout) if d}
-    assert ("ScaledObject", "emostream-classifier") in rendered and ("StatefulSet", "emostream-aggregator") in rendered, rendered
+    assert ("ScaledObject", "emostream-classifier") in rendered and ("Deployment", "emostream-aggregator") in rendered, rendered

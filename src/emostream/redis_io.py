@@ -153,7 +153,7 @@ def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Ca
     Typed as :class:`redis.Redis` on purpose: the cluster client has the same
     command methods, and every module then takes one client type. What differs
     (no MULTI/EXEC or script across slots, no blocking read over several
-    nodes) is handled where those are used (``streams.groups``, ``streams.outbox``).
+    nodes) is handled where those are used (``streams.groups``, ``classifier.cluster_commit``).
     """
     try:
         client = redis.RedisCluster.from_url(target, require_full_coverage=True, **options)

@@ -78,7 +78,7 @@ def test_only_splices_the_named_sections_into_the_existing_page(tmp_path: Path, 
 
 
 def test_unknown_sections_are_refused(tmp_path: Path) -> None:
-    assert bench_main.main(["--only", "gpu", "--out", str(tmp_path / "x.md")]) == 2
+    assert bench_main.main(["--only", "no_such_section", "--out", str(tmp_path / "x.md")]) == 2
 
 
 def test_machine_section_describes_the_machine() -> None:
@@ -148,6 +148,25 @@ def test_e2e_section_with_one_source(tmp_path: Path) -> None:
     results = e2e.measure((1,), 4.0, tmp_path)
     assert results[0].faces > 0 and results[0].publish_ms, "events arrived"
     assert "| 1 × 10 fps |" in e2e.render(results, 4.0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_redis_costs_section_reads_the_servers_own_counters(tmp_path: Path) -> None:
+    from benchmarks import redis_costs
+
+    # Given 2 sources x 5 frames x 2 faces through the real roles, when the server's counters are read,
+    costs = redis_costs.measure(2, 5, tmp_path)
+    ingest, classifier, aggregator = costs.phases
+    # then each role's commands are the ones it sends: ingest one XADD per face and per session start, one EXEC per frame,
+    # the classifier one event XADD per face, the aggregator at least one script call per event;
+    assert ingest.commands["xadd"] == costs.faces + costs.sources and ingest.commands["exec"] == costs.faces // 2, ingest.commands
+    assert classifier.commands["xadd"] == costs.faces and classifier.commands["xack"] >= 1, classifier.commands
+    assert aggregator.commands.get("evalsha", 0) + aggregator.commands.get("eval", 0) >= costs.faces, aggregator.commands
+    # and a waiting face job holds at least its crop in memory.
+    memory = {what: value for what, value, _ in costs.memory}
+    assert memory["face job waiting in `<prefix>:faces`"] > 48 * 48, memory
+    assert "| **all three roles** |" in redis_costs.report(costs, "7", 1)
 
 
 def test_reports_go_to_the_repository_docs_whatever_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

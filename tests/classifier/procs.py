@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from emostream.config import Config, dump_config
 from tests.helpers import wait_for
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 class Procs:
     """Worker processes started by one test (``python -m emostream --config FILE ROLE``)."""
@@ -24,14 +26,16 @@ class Procs:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.killed: set[str] = set()
 
-    def start(self, name: str, config: Config, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, config: Config, *args: str, module: str = "emostream") -> subprocess.Popen[bytes]:
+        """``python -m MODULE --config FILE ARGS``; ``module`` may be a test's own runner (run from the repository root)."""
         config_file = self.folder / f"{name}.yaml"
         config_file.write_text(dump_config(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        with open(self.folder / f"{name}.log", "wb") as out:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        with open(self.folder / f"{name}.log", "ab") as out:  # appended: a restarted worker keeps its first log
             proc = subprocess.Popen(
-                [sys.executable, "-m", "emostream", "--config", str(config_file), *args], stdout=out, stderr=subprocess.STDOUT, env=env
+                [sys.executable, "-m", module, "--config", str(config_file), *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
             )
         self.running[name] = proc
         return proc

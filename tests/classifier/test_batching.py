@@ -86,3 +86,17 @@ def test_buckets_are_powers_of_two_up_to_batch_max() -> None:
     assert batch_buckets(48) == (1, 2, 4, 8, 16, 32, 48)
     assert bucket_for(5, batch_buckets(32)) == 8
     assert bucket_for(33, batch_buckets(48)) == 48
+
+
+def test_the_fill_ends_at_once_when_the_model_waits_for_work() -> None:
+    # At low load the model is idle: a face must not wait batch_wait_ms for company.
+    stream = FakeStream([0.0, 0.005, 0.01])
+    batch = stream.collect(batch_max=8, batch_wait_ms=50, ready=lambda: True)
+    assert batch == [0.0] and stream.now == 0.0, f"got {batch} at {stream.now}: the idle model was kept waiting"
+
+
+def test_the_fill_goes_on_while_the_model_is_busy_and_stops_when_it_is_free() -> None:
+    stream = FakeStream([0.0, 0.005, 0.01, 0.03])
+    batch = stream.collect(batch_max=8, batch_wait_ms=50, ready=lambda: stream.now >= 0.012)
+    assert batch == [0.0, 0.005, 0.01], f"got {batch}: the batch should fill until the model is free at 12 ms"
+    assert stream.now < 0.02, f"filled until {stream.now}, after the model was free"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emostream import cpufeatures
-from emostream.classifier import choice
+from emostream.classifier import backends, choice
 from emostream.modelcard import ModelCard, load_card
 
 AVX2_ONLY = frozenset(["fpu", "sse4_2", "avx", "avx2", "fma", "f16c"])
@@ -88,10 +88,10 @@ def test_a_variant_whose_hash_does_not_match_is_refused(tmp_path: Path) -> None:
         choice.serving_card(card, AVX2_ONLY).verify("tflite")
 
 
-def test_no_gpu_device_means_no_tensorflow_question(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_gpu_device_means_no_framework_question(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert not choice.gpu_device_present()
-    monkeypatch.setattr(choice.importlib.util, "find_spec", lambda name: pytest.fail("TensorFlow must not be looked for"))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: pytest.fail(f"{name} must not be looked for"))
     assert not choice.gpu_visible()
 
 
@@ -104,9 +104,13 @@ def test_an_explicit_tflite_format_serves_the_cards_own_file(tmp_path: Path, mon
     assert rt.load_runtime(card, "auto", batch_max=1).card.files["tflite"] == "model-fp16.tflite", "auto picks for this CPU"
 
 
-def test_a_gpu_device_node_sends_the_question_to_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gpu_device_node_sends_the_question_to_the_installed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(choice.glob, "glob", lambda pattern: ["/dev/nvidia0"] if pattern.startswith("/dev/nvidia") else [])
     assert choice.gpu_device_present()
-    monkeypatch.setattr(choice.importlib.util, "find_spec", lambda name: None)
-    assert not choice.gpu_visible(), "a GPU without TensorFlow installed is served on the CPU (TFLite)"
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "loaded_backend", lambda: None)  # as in a fresh classifier process
+    asked: list[str] = []
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: asked.append(name))
+    assert not choice.gpu_visible(), "a GPU without any Keras backend installed is served on the CPU (TFLite)"
+    assert asked == list(backends.GPU_ORDER), f"every backend is asked, JAX first: {asked}"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from emostream.classifier.cluster_commit import ClusterCommit
+from emostream.classifier.commit import Classified, Committed
 from emostream.config import RedisConfig
 from emostream.redis_io import RedisPermissionDenied, connect
+from emostream.streams.groups import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
-from emostream.streams.outbox import ClusterOutbox, Publication
-from emostream.streams.wire import envelope
 from tests.security.servers import acl_rule_from_docs
 from tests.support.cluster import RedisClusterServer, command
 
@@ -65,9 +67,14 @@ def test_the_documented_acl_user_with_the_cluster_grants_commits_on_the_cluster(
     documented_user(protected_cluster, "emo-acl", ["+cluster|slots", "+cluster|info"])
     client = connect(RedisConfig(url=protected_cluster.url, cluster=True, username="emo-acl", password=USER_PASSWORD))
     keys = Keys("emostream")
-    outbox = ClusterOutbox(client, keys, CLASSIFIER_GROUP, events_maxlen=1000, window_ms=60_000)
-    events = [Publication(keys.events(f"cam{i}"), f"cam{i}-s:0:1", envelope(b"{}")) for i in range(6)]
-    assert outbox.commit(events, [], {}) == 6
+    commit = ClusterCommit(client, keys, CLASSIFIER_GROUP, events_maxlen=1000, window_ms=60_000)
+    shard = keys.face_shards(6)[0]
+    ensure_group(client, shard, CLASSIFIER_GROUP)
+    for i in range(6):
+        client.xadd(shard, {"n": str(i)})
+    reply: Any = client.xreadgroup(CLASSIFIER_GROUP, "c1", {shard: ">"}, count=6)
+    classified = [Classified(shard, eid, f"cam{i}", f"cam{i}-s:0:1", b"{}") for i, (eid, _) in enumerate(reply[0][1])]
+    assert commit(classified, []) == Committed(6, 0)
 
 
 def test_an_acl_user_without_the_cluster_grants_is_told_which(protected_cluster: RedisClusterServer) -> None:

@@ -92,6 +92,22 @@ def test_reading_six_shards_takes_from_every_shard_and_starves_none(prefix: str,
     assert total == 600 + 2 * (SHARDS - 1)
 
 
+def test_a_read_of_named_shards_keeps_the_callers_order_and_count_per_shard(prefix: str, cclient: redis.RedisCluster) -> None:
+    # Given three entries in each of three shards (the classifier names the shards and shares its batch out itself)
+    keys = Keys(prefix)
+    shards = keys.face_shards(SHARDS)
+    reader = reader_on(cclient, keys, "a", shards)
+    for shard in shards[:3]:
+        for n in range(3):
+            cclient.xadd(shard, {"n": str(n)})
+    # When it asks for two entries of each, last shard first, twice
+    for expected in ([2, 2, 2], [1, 1, 1]):
+        got = reader.read(2, None, [shards[2], shards[0], shards[1]])
+        # Then the reply is in that order, with up to two entries of each, as XREADGROUP's COUNT on one Redis
+        assert [s for s, _ in got] == [shards[2], shards[0], shards[1]], f"order of the reply: {[s for s, _ in got]}"
+        assert [len(e) for _, e in got] == expected, f"entries per shard: {[len(e) for _, e in got]}"
+
+
 def test_a_blocking_read_over_shards_returns_when_an_entry_arrives(prefix: str, cclient: redis.RedisCluster) -> None:
     keys = Keys(prefix)
     shards = keys.face_shards(SHARDS)

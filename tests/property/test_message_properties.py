@@ -20,10 +20,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from emostream.streams.eventjson import format_events, queue_ms
 from emostream.streams.events import build_event, decode_event
-from emostream.streams.facejob import DETECTORS, FaceJob
+from emostream.streams.facejob import DETECTORS, FaceJob, decode_batch
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle, encode_lifecycle
 from emostream.streams.records import decode_summary, decode_track
+from emostream.streams.schema import event_errors
 from emostream.streams.wire import MessageError
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -208,3 +210,37 @@ def test_every_decoded_face_job_makes_a_valid_event(job: FaceJob, probabilities:
     decoded = FaceJob.decode(as_fields(job.encode()))
     event = build_event(decoded, np.array(probabilities, np.float32), "m", "1", 1.0, 2.0, decoded.captured_ts + delay)
     assert event.source == job.source and event.frame.seq == job.seq
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(face_jobs(), min_size=1, max_size=4), st.data(), st.floats(-10, 1e4), st.floats(0, 1e4), names, names)
+def test_the_fast_event_path_makes_the_validated_event_of_every_decoded_job(
+    jobs: list[FaceJob], data: st.DataObject, delay: float, inference_ms: float, model: str, version: str
+) -> None:
+    """The classifier formats a batch's events without validating each (streams.eventjson): each must be
+    the very event build_event validates, and valid for the model and the published JSON Schema."""
+    entries = [as_fields(dataclasses.replace(job, crop=np.zeros((2, 2, 1), np.uint8)).encode()) for job in jobs]
+    batch = decode_batch(entries, (2, 2, 1))
+    probabilities = data.draw(arrays(np.float32, (len(jobs), 7), elements=st.floats(0, 1, width=32)))
+    taken_ts = max(job.captured_ts for job in jobs)
+    published_ts = max(0.0, jobs[0].captured_ts + delay)
+    documents = format_events(batch.headers, probabilities, model, version, taken_ts, inference_ms, published_ts)
+    for entry, header, row, document in zip(entries, batch.headers, probabilities, documents, strict=True):
+        expected = build_event(FaceJob.decode(entry), row, model, version, queue_ms(header, taken_ts), inference_ms, published_ts)
+        assert json.loads(document) == expected.to_dict(), document
+        assert decode_event({b"v": b"1", b"data": document}) == expected, "the published event must decode, strictly, to the same"
+        assert event_errors(json.loads(document)) == [], event_errors(json.loads(document))
+
+
+@PROPERTY_SETTINGS
+@given(face_jobs(), arrays(np.float32, (1, 7), elements=st.floats(width=32)))
+def test_the_fast_event_path_refuses_probabilities_no_event_could_carry(job: FaceJob, probabilities: np.ndarray) -> None:
+    headers = decode_batch([as_fields(job.encode())], job.crop.shape).headers  # type: ignore[arg-type]
+    rounded = np.round(probabilities.astype(np.float64), 4)
+    valid = bool(np.isfinite(rounded).all() and (rounded >= 0).all() and (rounded <= 1).all())
+    try:
+        [document] = format_events(headers, probabilities, "m", "1", job.captured_ts, 1.0, job.captured_ts)
+    except ValueError:
+        assert not valid, f"valid probabilities {probabilities} were refused"
+        return
+    assert valid and event_errors(json.loads(document)) == []

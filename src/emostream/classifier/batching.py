@@ -10,6 +10,13 @@ blocked clients' timeouts on its ``hz`` timer (10 per second by default), so a
 configured wait. Blocking is kept for the idle wait for a first entry, which an
 arriving entry ends at once; the fill phase polls without blocking every
 ``poll_ms`` until the deadline, a few cheap round trips per batch.
+
+Why the fill stops when ``ready()`` says so: a replica that reads the next
+batch while the model works on this one (``classifier.overlap``) has no reason
+to hold faces back while the model waits for work. So at low load a face goes
+to the model at once, and ``batch_wait_ms`` only bounds how long a batch keeps
+filling while the model is busy: waiting then costs nothing, since the model
+could not take the batch sooner anyway.
 """
 
 from __future__ import annotations
@@ -30,18 +37,22 @@ def collect_batch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll_ms: float = 2.0,
+    ready: Callable[[], bool] | None = None,
 ) -> list[T]:
-    """Block up to ``idle_block_ms`` for a first entry, then fill until full or the wait is over.
+    """Block up to ``idle_block_ms`` for a first entry, then fill until full, the wait is over or ``ready()``.
 
     Returns an empty list when nothing arrived, so the caller can check whether
     it should stop. The deadline runs on a monotonic clock from the moment the
-    first entries were read.
+    first entries were read. ``ready`` (default: never) says that the next
+    stage waits for work, which ends the fill at once.
     """
     batch = read(batch_max, idle_block_ms)
     if not batch:
         return []
     deadline = clock() + batch_wait_ms / 1000.0
     while len(batch) < batch_max:
+        if ready is not None and ready():
+            break
         remaining = deadline - clock()
         if remaining <= 0:
             break

@@ -2,11 +2,12 @@
 
 Two choices, both made when ``classifier.format`` is ``auto``:
 
-- **Keras or TFLite.** Keras where TensorFlow sees a GPU, else TFLite when the
+- **Keras or TFLite.** Keras where its backend (``classifier.backend``,
+  :mod:`emostream.classifier.backends`) sees a GPU, else TFLite when the
   folder has it. Asking TensorFlow costs the CPU classifier ~500 MiB of
   resident memory for the answer "no", so the question is first put to the
   operating system: with no GPU device node, or ``CUDA_VISIBLE_DEVICES``
-  empty or -1, TensorFlow cannot see one either, and is never imported.
+  empty or -1, no framework can see one either, and none is imported.
 - **Which TFLite file.** A card may list several TFLite variants
   (``tflite_variants``, written by ``emostream export``). Dynamic-range int8
   (``dynamic``) is served only where the CPU has fast int8 dot products
@@ -21,7 +22,6 @@ evaluation and export need.
 from __future__ import annotations
 
 import glob
-import importlib.util
 import logging
 import os
 from dataclasses import replace
@@ -51,16 +51,23 @@ def gpu_device_present() -> bool:
 
 
 def gpu_visible() -> bool:
-    """Whether TensorFlow sees a GPU; TensorFlow is imported only when the OS shows one and TF is installed."""
-    if not gpu_device_present() or importlib.util.find_spec("tensorflow") is None:
-        return False
-    import tensorflow as tf
+    """Whether the Keras backend this process uses (or, unchosen, any installed one) sees a GPU.
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    Nothing is imported unless the OS shows a GPU device node and the backend is installed
+    (:func:`emostream.classifier.backends.sees_gpu`).
+    """
+    if not gpu_device_present():
+        return False
+    from emostream.classifier import backends
+
+    name = backends.loaded_backend() or os.environ.get("KERAS_BACKEND")
+    if name in backends.BACKENDS:
+        return backends.sees_gpu(name)
+    return any(backends.sees_gpu(candidate) for candidate in backends.GPU_ORDER)
 
 
 def resolve_format(card: ModelCard, fmt: str) -> str:
-    """``auto``: Keras where TensorFlow sees a GPU, else TFLite when the folder has it, else Keras.
+    """``auto``: Keras where its backend sees a GPU, else TFLite when the folder has it, else Keras.
 
     On CPU the TFLite (XNNPACK) kernels run these small CNNs several times
     faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras

@@ -17,7 +17,7 @@ deciding how long a face may wait in the queue (see ``ingest/policy.py``).
 
 Dropped faces are acknowledged and deleted like classified ones, and announced
 to the aggregator with a :class:`~emostream.streams.lifecycle.FacesDropped` message in
-the same MULTI, counted per source with the reason in
+the same commit (``classifier.commit``), counted per source with the reason in
 ``emostream_classifier_faces_dropped_total``.
 """
 
@@ -26,18 +26,19 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import TypeVar
 
 import redis
 
+from emostream.classifier.commit import DROP_REASON
 from emostream.metrics import ClassifierMetrics
-from emostream.streams.facejob import FaceJob
-from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
-from emostream.streams.wire import Encoded
+from emostream.streams.facejob import FaceJobHeader
 
-REASON = "age"
+REASON = DROP_REASON
 SMOOTHING = 0.2  # weight of the newest batch in the inference time estimate
 
-Job = tuple[bytes, FaceJob]
+K = TypeVar("K")
 
 
 class Freshness:
@@ -51,14 +52,14 @@ class Freshness:
         self.expected_inference_s += SMOOTHING * (inference_s - self.expected_inference_s)
 
     @staticmethod
-    def expired(job: FaceJob, when: float) -> bool:
+    def expired(job: FaceJobHeader, when: float) -> bool:
         """Whether the face is older than its bound at wall time ``when`` (never for files)."""
         return job.max_age_ms > 0 and (when - job.captured_ts) * 1000.0 > job.max_age_ms
 
-    def before_inference(self, jobs: list[Job], now: float) -> tuple[list[Job], list[Job]]:
-        """(fresh, stale): stale faces would be too old by the time the expected forward pass ends."""
-        fresh: list[Job] = []
-        stale: list[Job] = []
+    def before_inference(self, jobs: Sequence[tuple[K, FaceJobHeader]], now: float) -> tuple[list[tuple[K, FaceJobHeader]], list[tuple[K, FaceJobHeader]]]:
+        """(fresh, stale) of (key, header) pairs: stale faces would be too old by the time the expected forward pass ends."""
+        fresh: list[tuple[K, FaceJobHeader]] = []
+        stale: list[tuple[K, FaceJobHeader]] = []
         when = now + self.expected_inference_s
         for item in jobs:
             self._initialise(item[1].source)
@@ -76,15 +77,8 @@ class Freshness:
             self._seen.add(source)
             self.metrics.dropped.labels(source, REASON)
 
-    def notes(self, stale: list[Job]) -> list[Encoded]:
-        """One FacesDropped message per session, for the lifecycle stream (the caller publishes them with its commit)."""
-        by_session: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for _, job in stale:
-            by_session[(job.source, job.session)].append(job.event_id)
-        return [encode_lifecycle(FacesDropped(source, session, REASON, tuple(ids))) for (source, session), ids in by_session.items()]
-
-    def count(self, stale: list[Job]) -> None:
-        """After the MULTI went through: the metrics."""
+    def count(self, stale: Sequence[tuple[object, FaceJobHeader]]) -> None:
+        """After the commit went through: the metrics."""
         per_source: dict[str, int] = defaultdict(int)
         for _, job in stale:
             per_source[job.source] += 1

@@ -3,9 +3,10 @@
 Inference uses a few fixed batch shapes ("buckets", powers of two up to
 ``batch_max``): a batch is padded up to the next bucket, so each shape is traced
 or allocated once at start-up and no call ever retraces. The model is called
-directly on the padded batch (a concrete ``tf.function`` per bucket, or one
-TFLite interpreter per bucket), never through ``model.predict``, whose per-call
-data-adapter set-up costs more than the forward pass of a small batch.
+directly on the padded batch (a concrete ``tf.function`` or a ``jax.jit``
+compilation per bucket, or one TFLite interpreter per bucket), never through
+``model.predict``, whose per-call data-adapter set-up costs more than the
+forward pass of a small batch.
 
 Why powers of two: padding every batch to ``batch_max`` would make one face
 at low load cost as much as ``batch_max`` faces; one shape per possible size
@@ -23,21 +24,29 @@ import logging
 import os
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from emostream.classifier.choice import gpu_visible, resolve_format, serving_card
+from emostream.classifier import backends
+from emostream.classifier.choice import resolve_format, serving_card
 from emostream.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
 
+GPU_SMALLEST_BUCKET = 64
 
-def batch_buckets(batch_max: int) -> tuple[int, ...]:
-    """Powers of two below ``batch_max``, then ``batch_max`` itself: 1, 2, 4, ..., batch_max."""
+
+def batch_buckets(batch_max: int, smallest: int = 1) -> tuple[int, ...]:
+    """Powers of two from ``smallest`` below ``batch_max``, then ``batch_max`` itself: 1, 2, 4, ..., batch_max.
+
+    A GPU runs 64 faces in about the time of one, so there the smallest shape is
+    :data:`GPU_SMALLEST_BUCKET`: fewer shapes to compile (9 up to 16,384) at no cost.
+    """
     if batch_max < 1:
         raise ValueError("batch_max must be at least 1")
-    sizes, size = [], 1
+    sizes, size = [], max(1, smallest)
     while size < batch_max:
         sizes.append(size)
         size *= 2
@@ -67,9 +76,9 @@ class Runtime(ABC):
 
     format = "?"
 
-    def __init__(self, card: ModelCard, batch_max: int) -> None:
+    def __init__(self, card: ModelCard, batch_max: int, smallest_bucket: int = 1) -> None:
         self.card = card
-        self.buckets = batch_buckets(batch_max)
+        self.buckets = batch_buckets(batch_max, smallest_bucket)
         self.device = "CPU"
         self.threads = 0
         # One reusable padded buffer per bucket: no allocation per batch.
@@ -158,10 +167,31 @@ def with_policy(model: Any, policy: str, output_policy: str | None = None) -> An
     return single_io(copy)
 
 
-def mixed_precision_copy(model: Any) -> Any:
-    """The same model computing in float16 (variables float32), its output layer in float32,
-    as the Keras mixed-precision guide advises for the softmax."""
-    return with_policy(model, "mixed_float16", output_policy="float32")
+def mixed_precision_copy(model: Any, dtype: str = "float16") -> Any:
+    """The same model computing in ``dtype`` (float16 or bfloat16; variables float32), its output layer
+    in float32, as the Keras mixed-precision guide advises for the softmax."""
+    return with_policy(model, f"mixed_{dtype}", output_policy="float32")
+
+
+def reduced_dtype(backend: str) -> str:
+    """bfloat16 on a GPU that computes in it natively (NVIDIA compute capability 8.0+, Ampere on), else float16.
+
+    bfloat16 keeps float32's range, so no logit overflows and no loss scaling is
+    needed; older GPUs emulate it slowly but have float16 tensor cores.
+    """
+    if backend == "jax":
+        import jax
+
+        capability = getattr(jax.devices("gpu")[0], "compute_capability", "0")
+        return "bfloat16" if float(capability) >= 8.0 else "float16"
+    if backend == "torch":
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    import tensorflow as tf
+
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+    return "bfloat16" if tuple(details.get("compute_capability", (0, 0))) >= (8, 0) else "float16"
 
 
 def stored_in_float16(model: Any) -> bool:
@@ -180,37 +210,85 @@ def single_io(model: Any) -> Any:
 
 
 class KerasRuntime(Runtime):
+    """The ``.keras`` model on whichever Keras 3 backend this process imported (:mod:`emostream.classifier.backends`).
+
+    Each backend gets its own compiled call per batch shape: a concrete
+    ``tf.function`` (TensorFlow), a ``jax.jit`` of the model's stateless call,
+    weights passed as arguments so they are not baked into every shape's program
+    (JAX), or eager calls under ``inference_mode`` (PyTorch).
+    """
+
     format = "keras"
 
     def __init__(self, card: ModelCard, batch_max: int, threads: int = 0, mixed_precision: bool = False) -> None:
-        super().__init__(card, batch_max)
-        configure_tf_threads(threads)
+        backend = backends.loaded_backend() or os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend == "tensorflow":
+            configure_tf_threads(threads)  # before TensorFlow runs its first op
         import keras
-        import tensorflow as tf
 
-        self.threads = threads or tf.config.threading.get_intra_op_parallelism_threads() or cpu_threads()
-        self.device = "GPU" if gpu_visible() else "CPU"
+        self.backend = str(keras.backend.backend())
+        gpu = backends.sees_gpu(self.backend)
+        super().__init__(card, batch_max, GPU_SMALLEST_BUCKET if gpu else 1)
+        self.device = "GPU" if gpu else "CPU"
+        self.threads = cpu_threads(threads)
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            self.threads = threads or tf.config.threading.get_intra_op_parallelism_threads() or cpu_threads()
         model = single_io(keras.models.load_model(card.verify("keras"), compile=False))
-        self.mixed_precision = bool(mixed_precision and self.device == "GPU")
-        if mixed_precision and not self.mixed_precision:
+        self.precision = reduced_dtype(self.backend) if mixed_precision and gpu else "float32"
+        if mixed_precision and not gpu:
             log.info("classifier.mixed_precision applies on a GPU only; computing in float32 on CPU")
-        if self.mixed_precision:
-            model = mixed_precision_copy(model)
+        if self.precision != "float32":
+            model = mixed_precision_copy(model, self.precision)
         elif stored_in_float16(model):  # half-size storage only: compute in float32
             model = with_policy(model, "float32")
         self.model = model
-        scale, offset = float(card.scale), float(card.offset)
-
-        def forward(pixels: Any) -> Any:
-            inputs = tf.cast(pixels, tf.float32) * scale + offset
-            return tf.cast(model(inputs, training=False), tf.float32)
-
-        function = tf.function(forward)
-        self._concrete = {size: function.get_concrete_function(tf.TensorSpec((size, *card.input_shape), tf.uint8)) for size in self.buckets}
+        self._forward = _compile(model, self.backend, float(card.scale), float(card.offset), [(size, *card.input_shape) for size in self.buckets])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        result: Any = self._concrete[batch.shape[0]](batch)
-        return np.asarray(result, dtype=np.float32)
+        return self._forward(batch)
+
+
+def _compile(
+    model: Any, backend: str, scale: float, offset: float, shapes: list[tuple[int, ...]]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 batch -> float32 probabilities on ``backend``, converting to float on the device (a quarter of the bytes cross the bus).
+
+    TensorFlow gets one concrete function per batch shape (no retracing check per
+    call); ``jax.jit`` compiles each shape on its first call, in :meth:`Runtime.warm_up`.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def tf_forward(pixels: Any) -> Any:
+            return tf.cast(model(tf.cast(pixels, tf.float32) * scale + offset, training=False), tf.float32)
+
+        function = tf.function(tf_forward)
+        concrete = {shape[0]: function.get_concrete_function(tf.TensorSpec(shape, tf.uint8)) for shape in shapes}
+        return lambda batch: np.asarray(concrete[batch.shape[0]](batch), dtype=np.float32)
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        @jax.jit
+        def jax_forward(trainable: Any, non_trainable: Any, pixels: Any) -> Any:
+            outputs, _ = model.stateless_call(trainable, non_trainable, pixels.astype(jnp.float32) * scale + offset, training=False)
+            return outputs.astype(jnp.float32)
+
+        return lambda batch: np.asarray(jax_forward(trainable, non_trainable, batch), dtype=np.float32)
+    import keras
+    import torch
+
+    def torch_forward(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            inputs = keras.ops.cast(keras.ops.convert_to_tensor(batch), "float32") * scale + offset
+            return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(model(inputs, training=False), "float32")), dtype=np.float32)
+
+    return torch_forward
 
 
 def _interpreter_class() -> Any:
@@ -264,12 +342,19 @@ class TFLiteRuntime(Runtime):
         self._interpreters.clear()
 
 
-def load_runtime(card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mixed_precision: bool = False) -> Runtime:
+def load_runtime(
+    card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mixed_precision: bool = False, *,
+    backend: str = "auto", gpu_memory_fraction: float = 0.0,
+) -> Runtime:
     """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up.
 
     ``auto`` also picks, among the card's TFLite variants, the one suited to this CPU
     (:mod:`emostream.classifier.choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
+    ``backend`` and ``gpu_memory_fraction`` (:func:`emostream.classifier.backends.select`) apply
+    only if Keras is not imported yet; ``emostream classify`` selects them at start-up.
     """
+    if fmt != "tflite":
+        backends.select(backend, gpu_memory_fraction)
     chosen = resolve_format(card, fmt)
     if fmt == "auto" and chosen == "tflite":
         card = serving_card(card)
@@ -282,7 +367,8 @@ def load_runtime(card: ModelCard, fmt: str, batch_max: int, threads: int = 0, mi
     else:
         raise ValueError(f"unknown model format {fmt!r}; use 'auto', 'keras' or 'tflite'")
     runtime.warm_up()
+    where = f"{runtime.device}, {getattr(runtime, 'backend', 'litert')}, {getattr(runtime, 'precision', 'float32')}"
     log.info(
-        "model %s (%s, %s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, card.files[fmt], runtime.device, runtime.threads, runtime.buckets
+        "model %s (%s, %s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, card.files[fmt], where, runtime.threads, runtime.buckets
     )
     return runtime

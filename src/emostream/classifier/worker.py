@@ -1,14 +1,18 @@
 """The classifier worker: batched inference on face jobs from ``<prefix>:faces``.
 
 Any number of replicas share the consumer group ``classifiers``; each face is
-delivered to one of them. For every batch: decode the jobs (malformed ones go to
-the dead-letter stream), run one forward pass, then publish one event per face
-and acknowledge the jobs through the outbox (``streams/outbox.py``): one
-MULTI/EXEC on a single Redis, a guarded publish then the acks on a cluster,
-so each face gives one event. With ``redis.faces_shards`` > 1 every replica
-reads every shard. Jobs left pending by a replica that died
-are claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
+delivered to one of them. A replica works in three overlapping stages
+(``overlap``): it takes the next batch (claimed or read, decoded at once;
+malformed jobs go to the dead-letter stream) while the model runs on this one
+and the previous one is committed: its events published and its jobs
+acknowledged (``commit``: one atomic Lua call on a single Redis, a guarded
+publish then the acknowledgements on a cluster, ``cluster_commit``), so each
+face gives one event. Jobs left pending by a replica that died are
+claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
 ``max_deliveries`` times goes to the dead-letter stream.
+
+The faces queue may be several streams (shards, ``redis.faces_shards``); the
+replica reads them all in turn, a different one first each time, so none is starved.
 """
 
 from __future__ import annotations
@@ -16,32 +20,39 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.classifier.batching import collect_batch
+from emostream.classifier.cluster_commit import make_commit
+from emostream.classifier.commit import Classified, Commit, Dropped
 from emostream.classifier.freshness import Freshness
+from emostream.classifier.overlap import Overlap
 from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.config import Config
 from emostream.metrics import ClassifierMetrics
 from emostream.modelcard import load_card
 from emostream.redis_io import Reconnector
 from emostream.redis_wait import connect_when_up
-from emostream.streams.events import build_event, encode_event
-from emostream.streams.facejob import FaceJob
-from emostream.streams.groups import Entry, GroupReader, is_nogroup
+from emostream.streams.eventjson import format_events
+from emostream.streams.facejob import FaceJobHeader, decode_batch
+from emostream.streams.groups import GroupReader, is_nogroup
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
-from emostream.streams.outbox import Publication, make_outbox
-from emostream.streams.wire import MessageError
+from emostream.streams.wire import Fields
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Delivery = tuple[str, bytes, Fields]  # (faces stream, entry id, fields)
 
 
 class RateMeter:
@@ -56,23 +67,102 @@ class RateMeter:
         self.clock = clock
         self._marks: deque[tuple[float, int]] = deque()
         self._started = clock()
+        self._lock = threading.Lock()  # the commit stage adds, the take stage reads while idle
 
     def add(self, count: int) -> None:
-        self._marks.append((self.clock(), count))
+        with self._lock:
+            self._marks.append((self.clock(), count))
 
     def rate(self) -> float:
-        now = self.clock()
-        while self._marks and self._marks[0][0] < now - self.window_s:
-            self._marks.popleft()
-        span = min(self.window_s, max(now - self._started, 1e-3))
-        return sum(n for _, n in self._marks) / span
+        with self._lock:
+            now = self.clock()
+            while self._marks and self._marks[0][0] < now - self.window_s:
+                self._marks.popleft()
+            span = min(self.window_s, max(now - self._started, 1e-3))
+            return sum(n for _, n in self._marks) / span
+
+
+def read_order(streams: list[str], turn: int, count: int) -> tuple[list[str], int]:
+    """The streams to read this time, starting with the ``turn``-th, and how many entries from each.
+
+    XREADGROUP's COUNT is per stream: asking every shard for ``count`` could
+    return ``count`` times the number of shards. Each gets an equal share
+    instead, and when there are more shards than room, the first ``count`` of
+    this turn's order get one each; the order turns every call, so no shard waits.
+    """
+    turn %= len(streams)
+    order = streams[turn:] + streams[:turn]
+    if count < len(order):
+        order = order[: max(count, 1)]
+    return order, max(1, count // len(order))
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A decoded batch: per face its stream, entry id and header, and all crops in one array."""
+
+    streams: list[str]
+    ids: list[bytes]
+    headers: list[FaceJobHeader]
+    crops: np.ndarray
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A batch after the model: probabilities for the ``fresh`` faces, none for the ``stale`` ones."""
+
+    taken: Taken
+    fresh: list[int]
+    stale: list[int]
+    probabilities: np.ndarray
+    taken_ts: float  # wall time the batch went to the model (end of its queue time)
+    inference_s: float
+
+
+class Stage:
+    """A stage's error policy: Redis outages are retried, a failed batch is logged and left pending."""
+
+    def __init__(self, name: str, stop: Callable[[], bool], wait: Callable[[float], object], on_nogroup: Callable[[], None]) -> None:
+        self.name = name
+        self.reconnector = Reconnector(name, stop)
+        self.wait = wait
+        self.on_nogroup = on_nogroup
+        self.failures = 0
+
+    def run(self, op: Callable[[], T]) -> T | None:
+        """``op()``, or None if it failed; its batch then stays pending, to be claimed again after claim_idle_ms."""
+        try:
+            result = self.reconnector.call(op)
+            self.failures = 0
+            return result
+        except redis.ResponseError as exc:
+            if is_nogroup(exc):  # Redis restarted empty, noticed by a write: recreate the group
+                self.run(self.on_nogroup)
+            else:
+                log.exception("%s: Redis command failed", self.name)
+                self.wait(0.5)
+        except redis.RedisError:
+            log.exception("%s: Redis command failed", self.name)
+            self.wait(0.5)
+        except Exception:
+            # A poison face cannot wedge the service: after max_deliveries it is dead-lettered.
+            self.failures += 1
+            log.exception("%s: batch failed (%d in a row)", self.name, self.failures)
+            self.wait(min(5.0, 0.1 * 2**self.failures))
+        return None
 
 
 class ClassifierWorker(Worker):
     role = "classifier"
 
     def __init__(
-        self, config: Config, registry: CollectorRegistry | None = None, http_port: int | None = None, consumer: str | None = None
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        http_port: int | None = None,
+        consumer: str | None = None,
+        runtime: Runtime | None = None,
+        face_streams: list[str] | None = None,
     ) -> None:
         super().__init__(config, registry, config.http.classifier_port if http_port is None else http_port)
         cfg = config.classifier
@@ -87,18 +177,19 @@ class ClassifierWorker(Worker):
             deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels, acked_deleted=True,
             on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
         )
-        self.shards = self.keys.face_shards(config.redis.faces_shards)
-        for shard in self.shards:
-            self.reader.follow(shard)
-        self.outbox = make_outbox(
+        self.face_streams = face_streams or self.keys.face_shards(config.redis.faces_shards)
+        for stream in self.face_streams:
+            self.reader.follow(stream)
+        self._turn = 0
+        self.commit: Commit = make_commit(
             self.client, self.keys, CLASSIFIER_GROUP, config.redis.events_maxlen, cfg.claim_idle_ms, cfg.max_deliveries
         )
-        self.reconnector = Reconnector("classifier", self.stop.is_set)
-        self.runtime: Runtime = load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
+        self.runtime: Runtime = runtime or load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
         self.classified = 0
         self._last_backlog = -1e9
         self.rate = RateMeter()
         self.freshness = Freshness(self.metrics)
+        self.stages = {name: Stage(f"classifier {name}", self.stop.is_set, self.stop.wait, self.reader.recreate) for name in ("take", "model", "commit")}
 
     def health(self) -> dict[str, object]:
         body = super().health()
@@ -112,118 +203,130 @@ class ClassifierWorker(Worker):
 
     def _leave_group(self) -> None:
         """A replica that stops cleanly deletes its consumer, so KEDA's scaling does not pile them up."""
-        try:
-            left = all([self.reader.leave(shard) for shard in self.shards])
-        except redis.RedisError as exc:
-            log.warning("classifier: could not remove consumer %s from the group: %s", self.consumer, exc)
-            return
-        if not left:
-            log.info("classifier: consumer %s keeps its pending entries for another replica to claim", self.consumer)
+        for stream in self.face_streams:
+            try:
+                left = self.reader.leave(stream)
+            except redis.RedisError as exc:
+                log.warning("classifier: could not remove consumer %s from the group of %s: %s", self.consumer, stream, exc)
+                continue
+            if not left:
+                log.info("classifier: consumer %s keeps its pending entries of %s for another replica to claim", self.consumer, stream)
 
-    # --- reading ----------------------------------------------------------
+    # --- stage 1: take a batch ----------------------------------------------
 
-    def _read(self, count: int, block_ms: int | None) -> list[tuple[str, Entry]]:
-        """New entries for this consumer, each with its shard; ``block_ms`` None returns at once with what is there."""
-        return [(stream, entry) for stream, entries in self.reader.read(count, block_ms) for entry in entries]
+    def _read(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """New entries for this consumer; ``block_ms`` None returns at once with what is there."""
+        order, each = read_order(self.face_streams, self._turn, count)
+        self._turn += 1
+        return [(stream, eid, fields) for stream, entries in self.reader.read(each, block_ms, order) for eid, fields in entries]
 
-    def _claim(self) -> list[tuple[str, Entry]]:
+    def _claim(self) -> list[Delivery]:
         """Entries idle at a dead replica (the reader dead-letters those delivered too often)."""
-        return [(stream, entry) for stream, entries in self.reader.claim() for entry in entries]
+        return [(stream, eid, fields) for stream, entries in self.reader.claim() for eid, fields in entries]
 
     def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
         self.metrics.faces.labels("deadletter").inc()
 
-    def _decode(self, entries: list[tuple[str, Entry]]) -> list[tuple[bytes, FaceJob]]:
-        jobs = []
-        for stream, (eid, fields) in entries:
-            try:
-                job = FaceJob.decode(fields)
-                if job.crop.shape != self.card.input_shape:
-                    raise MessageError(f"crop shape {job.crop.shape} does not match the model input {self.card.input_shape}")
-            except MessageError as exc:
-                self.reader.dead_letter(stream, eid, fields, str(exc), "malformed")
-                continue
-            jobs.append((eid, job))
-        return jobs
+    def _decode(self, deliveries: list[Delivery]) -> Taken | None:
+        """The batch's valid jobs; each malformed one goes to the dead-letter stream, the others go on."""
+        faces = decode_batch([fields for _, _, fields in deliveries], self.card.input_shape)
+        for index, reason in faces.refused:
+            stream, eid, fields = deliveries[index]
+            self.reader.dead_letter(stream, eid, fields, reason, "malformed")
+        if not faces.kept:
+            return None
+        return Taken([deliveries[i][0] for i in faces.kept], [deliveries[i][1] for i in faces.kept], faces.headers, faces.crops)
 
-    def process(self, entries: list[tuple[str, Entry]]) -> int:
-        """Classify, publish and acknowledge one batch; returns the faces classified.
+    def _take(self, ready: Callable[[], bool] | None = None) -> Taken | None:
+        """Claimed entries, else a new batch (filled until ``ready()`` or batch_wait_ms), decoded."""
+        cfg = self.config.classifier
+        deliveries = self._claim() or collect_batch(self._read, cfg.batch_max, cfg.batch_wait_ms, idle_block_ms=250, ready=ready)
+        now = time.monotonic()
+        if now - self._last_backlog >= 1.0:  # one XLEN per stream per second, not per batch
+            self._last_backlog = now
+            for stream in self.face_streams:
+                self.metrics.backlog.labels(stream, CLASSIFIER_GROUP).set(self.reader.backlog(stream))
+            self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
+            self.metrics.throughput.set(self.rate.rate())  # falls to 0 when the faces stop
+        return self._decode(deliveries) if deliveries else None
 
-        Live faces too old to be worth an event are dropped instead (see ``freshness``).
-        """
-        decoded = self._decode(entries)
-        if not decoded:
-            return 0
-        jobs, stale = self.freshness.before_inference(decoded, time.time())
-        taken = time.time()
+    # --- stage 2: the model --------------------------------------------------
+
+    def _infer(self, taken: Taken) -> Inferred:
+        """Probabilities for the faces fresh enough to be worth them (see ``freshness``)."""
+        fresh_pairs, stale_pairs = self.freshness.before_inference(list(enumerate(taken.headers)), time.time())
+        fresh = [i for i, _ in fresh_pairs]
+        stale = [i for i, _ in stale_pairs]
+        crops = taken.crops if not stale else taken.crops[fresh]
+        taken_ts = time.time()
         began = time.perf_counter()
-        probabilities: Any = self.runtime.predict(np.stack([job.crop for _, job in jobs])) if jobs else []
+        probabilities = self.runtime.predict(crops) if fresh else np.zeros((0, len(self.card.classes)), np.float32)
         inference_s = time.perf_counter() - began
-        if jobs:
+        if fresh:
             self.freshness.observe(inference_s)
-            self.metrics.batch_size.observe(len(jobs))
+            self.metrics.batch_size.observe(len(fresh))
             self.metrics.inference.observe(inference_s)
+        return Inferred(taken, fresh, stale, probabilities, taken_ts, inference_s)
+
+    # --- stage 3: commit -----------------------------------------------------
+
+    def _publish(self, batch: Inferred) -> int:
+        """Publish the events and drop notices, acknowledge and delete the jobs; returns the faces classified."""
+        taken = batch.taken
         now = time.time()
-        events: list[Publication] = []
-        classified = 0
-        for (eid, job), probs in zip(jobs, probabilities, strict=True):
-            if self.freshness.expired(job, now):  # became too old during inference
-                stale.append((eid, job))
-                continue
-            queue_ms = max(0.0, (taken - job.captured_ts) * 1000.0 - job.decode_detect_ms)
-            event = build_event(job, probs, self.card.name, self.card.version, queue_ms, inference_s * 1000.0, now)
-            events.append(Publication(self.keys.events(job.source), job.event_id, encode_event(event)))
-            classified += 1
-        done: dict[str, list[bytes]] = {}
-        for stream, (eid, _) in entries:  # the dead-lettered ones too: acknowledging them again is a no-op
-            done.setdefault(stream, []).append(eid)
-        self.outbox.commit(events, self.freshness.notes(stale), done)
-        self.freshness.count(stale)
-        self.classified += classified
-        self.metrics.faces.labels("classified").inc(classified)
-        self.rate.add(classified)
-        return classified
+        stale = list(batch.stale)
+        keep, rows = [], []
+        for row, index in enumerate(batch.fresh):
+            if self.freshness.expired(taken.headers[index], now):  # became too old during inference
+                stale.append(index)
+            else:
+                keep.append(index)
+                rows.append(row)
+        probabilities = batch.probabilities if len(rows) == len(batch.fresh) else batch.probabilities[rows]
+        headers = [taken.headers[i] for i in keep]
+        events = format_events(
+            headers, probabilities, self.card.name, self.card.version, batch.taken_ts, batch.inference_s * 1000.0, now
+        )
+        classified = [
+            Classified(taken.streams[i], taken.ids[i], h.source, h.event_id, event) for i, h, event in zip(keep, headers, events, strict=True)
+        ]
+        dropped = [Dropped(taken.streams[i], taken.ids[i], taken.headers[i].source, taken.headers[i].session, taken.headers[i].event_id) for i in stale]
+        done = self.commit(classified, dropped)
+        self.freshness.count([(i, taken.headers[i]) for i in stale])
+        self.classified += done.classified
+        self.metrics.faces.labels("classified").inc(done.classified)
+        self.rate.add(done.classified)
+        self.metrics.throughput.set(self.rate.rate())
+        return done.classified
+
+    def process(self, deliveries: list[Delivery]) -> int:
+        """Decode, classify, publish and acknowledge one batch in turn; returns the faces classified."""
+        taken = self._decode(deliveries)
+        return self._publish(self._infer(taken)) if taken else 0
 
     def _step(self) -> None:
-        cfg = self.config.classifier
-        entries = self._claim() or collect_batch(self._read, cfg.batch_max, cfg.batch_wait_ms, idle_block_ms=250)
-        if entries:
-            self.process(entries)
-        self.metrics.throughput.set(self.rate.rate())
-        now = time.monotonic()
-        if now - self._last_backlog >= 1.0:  # one XINFO per second, not per batch
-            self._last_backlog = now
-            for shard in self.shards:
-                self.metrics.backlog.labels(shard, CLASSIFIER_GROUP).set(self.reader.backlog(shard))
-            self.freshness.advertise(self.client, self.keys.classifier_stats, self.consumer)
+        """One batch through the three stages in turn (``serve`` overlaps them)."""
+        taken = self.stages["take"].run(self._take)
+        inferred = taken and self.stages["model"].run(lambda: self._infer(taken))
+        if inferred:
+            self.stages["commit"].run(lambda: self._publish(inferred))
 
     def serve(self) -> None:
         log.info(
-            "classifier %s: model %s (%s on %s, %d threads), batch_max %d, batch_wait_ms %.0f",
+            "classifier %s: model %s (%s on %s, %d threads), batch_max %d, batch_wait_ms %.0f, reading %s",
             self.consumer, self.card.label, self.runtime.format, self.runtime.device, self.runtime.threads,
-            self.config.classifier.batch_max, self.config.classifier.batch_wait_ms,
+            self.config.classifier.batch_max, self.config.classifier.batch_wait_ms, ", ".join(self.face_streams),
         )
-        failures = 0
-        while not self.stop.is_set():
-            try:
-                self.reconnector.call(self._step)
-                failures = 0
-            except redis.ResponseError as exc:
-                if is_nogroup(exc):  # Redis restarted empty, noticed by a write: recreate the group
-                    self.reader.recreate()
-                else:
-                    log.exception("classifier: Redis command failed")
-                    self.stop.wait(0.5)
-            except redis.RedisError:
-                log.exception("classifier: Redis command failed")
-                self.stop.wait(0.5)
-            except Exception:
-                # A batch that fails stays pending; it is retried after claim_idle_ms and
-                # dead-lettered after max_deliveries, so a poison face cannot wedge the service.
-                failures += 1
-                log.exception("classifier: batch failed (%d in a row)", failures)
-                self.stop.wait(min(5.0, 0.1 * 2**failures))
-        self.runtime.close()
-        self._leave_group()
+        stages: Overlap[Taken, Inferred] = Overlap(
+            lambda: self.stages["take"].run(lambda: self._take(ready=stages.model_waiting)),
+            lambda taken: self.stages["model"].run(lambda: self._infer(taken)),
+            lambda inferred: self.stages["commit"].run(lambda: self._publish(inferred)),
+            self.stop,
+        )
+        try:
+            stages.run()
+        finally:
+            self.runtime.close()
+            self._leave_group()
         log.info("classifier stopped ◆ %d faces classified ◆ %d dead-lettered", self.classified, self.dead)

@@ -94,12 +94,30 @@ class IngestConfig(Section):
 class ClassifierConfig(Section):
     model: str = Field("", description="Model folder, or the name of a packaged model. Empty: the default packaged model (`fast`; see docs/MODEL.md).")
     format: Literal["auto", "keras", "tflite"] = Field(
-        "auto", description="Which weights of the model folder to serve. auto: keras when TensorFlow sees a GPU, else tflite if the folder has it."
+        "auto", description="Which weights of the model folder to serve. auto: keras when its backend sees a GPU, else tflite if the folder has it."
     )
-    batch_max: int = Field(32, ge=1, le=1024, description="Most faces in one forward pass.")
-    batch_wait_ms: float = Field(20.0, ge=0, le=10_000, description="Longest wait for a batch to fill, from its first face.")
+    backend: Literal["auto", "tensorflow", "jax", "torch"] = Field(
+        "auto",
+        description="Keras 3 backend of the keras format, fixed at start-up. auto: the first of jax, torch, tensorflow that is "
+        "installed and sees a GPU; with none, the CPU path (tflite; keras on CPU uses KERAS_BACKEND or TensorFlow).",
+    )
+    gpu_memory_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Most of the GPU's memory this replica may take (jax, torch); 0: allocated on demand, no preallocation "
+        "(tensorflow always grows on demand). XLA_PYTHON_CLIENT_* variables already set win.",
+    )
+    batch_max: int = Field(
+        32, ge=1, le=16_384, description="Most faces in one forward pass (a GPU wants thousands: 4096 on an H200, docs/BENCHMARKS.md)."
+    )
+    batch_wait_ms: float = Field(
+        20.0, ge=0, le=10_000, description="Longest a batch keeps filling while the model is busy, from its first face (no wait while the model is idle)."
+    )
     threads: int = Field(0, ge=0, le=256, description="CPU threads for inference: TFLite num_threads, TensorFlow intra-op pool (0: all cores).")
-    mixed_precision: bool = Field(False, description="float16 compute on a GPU (keras format; ignored on CPU).")
+    mixed_precision: bool = Field(
+        False, description="Compute in bfloat16 on a GPU that has it (compute capability 8.0+), else float16 (keras format; ignored on CPU)."
+    )
     claim_idle_ms: int = Field(10_000, ge=100, description="Faces pending this long at a dead replica are claimed by another.")
     deadletter_pixels: bool = Field(
         False, description="Keep the face crop in dead letters (for debugging); by default only its size is kept."

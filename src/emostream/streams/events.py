@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from emostream.emotions import EMOTIONS
+from emostream.streams.eventjson import rounded_probabilities
 from emostream.streams.facejob import Detector, FaceJob
 from emostream.streams.ids import EventId, SessionId, SourceId
 from emostream.streams.numbers import Count, Finite, NonNegative, Positive, Probability
@@ -159,11 +160,12 @@ def build_event(
 
     Built as a plain dict and validated in one call: pydantic's validator runs
     in Rust and is several times faster than assembling the nested models one
-    by one, and the classifier then publishes only events that any reader accepts.
+    by one. The classifier formats its events in batches without a model per
+    event (``streams.eventjson``), checked against this function.
     """
     best = int(np.argmax(probabilities))
     x, y, w, h = job.box
-    probs = [round(float(p), 4) for p in probabilities]
+    probs = rounded_probabilities(probabilities.reshape(1, -1))[0].tolist()
     return EmotionEvent.model_validate(
         {
             "event_id": job.event_id,

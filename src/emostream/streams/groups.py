@@ -21,9 +21,12 @@ whole step under ``redis_io.Reconnector``, which also covers its writes.
 
 On a Redis Cluster one ``XREADGROUP`` cannot name streams of different slots
 (CROSSSLOT), and one blocking read can wait on one node only. There the
-reader asks each stream in one pipeline (a round trip per node), each for an
-equal share of ``count``, starting at the next stream every time so none
-starves; when nothing came and the caller would block, it polls every
+reader asks each stream in one pipeline (a round trip per node). A caller
+that names the streams gets them in its order, each for ``count`` entries as
+``XREADGROUP`` gives them on one Redis (the classifier shares its batch out
+itself, ``classifier.worker.read_order``); reading every followed stream, each
+gets an equal share of ``count``, starting at the next stream every time so
+none starves. When nothing came and the caller would block, it polls every
 :data:`CLUSTER_POLL_S` until the block time is over. A single stream is read
 as on one Redis, with a real ``BLOCK``. A dead letter and its acknowledgement
 are in different slots there: the letter is written first, so a crash between
@@ -244,12 +247,22 @@ class GroupReader:
     # --- reading --------------------------------------------------------------------
 
     def read(self, count: int, block_ms: int | None, streams: list[str] | None = None) -> StreamEntries:
-        """New entries of ``streams`` (default: every followed one); ``block_ms`` None returns at once."""
+        """New entries of ``streams`` (default: every followed one), up to ``count`` from each; ``block_ms`` None returns at once.
+
+        On a cluster, streams named by the caller are read in its order; the
+        default reads every followed one round-robin, ``count`` shared out
+        between them (see the module docstring).
+        """
         wanted = {s: ">" for s in (self.streams if streams is None else streams)}
         if not wanted:
             return []
         if self.cluster and len(wanted) > 1:
-            return self._read_each(list(wanted), count, block_ms)
+            if streams is not None:
+                return self._read_each(list(wanted), count, block_ms)
+            start = self._turn % len(wanted)
+            self._turn += 1
+            order = list(wanted)[start:] + list(wanted)[:start]
+            return self._read_each(order, max(1, math.ceil(count / len(order))), block_ms)
 
         def op() -> StreamEntries:
             reply: Any = self.client.xreadgroup(self.group, self.consumer, wanted, count=count, block=block_ms)  # type: ignore[arg-type]
@@ -257,17 +270,13 @@ class GroupReader:
 
         return self._guard(op)
 
-    def _read_each(self, streams: list[str], count: int, block_ms: int | None) -> StreamEntries:
-        """Cluster: one non-blocking read per stream in one pipeline, round-robin; polled while the caller would block."""
-        start = self._turn % len(streams)
-        self._turn += 1
-        order = streams[start:] + streams[:start]
-        share = max(1, math.ceil(count / len(order)))
+    def _read_each(self, order: list[str], each: int, block_ms: int | None) -> StreamEntries:
+        """Cluster: one non-blocking read per stream in one pipeline, in ``order``; polled while the caller would block."""
 
         def op() -> StreamEntries:
             pipe = self.client.pipeline(transaction=False)
             for stream in order:
-                pipe.xreadgroup(self.group, self.consumer, {stream: ">"}, count=share)
+                pipe.xreadgroup(self.group, self.consumer, {stream: ">"}, count=each)
             out: StreamEntries = []
             for reply in pipe.execute():
                 out.extend((raw.decode(), list(entries)) for raw, entries in reply or [] if entries)

@@ -84,7 +84,7 @@ class Keys:
         return stream[len(self.events("")) :]
 
     def published(self, events_stream: str, bucket: int) -> str:
-        """Classifier, cluster mode: ids published to ``events_stream`` in one time bucket (see streams/outbox.py).
+        """Classifier, cluster mode: ids published to ``events_stream`` in one time bucket (see classifier/cluster_commit.py).
 
         Tagged with the stream's full name, so the guard and the stream share a slot and one Lua call covers both.
         """

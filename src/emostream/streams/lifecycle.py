@@ -67,8 +67,8 @@ EventId = Annotated[str, Field(max_length=512)]
 class FacesDropped:
     """Live faces a classifier dropped instead of classifying, because they were too old to be worth it.
 
-    Published by the classifier on the lifecycle stream in the same MULTI that
-    acknowledges the faces, so a face is either an event or a drop, never both
+    Published by the classifier on the lifecycle stream in the same atomic
+    commit that acknowledges the faces (``classifier.commit``), so a face is either an event or a drop, never both
     and never neither. The aggregator counts the ids once each (in the same
     "seen" set as events), so a session's events plus its dropped faces add up
     to the faces ingest announced, and it need not wait for faces that will

@@ -105,7 +105,10 @@ class FaceAnalyzer:
         self.config = config
         self.card = load_card(model or config.classifier.model or None)
         self.detector = make_detector(config.detector)
-        self.runtime = load_runtime(self.card, fmt or config.classifier.format, batch_max=16, threads=config.classifier.threads)
+        cfg = config.classifier
+        self.runtime = load_runtime(
+            self.card, fmt or cfg.format, batch_max=16, threads=cfg.threads, backend=cfg.backend, gpu_memory_fraction=cfg.gpu_memory_fraction
+        )
 
     def faces(self, frame_bgr: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         """(detection, probabilities) for each big-enough face, one forward pass per frame."""
