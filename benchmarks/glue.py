@@ -12,6 +12,13 @@ face has its event. The events are then counted by id: every face exactly once.
 Run on its own, with a profile of the replica's threads if wanted::
 
     python -m benchmarks.glue --batch 256 --faces 40000 --repeat 3 [--profile glue.prof]
+
+With ``--cluster`` the Redis is a local 3-master Redis Cluster
+(``tests/support/cluster.py``, so run from the repository root) and the
+queue six shards (``redis.faces_shards``, two per master) fed by twelve
+sources: the same replica
+then reads the shards in one pipeline per read and commits with
+``ClusterCommit`` (a guarded publish per source, then the acknowledgements).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +50,10 @@ from emostream.config import parse_config
 from emostream.modelcard import ModelCard, load_card
 from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import Keys
+from tests.support.cluster import RedisClusterServer
 
+SHARDS = 6  # with --cluster: two per master
+CLUSTER_SOURCES = 12  # with --cluster: enough for every shard to carry some
 TARGET_FACES_S = 25_000  # issue 13: glue per replica on the 2-core bench machine
 BATCHES = (256, 1024, 4096)
 SOURCES = 4
@@ -74,8 +85,8 @@ class Result:
         return self.faces / self.seconds
 
 
-def fill(client: redis.Redis, stream: str, card: ModelCard, faces: int, sources: int = SOURCES) -> None:
-    """``faces`` jobs on ``stream``, round-robin over ``sources`` sources, two faces a frame."""
+def fill(client: redis.Redis, shard: Callable[[str], str], card: ModelCard, faces: int, sources: int = SOURCES) -> None:
+    """``faces`` jobs on each source's ``shard``, round-robin over ``sources`` sources, two faces a frame."""
     crop = np.random.default_rng(0).integers(0, 256, card.input_shape, dtype=np.uint8)
     now = time.time()
     pipe = client.pipeline(transaction=False)
@@ -87,7 +98,7 @@ def fill(client: redis.Redis, stream: str, card: ModelCard, faces: int, sources:
             captured_ts=now, width=1280, height=720, track=track + 1, box=(100 * track, 50, 96, 96), detector="mediapipe",
             score=0.93, decode_detect_ms=4.2, crop=crop,
         )
-        pipe.xadd(stream, job.encode())  # type: ignore[arg-type]
+        pipe.xadd(shard(job.source), job.encode())  # type: ignore[arg-type]
         if len(pipe) >= 2000:
             pipe.execute()
     pipe.execute()
@@ -101,16 +112,34 @@ def event_ids(client: redis.Redis, keys: Keys, sources: int = SOURCES) -> list[s
     return ids
 
 
+@contextmanager
+def private_redis(workdir: Path, cluster: bool) -> Iterator[tuple[str, redis.Redis]]:
+    """A private Redis (or a 3-master Redis Cluster): its URL and a client."""
+    if not cluster:
+        single = Cluster(workdir)
+        try:
+            yield single.url, single.start_redis()
+        finally:
+            single.close()
+        return
+    server = RedisClusterServer(masters=3).start()
+    try:
+        client: Any = redis.RedisCluster.from_url(server.url)
+        yield server.url, client
+    finally:
+        server.stop()
+
+
 def measure(
-    batch: int, faces: int, workdir: Path, profile: Path | None = None, make_runtime: Callable[[ModelCard, int], Runtime] = NullRuntime
+    batch: int, faces: int, workdir: Path, profile: Path | None = None, cluster: bool = False,
+    make_runtime: Callable[[ModelCard, int], Runtime] = NullRuntime,
 ) -> Result:
     """Fill a private Redis with ``faces`` jobs and time one replica draining it (``make_runtime``: the model, null by default)."""
-    cluster = Cluster(workdir)
-    client = cluster.start_redis()
-    try:
+    with private_redis(workdir, cluster) as (url, client):
+        shards, sources = (SHARDS, CLUSTER_SOURCES) if cluster else (1, SOURCES)
         config = parse_config(
             {
-                "redis": {"url": cluster.url, "prefix": "glue", "events_maxlen": max(faces, 100)},
+                "redis": {"url": url, "prefix": "glue", "events_maxlen": max(faces, 100), "cluster": cluster, "faces_shards": shards},
                 "classifier": {"batch_max": batch, "batch_wait_ms": 5},
             },
             "glue",
@@ -118,7 +147,7 @@ def measure(
         keys = Keys("glue")
         card = load_card(config.classifier.model or None)
         worker = ClassifierWorker(config, CollectorRegistry(), http_port=-1, consumer="glue", runtime=make_runtime(card, batch))
-        fill(client, keys.faces, card, faces)
+        fill(client, lambda source: keys.face_shard(source, shards), card, faces, sources)
         profilers: list[cProfile.Profile] = []
 
         def profiled(*_: object) -> None:
@@ -140,19 +169,17 @@ def measure(
             threading.setprofile(None)
             stats = pstats.Stats(*profilers)
             stats.dump_stats(profile)
-        ids = event_ids(client, keys)
+        ids = event_ids(client, keys, sources)
         if len(ids) != faces or len(set(ids)) != faces:
             raise RuntimeError(f"{faces} faces gave {len(ids)} events with {len(set(ids))} distinct ids")
         return Result(batch, faces, seconds, os.getloadavg()[0])
-    finally:
-        cluster.close()
 
 
-def best_of(batch: int, faces: int, repeat: int, profile: Path | None = None) -> Result:
+def best_of(batch: int, faces: int, repeat: int, profile: Path | None = None, cluster: bool = False) -> Result:
     results = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="emostream-glue-") as folder:
-            results.append(measure(batch, faces, Path(folder), profile))
+            results.append(measure(batch, faces, Path(folder), profile, cluster))
     return max(results, key=lambda r: r.faces_s)
 
 
@@ -184,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", type=int, default=40_000, help="face jobs per drain")
     parser.add_argument("--repeat", type=int, default=3, help="drains per batch size; the best is reported")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the replica (last drain) to this file")
+    parser.add_argument("--cluster", action="store_true", help=f"on a local 3-master Redis Cluster, the queue in {SHARDS} shards")
     args = parser.parse_args(argv)
+    where = f"3-master cluster, {SHARDS} shards" if args.cluster else "one Redis"
     for batch in args.batch or BATCHES:
-        result = best_of(batch, args.faces, args.repeat, args.profile)
-        print(f"batch_max {batch}: {result.faces_s:,.0f} faces/s ({result.faces:,} faces in {result.seconds:.2f} s), load {result.load:.2f}")
+        result = best_of(batch, args.faces, args.repeat, args.profile, args.cluster)
+        print(f"{where}, batch_max {batch}: {result.faces_s:,.0f} faces/s ({result.faces:,} faces in {result.seconds:.2f} s), load {result.load:.2f}")
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from emostream.config import RedisConfig, load_config, parse_config
+from emostream.config import load_config, parse_config
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,8 +173,6 @@ def test_the_local_cluster_example_forms_one_cluster_of_its_nodes_and_configures
             source = volume.split(":", 1)[0]
             if source.startswith("."):
                 assert (cluster / source).exists(), f"{name} mounts {source}, which does not exist (relative to ops/docker/cluster)"
-    if "faces_shards" not in RedisConfig.model_fields:  # merge note: drop this guard when the #12 cluster plumbing is in
-        pytest.skip("this version has no redis.cluster / redis.faces_shards settings (#12 cluster plumbing, branch wt/cluster)")
     config = load_config(cluster / "emostream.yaml", environ={})
     assert config.redis.cluster and config.redis.url == "redis://redis-0:6379", config.redis
     assert config.redis.faces_shards == 2 * len(nodes), "the suggested shard count: two per master"
@@ -299,8 +297,6 @@ def cluster_patch(name: str, kind: str) -> dict[str, Any]:
 
 
 def cluster_config() -> Any:
-    if "faces_shards" not in RedisConfig.model_fields:  # merge note: drop this guard when the #12 cluster plumbing is in
-        pytest.skip("this version has no redis.cluster / redis.faces_shards settings (#12 cluster plumbing, branch wt/cluster)")
     data = cluster_patch("configmap.yaml", "ConfigMap")["data"]["emostream.yaml"]
     return parse_config(yaml.safe_load(data), "ops/k8s-cluster/configmap.yaml")
 

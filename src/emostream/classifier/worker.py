@@ -5,13 +5,14 @@ delivered to one of them. A replica works in three overlapping stages
 (``overlap``): it takes the next batch (claimed or read, decoded at once;
 malformed jobs go to the dead-letter stream) while the model runs on this one
 and the previous one is committed: its events published and its jobs
-acknowledged in one atomic step (``commit``), so a job is acknowledged exactly
-when its event is published. Jobs left pending by a replica that died are
+acknowledged (``commit``: one atomic Lua call on a single Redis, a guarded
+publish then the acknowledgements on a cluster, ``cluster_commit``), so each
+face gives one event. Jobs left pending by a replica that died are
 claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
 ``max_deliveries`` times goes to the dead-letter stream.
 
-The faces queue may be several streams (shards); the replica reads them in
-turn, a different one first each time, so none is starved.
+The faces queue may be several streams (shards, ``redis.faces_shards``); the
+replica reads them all in turn, a different one first each time, so none is starved.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.classifier.batching import collect_batch
-from emostream.classifier.commit import Classified, Commit, Dropped, ScriptCommit
+from emostream.classifier.cluster_commit import make_commit
+from emostream.classifier.commit import Classified, Commit, Dropped
 from emostream.classifier.freshness import Freshness
 from emostream.classifier.overlap import Overlap
 from emostream.classifier.runtime import Runtime, load_runtime
@@ -175,11 +177,13 @@ class ClassifierWorker(Worker):
             deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels, acked_deleted=True,
             on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
         )
-        self.face_streams = face_streams or [self.keys.faces]
+        self.face_streams = face_streams or self.keys.face_shards(config.redis.faces_shards)
         for stream in self.face_streams:
             self.reader.follow(stream)
         self._turn = 0
-        self.commit: Commit = ScriptCommit(self.client, self.keys, CLASSIFIER_GROUP, config.redis.events_maxlen)
+        self.commit: Commit = make_commit(
+            self.client, self.keys, CLASSIFIER_GROUP, config.redis.events_maxlen, cfg.claim_idle_ms, cfg.max_deliveries
+        )
         self.runtime: Runtime = runtime or load_runtime(self.card, cfg.format, cfg.batch_max, cfg.threads, cfg.mixed_precision)
         self.classified = 0
         self._last_backlog = -1e9
