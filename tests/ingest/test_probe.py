@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
@@ -92,3 +93,23 @@ def test_the_probe_reads_every_shard(rclient: redis.Redis, prefix: str) -> None:
             rclient.xadd(shard, {"f": "x"})
     probe = RedisQueueProbe(rclient, keys, IngestMetrics(CollectorRegistry()), shards=3)
     assert probe.state().backlog == 1 + 2 + 3, "the backlog is the sum over the shards"
+
+
+def test_with_shards_the_classifiers_stats_are_read_once_per_probe(rclient: redis.Redis, prefix: str) -> None:
+    # Given three shards and a classifier that advertised a 40 ms forward pass,
+    keys = Keys(prefix)
+    for shard in keys.face_shards(3):
+        ensure_group(rclient, shard, CLASSIFIER_GROUP)
+    rclient.hset(keys.classifier_stats, "c1", json.dumps({"at": time.time(), "inference_ms": 40.0}))
+    probe = RedisQueueProbe(rclient, keys, IngestMetrics(CollectorRegistry()), shards=3)
+    before = _calls(rclient, "hgetall")
+    # when the probe reads the queue,
+    state = probe.state()
+    # then the slowest pass is known, and the stats hash was read once, not once per shard.
+    assert state.service_ms == 40.0
+    assert _calls(rclient, "hgetall") - before == 1
+
+
+def _calls(client: redis.Redis, command: str) -> int:
+    stats: Any = client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))

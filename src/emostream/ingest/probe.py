@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -69,14 +69,19 @@ def service_ms(raw: dict[Any, Any], now: float, fresh_s: float = 10.0) -> float:
     return slowest
 
 
-def read_queue(client: redis.Redis, stream: str, group: str, stats: str, now: Callable[[], float] = time.time) -> QueueReading:
-    """One look at the group, in one or two round trips (XINFO GROUPS and the classifiers' stats, then XRANGE for the oldest waiting face)."""
+def read_queue(client: redis.Redis, stream: str, group: str, stats: str | None, now: Callable[[], float] = time.time) -> QueueReading:
+    """One look at the group, in one or two round trips (XINFO GROUPS and the classifiers' stats, then XRANGE for the oldest waiting face).
+
+    ``stats`` None: the classifiers' stats are not read (``service_ms`` 0), for a caller that reads them once for several shards.
+    """
     pipe = client.pipeline(transaction=False)
     pipe.xinfo_groups(stream)
-    pipe.hgetall(stats)
+    if stats is not None:
+        pipe.hgetall(stats)
     groups: Any
     try:
-        groups, advertised = pipe.execute()
+        groups, *rest = pipe.execute()
+        advertised = rest[0] if rest else {}
     except redis.ResponseError as exc:
         if "no such key" in str(exc).lower():  # no face published yet
             return QueueReading()
@@ -160,7 +165,13 @@ class RedisQueueProbe:
     def _read(self, now: float) -> None:
         self._at = now
         try:
-            readings = [read_queue(self.client, shard, CLASSIFIER_GROUP, self.keys.classifier_stats) for shard in self.shards]
+            if len(self.shards) == 1:
+                readings = [read_queue(self.client, self.shards[0], CLASSIFIER_GROUP, self.keys.classifier_stats)]
+                reading = readings[0]
+            else:  # the stats hash once, not once per shard: every ingest process reads it ten times a second
+                readings = [read_queue(self.client, shard, CLASSIFIER_GROUP, None) for shard in self.shards]
+                advertised: Any = self.client.hgetall(self.keys.classifier_stats)
+                reading = replace(combine(readings), service_ms=service_ms(advertised, time.time()))
         except (redis.ConnectionError, redis.TimeoutError):
             return  # keep the last value; the publisher notices outages itself
         except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
@@ -168,7 +179,6 @@ class RedisQueueProbe:
                 log.warning("ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
                 self._warned = True
             return
-        reading = combine(readings)
         self._reading, self._since = reading, 0
         if reading.delivered is not None:
             self._delivered.append((now, reading.delivered))
