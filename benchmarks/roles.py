@@ -10,8 +10,8 @@ role alone, fed as fast as it takes work:
   session start to its last session end (both read from the lifecycle
   stream's entry ids, so start-up is not counted);
 - **classifier**: one replica draining a full queue, with a null model (its
-  glue: :mod:`benchmarks.glue`) and with the default model as served on this
-  CPU;
+  glue: :mod:`benchmarks.glue`), on a single Redis and on a local 3-master
+  Redis Cluster, and with the default model as served on this CPU;
 - **aggregator**: events/s of 1 and 2 aggregator processes dividing the
   sources by their leases (:mod:`benchmarks.aggregator`).
 
@@ -90,15 +90,16 @@ def _default_model(card: ModelCard, batch: int) -> Runtime:
     return load_runtime(card, "auto", batch)
 
 
-def classifier_alone(batch: int, faces: int, repeat: int, null: bool) -> Row:
+def classifier_alone(batch: int, faces: int, repeat: int, null: bool, cluster: bool = False) -> Row:
     make = glue.NullRuntime if null else _default_model
     results = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="emostream-roles-") as folder:
-            results.append(glue.measure(batch, faces, Path(folder), make_runtime=make))
+            results.append(glue.measure(batch, faces, Path(folder), cluster=cluster, make_runtime=make))
     best = max(results, key=lambda r: r.faces_s)
     what = "null model (glue)" if null else "default model as served on this CPU"
-    return Row("classifier", f"1 replica, {what}, batch_max {batch}", best.faces_s, "faces/s", best.load)
+    where = f", 3-master local cluster, {glue.SHARDS} shards" if cluster else ""
+    return Row("classifier", f"1 replica, {what}, batch_max {batch}{where}", best.faces_s, "faces/s", best.load)
 
 
 def aggregator_rows(quick: bool) -> list[Row]:
@@ -122,6 +123,7 @@ def run(quick: bool) -> str:
     rows = [
         *workdir_rows,
         classifier_alone(1024, max(faces, 30 * 1024), repeat, null=True),
+        classifier_alone(1024, max(faces, 30 * 1024), repeat, null=True, cluster=True),
         classifier_alone(64, faces // 4, 1, null=False),
         *aggregator_rows(quick),
     ]
