@@ -43,6 +43,19 @@ def _cpu_flags() -> str:
     return describe_cpu()
 
 
+def cpu_kind() -> str:
+    """A few words for each section's line: the CPU and the extensions that split the figures (AVX-512, VNNI, AVX2).
+
+    Sections are re-measured one at a time, sometimes on different machines, so each says which kind it ran on.
+    """
+    from emostream.cpufeatures import cpu_flags, fast_int8
+
+    flags = cpu_flags()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    int8 = "with" if fast_int8(flags) else "without"
+    return f"{_cpuinfo_model()}, {simd}, {int8} fast int8 dot products"
+
+
 def _memory_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -33,7 +33,10 @@ def test_a_section_gets_when_and_under_what_load_it_was_measured() -> None:
     assert ok
     lines = body.splitlines()
     assert lines[0] == "## Classifier throughput", "the heading stays first"
-    expected = r"_Measured .* UTC in \d+ s, quick mode \(`python -m benchmarks --quick`\); load during the section: 1-min load average"
+    expected = (
+        r"_Measured .* UTC in \d+ s, quick mode \(`python -m benchmarks --quick`\) "
+        r"on .*, (AVX-512|AVX2|no AVX2), with(out)? fast int8 dot products; load during the section: 1-min load average"
+    )
     assert re.match(expected, lines[2]), lines[2]
     assert "numbers" in body
 
