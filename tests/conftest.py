@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from emostream.config import Config, parse_config
+from tests.support.cluster import RedisClusterServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -91,6 +92,21 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """A real Redis Cluster of three masters on loopback (tests/support/cluster.py), started on first use."""
+    cluster = RedisClusterServer(masters=3).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cclient(redis_cluster: RedisClusterServer) -> Iterator[redis.RedisCluster]:
+    client = redis.RedisCluster.from_url(redis_cluster.url)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ client it looks like a failure. These tests make the first attempt fail that way
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from emostream.redis_io import Reconnector
@@ -64,3 +66,23 @@ def test_stopping_ends_the_retries(rclient: redis.Redis) -> None:
         raise redis.ConnectionError("connection refused")
 
     assert Reconnector("test", lambda: True).call(down) is None
+
+
+def test_only_a_call_that_failed_announces_that_redis_is_back(caplog: pytest.LogCaptureFixture) -> None:
+    # Given one reconnector shared by two threads, one of which lost its (cluster) node
+    reconnector = Reconnector("ingest", lambda: False)
+    attempts = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 2:
+            assert reconnector.call(lambda: "fine") == "fine", "meanwhile a call to a live node succeeds"
+        if len(attempts) < 3:
+            raise ConnectionError("node down")
+        return "ok"
+
+    with caplog.at_level(logging.WARNING, logger="emostream.redis_io"):
+        assert reconnector.call(flaky) == "ok"
+    # Then the outage is one "lost" and one "back" line, announced by the call that failed
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and "lost Redis" in lines[0] and "Redis is back" in lines[1], lines

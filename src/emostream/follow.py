@@ -27,6 +27,7 @@ from emostream.streams.discovery import SourceStreams
 from emostream.streams.events import decode_event
 from emostream.streams.keys import Keys
 from emostream.streams.wire import MessageError
+from emostream.streams.xread import xread_streams
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def follow_events(
             for stream in streams.new():
                 positions[stream] = start
             start = later
-            reply: Any = client.xread(positions, block=block_ms, count=500) if positions else None  # type: ignore[arg-type]
+            reply: Any = xread_streams(client, positions, 500, block_ms) if positions else None
         except RETRYABLE as exc:
             if down_since is None:
                 down_since = time.monotonic()

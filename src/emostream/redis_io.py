@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -30,7 +30,8 @@ from emostream.streams.errors import RedisUnreachable as RedisUnreachable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+# A cluster answers CLUSTERDOWN (no master for a slot yet) and TRYAGAIN while a failover or resharding is under way: wait like for a restart.
+RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError, redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
 
 
 def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:
@@ -72,18 +73,20 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
     def clean(exc: BaseException) -> str:
         return scrub(str(exc), (password or "",)) or type(exc).__name__
 
+    options: dict[str, Any] = dict(
+        username=cfg.username or None,
+        password=password,
+        decode_responses=False,
+        socket_connect_timeout=cfg.connect_timeout_s,
+        socket_keepalive=True,
+        health_check_interval=15,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
+        **tls_options(cfg, target),
+    )
+    if cfg.cluster:
+        return _connect_cluster(target, options, where, clean)
     try:
-        client = redis.Redis.from_url(
-            target,
-            username=cfg.username or None,
-            password=password,
-            decode_responses=False,
-            socket_connect_timeout=cfg.connect_timeout_s,
-            socket_keepalive=True,
-            health_check_interval=15,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
-            **tls_options(cfg, target),
-        )
+        client = redis.Redis.from_url(target, **options)
     except ValueError as exc:  # malformed URL (port, query arguments)
         raise RedisUnavailable(f"invalid Redis URL {where}: {clean(exc)}") from None
     if check:
@@ -101,16 +104,92 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
         except redis.exceptions.NoPermissionError as exc:
             raise RedisPermissionDenied(f"Redis at {where}: user {user!r} may not run PING: {clean(exc)}; {ACL_HINT}") from None
         except RETRYABLE as exc:
-            hint = ""
-            if "mismatch, certificate is not valid" in str(exc):
-                hint = " (the server's certificate does not name this host: connect by a name or address it carries)"
-            elif "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                hint = " (set redis.tls_ca_file to the CA that signed the server's certificate)"
+            hint = _certificate_hint(str(exc))
             error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
             raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
         except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
             raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
+        _refuse_cluster_node(client, where)
     return client
+
+
+def _certificate_hint(text: str) -> str:
+    if "mismatch, certificate is not valid" in text:
+        return " (the server's certificate does not name this host: connect by a name or address it carries)"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return " (set redis.tls_ca_file to the CA that signed the server's certificate)"
+    return ""
+
+
+def _refuse_cluster_node(client: redis.Redis, where: str) -> None:
+    """A single-Redis client on a cluster node works until the first key of another node's slot (MOVED): say so at start-up."""
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.RedisError:  # an ACL without INFO, or a Redis-compatible server without the section: no check
+        return
+    if str(enabled) == "1":
+        raise RedisUnavailable(f"Redis at {where} is a Redis Cluster node: set redis.cluster: true (EMOSTREAM_REDIS__CLUSTER=true)")
+
+
+def _refuse_cluster_slots(target: str, options: dict[str, Any], where: str) -> None:
+    """Raise :class:`RedisPermissionDenied` if the ACL user may not read the slot map (else the server is simply not a cluster)."""
+    plain = redis.Redis.from_url(target, **options)
+    try:
+        plain.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+    except redis.exceptions.NoPermissionError:
+        raise RedisPermissionDenied(
+            f"Redis Cluster at {where}: the user may not run CLUSTER SLOTS, which a cluster client needs "
+            f"(grant +cluster|slots +cluster|info); {ACL_HINT}"
+        ) from None
+    except redis.RedisError:
+        return
+    finally:
+        plain.close()
+
+
+def _connect_cluster(target: str, options: dict[str, Any], where: str, clean: Callable[[BaseException], str]) -> redis.Redis:
+    """A :class:`redis.RedisCluster` seeded by ``target``; it learns the other nodes and the slot map at once.
+
+    Typed as :class:`redis.Redis` on purpose: the cluster client has the same
+    command methods, and every module then takes one client type. What differs
+    (no MULTI/EXEC or script across slots, no blocking read over several
+    nodes) is handled where those are used (``streams.groups``, ``streams.outbox``).
+    """
+    try:
+        client = redis.RedisCluster.from_url(target, require_full_coverage=True, **options)
+        state = client.cluster_info(target_nodes=redis.RedisCluster.RANDOM).get("cluster_state")
+    except ValueError as exc:
+        raise RedisUnavailable(f"invalid Redis URL {where}: {clean(exc)}") from None
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis Cluster at {where} refused the credentials: {clean(exc)}") from None
+    except redis.exceptions.NoPermissionError as exc:
+        raise RedisPermissionDenied(f"Redis Cluster at {where}: the user may not read the cluster's layout: {clean(exc)}; {ACL_HINT}") from None
+    except redis.exceptions.RedisClusterException as exc:
+        text = clean(exc)
+        if "Cluster mode is not enabled" in text:  # redis-py's words for any error of CLUSTER SLOTS, a refused one too
+            _refuse_cluster_slots(target, options, where)
+            hint = "set redis.cluster: false, or give a cluster node's URL"
+            raise RedisUnavailable(f"Redis at {where} is not a cluster (redis.cluster is true): {hint}") from None
+        if "slots are not covered" in text:
+            raise RedisUnavailable(f"Redis Cluster at {where} does not cover every hash slot (cluster_state fail): {text}") from None
+        unauthenticated = "HELLO must be called" in text or "NOAUTH" in text or "Authentication required" in text
+        if unauthenticated and not options["password"] and not _url_has_password(target):
+            raise RedisUnavailable(
+                f"Redis Cluster at {where} requires a password and none is configured "
+                "(set redis.password, redis.password_file or EMOSTREAM_REDIS__PASSWORD)"
+            ) from None
+        if unauthenticated or "username-password" in text or "WRONGPASS" in text:
+            user = options["username"] or _url_user(target) or "default"
+            raise RedisUnavailable(f"Redis Cluster at {where} refused the credentials of user {user!r}") from None
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate is not valid" in text:  # waiting would not help
+            raise RedisUnavailable(f"cannot reach Redis Cluster at {where}: {text}{_certificate_hint(text)}") from None
+        raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {text}") from None
+    except RETRYABLE as exc:
+        raise RedisUnreachable(f"cannot reach Redis Cluster at {where}: {clean(exc)}") from None
+    if state != "ok":
+        client.close()
+        raise RedisUnavailable(f"Redis Cluster at {where} is not serving: cluster_state {state} (a slot without a master?)")
+    return cast(redis.Redis, client)
 
 
 def _url_has_password(url: str) -> bool:
@@ -131,7 +210,10 @@ class Reconnector:
     """Retries an operation while Redis is down, with capped exponential backoff.
 
     Logs once when the connection is lost and once when it is back, so a Redis
-    restart shows as two lines rather than a stack trace per retry.
+    restart shows as two lines rather than a stack trace per retry. Only a call
+    that failed itself says "back": ingest's source threads share one
+    reconnector, and on a cluster a thread writing to a live master must not
+    announce the end of another's outage on a master still failing over.
     """
 
     def __init__(self, name: str, stopping: Callable[[], bool], cap_s: float = 5.0) -> None:
@@ -151,7 +233,7 @@ class Reconnector:
         when it says yes (``call`` then returns None).
         """
         delay = 0.1
-        attempted = False
+        attempted = failed = False
         while True:
             try:
                 if attempted and committed is not None and committed():
@@ -160,6 +242,7 @@ class Reconnector:
                     attempted = True
                     result = op()
             except RETRYABLE as exc:
+                failed = True
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.outages += 1
@@ -169,7 +252,7 @@ class Reconnector:
                 time.sleep(delay)
                 delay = min(delay * 2, self.cap_s)
                 continue
-            if self.down_since is not None:
+            if failed and self.down_since is not None:
                 log.warning("%s: Redis is back after %.1f s", self.name, time.monotonic() - self.down_since)
                 self.down_since = None
             return result

@@ -53,6 +53,7 @@ from emostream.streams.discovery import SourceStreams, registered_sources
 from emostream.streams.groups import Entry, GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, CLASSIFIER_GROUP, Keys
 from emostream.streams.wire import Fields, MessageError, payload, validate
+from emostream.streams.xread import xread_streams
 
 log = logging.getLogger(__name__)
 RESERVED_GROUPS = {AGGREGATOR_GROUP, CLASSIFIER_GROUP}
@@ -128,10 +129,11 @@ class Subscriber:
         client: redis.Redis | None = None,
         password: str | None = None,
         block_ms: int = 1000,
+        cluster: bool = False,
     ) -> None:
-        """Connect to ``url`` (or use ``client``); ``prefix`` is the deployment's ``redis.prefix``."""
+        """Connect to ``url`` (or use ``client``); ``prefix`` is the deployment's ``redis.prefix``; ``cluster``: ``url`` is a Redis Cluster node."""
         if client is None:
-            client = connect(RedisConfig(url=url, password=password, prefix=prefix))
+            client = connect(RedisConfig(url=url, password=password, prefix=prefix, cluster=cluster))
         self.client = client
         self.keys = Keys(prefix)
         self.block_ms = block_ms
@@ -244,7 +246,7 @@ class Subscriber:
                     return
                 time.sleep(self.block_ms / 1000.0)
                 continue
-            reply: Any = self.client.xread(positions, count=500, block=self.block_ms)  # type: ignore[arg-type]
+            reply: Any = xread_streams(self.client, positions, 500, self.block_ms)
             if not reply:
                 if not follow:
                     return

@@ -8,7 +8,7 @@ import time
 import redis
 from prometheus_client import CollectorRegistry
 
-from emostream.ingest.probe import RedisQueueProbe, read_queue, service_ms
+from emostream.ingest.probe import QueueReading, RedisQueueProbe, combine, read_queue, service_ms
 from emostream.metrics import IngestMetrics
 from emostream.streams.groups import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
@@ -70,3 +70,25 @@ def test_the_slowest_recent_forward_pass_counts_and_stopped_or_malformed_replica
     }
     assert service_ms(advertised, now) == 120.0
     assert service_ms({}, now) == 0.0
+
+
+def test_shards_are_seen_as_one_queue() -> None:
+    # Given readings of three faces shards (redis.faces_shards), one on a Redis without entries-read
+    a = QueueReading(backlog=10, waiting=4, oldest_age_ms=120.0, delivered=100, joined=True, service_ms=30.0)
+    b = QueueReading(backlog=5, waiting=5, oldest_age_ms=900.0, delivered=50, joined=False, service_ms=45.0)
+    c = QueueReading(backlog=0, waiting=0, oldest_age_ms=0.0, delivered=None, joined=False, service_ms=0.0)
+    # Then sizes add up, the oldest face and the slowest pass count, and an unknown counter makes the sum unknown
+    assert combine([a, b]) == QueueReading(15, 9, 900.0, 150, True, 45.0)
+    assert combine([a, b, c]).delivered is None
+    assert combine([a]) is a
+
+
+def test_the_probe_reads_every_shard(rclient: redis.Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    shards = keys.face_shards(3)
+    for n, shard in enumerate(shards):
+        ensure_group(rclient, shard, CLASSIFIER_GROUP)
+        for _ in range(n + 1):
+            rclient.xadd(shard, {"f": "x"})
+    probe = RedisQueueProbe(rclient, keys, IngestMetrics(CollectorRegistry()), shards=3)
+    assert probe.state().backlog == 1 + 2 + 3, "the backlog is the sum over the shards"

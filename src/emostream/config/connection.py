@@ -27,6 +27,16 @@ class RedisConfig(Section):
     tls_cert_file: Path | None = Field(None, description="rediss://: client certificate (PEM), for servers with `tls-auth-clients yes`.")
     tls_key_file: Path | None = Field(None, description="rediss://: private key of tls_cert_file, if not in that file.")
     tls_insecure: bool = Field(False, description="rediss://: do not verify the server's certificate and host name. For testing only.")
+    cluster: bool = Field(
+        False,
+        description="Redis Cluster (or a managed service in cluster mode): redis.url is one seed node; every role uses a cluster client.",
+    )
+    faces_shards: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Shards of the faces work queue, spread over the cluster's slots (suggested in cluster mode: 2 × masters). 1: one stream.",
+    )
     prefix: str = Field("emostream", min_length=1, max_length=64, description="Prefix of every key and stream.")
     faces_maxlen: int = Field(20_000, ge=100, description="Approximate cap of the internal faces stream (MAXLEN ~).")
     events_maxlen: int = Field(100_000, ge=100, description="Approximate cap of each per-source events stream.")
@@ -50,6 +60,9 @@ class RedisConfig(Section):
         tls = [name for name in TLS_FIELDS if getattr(self, name)]
         if tls and not (self.url or "").startswith("rediss://"):
             raise ValueError(f"redis.{tls[0]} needs a rediss:// URL in redis.url")
+        if self.cluster and not (self.url or "").startswith(("redis://", "rediss://")):
+            # `emostream run` without a URL starts one embedded server, never a cluster.
+            raise ValueError("redis.cluster needs a redis:// or rediss:// URL of a cluster node in redis.url")
         if self.tls_key_file and not self.tls_cert_file:
             raise ValueError("redis.tls_key_file needs redis.tls_cert_file")
         return self

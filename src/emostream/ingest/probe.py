@@ -102,8 +102,27 @@ def read_queue(client: redis.Redis, stream: str, group: str, stats: str, now: Ca
     return QueueReading(lag + pending, lag, age, delivered, joined, service_ms(advertised, now()))
 
 
+def combine(readings: list[QueueReading]) -> QueueReading:
+    """The faces queue split in shards (``redis.faces_shards``) seen as one: sizes add up, the oldest face and slowest pass count."""
+    if len(readings) == 1:
+        return readings[0]
+    delivered = [r.delivered for r in readings]
+    return QueueReading(
+        backlog=sum(r.backlog for r in readings),
+        waiting=sum(r.waiting for r in readings),
+        oldest_age_ms=max(r.oldest_age_ms for r in readings),
+        delivered=None if None in delivered else sum(d or 0 for d in delivered),
+        joined=any(r.joined for r in readings),
+        service_ms=max(r.service_ms for r in readings),
+    )
+
+
 class RedisQueueProbe:
-    """The faces queue as the ``classifiers`` group sees it, read at most every ``period_s``; shared by a worker's sources."""
+    """The faces queue as the ``classifiers`` group sees it, read at most every ``period_s``; shared by a worker's sources.
+
+    With several faces shards each is read and the readings combined: ingest's
+    backpressure is about the classifiers as a whole, which serve every shard.
+    """
 
     def __init__(
         self,
@@ -113,8 +132,10 @@ class RedisQueueProbe:
         period_s: float = 0.1,
         rate_window_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        shards: int = 1,
     ) -> None:
         self.client, self.keys, self.metrics, self.period_s, self.clock = client, keys, metrics, period_s, clock
+        self.shards = keys.face_shards(shards)
         self.rate_window_s = rate_window_s
         self._reading, self._at = QueueReading(), -1e9
         self._since = 0  # faces this worker queued since the last reading
@@ -139,7 +160,7 @@ class RedisQueueProbe:
     def _read(self, now: float) -> None:
         self._at = now
         try:
-            reading = read_queue(self.client, self.keys.faces, CLASSIFIER_GROUP, self.keys.classifier_stats)
+            readings = [read_queue(self.client, shard, CLASSIFIER_GROUP, self.keys.classifier_stats) for shard in self.shards]
         except (redis.ConnectionError, redis.TimeoutError):
             return  # keep the last value; the publisher notices outages itself
         except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
@@ -147,12 +168,14 @@ class RedisQueueProbe:
                 log.warning("ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
                 self._warned = True
             return
+        reading = combine(readings)
         self._reading, self._since = reading, 0
         if reading.delivered is not None:
             self._delivered.append((now, reading.delivered))
             while len(self._delivered) > 2 and now - self._delivered[1][0] >= self.rate_window_s:
                 self._delivered.popleft()
-        self.metrics.backlog.labels(self.keys.faces, CLASSIFIER_GROUP).set(reading.backlog)
+        for shard, one in zip(self.shards, readings, strict=True):
+            self.metrics.backlog.labels(shard, CLASSIFIER_GROUP).set(one.backlog)
         self.metrics.queue_age.set(reading.oldest_age_ms / 1000.0)
 
     def _drain_rate(self) -> float:

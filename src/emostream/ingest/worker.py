@@ -58,13 +58,15 @@ class IngestWorker(Worker):
         self.metrics = IngestMetrics(self.registry)
         self.card: ModelCard = load_card(config.classifier.model or None)
         self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
-        ensure_group(self.client, self.keys.faces, CLASSIFIER_GROUP)
+        shards = config.redis.faces_shards
+        for shard in self.keys.face_shards(shards):
+            ensure_group(self.client, shard, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
         self.parts = RunnerParts(
             config=config,
             card=self.card,
-            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen),
-            probe=RedisQueueProbe(self.client, self.keys, self.metrics),
+            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards),
+            probe=RedisQueueProbe(self.client, self.keys, self.metrics, shards=shards),
             metrics=self.metrics,
             make_detector=functools.partial(make_detector, detector_config(config.detector, config.tracker)),
             open_source=functools.partial(open_video, config=config),

@@ -18,11 +18,22 @@ needs and which used to be copied into each of them:
 
 Reconnecting after a lost connection is not its job: each worker runs its
 whole step under ``redis_io.Reconnector``, which also covers its writes.
+
+On a Redis Cluster one ``XREADGROUP`` cannot name streams of different slots
+(CROSSSLOT), and one blocking read can wait on one node only. There the
+reader asks each stream in one pipeline (a round trip per node), each for an
+equal share of ``count``, starting at the next stream every time so none
+starves; when nothing came and the caller would block, it polls every
+:data:`CLUSTER_POLL_S` until the block time is over. A single stream is read
+as on one Redis, with a real ``BLOCK``. A dead letter and its acknowledgement
+are in different slots there: the letter is written first, so a crash between
+the two repeats the letter, never loses the entry.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +48,8 @@ log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 StreamEntries = list[tuple[str, list[Entry]]]
+
+CLUSTER_POLL_S = 0.01  # how often a cluster reader of several streams looks again while it would block
 
 
 # --- primitives -------------------------------------------------------------------------
@@ -179,8 +192,10 @@ class GroupReader:
         on_claimed: Callable[[int], None] | None = None,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.cluster = isinstance(client, redis.RedisCluster)
         self.group = group
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
@@ -193,6 +208,8 @@ class GroupReader:
         self.on_claimed = on_claimed
         self.wall = wall
         self.monotonic = monotonic
+        self.sleep = sleep
+        self._turn = 0  # cluster: the stream the next read starts at
         self.streams: dict[str, str] = {}  # stream -> the id its group was created at
         self.dead = 0
         self.recreated = 0
@@ -231,12 +248,37 @@ class GroupReader:
         wanted = {s: ">" for s in (self.streams if streams is None else streams)}
         if not wanted:
             return []
+        if self.cluster and len(wanted) > 1:
+            return self._read_each(list(wanted), count, block_ms)
 
         def op() -> StreamEntries:
             reply: Any = self.client.xreadgroup(self.group, self.consumer, wanted, count=count, block=block_ms)  # type: ignore[arg-type]
             return [(raw.decode(), list(entries)) for raw, entries in reply or []]
 
         return self._guard(op)
+
+    def _read_each(self, streams: list[str], count: int, block_ms: int | None) -> StreamEntries:
+        """Cluster: one non-blocking read per stream in one pipeline, round-robin; polled while the caller would block."""
+        start = self._turn % len(streams)
+        self._turn += 1
+        order = streams[start:] + streams[:start]
+        share = max(1, math.ceil(count / len(order)))
+
+        def op() -> StreamEntries:
+            pipe = self.client.pipeline(transaction=False)
+            for stream in order:
+                pipe.xreadgroup(self.group, self.consumer, {stream: ">"}, count=share)
+            out: StreamEntries = []
+            for reply in pipe.execute():
+                out.extend((raw.decode(), list(entries)) for raw, entries in reply or [] if entries)
+            return out
+
+        deadline = self.monotonic() + (block_ms or 0) / 1000.0
+        while True:
+            got = self._guard(op)
+            if got or block_ms is None or self.monotonic() >= deadline:
+                return got
+            self.sleep(min(CLUSTER_POLL_S, max(0.0, deadline - self.monotonic())))
 
     def pending(self, stream: str, count: int, after: str = "0") -> list[Entry]:
         """This consumer's own unacknowledged entries of ``stream`` after ``after`` (a restart's unfinished work)."""
@@ -302,8 +344,11 @@ class GroupReader:
         if self.deadletter is None:
             raise RuntimeError("this reader has no dead-letter stream")
         letter: Any = dead_letter_fields(stream, entry_id, fields, reason, self.consumer, self.wall(), keep_pixels=self.keep_pixels)
+        if self.cluster:  # two slots: the letter first (see the module docstring)
+            self.client.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
         pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
+        if not self.cluster:
+            pipe.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
         pipe.xack(stream, self.group, entry_id)
         if self.acked_deleted:
             pipe.xdel(stream, entry_id)  # the letter keeps a copy; the queue's length stays its backlog

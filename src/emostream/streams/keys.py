@@ -9,7 +9,12 @@ bookkeeping, not a user's data.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import count
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 CLASSIFIER_GROUP = "classifiers"
 AGGREGATOR_GROUP = "aggregators"
@@ -28,8 +33,27 @@ class Keys:
 
     @property
     def faces(self) -> str:
-        """Internal work queue: one entry per detected face, crop inline."""
+        """Internal work queue: one entry per detected face, crop inline (the only shard when ``redis.faces_shards`` is 1)."""
         return f"{self.prefix}:faces"
+
+    def face_shards(self, n: int) -> list[str]:
+        """The faces queue split in ``n`` streams, ``<prefix>:faces:{tag}``, whose slots spread evenly over the 16384.
+
+        Shard k's tag is chosen so its slot lies in the k-th n-th of the slot
+        range: a cluster made by ``redis-cli --cluster create`` gives each master
+        an even run of slots, so ``n`` = 2 × masters puts two shards on each.
+        """
+        if n == 1:
+            return [self.faces]
+        return [f"{self.prefix}:faces:{{{tag}}}" for tag in _shard_tags(n)]
+
+    def face_shard(self, source: str, n: int) -> str:
+        """The shard that carries ``source``'s faces: stable (CRC-32 of the id), so a source's order holds."""
+        return self.face_shards(n)[_shard_index(source, n)]
+
+    def _face_shard_tag(self, source: str, n: int) -> str:
+        """What Redis hashes of the source's shard: its tag, or the whole name of the single stream."""
+        return self.faces if n == 1 else _shard_tags(n)[_shard_index(source, n)]
 
     @property
     def lifecycle(self) -> str:
@@ -58,6 +82,13 @@ class Keys:
     def source_of_events(self, stream: str) -> str:
         """The source id of an events stream name (the inverse of :meth:`events`)."""
         return stream[len(self.events("")) :]
+
+    def published(self, events_stream: str, bucket: int) -> str:
+        """Classifier, cluster mode: ids published to ``events_stream`` in one time bucket (see streams/outbox.py).
+
+        Tagged with the stream's full name, so the guard and the stream share a slot and one Lua call covers both.
+        """
+        return f"{self.prefix}:published:{{{events_stream}}}:{bucket}"
 
     def tracks(self, source: str) -> str:
         """Public: track events (new, update, end) of one source."""
@@ -96,16 +127,21 @@ class Keys:
         return f"{self.prefix}:preview:{source}"
 
     def preview_meta(self, source: str) -> str:
-        return f"{self.prefix}:preview:{source}:meta"
+        """The boxes of :meth:`preview`'s frame; tagged with that key's name, as both are written in one MULTI/EXEC (one cluster slot)."""
+        return f"{self.prefix}:preview:{{{self.preview(source)}}}:meta"
 
     @property
     def classifier_stats(self) -> str:
         """Hash: classifier consumer -> JSON of its recent forward-pass time, read by ingest's backpressure (see ingest/probe.py)."""
         return f"{self.prefix}:classifiers:stats"
 
-    def checkpoint(self, source: str) -> str:
-        """Ingest: where the source's open session stands (see ingest/checkpoint.py)."""
-        return f"{self.prefix}:ingest:checkpoint:{source}"
+    def checkpoint(self, source: str, shards: int = 1) -> str:
+        """Ingest: where the source's open session stands (see ingest/checkpoint.py).
+
+        It carries the hash tag of the source's faces shard: a frame's face jobs
+        and its checkpoint are one MULTI/EXEC, which a cluster runs only within one slot.
+        """
+        return f"{self.prefix}:ingest:checkpoint:{{{self._face_shard_tag(source, shards)}}}:{source}"
 
     # --- aggregators sharing the sources (see aggregator/leases.py) ---
 
@@ -121,3 +157,17 @@ class Keys:
     def agg_epoch(self, source: str) -> str:
         """Hash of one source's lease history: ``epoch`` (the fencing token), last ``owner``, ``released``."""
         return f"{self.prefix}:agg:epoch:{{{source}}}"
+
+
+def _shard_index(source: str, n: int) -> int:
+    return zlib.crc32(source.encode()) % n
+
+
+@lru_cache(maxsize=64)
+def _shard_tags(n: int) -> tuple[str, ...]:
+    """For each k < n the first tag ``k.j`` (j = 0, 1, ...) whose slot falls in the k-th n-th of the slots; fixed forever, as the names persist."""
+    tags = []
+    for k in range(n):
+        low, high = k * REDIS_CLUSTER_HASH_SLOTS // n, (k + 1) * REDIS_CLUSTER_HASH_SLOTS // n
+        tags.append(next(tag for tag in (f"{k}.{j}" for j in count()) if low <= key_slot(tag.encode()) < high))
+    return tuple(tags)
