@@ -39,6 +39,7 @@ from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
@@ -52,7 +53,6 @@ from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.ids import shown
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
-from emostream.streams.records import encode_summary
 from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
@@ -121,9 +121,8 @@ class AggregatorWorker(Worker):
     def add_routes(self, server: WorkerHttpServer) -> None:
         # HTTP clients read through a client of their own: however many viewers and API calls, they
         # never take a connection from the pool the work loop needs (its handler threads are bounded).
-        http_client = connect(self.config.redis, check=False)
-        # At most one connection per handler thread (redis-py 8 raises past its default of 100).
-        http_client.connection_pool.max_connections = max(100, self.config.http.max_connections + 4)
+        # At most one connection per handler thread (redis-py 8 raises past its default of 100), per node on a cluster.
+        http_client = connect(self.config.redis, check=False, max_connections=max(100, self.config.http.max_connections + 4))
         SessionsApi(SessionQueries(http_client, self.keys, self.config.aggregator.chart_bucket_s, self.clock)).register(server)
         if self.config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
             from emostream.viewer.web import WebView
@@ -163,7 +162,7 @@ class AggregatorWorker(Worker):
         (self._handle_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
 
     def _handle_lifecycle(self, stream: str, entries: list[Entry]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         good = []
         for eid, fields in entries:
             try:
@@ -179,7 +178,7 @@ class AggregatorWorker(Worker):
                 self.store.record_dropped(pipe, message)
             good.append(eid)
         if good:
-            self.reader.ack(stream, good, pipe)
+            self.reader.ack(stream, good, pipe.pipe)
             pipe.execute()
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
@@ -295,7 +294,12 @@ class AggregatorWorker(Worker):
         own = self._own_sessions()
         self.metrics.sessions_active.set(len(own))
         for session, state in own.items():
-            if "end" not in state or "summarised" in state:
+            if "summarised" in state:  # cluster mode: flagged by a closer that stopped before the end of the close
+                if (summary := self.store.finish_closed(session, self.config.aggregator.retention_s)) is not None:
+                    self._count_summary(summary)
+                    log.info("aggregator: session %s summarised (finished the close another aggregator began)", session)
+                continue
+            if "end" not in state:
                 continue
             expected = int(json.loads(state["end"]).get("faces", 0))
             counted = int(state.get("events", 0)) + int(state.get("dropped", 0))  # dropped faces are never events
@@ -309,19 +313,24 @@ class AggregatorWorker(Worker):
     def _summarise(self, session: str) -> None:
         cfg = self.config.aggregator
         self._end_tracks(session)
-        summary = build_summary(session, self.store.snapshot(session), cfg.chart_bucket_s)
+        snapshot = self.store.snapshot(session)
+        summary = build_summary(session, snapshot, cfg.chart_bucket_s)
         try:
             json_path, png_path = write_summary_files(summary, cfg.summary_dir)
         except ValueError as exc:  # a session id that escaped validation: publish, but write no file
             log.error("aggregator: session %s: %s", shown(session), exc)
             json_path = png_path = cfg.summary_dir
-        if self.store.close_session(session, summary, cfg.retention_s, encode_summary(summary), self.clock()):
-            self.summaries += 1
-            self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
+        if self.store.close_session(session, summary, cfg.retention_s, self.clock(), snapshot["state"]):
+            self._count_summary(summary)
             log.info(
                 "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",
                 session, summary["faces"], summary["tracks"], json_path, png_path.name,
             )
+
+    def _count_summary(self, summary: dict[str, Any]) -> None:
+        """A summary this aggregator published: whoever publishes one counts it, so the sum over aggregators is exact."""
+        self.summaries += 1
+        self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
 
     # --- the loop -----------------------------------------------------------------
 
@@ -331,7 +340,8 @@ class AggregatorWorker(Worker):
         wait = self.buffer.wait_s(self.clock())
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
         touched = set()
-        for stream, entries in self.reader.read(500, block):
+        # Lifecycle first, so a session's start is recorded before its events (a cluster read starts at any stream).
+        for stream, entries in sorted(self.reader.read(500, block), key=lambda read: read[0] != self.keys.lifecycle):
             touched.add(stream)
             self._handle(stream, entries)
         self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
