@@ -108,6 +108,7 @@ def health(port: int) -> dict[str, Any]:
 
 
 def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_s: float = 600.0, on_cluster: bool = False) -> Result:
+    workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(workdir)
     nodes = RedisClusterServer(masters=3).start() if on_cluster else None
     try:

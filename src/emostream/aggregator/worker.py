@@ -56,6 +56,7 @@ from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 GC_PERIOD_S = 10.0  # the cyclic garbage collector runs this often, not after every few hundred allocations
+READ_COUNT = 500  # entries per stream and read
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
 
@@ -279,8 +280,10 @@ class AggregatorWorker(Worker):
         wait = self.buffer.wait_s(self.clock())
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
         touched = set()
+        # Up to READ_COUNT per stream, as XREADGROUP's COUNT on one Redis; a cluster reader shares its count among the streams.
+        count = READ_COUNT * (len(self.streams) if self.reader.cluster else 1)
         # Lifecycle first, so a session's start is recorded before its events (a cluster read starts at any stream).
-        for stream, entries in sorted(self.reader.read(500, block), key=lambda read: read[0] != self.keys.lifecycle):
+        for stream, entries in sorted(self.reader.read(count, block), key=lambda read: read[0] != self.keys.lifecycle):
             touched.add(stream)
             self._handle(stream, entries)
         self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
