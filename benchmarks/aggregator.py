@@ -11,6 +11,10 @@ sessions' counters in Redis every 50 ms), leaving out start-up and the tail
 where one process has finished and the other has not. Each process's own rate
 is its counted events (its ``/healthz``) over the same window.
 
+``--cluster`` runs them on a local Redis Cluster of three masters instead
+(started like the tests', ``tests/support/cluster.py``, so run it from the
+repository root); Redis CPU is then the three masters' together.
+
 ``python -m benchmarks.aggregator --profile`` instead runs one aggregator in
 this process under cProfile and prints the top functions.
 """
@@ -25,7 +29,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis
@@ -38,6 +42,7 @@ from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionStart, encode_lifecycle
+from tests.support.cluster import RedisClusterServer
 
 PREFIX = "bench-agg"
 FPS = 10.0
@@ -52,7 +57,7 @@ class Result:
     per_process: list[float]  # each one's events/s over the same window
     sources: list[int]  # sources each one leased
     cpu: list[float]  # CPU cores each aggregator used over the window
-    redis_cpu: float  # CPU cores Redis used over the window
+    redis_cpu: float  # CPU cores Redis used over the window (every master of a cluster together)
 
 
 def session_of(source: str) -> str:
@@ -102,10 +107,17 @@ def health(port: int) -> dict[str, Any]:
     return body
 
 
-def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_s: float = 600.0) -> Result:
+def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_s: float = 600.0, on_cluster: bool = False) -> Result:
+    workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(workdir)
+    nodes = RedisClusterServer(masters=3).start() if on_cluster else None
     try:
-        client = cluster.start_redis()
+        if nodes is not None:
+            client, url = cast(redis.Redis, redis.RedisCluster.from_url(nodes.url)), nodes.url
+            redis_pids = [n.proc.pid for n in nodes.nodes if n.proc is not None]
+        else:
+            client, url = cluster.start_redis(), cluster.url
+            redis_pids = [cluster.redis_proc.pid if cluster.redis_proc else 0]
         keys = Keys(PREFIX)
         sources = [f"cam{i:02d}" for i in range(n_sources)]
         prefill(client, keys, sources, events)
@@ -114,7 +126,7 @@ def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_
             config = cluster.config_file(
                 f"agg{n}",
                 {
-                    "redis": {"url": cluster.url, "prefix": PREFIX},
+                    "redis": {"url": url, "prefix": PREFIX, "cluster": on_cluster},
                     "http": {"ingest_port": 0, "classifier_port": 0, "aggregator_port": port},
                     "aggregator": {"summary_dir": str(workdir / "sessions")},
                 },
@@ -130,7 +142,7 @@ def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_
             wait_until(lambda: client.hlen(keys.aggregators) >= processes, 30, "every aggregator has announced itself")
         client.sadd(keys.sources, *sources)
         samples: list[Sample] = []
-        pids = [cluster.procs[name].pid for name in names] + [cluster.redis_proc.pid if cluster.redis_proc else 0]
+        pids = [cluster.procs[name].pid for name in names] + redis_pids
         deadline = time.monotonic() + timeout_s
         while True:
             total = counted(client, keys, sources)
@@ -146,6 +158,8 @@ def measure(workdir: Path, processes: int, n_sources: int, events: int, timeout_
         return summarise(processes, events, samples, leased)
     finally:
         cluster.close()
+        if nodes is not None:
+            nodes.stop()
 
 
 def summarise(processes: int, events: int, samples: list[Sample], leased: list[int]) -> Result:
@@ -154,11 +168,11 @@ def summarise(processes: int, events: int, samples: list[Sample], leased: list[i
     span = max(high[0] - low[0], 1e-6)
     per = [(b - a) / span for a, b in zip(low[2], high[2], strict=True)]
     cpu = [(b - a) / span for a, b in zip(low[3], high[3], strict=True)]
-    return Result(processes, events, (high[1] - low[1]) / span, per, leased, cpu[:-1], cpu[-1])
+    return Result(processes, events, (high[1] - low[1]) / span, per, leased, cpu[:processes], sum(cpu[processes:]))
 
 
-def best(workdir: Path, processes: int, n_sources: int, events: int, repeats: int) -> Result:
-    results = [measure(workdir / f"p{processes}-{r}", processes, n_sources, events) for r in range(repeats)]
+def best(workdir: Path, processes: int, n_sources: int, events: int, repeats: int, on_cluster: bool = False) -> Result:
+    results = [measure(workdir / f"p{processes}-{r}", processes, n_sources, events, on_cluster=on_cluster) for r in range(repeats)]
     return max(results, key=lambda r: r.rate)
 
 
@@ -228,15 +242,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--sources", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--cluster", action="store_true", help="on a local Redis Cluster of three masters")
     args = parser.parse_args()
     if args.profile:
         profile(args.events)
         return
     with tempfile.TemporaryDirectory(prefix="bench-agg-") as tmp:
         for processes in args.processes:
-            r = best(Path(tmp), processes, args.sources, args.events, args.repeats)
+            r = best(Path(tmp), processes, args.sources, args.events, args.repeats, args.cluster)
+            where = " on a 3-master cluster" if args.cluster else ""
             print(
-                f"{processes} aggregator(s): {r.rate:,.0f} events/s; each {[round(x) for x in r.per_process]}; sources {r.sources}; "
+                f"{processes} aggregator(s){where}: {r.rate:,.0f} events/s; each {[round(x) for x in r.per_process]}; sources {r.sources}; "
                 f"CPU cores each {[round(c, 2) for c in r.cpu]}, Redis {r.redis_cpu:.2f}; load {os.getloadavg()[0]:.1f}"
             )
 

@@ -53,13 +53,15 @@ def tls_options(cfg: RedisConfig, target: str) -> dict[str, Any]:
     return options
 
 
-def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retries: int = 3) -> redis.Redis:
+def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retries: int = 3, max_connections: int | None = None) -> redis.Redis:
     """A client for ``url`` (default: the configured one), pinged once so start-up fails fast.
 
     ``retries`` is how often redis-py itself repeats a command whose connection
     failed. That suits readers, but it repeats a write whose reply was lost after
     Redis executed it (a restart in the middle of EXEC): the workers pass 0 and
     retry through :class:`Reconnector`, which asks first whether the write landed.
+
+    ``max_connections`` caps the connection pool (one per node on a cluster); None keeps redis-py's default.
 
     Credentials come from the URL, or ``redis.username`` and ``redis.password``/``password_file``.
     Every error message names the server by its redacted URL and never contains the password.
@@ -83,6 +85,8 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=retries),
         **tls_options(cfg, target),
     )
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     if cfg.cluster:
         return _connect_cluster(target, options, where, clean)
     try:

@@ -1,4 +1,4 @@
-"""Three aggregator processes on one Redis share six sources; one is SIGKILLed mid-session.
+"""Three aggregator processes share six sources; one is SIGKILLed mid-session. On one Redis and on a Redis Cluster.
 
 Real ``emostream aggregate`` processes, driven by events and lifecycle
 messages published straight to Redis (as ingest and the classifiers would).
@@ -13,8 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -23,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from tests.aggregator.support import end, event, publish, start
-from tests.conftest import RedisServer, free_port
+from tests.conftest import free_port
 from tests.helpers import wait_for
 
 SOURCES = [f"cam{i}" for i in range(6)]
@@ -32,13 +34,33 @@ LEASE_S = 2.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+@dataclass
+class Backend:
+    """Where the aggregators run: one Redis, or the three-master cluster."""
+
+    url: str
+    cluster: bool
+    client: redis.Redis
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "redis":
+        yield Backend(request.getfixturevalue("redis_server").url, False, request.getfixturevalue("rclient"))
+        return
+    url = request.getfixturevalue("redis_cluster").url
+    client = redis.RedisCluster.from_url(url)
+    yield Backend(url, True, cast(redis.Redis, client))
+    client.close()
+
+
 class Aggregator:
-    def __init__(self, name: str, redis_server: RedisServer, prefix: str, workdir: Path) -> None:
+    def __init__(self, name: str, backend: Backend, prefix: str, workdir: Path) -> None:
         self.name = name
         self.port = free_port()
         self.log = workdir / f"{name}.log"
         config = {
-            "redis": {"url": redis_server.url, "prefix": prefix},
+            "redis": {"url": backend.url, "prefix": prefix, "cluster": backend.cluster},
             "http": {"ingest_port": 0, "classifier_port": 0, "aggregator_port": self.port},
             "aggregator": {
                 "summary_dir": str(workdir / "sessions"), "lease_s": LEASE_S, "reorder_ms": 1000, "claim_idle_ms": 5000, "end_grace_s": 30,
@@ -87,11 +109,12 @@ def counted(rclient: redis.Redis, keys: Keys) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_sources_divide_and_move_when_one_aggregator_is_killed(redis_server: RedisServer, rclient: redis.Redis, prefix: str, tmp_path: Path) -> None:
+def test_sources_divide_and_move_when_one_aggregator_is_killed(backend: Backend, prefix: str, tmp_path: Path) -> None:
     keys = Keys(prefix)
+    rclient = backend.client
     for source in SOURCES:
         start(rclient, keys, f"{source}-s1", source=source)
-    aggs = [Aggregator(f"agg{n}", redis_server, prefix, tmp_path) for n in range(3)]
+    aggs = [Aggregator(f"agg{n}", backend, prefix, tmp_path) for n in range(3)]
     try:
         # Given three aggregators, which divide six sources evenly
         wait_for(lambda: [a.sources() for a in aggs] == [2, 2, 2], 60, "three aggregators should lease two sources each")

@@ -92,11 +92,6 @@ def test_every_face_of_three_sources_is_one_event_through_six_shards(
 
 
 @pytest.mark.timeout(400)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the aggregator is not cluster-ready on this branch (connection_pool of the HTTP client, close_session's "
-    "cross-slot MULTI): the #12 aggregator branch owns it; this test passes once both are merged",
-)
 def test_every_face_of_three_sources_is_counted_once_in_the_summaries_on_the_cluster(
     redis_cluster: RedisClusterServer, cclient: redis.RedisCluster, prefix: str, tmp_path: Path, demo_clip: Path
 ) -> None:

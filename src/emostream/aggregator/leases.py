@@ -35,6 +35,7 @@ from typing import Any
 
 import redis
 
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.streams.groups import Entry
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 
@@ -190,9 +191,9 @@ class SourceLeases:
         sources = sorted(set(sources))
         held = sorted(self.owned)
         if held:
-            pipe = self.client.pipeline(transaction=False)
+            pipe = ScriptPipeline(self.client)
             for source in held:
-                self._renew(keys=[self.keys.agg_lease(source)], args=[self.token, now, self.lease_ms], client=pipe)
+                pipe.script(self._renew, [self.keys.agg_lease(source)], [self.token, now, self.lease_ms])
             for source, renewed in zip(held, pipe.execute(), strict=True):
                 if not renewed:
                     self.owned.pop(source)

@@ -102,7 +102,10 @@ class SessionQueries:
             if not ids:
                 break
             start += page
-            for raw in self.client.mget([self.keys.session(i) for i in ids]):
+            pipe = self.client.pipeline(transaction=False)  # not MGET: on a cluster the summaries lie in many slots
+            for session in ids:
+                pipe.get(self.keys.session(session))
+            for raw in pipe.execute():
                 if raw is None:
                     continue
                 summary = json.loads(raw)

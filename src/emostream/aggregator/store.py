@@ -15,13 +15,13 @@ from typing import Any
 
 import redis
 
+from emostream.aggregator.closing import make_close
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
-from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys
+from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart
 
-# Every key of a session's working state (the track parts belong to ``tracks``).
-PARTS = ("state", "seen", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended", "track_clock", "outbox")
 SNAPSHOT_PARTS = ("state", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended")
 
 COUNT_EVENTS = """
@@ -128,6 +128,7 @@ class SessionStore:
         self.chart_bucket_s = chart_bucket_s
         self._count = client.register_script(COUNT_EVENTS)
         self._count_dropped = client.register_script(COUNT_DROPPED)
+        self._close = make_close(client, keys)
 
     def _keys(self, session: str) -> list[str]:
         return [self.keys.agg(session, part) for part in ("seen", "state", "emotions", "minutes", "buckets", "tracks")]
@@ -149,10 +150,10 @@ class SessionStore:
         by_session: dict[str, list[int]] = {}
         for i, event in enumerate(events):
             by_session.setdefault(event.session, []).append(i)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         for session, indices in by_session.items():
-            pipe.sadd(self.keys.open_sessions, session)
-            self._count(keys=self._keys(session), args=self._count_args([events[i] for i in indices], fences), client=pipe)
+            pipe.pipe.sadd(self.keys.open_sessions, session)
+            pipe.script(self._count, self._keys(session), self._count_args([events[i] for i in indices], fences))
         replies = pipe.execute()[1::2]  # replies alternate: SADD open, the counting script
         out = [0] * len(events)
         for indices, reply in zip(by_session.values(), replies, strict=True):
@@ -177,20 +178,22 @@ class SessionStore:
         source = events[0].source
         return [source, fences.get(source, 0), len(groups), *described, *per_event]
 
-    def record_dropped(self, pipe: redis.client.Pipeline, msg: FacesDropped) -> None:
+    def record_dropped(self, calls: ScriptPipeline, msg: FacesDropped) -> None:
         """Count faces a classifier dropped, each id once and never also as an event (one "seen" set for both)."""
-        pipe.sadd(self.keys.open_sessions, msg.session)
+        calls.pipe.sadd(self.keys.open_sessions, msg.session)
         keys = [self.keys.agg(msg.session, "seen"), self.keys.agg(msg.session, "state")]
-        self._count_dropped(keys=keys, args=[msg.reason, msg.source, *msg.event_ids], client=pipe)
+        calls.script(self._count_dropped, keys, [msg.reason, msg.source, *msg.event_ids])
 
-    def record_start(self, pipe: redis.client.Pipeline, msg: SessionStart) -> None:
+    def record_start(self, calls: ScriptPipeline, msg: SessionStart) -> None:
+        pipe = calls.pipe
         state = self.keys.agg(msg.session, "state")
         pipe.hsetnx(state, "source", msg.source)
         pipe.hsetnx(state, "started_ts", repr(msg.started_ts))
         pipe.hsetnx(state, "url", msg.url)
         pipe.sadd(self.keys.open_sessions, msg.session)
 
-    def record_end(self, pipe: redis.client.Pipeline, msg: SessionEnd, received_ts: float) -> None:
+    def record_end(self, calls: ScriptPipeline, msg: SessionEnd, received_ts: float) -> None:
+        pipe = calls.pipe
         state = self.keys.agg(msg.session, "state")
         pipe.hsetnx(state, "source", msg.source)
         pipe.hsetnx(state, "started_ts", repr(msg.started_ts))
@@ -226,39 +229,19 @@ class SessionStore:
             pipe.hexists(self.keys.agg(session, "state"), "started_ts")
         return {s for s, seen in zip(ordered, pipe.execute(), strict=True) if seen}
 
-    def close_session(self, session: str, summary: dict[str, Any], retention_s: int, fields: dict[str, Any], now: float) -> bool:
-        """Publish the summary once, atomically; False if it was not published now.
+    def close_session(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
+        """Publish the summary once; False if it was not published now (see ``closing``).
 
-        Flagging the session ``summarised`` and publishing the summary are one
-        MULTI/EXEC, watched on the session's state: a connection lost before
-        EXEC leaves nothing done (the next pass tries again), one lost after it
-        leaves everything done. False means another aggregator published it, or
-        changed the session meanwhile (then the next pass looks again).
-
-        The summary is kept ``retention_s`` under its own key and listed in a sorted
+        ``counted`` is the session's state the summary was built from. The
+        summary is kept ``retention_s`` under its own key and listed in a sorted
         set scored by its end time; entries older than the retention are pruned here.
         """
-        state = self.keys.agg(session, "state")
-        with self.client.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(state)  # type: ignore[no-untyped-call]
-                if pipe.hexists(state, "summarised"):
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.hset(state, "summarised", repr(now))
-                pipe.xadd(self.keys.sessions, fields, maxlen=SESSIONS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-                pipe.set(self.keys.session(session), json.dumps(summary), ex=retention_s)
-                pipe.zadd(self.keys.sessions_index, {session: now})
-                pipe.zremrangebyscore(self.keys.sessions_index, "-inf", now - retention_s)
-                pipe.srem(self.keys.open_sessions, session)
-                # Keep the working state a while, so late duplicates are still recognised.
-                for part in PARTS:
-                    pipe.expire(self.keys.agg(session, part), SESSION_STATE_TTL_S)
-                pipe.execute()
-            except redis.WatchError:
-                return False
-        return True
+        return self._close.close(session, summary, retention_s, now, counted)
+
+    def finish_closed(self, session: str, retention_s: int) -> dict[str, Any] | None:
+        """Finish the close of a session flagged ``summarised`` but still open (cluster mode: its closer stopped
+        between the steps); the summary if this call published it."""
+        return self._close.finish(session, retention_s)
 
 
 def emotion_vector(values: dict[str, str], prefix: str) -> dict[str, float]:

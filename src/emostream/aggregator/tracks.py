@@ -36,6 +36,7 @@ from typing import Any
 
 import redis
 
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.smoothing import Observation, Smoother, TrackState
 from emostream.aggregator.store import text
 from emostream.aggregator.summary import track_summaries
@@ -121,12 +122,12 @@ class TrackStore:
     ) -> dict[tuple[str, int], list[EmotionEvent]]:
         """One read-modify-write pass; returns the tracks whose write lost a race."""
         order = list(todo)
-        pipe = self.client.pipeline(transaction=False)
+        reads = self.client.pipeline(transaction=False)
         for session, track in order:
-            pipe.hget(self.keys.agg(session, "track_state"), str(track))
-        current = [text(raw) for raw in pipe.execute()]
+            reads.hget(self.keys.agg(session, "track_state"), str(track))
+        current = [text(raw) for raw in reads.execute()]
         writes: list[tuple[tuple[str, int], list[TrackEvent], int]] = []
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         for key, raw in zip(order, current, strict=True):
             session, track = key
             group = todo[key]
@@ -148,10 +149,8 @@ class TrackStore:
             if state is None or applied == 0:
                 result.late[source] += late
                 continue
-            self._write(
-                keys=self._track_keys(session),
-                args=[str(track), raw, state.to_json(), "", repr(state.last_s), *(_outbox_item(e) for e in emitted)],
-                client=pipe,
+            pipe.script(
+                self._write, self._track_keys(session), [str(track), raw, state.to_json(), "", repr(state.last_s), *map(_outbox_item, emitted)]
             )
             writes.append((key, emitted, late))
         retry = {}
@@ -220,17 +219,13 @@ class TrackStore:
     def _end(self, session: str, due: dict[int, tuple[TrackState, str]]) -> list[TrackEvent]:
         raw_counts = self.client.hgetall(self.keys.agg(session, "tracks"))
         counted = {t["track_id"]: t for t in track_summaries({text(k): text(v) for k, v in raw_counts.items()})}
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         events = []
         for track, (state, reason) in sorted(due.items()):
             raw = state.to_json()
             totals = counted.get(track, {})
             event = self.smoother.end(state, reason, totals.get("dominant") or state.label, totals.get("share") or {})
-            self._write(
-                keys=self._track_keys(session),
-                args=[str(track), raw, "", state.to_json(), repr(state.last_s), _outbox_item(event)],
-                client=pipe,
-            )
+            pipe.script(self._write, self._track_keys(session), [str(track), raw, "", state.to_json(), repr(state.last_s), _outbox_item(event)])
             events.append(event)
         # A track that changed meanwhile is simply looked at again on the next pass.
         return [event for event, outcome in zip(events, pipe.execute(), strict=True) if outcome == 1]

@@ -8,8 +8,8 @@ frame order (see ``rolling.ReorderBuffer``), then folded into its track (see
 ``tracks``) and acknowledged. All state is in Redis, so a restarted aggregator
 continues where the last one stopped, and entries left pending by an
 aggregator that died under another name are claimed after ``claim_idle_ms``.
-A session is summarised when its end message has arrived and all the faces it
-announced have been counted, or ``end_grace_s`` after the end message at the latest.
+Sessions are summarised, and their summaries published once, by ``finishing``
+(and ``closing``), on one Redis and on a Redis Cluster alike.
 
 Reading (claims, delivery counts, dead letters, lost groups) is the shared
 ``streams.groups.GroupReader``. Every entry is validated when decoded: one
@@ -22,7 +22,6 @@ with the reason and never counted. Wall-clock time comes from one injected
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import socket
 import time
@@ -34,14 +33,15 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
+from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer, RollingShare
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
-from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
 from emostream.httpserver import WorkerHttpServer
@@ -49,15 +49,14 @@ from emostream.metrics import AggregatorMetrics
 from emostream.redis_io import Reconnector, connect
 from emostream.redis_wait import connect_when_up
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
-from emostream.streams.ids import shown
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
-from emostream.streams.records import encode_summary
 from emostream.streams.wire import MessageError
 from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 GC_PERIOD_S = 10.0  # the cyclic garbage collector runs this often, not after every few hundred allocations
+READ_COUNT = 500  # entries per stream and read
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
 
@@ -93,13 +92,13 @@ class AggregatorWorker(Worker):
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
         self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
         self.latency = EventLatency(self.metrics.latency)
+        self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
         self.started_wall = clock()
         self.counted = 0
-        self.summaries = 0
         self.track_events = 0
         self._last_refresh = 0.0
         self._last_housekeeping = 0.0
@@ -113,7 +112,7 @@ class AggregatorWorker(Worker):
     def health(self) -> dict[str, object]:
         body = super().health()
         body.update(
-            events=self.counted, summaries=self.summaries, track_events=self.track_events, streams=len(self.streams),
+            events=self.counted, summaries=self.finisher.summaries, track_events=self.track_events, streams=len(self.streams),
             sources=len(self.leases.owned),
         )
         return body
@@ -121,9 +120,8 @@ class AggregatorWorker(Worker):
     def add_routes(self, server: WorkerHttpServer) -> None:
         # HTTP clients read through a client of their own: however many viewers and API calls, they
         # never take a connection from the pool the work loop needs (its handler threads are bounded).
-        http_client = connect(self.config.redis, check=False)
-        # At most one connection per handler thread (redis-py 8 raises past its default of 100).
-        http_client.connection_pool.max_connections = max(100, self.config.http.max_connections + 4)
+        # At most one connection per handler thread (redis-py 8 raises past its default of 100), per node on a cluster.
+        http_client = connect(self.config.redis, check=False, max_connections=max(100, self.config.http.max_connections + 4))
         SessionsApi(SessionQueries(http_client, self.keys, self.config.aggregator.chart_bucket_s, self.clock)).register(server)
         if self.config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
             from emostream.viewer.web import WebView
@@ -163,7 +161,7 @@ class AggregatorWorker(Worker):
         (self._handle_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
 
     def _handle_lifecycle(self, stream: str, entries: list[Entry]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         good = []
         for eid, fields in entries:
             try:
@@ -179,7 +177,7 @@ class AggregatorWorker(Worker):
                 self.store.record_dropped(pipe, message)
             good.append(eid)
         if good:
-            self.reader.ack(stream, good, pipe)
+            self.reader.ack(stream, good, pipe.pipe)
             pipe.execute()
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
@@ -259,7 +257,7 @@ class AggregatorWorker(Worker):
         if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
             return
         self._last_housekeeping = now
-        sessions = list(self._own_sessions())
+        sessions = list(self.finisher.own())
         self.metrics.sessions_active.set(len(sessions))
         ended, active = self.tracks.expire(sessions, self.clock(), self.caught_up, self.started_wall)
         self._publish(self.tracks.flush(e.session for e in ended))
@@ -274,55 +272,6 @@ class AggregatorWorker(Worker):
         self.tracks.end_session(session)
         self._publish(self.tracks.flush([session]))
 
-    # --- sessions -----------------------------------------------------------------
-
-    def _own_sessions(self) -> dict[str, dict[str, str]]:
-        """The open sessions this aggregator finishes, with their state: those of the sources it leases.
-
-        A session of a source no aggregator can lease (never registered) is
-        finished by any of them; ``close_session`` publishes it once.
-        """
-        sessions = self.store.open_sessions()
-        owned = self.leases.owned
-        return {
-            session: state
-            for session, state in zip(sessions, self.store.states(sessions), strict=True)
-            if state.get("source") in owned or state.get("source") not in self.sharing.registered
-        }
-
-    def _finish_sessions(self) -> None:
-        grace = self.config.aggregator.end_grace_s
-        own = self._own_sessions()
-        self.metrics.sessions_active.set(len(own))
-        for session, state in own.items():
-            if "end" not in state or "summarised" in state:
-                continue
-            expected = int(json.loads(state["end"]).get("faces", 0))
-            counted = int(state.get("events", 0)) + int(state.get("dropped", 0))  # dropped faces are never events
-            waited = self.clock() - float(state.get("end_received_ts", 0))
-            if counted < expected and waited < grace:
-                continue
-            if counted < expected:
-                log.warning("aggregator: session %s ends with %d of %d events after %.0f s", session, counted, expected, waited)
-            self._summarise(session)
-
-    def _summarise(self, session: str) -> None:
-        cfg = self.config.aggregator
-        self._end_tracks(session)
-        summary = build_summary(session, self.store.snapshot(session), cfg.chart_bucket_s)
-        try:
-            json_path, png_path = write_summary_files(summary, cfg.summary_dir)
-        except ValueError as exc:  # a session id that escaped validation: publish, but write no file
-            log.error("aggregator: session %s: %s", shown(session), exc)
-            json_path = png_path = cfg.summary_dir
-        if self.store.close_session(session, summary, cfg.retention_s, encode_summary(summary), self.clock()):
-            self.summaries += 1
-            self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
-            log.info(
-                "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",
-                session, summary["faces"], summary["tracks"], json_path, png_path.name,
-            )
-
     # --- the loop -----------------------------------------------------------------
 
     def _step(self) -> None:
@@ -331,14 +280,17 @@ class AggregatorWorker(Worker):
         wait = self.buffer.wait_s(self.clock())
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
         touched = set()
-        for stream, entries in self.reader.read(500, block):
+        # Up to READ_COUNT per stream, as XREADGROUP's COUNT on one Redis; a cluster reader shares its count among the streams.
+        count = READ_COUNT * (len(self.streams) if self.reader.cluster else 1)
+        # Lifecycle first, so a session's start is recorded before its events (a cluster read starts at any stream).
+        for stream, entries in sorted(self.reader.read(count, block), key=lambda read: read[0] != self.keys.lifecycle):
             touched.add(stream)
             self._handle(stream, entries)
         self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
         if self.buffer.due(self.clock()):
             self._release()
         self._housekeeping()
-        self._finish_sessions()
+        self.finisher.finish()
         self._collect_garbage()
 
     def _collect_garbage(self) -> None:
@@ -396,4 +348,4 @@ class AggregatorWorker(Worker):
                 self.reader.leave(stream)
         except redis.RedisError:  # Redis gone: the leases expire by themselves
             log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
-        log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.summaries)
+        log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.finisher.summaries)

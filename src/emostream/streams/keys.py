@@ -90,6 +90,13 @@ class Keys:
         """
         return f"{self.prefix}:published:{{{events_stream}}}:{bucket}"
 
+    def summary_published(self, session_id: str) -> str:
+        """Aggregator, cluster mode: set once the session's summary is appended to :attr:`sessions` (see aggregator/closing.py).
+
+        Tagged with that stream's name, so one Lua call in its slot checks the guard and appends.
+        """
+        return f"{self.prefix}:published:{{{self.sessions}}}:{session_id}"
+
     def tracks(self, source: str) -> str:
         """Public: track events (new, update, end) of one source."""
         return f"{self.prefix}:tracks:{source}"

@@ -1,0 +1,145 @@
+"""Publishing a session's summary exactly once, on one Redis and on a Redis Cluster.
+
+Closing a session writes keys of four slots on a cluster: the session's state
+(``agg:{<session>}:*``), the ``sessions`` stream, the stored summary
+``session:<id>``, and the lists ``sessions:index`` and ``agg:open``. One Redis
+does it in one watched MULTI/EXEC (:class:`SingleClose`); a cluster runs a
+transaction or a script within one slot only, so :class:`ClusterClose` splits it:
+
+1. **The decision, in the session's slot.** One Lua call flags the session
+   ``summarised`` and stores what is to be published (``agg:{<session>}:closing``),
+   unless it is flagged already, or unless its ``events``/``dropped`` counts are
+   no longer those the summary was built from (a face counted meanwhile: the
+   next pass builds it again, as the single Redis's WATCH would make it).
+2. **The publication, idempotent.** The summary goes to ``sessions`` by a Lua
+   call in that stream's slot that first sets a guard key
+   (``<prefix>:published:{<prefix>:sessions}:<session>``, ``SET NX`` with an
+   expiry): a repeat publishes nothing. The stored summary, the index and the
+   working state's expiry are plain overwrites.
+3. **Leaving ``agg:open``** comes last. Until then the session is open and
+   flagged, and the next pass of whoever finishes its sessions
+   (:meth:`ClusterClose.finish`) makes step 2 again from the stored copy: an
+   aggregator killed between the steps loses nothing and publishes nothing twice.
+
+Whoever's guarded append published the summary gets it back (and counts it in
+its metrics), so every summary is counted once too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from emostream.aggregator.scripts import ScriptPipeline
+from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys
+from emostream.streams.records import encode_summary
+
+# Every key of a session's working state (the track parts belong to ``tracks``); they expire a while after the close.
+PARTS = (
+    "state", "seen", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended", "track_clock", "outbox", "closing",
+)
+
+# KEYS: state, closing.  ARGV: now, events, dropped (as the summary counted them), what to publish.
+# 1: flagged now; 0: flagged before (finish that close); -1: counted meanwhile (build the summary again).
+DECIDE = """
+if redis.call('HEXISTS', KEYS[1], 'summarised') == 1 then return 0 end
+local held = redis.call('HMGET', KEYS[1], 'events', 'dropped')
+if (held[1] or '0') ~= ARGV[2] or (held[2] or '0') ~= ARGV[3] then return -1 end
+redis.call('HSET', KEYS[1], 'summarised', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[4])
+return 1
+"""
+
+# KEYS: sessions stream, guard.  ARGV: guard expiry (s), maxlen, then the entry's field/value pairs.  1 if appended now.
+PUBLISH_ONCE = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return 1
+"""
+
+
+def _index(pipe: Any, keys: Keys, session: str, summary: dict[str, Any], retention_s: int, at: float) -> None:
+    """Store the summary ``retention_s`` under its own key, list it scored by ``at``, prune the index, let the state expire."""
+    pipe.set(keys.session(session), json.dumps(summary), ex=retention_s)
+    pipe.zadd(keys.sessions_index, {session: at})
+    pipe.zremrangebyscore(keys.sessions_index, "-inf", at - retention_s)
+    # Keep the working state a while, so late duplicates are still recognised.
+    for part in PARTS:
+        pipe.expire(keys.agg(session, part), SESSION_STATE_TTL_S)
+
+
+class SingleClose:
+    """One Redis: the flag and every write in one MULTI/EXEC, watched on the session's state."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client, self.keys = client, keys
+
+    def close(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
+        """True if the summary was published now; False if another aggregator did, or the session changed meanwhile.
+
+        A connection lost before EXEC leaves nothing done (the next pass tries
+        again), one lost after it leaves everything done. ``counted`` is not
+        needed: the WATCH sees any change of the state.
+        """
+        state = self.keys.agg(session, "state")
+        with self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(state)  # type: ignore[no-untyped-call]
+                if pipe.hexists(state, "summarised"):
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.hset(state, "summarised", repr(now))
+                pipe.xadd(self.keys.sessions, encode_summary(summary), maxlen=SESSIONS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                _index(pipe, self.keys, session, summary, retention_s, now)
+                pipe.srem(self.keys.open_sessions, session)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
+
+    def finish(self, session: str, retention_s: int) -> dict[str, Any] | None:
+        """Nothing to finish: a flagged session is published in the same transaction."""
+        return None
+
+
+class ClusterClose:
+    """A Redis Cluster: the decision in the session's slot, then idempotent writes (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client, self.keys = client, keys
+        self._decide = client.register_script(DECIDE)
+        self._publish = client.register_script(PUBLISH_ONCE)
+
+    def close(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
+        """True if this call published the summary; False if another did, or faces were counted since ``counted`` was read."""
+        stored = json.dumps({"summary": summary, "at": now})
+        keys = [self.keys.agg(session, "state"), self.keys.agg(session, "closing")]
+        decided = self._decide(keys=keys, args=[repr(now), counted.get("events", "0"), counted.get("dropped", "0"), stored])
+        if decided == -1:
+            return False
+        return self.finish(session, retention_s) is not None
+
+    def finish(self, session: str, retention_s: int) -> dict[str, Any] | None:
+        """Publish a flagged session's stored summary unless already published; the summary if this call published it."""
+        raw = self.client.get(self.keys.agg(session, "closing"))
+        if raw is None:  # its working state expired long after the close: only the listing is left to clear
+            self.client.srem(self.keys.open_sessions, session)
+            return None
+        stored = json.loads(raw)
+        summary, at = stored["summary"], float(stored["at"])
+        fields = [part for name, value in encode_summary(summary).items() for part in (name, value)]
+        guard_s = max(retention_s, SESSION_STATE_TTL_S)  # longer than any pass could be late to finish the close
+        pipe = ScriptPipeline(self.client)
+        pipe.script(self._publish, [self.keys.sessions, self.keys.summary_published(session)], [guard_s, SESSIONS_MAXLEN, *fields])
+        _index(pipe.pipe, self.keys, session, summary, retention_s, at)
+        published = pipe.execute()[0] == 1
+        self.client.srem(self.keys.open_sessions, session)  # last: until here, the next pass finishes the close again
+        return summary if published else None
+
+
+def make_close(client: redis.Redis, keys: Keys) -> SingleClose | ClusterClose:
+    """The close that suits ``client``: a cluster client gets :class:`ClusterClose`."""
+    return ClusterClose(client, keys) if isinstance(client, redis.RedisCluster) else SingleClose(client, keys)

@@ -1,0 +1,99 @@
+"""Which open sessions an aggregator finishes, and finishing them: end the tracks, summarise, publish once.
+
+A session is summarised when its end message has arrived and all the faces it
+announced have been counted (events plus faces the classifiers dropped), or
+``end_grace_s`` after the end message at the latest. Each aggregator finishes
+the sessions of the sources it leases; a session of a source no aggregator can
+lease (never registered) is finished by any of them. The close publishes a
+summary once whoever tries (see ``closing``); whoever published it counts it
+in its metrics, so the sum over aggregators is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from emostream.aggregator.leases import SourceLeases
+from emostream.aggregator.sharing import SourceSharing
+from emostream.aggregator.store import SessionStore
+from emostream.aggregator.summary import build_summary, write_summary_files
+from emostream.config import AggregatorConfig
+from emostream.metrics import AggregatorMetrics
+from emostream.streams.ids import shown
+
+log = logging.getLogger(__name__)
+
+
+class SessionFinisher:
+    def __init__(
+        self,
+        cfg: AggregatorConfig,
+        store: SessionStore,
+        leases: SourceLeases,
+        sharing: SourceSharing,
+        metrics: AggregatorMetrics,
+        end_tracks: Callable[[str], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.leases = leases
+        self.sharing = sharing
+        self.metrics = metrics
+        self.end_tracks = end_tracks  # apply what is held, end the session's tracks, publish their end events
+        self.clock = clock
+        self.summaries = 0
+
+    def own(self) -> dict[str, dict[str, str]]:
+        """The open sessions this aggregator finishes, with their state: those of the sources it leases, and orphans."""
+        sessions = self.store.open_sessions()
+        owned = self.leases.owned
+        return {
+            session: state
+            for session, state in zip(sessions, self.store.states(sessions), strict=True)
+            if state.get("source") in owned or state.get("source") not in self.sharing.registered
+        }
+
+    def finish(self) -> None:
+        """Summarise every own session that is complete, or whose grace after its end is over."""
+        own = self.own()
+        self.metrics.sessions_active.set(len(own))
+        for session, state in own.items():
+            if "summarised" in state:  # cluster mode: flagged by a closer that stopped before the end of the close
+                if (summary := self.store.finish_closed(session, self.cfg.retention_s)) is not None:
+                    self._count(summary)
+                    log.info("aggregator: session %s summarised (finished the close another aggregator began)", session)
+                continue
+            if "end" not in state:
+                continue
+            expected = int(json.loads(state["end"]).get("faces", 0))
+            counted = int(state.get("events", 0)) + int(state.get("dropped", 0))  # dropped faces are never events
+            waited = self.clock() - float(state.get("end_received_ts", 0))
+            if counted < expected and waited < self.cfg.end_grace_s:
+                continue
+            if counted < expected:
+                log.warning("aggregator: session %s ends with %d of %d events after %.0f s", session, counted, expected, waited)
+            self._summarise(session)
+
+    def _summarise(self, session: str) -> None:
+        self.end_tracks(session)
+        snapshot = self.store.snapshot(session)
+        summary = build_summary(session, snapshot, self.cfg.chart_bucket_s)
+        try:
+            json_path, png_path = write_summary_files(summary, self.cfg.summary_dir)
+        except ValueError as exc:  # a session id that escaped validation: publish, but write no file
+            log.error("aggregator: session %s: %s", shown(session), exc)
+            json_path = png_path = self.cfg.summary_dir
+        if self.store.close_session(session, summary, self.cfg.retention_s, self.clock(), snapshot["state"]):
+            self._count(summary)
+            log.info(
+                "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",
+                session, summary["faces"], summary["tracks"], json_path, png_path.name,
+            )
+
+    def _count(self, summary: dict[str, Any]) -> None:
+        self.summaries += 1
+        self.metrics.sessions_ended.labels(summary["source"], summary["end_reason"]).inc()
