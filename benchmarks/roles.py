@@ -13,7 +13,8 @@ role alone, fed as fast as it takes work:
   glue: :mod:`benchmarks.glue`), on a single Redis and on a local 3-master
   Redis Cluster, and with the default model as served on this CPU;
 - **aggregator**: events/s of 1 and 2 aggregator processes dividing the
-  sources by their leases (:mod:`benchmarks.aggregator`).
+  sources by their leases (:mod:`benchmarks.aggregator`), on a single Redis
+  and on a local 3-master Redis Cluster.
 
 Run on its own: ``python -m benchmarks --only roles``.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,10 +107,12 @@ def aggregator_rows(quick: bool) -> list[Row]:
     events, repeats = (40_000, 1) if quick else (100_000, 2)
     rows = []
     with tempfile.TemporaryDirectory(prefix="emostream-roles-") as folder:
-        for processes in (1, 2):
-            r = aggregator.best(Path(folder), processes, 8, events, repeats)
-            each = " / ".join(num(x) for x in r.per_process)
-            rows.append(Row("aggregator", f"{processes} process(es) sharing 8 sources (each: {each})", r.rate, "events/s", _load()))
+        for on_cluster in (False, True):
+            for processes in (1, 2):
+                r = aggregator.best(Path(folder) / f"cluster-{on_cluster}", processes, 8, events, repeats, on_cluster=on_cluster)
+                each = " / ".join(num(x) for x in r.per_process)
+                where = ", 3-master local cluster" if on_cluster else ""
+                rows.append(Row("aggregator", f"{processes} process(es) sharing 8 sources{where} (each: {each})", r.rate, "events/s", _load()))
     return rows
 
 
@@ -127,13 +129,12 @@ def run(quick: bool) -> str:
         classifier_alone(64, faces // 4, 1, null=False),
         *aggregator_rows(quick),
     ]
-    started = time.strftime("%Y-%m-%d")
     return "\n".join(
         [
             "## Roles alone",
             "",
             "What one process of each role moves with nothing else running beside it, each on its own private Redis "
-            f"(measured {started}; `python -m benchmarks --only roles`). These are the per-unit figures of docs/deploy.md's "
+            "(`python -m benchmarks --only roles`). These are the per-unit figures of docs/deploy.md's "
             "capacity plan. Ingest is fed by the bundled demo clip (two faces a frame, 640x360) decoded as fast as it goes.",
             "",
             table(["role", "setup", "rate", "unit", "load at the end"], [(r.role, r.setup, num(r.rate), r.unit, f"{r.load:.2f}") for r in rows]),
