@@ -238,7 +238,7 @@ def measure(sources_n: int, frames: int, workdir: Path) -> Costs:
         cluster.spawn("classifier", config, "classify", "--consumer", "bench-redis-classifier")
         wait_until(lambda: client.xlen(keys.faces) == 0 or cluster.procs["classifier"].poll() is not None, 600, "the classifier empties the faces queue")
         cluster.check_running("classifier")
-        phases.append(meter.phase("classifier (XREADGROUP; one MULTI/EXEC per batch: events, XACK, XDEL)", faces, before))
+        phases.append(meter.phase("classifier (XREADGROUP; one Lua call per batch: XACK, event XADD, XDEL per face)", faces, before))
         cluster.stop("classifier")
         events, streams = memory_usage(client, keys.events("*"))
         memory += [

@@ -162,10 +162,10 @@ def test_redis_costs_section_reads_the_servers_own_counters(tmp_path: Path) -> N
     costs = redis_costs.measure(2, 5, tmp_path)
     ingest, classifier, aggregator = costs.phases
     # then each role's commands are the ones it sends: ingest one XADD per face and per session start, one EXEC per frame,
-    # the classifier one event XADD per face, the aggregator at least one script call per event;
+    # the classifier one event XADD per face (inside its commit script), the aggregator at least one script call per batch;
     assert ingest.commands["xadd"] == costs.faces + costs.sources and ingest.commands["exec"] == costs.faces // 2, ingest.commands
     assert classifier.commands["xadd"] == costs.faces and classifier.commands["xack"] >= 1, classifier.commands
-    assert aggregator.commands.get("evalsha", 0) + aggregator.commands.get("eval", 0) >= costs.faces, aggregator.commands
+    assert aggregator.commands.get("evalsha", 0) + aggregator.commands.get("eval", 0) >= 1, aggregator.commands
     # and a waiting face job holds at least its crop in memory.
     memory = {what: value for what, value, _ in costs.memory}
     assert memory["face job waiting in `<prefix>:faces`"] > 48 * 48, memory
