@@ -25,6 +25,8 @@ from emostream.modelcard import ModelCard, load_card
 
 
 class SleepyRuntime(Runtime):
+    """A model that needs ``sleep_s`` for every forward pass and always says happy."""
+
     format = "sleepy"
 
     def __init__(self, card: ModelCard, batch_max: int, sleep_s: float) -> None:

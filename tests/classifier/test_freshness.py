@@ -21,15 +21,14 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from emostream.classifier.runtime import Runtime
 from emostream.classifier.worker import ClassifierWorker
 from emostream.config import Config
-from emostream.modelcard import ModelCard
 from emostream.streams.events import decode_event
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 from emostream.streams.records import decode_summary
 from tests.classifier.procs import Procs, metric, scrape
+from tests.classifier.slow_replica import SleepyRuntime
 from tests.conftest import free_port
 
 BOUND_MS = 800.0
@@ -38,22 +37,6 @@ FILE = "clip"
 # Per forward pass of up to 4 faces; the default card asks for flip TTA, two passes a batch:
 # 0.2 s a batch, about 20 faces/s, for about 60 offered.
 SLEEP_S = 0.1
-
-
-class SleepyRuntime(Runtime):
-    """A model that needs ``sleep_s`` for every forward pass and always says happy."""
-
-    format = "sleepy"
-
-    def __init__(self, card: ModelCard, batch_max: int, sleep_s: float) -> None:
-        super().__init__(card, batch_max)
-        self.sleep_s = sleep_s
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        time.sleep(self.sleep_s)
-        probabilities = np.zeros((len(batch), len(self.card.classes)), np.float32)
-        probabilities[:, 3] = 1.0
-        return probabilities
 
 
 @pytest.fixture

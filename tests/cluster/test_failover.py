@@ -9,7 +9,8 @@ and the outbox's guard, replicated in the same slot and script as the event,
 keeps it from being published twice). This test kills a master whose
 replica is in sync, and one whose replica was cut off ``lag_s`` before: it
 counts what was lost, bounds it by what was published meanwhile, and requires
-that nothing was duplicated; docs/decisions.md (#12) has the figures.
+that nothing was duplicated; an aggregator runs beside them and must summarise
+every session once, counting no face twice. docs/decisions.md (#12) has the figures.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ FPS, FACES_PER_FRAME, BATCH_MAX = 15, 2, 32  # the demo clip, played at its own 
 def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
     replicated_cluster: RedisClusterServer, prefix: str, tmp_path: Path, demo_clip: Path, lag_s: float
 ) -> None:
-    # Given ingest (three sources at the clip's own pace) and a classifier on a cluster whose masters have replicas
+    # Given ingest (three sources at the clip's own pace), a classifier and an aggregator on a cluster whose masters have replicas
     keys = Keys(prefix)
     config = {
         "redis": {"url": replicated_cluster.url, "prefix": prefix, "cluster": True, "faces_shards": SHARDS},
@@ -60,12 +61,13 @@ def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
         "http": {"ingest_port": free_port(), "classifier_port": free_port(), "aggregator_port": free_port()},
         "classifier": {"batch_max": BATCH_MAX, "batch_wait_ms": 20, "claim_idle_ms": 5000},
         "ingest": {"exit_at_end": False},
+        "aggregator": {"summary_dir": str(tmp_path / "sessions")},
     }
     config_file = tmp_path / "emostream.yaml"
     config_file.write_text(yaml.safe_dump(config))
     client = redis.RedisCluster.from_url(replicated_cluster.url)
     victim_shard = keys.face_shard(SOURCES[0], SHARDS)
-    procs = {role: spawn(role, config_file, tmp_path / f"{role}.log") for role in ("classify", "ingest")}
+    procs = {role: spawn(role, config_file, tmp_path / f"{role}.log") for role in ("aggregate", "classify", "ingest")}
     try:
         # When the master of cam-a's faces shard is killed while events flow
         wait_for(lambda: client.xlen(keys.events(SOURCES[0])) >= 40, 120, "no events before the kill")
@@ -81,19 +83,20 @@ def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
         replicated_cluster.wait_ok(60)  # the replica is promoted within about node_timeout × 2
         client = redis.RedisCluster.from_url(replicated_cluster.url)
 
-        # ... and the sources end and the classifier drains every shard
+        # ... and the sources end, the classifier drains every shard and the aggregator summarises every session
         def settled() -> bool:
             return len(ended(client, keys)) == len(SOURCES) and all(client.xlen(s) == 0 for s in keys.face_shards(SHARDS))
 
         wait_for(settled, 240, "the pipeline did not finish after the failover", interval=0.5)
+        wait_for(lambda: client.xlen(keys.sessions) >= len(SOURCES), 120, "not every session was summarised after the failover")
         codes = stop_all(procs)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
     logs = {role: (tmp_path / f"{role}.log").read_text() for role in procs}
-    assert codes == {"classify": 0, "ingest": 0}, logs
-    # Then both workers noticed the outage and came back by themselves
+    assert codes == {"aggregate": 0, "classify": 0, "ingest": 0}, logs
+    # Then the workers that write the most noticed the outage and came back by themselves
     for role in ("classify", "ingest"):
         assert "lost Redis" in logs[role] and "Redis is back" in logs[role], f"{role} did not reconnect by itself:\n{logs[role][-3000:]}"
     # ... no event was published twice, and what was lost is counted and bounded
@@ -106,3 +109,12 @@ def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
     bound = int(len(SOURCES) * FPS * FACES_PER_FRAME * lag_s) + BATCH_MAX
     print(f"failover (replica {lag_s} s behind): {published} faces published, {len(ids)} events, {lost} lost (bound {bound})")
     assert 0 <= lost <= bound, f"{lost} of {published} faces lost: more than the replica could have missed"
+    # ... and every session was summarised once, counting no face twice. The aggregator may have counted an event the
+    # failover then took out of the stream (read from the old master before it died), or lost a little of its own state.
+    summaries = [json.loads(f[b"data"]) for _, f in client.xrange(keys.sessions)]
+    assert sorted(s["source"] for s in summaries) == sorted(SOURCES), summaries
+    for summary in summaries:
+        source, counted = summary["source"], summary["faces"]
+        events = client.xlen(keys.events(source))
+        print(f"  {source}: {ends[source].faces} faces, {events} events kept, {counted} counted")
+        assert events - bound <= counted <= ends[source].faces, f"{source}: {counted} counted, {events} events, {ends[source].faces} faces"
