@@ -82,6 +82,11 @@ class RateMeter:
             return sum(n for _, n in self._marks) / span
 
 
+def served_shards(shards: list[str], chosen: list[int]) -> list[str]:
+    """The shards a replica serves: ``classifier.shards`` (indices, checked against ``redis.faces_shards`` by the config), else all."""
+    return [shards[i] for i in sorted(set(chosen))] if chosen else shards
+
+
 def read_order(streams: list[str], turn: int, count: int) -> tuple[list[str], int]:
     """The streams to read this time, starting with the ``turn``-th, and how many entries from each.
 
@@ -177,7 +182,7 @@ class ClassifierWorker(Worker):
             deadletter=self.keys.deadletter, keep_pixels=cfg.deadletter_pixels, acked_deleted=True,
             on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc,
         )
-        self.face_streams = face_streams or self.keys.face_shards(config.redis.faces_shards)
+        self.face_streams = face_streams or served_shards(self.keys.face_shards(config.redis.faces_shards), cfg.shards)
         for stream in self.face_streams:
             self.reader.follow(stream)
         self._turn = 0

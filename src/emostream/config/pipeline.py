@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -117,6 +117,11 @@ class ClassifierConfig(Section):
     threads: int = Field(0, ge=0, le=256, description="CPU threads for inference: TFLite num_threads, TensorFlow intra-op pool (0: all cores).")
     mixed_precision: bool = Field(
         False, description="Compute in bfloat16 on a GPU that has it (compute capability 8.0+), else float16 (keras format; ignored on CPU)."
+    )
+    shards: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="The faces shards (0-based, of redis.faces_shards) this replica serves; empty: every shard. "
+        "E.g. GPU replicas on some shards, CPU replicas on others; every shard needs at least one replica.",
     )
     claim_idle_ms: int = Field(10_000, ge=100, description="Faces pending this long at a dead replica are claimed by another.")
     deadletter_pixels: bool = Field(

@@ -36,6 +36,15 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
+    def _shards_exist(self) -> Config:
+        wrong = sorted({i for i in self.classifier.shards if i >= self.redis.faces_shards})
+        if wrong:
+            raise ValueError(
+                f"classifier.shards {wrong} do not exist: redis.faces_shards is {self.redis.faces_shards} (shards 0 to {self.redis.faces_shards - 1})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _reid_outlives_tracks(self) -> Config:
         """A re-identified face continues its old track id, which the aggregator must not have ended meanwhile."""
         window, tracks = self.tracker.reid_window_s, self.tracks
