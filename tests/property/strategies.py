@@ -65,6 +65,9 @@ def value_of(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(args)
     if origin is list and args and args[0] is SourceConfig:
         return st.lists(sources(), max_size=3, unique_by=lambda s: s["id"])
+    if origin is list and args and get_origin(args[0]) is typing.Annotated:
+        # classifier.shards, indices checked against redis.faces_shards (at least 1): only shard 0 is valid with any count.
+        return st.lists(st.just(0), max_size=1)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return section(annotation)
     bounds = _bounds(metadata)
