@@ -106,7 +106,7 @@ def test_an_explicit_tflite_format_serves_the_cards_own_file(tmp_path: Path, mon
 
 def test_a_gpu_device_node_sends_the_question_to_the_installed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(choice.glob, "glob", lambda pattern: ["/dev/nvidia0"] if pattern.startswith("/dev/nvidia") else [])
+    monkeypatch.setattr(backends.glob, "glob", lambda pattern: ["/dev/nvidia0"] if pattern.startswith("/dev/nvidia") else [])
     assert choice.gpu_device_present()
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setattr(backends, "loaded_backend", lambda: None)  # as in a fresh classifier process

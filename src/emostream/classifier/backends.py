@@ -22,6 +22,7 @@ Variables already in the environment win, so an operator can still override.
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import logging
 import os
@@ -47,6 +48,19 @@ def installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def gpu_device_present() -> bool:
+    """Whether the OS shows a GPU a framework could use, without loading it.
+
+    NVIDIA device nodes (``/dev/nvidia0``..., also inside containers run with the
+    NVIDIA toolkit), ROCm's ``/dev/kfd``, or WSL 2's ``/dev/dxg``. Anything else
+    (a GPU TensorFlow could use but this misses) is served on the CPU by ``auto``;
+    ``classifier.format: keras`` still asks TensorFlow directly.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
+
+
 def loaded_backend() -> str | None:
     """The backend of the Keras already imported in this process, None when Keras is not imported."""
     keras = sys.modules.get("keras")
@@ -57,8 +71,6 @@ def loaded_backend() -> str | None:
 
 def sees_gpu(name: str) -> bool:
     """Whether backend ``name`` sees a GPU; it is imported only when installed and the OS shows a GPU device."""
-    from emostream.classifier.choice import gpu_device_present
-
     if not gpu_device_present() or not installed(name):
         return False
     if name == "jax":

@@ -21,12 +21,13 @@ evaluation and export need.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from dataclasses import replace
 from typing import Any
 
+from emostream.classifier import backends
+from emostream.classifier.backends import gpu_device_present
 from emostream.cpufeatures import cpu_flags, fast_int8
 from emostream.modelcard import ModelCard
 
@@ -37,19 +38,6 @@ FLOAT_VARIANTS = ("float32", "fp16")
 INT8_DOT_VARIANTS = ("dynamic",)
 
 
-def gpu_device_present() -> bool:
-    """Whether the OS shows a GPU that TensorFlow could use, without loading it.
-
-    NVIDIA device nodes (``/dev/nvidia0``..., also inside containers run with the
-    NVIDIA toolkit), ROCm's ``/dev/kfd``, or WSL 2's ``/dev/dxg``. Anything else
-    (a GPU TensorFlow could use but this misses) is served on the CPU by ``auto``;
-    ``classifier.format: keras`` still asks TensorFlow directly.
-    """
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
-
-
 def gpu_visible() -> bool:
     """Whether the Keras backend this process uses (or, unchosen, any installed one) sees a GPU.
 
@@ -58,8 +46,6 @@ def gpu_visible() -> bool:
     """
     if not gpu_device_present():
         return False
-    from emostream.classifier import backends
-
     name = backends.loaded_backend() or os.environ.get("KERAS_BACKEND")
     if name in backends.BACKENDS:
         return backends.sees_gpu(name)
