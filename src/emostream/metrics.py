@@ -30,7 +30,7 @@ FACE_OUTCOMES = ("published", "too_small")
 DROP_REASONS = ("backlog", "age")  # why ingest drops a live frame (emostream_ingest_frames_dropped_total)
 CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
-SESSION_END_REASONS = ("eof", "stopped", "error", "timeout")
+SESSION_END_REASONS = ("eof", "stopped", "error", "timeout", "max_duration")
 TRACK_EVENT_TYPES = ("new", "update", "end")
 
 

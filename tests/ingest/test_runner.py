@@ -43,6 +43,29 @@ def test_an_outage_longer_than_the_session_timeout_ends_the_session_at_the_timeo
     assert pub.ends[0].frames_analysed == 4 and pub.ends[1].frames_analysed == 3
 
 
+def test_a_live_session_longer_than_session_max_is_cut_into_periods_that_lose_no_frame() -> None:
+    # Given a camera that streams 50 frames at 10 fps without a break and a 2 s cap on a session,
+    rig = build([50], ingest={"session_max_s": 2.0})
+    rig.runner.run()
+    pub = rig.publisher
+    ids = [s.session for s in pub.starts]
+    # then it is cut every 2 s into three sessions, each ended once (the first two by the cap),
+    assert [(e.session, e.reason) for e in pub.ends] == list(zip(ids, ["max_duration", "max_duration", "stopped"], strict=True)), pub.ends
+    for start, end in zip(pub.starts, pub.ends[:2], strict=False):
+        assert 2.0 <= end.ended_ts - start.started_ts < 2.15, f"{start.session} ran {end.ended_ts - start.started_ts:.2f} s"
+    # and every frame and face belongs to exactly one of them, each session announcing the faces it holds.
+    assert len(pub.frames) == 50 and pub.sessions_of_frames() == [ids[0]] * 20 + [ids[1]] * 20 + [ids[2]] * 10, pub.sessions_of_frames()
+    assert [e.faces for e in pub.ends] == [20, 20, 10] and sum(e.frames_analysed for e in pub.ends) == 50, pub.ends
+
+
+def test_session_max_never_cuts_a_file() -> None:
+    # Given a file (not live) of 30 frames and a session cap far shorter than the file,
+    rig = build([30], ingest={"session_max_s": 0.5}, live=False)
+    rig.runner.run()
+    # then it stays one session, ended at its end.
+    assert len(rig.publisher.starts) == 1 and [e.reason for e in rig.publisher.ends] == ["eof"], rig.publisher.ends
+
+
 def test_reconnect_delays_double_up_to_the_cap_and_start_over_after_a_connection() -> None:
     # Given a camera that refuses 5 connections, then delivers 2 frames, drops, refuses once and comes back (no jitter),
     rig = build([DOWN] * 5 + [2, DOWN, 1], ingest={"reconnect_initial_s": 0.5, "reconnect_max_s": 4.0})

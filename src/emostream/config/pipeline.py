@@ -66,6 +66,12 @@ class IngestConfig(Section):
         "Files never drop. 0: no bound.",
     )
     session_timeout_s: float = Field(30.0, gt=0, description="A live source down longer than this ends its session.")
+    session_max_s: float = Field(
+        0.0,
+        ge=0,
+        description="A live session that has run this long ends (reason max_duration) and the next frame starts a new one: a summary "
+        "per period, and Redis memory of open sessions bounded (about 104 B per event counted). 0: no limit. Files are never cut.",
+    )
     reconnect_initial_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles each try, with jitter.")
     reconnect_max_s: float = Field(10.0, gt=0, description="Longest reconnect delay (so a camera that is back is found within this long).")
     reconnect_attempts: int = Field(0, ge=0, description="Give up after this many failed reconnects in a row (0: never).")

@@ -3,8 +3,10 @@
 DESIGN's rules, in one place: a session starts with the source's first
 analysed frame; it ends when a file ends, the source is stopped, or a live
 source has been down longer than ``ingest.session_timeout_s``; a reconnect
-within that timeout continues it. A killed ingest resumes the session it left
-open from the checkpoint (see ``checkpoint``). Every frame not analysed is
+within that timeout continues it. A live session that has run for
+``ingest.session_max_s`` (when set) ends too, and the next frame starts the
+next one. A killed ingest resumes the session it left open from the
+checkpoint (see ``checkpoint``). Every frame not analysed is
 counted here, once, both in the session (for its summary) and in the metrics.
 """
 
@@ -65,6 +67,14 @@ class SessionKeeper:
         timeout = self.parts.config.ingest.session_timeout_s
         if self.session is not None and down_since is not None and self.parts.clock.monotonic() - down_since > timeout:
             self.end("timeout")
+            return True
+        return False
+
+    def split_if_due(self) -> bool:
+        """End a live session that has run ``ingest.session_max_s`` (0: never); the next frame starts the next one."""
+        limit = self.parts.config.ingest.session_max_s
+        if self.live and limit and self.session is not None and self.parts.clock.time() - self.session.started_ts >= limit:
+            self.end("max_duration")
             return True
         return False
 

@@ -250,6 +250,7 @@ class SourceRunner:
                     self.parts.metrics.first_frame.labels(self.src.id).observe(self.clock.monotonic() - began)
                     first = False
                 pacer.admit()
+                keeper.split_if_due()
                 self._admit(analyser, frame)
             return None
         finally:

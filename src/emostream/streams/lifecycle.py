@@ -46,7 +46,7 @@ class SessionEnd:
     session: SessionId
     started_ts: Finite
     ended_ts: Finite
-    reason: EndReason  # "eof", "stopped", "timeout", "error"
+    reason: EndReason  # "eof", "stopped", "timeout", "error", "max_duration"
     frames_analysed: Count
     frames_dropped: Count  # not analysed because the classifiers were behind (backpressure)
     frames_failed: Count
