@@ -12,6 +12,14 @@ running it again is safe; the first batch after a start or a failover pays
 one extra round trip per script and master. On one Redis it is
 redis-py's own pipeline, which loads missing scripts before executing.
 
+To find the keys of an ``EVALSHA``, redis-py's cluster pipeline asks the
+client's default node (``COMMAND GETKEYS``) and, unlike for a command's own
+target, never moves that default off a node that is gone. If the default
+node was the master a failover removed, every later batch would fail to
+connect to it, forever. :meth:`ScriptPipeline.execute` therefore moves the
+default to another master when a batch cannot connect, before the error goes
+on to the caller's retry.
+
 The pipeline is never a transaction: every caller's scripts are idempotent or
 compare-and-set, and their keys are those of one session or one source.
 """
@@ -19,7 +27,7 @@ compare-and-set, and their keys are those of one session or one source.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.commands.core import Script
@@ -49,7 +57,11 @@ class ScriptPipeline:
             replies: list[Any] = self.pipe.execute()
             return replies
         calls, self._calls = self._calls, {}
-        replies = self.pipe.execute(raise_on_error=False)
+        try:
+            replies = self.pipe.execute(raise_on_error=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            cast(redis.RedisCluster, self.client).replace_default_node()  # perhaps the node that is gone; the caller retries
+            raise
         for position, (script, keys, args) in calls.items():
             if isinstance(replies[position], redis.exceptions.NoScriptError):
                 replies[position] = script(keys=keys, args=args)
