@@ -138,8 +138,18 @@ class RedisClusterServer:
     def _start(self) -> None:
         for node in self.nodes:
             node.start()
-        for node in self.nodes:
-            self._wait_ping(node)
+        for i, node in enumerate(self.nodes):
+            for attempt in range(3):
+                try:
+                    self._wait_ping(node)
+                    break
+                except RuntimeError:
+                    # Free when chosen, taken since: a client's outgoing connection may get the port or its bus port
+                    # (both are ephemeral ports). A node that could not bind exits; start it again on other ports.
+                    if node.alive() or attempt == 2:
+                        raise
+                    node = self.nodes[i] = ClusterNode(free_port(), self.root, node.node_timeout_ms, self.password, self.tls)
+                    node.start()
         cli = shutil.which("redis-cli")
         if cli is None:
             raise RuntimeError("redis-cli is not on PATH: the cluster tests need it")
