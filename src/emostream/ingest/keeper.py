@@ -70,13 +70,11 @@ class SessionKeeper:
             return True
         return False
 
-    def split_if_due(self) -> bool:
+    def split_if_due(self) -> None:
         """End a live session that has run ``ingest.session_max_s`` (0: never); the next frame starts the next one."""
         limit = self.parts.config.ingest.session_max_s
         if self.live and limit and self.session is not None and self.parts.clock.time() - self.session.started_ts >= limit:
             self.end("max_duration")
-            return True
-        return False
 
     def resume(self) -> int:
         """Continue the session a killed ingest left open; returns the last frame index it analysed (-1: none)."""
