@@ -29,8 +29,8 @@ from benchmarks.harness import Cluster, free_port, healthy, stream_entries, wait
 from benchmarks.markdown import num, table
 from benchmarks.procstat import CpuMeter, cpu_seconds
 from emostream.config import DetectorConfig
-from emostream.modelcard import ModelCard, load_card
-from emostream.runner import demo_clip
+from emostream.infra.modelcard import ModelCard, load_card
+from emostream.run.pipeline import demo_clip
 
 MODEL = "mini-xception"
 
@@ -69,7 +69,7 @@ def clip_frames(clip: Path) -> list[np.ndarray]:
 def clip_crops(frames: list[np.ndarray], card: ModelCard) -> list[list[np.ndarray]]:
     """The face crops of each frame, cut exactly as ingest cuts them."""
     from emostream.detector import make_detector
-    from emostream.ingest.crop import crop_face
+    from emostream.detector.crop import crop_face
 
     cfg = DetectorConfig.model_validate({})
     with make_detector(cfg) as detector:
@@ -124,7 +124,7 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
 
     from emostream.classifier.runtime import single_io
     from emostream.detector import make_detector
-    from emostream.ingest.crop import crop_face
+    from emostream.detector.crop import crop_face
 
     cfg = DetectorConfig.model_validate({})
     model = single_io(keras.models.load_model(card.path("keras"), compile=False))

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import CARD_FILE, ModelCard, load_card, packaged_models_dir, write_card
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.modelcard import CARD_FILE, ModelCard, load_card, packaged_models_dir, write_card
 
 log = logging.getLogger(__name__)
 

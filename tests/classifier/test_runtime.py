@@ -14,7 +14,7 @@ import pytest
 from emostream.classifier import choice
 from emostream.classifier import runtime as rt
 from emostream.classifier.worker import RateMeter
-from emostream.modelcard import ModelCard, load_card
+from emostream.infra.modelcard import ModelCard, load_card
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_keras_runtime_sets_tensorflow_s_thread_pools() -> None:
     code = (
         "import tensorflow as tf\n"
         "from emostream.classifier.runtime import load_runtime\n"
-        "from emostream.modelcard import load_card\n"
+        "from emostream.infra.modelcard import load_card\n"
         "runtime = load_runtime(load_card('mini-xception'), 'keras', batch_max=2, threads=1)\n"
         "threading = tf.config.threading\n"
         "print(threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads(), runtime.threads)\n"

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from emostream.aggregator.store import SessionStore
+from emostream.config.ids import shown
 from emostream.streams.events import EmotionEvent, decode_event
 from emostream.streams.groups import Entry, GroupReader, entry_ms
-from emostream.streams.ids import shown
 from emostream.streams.keys import Keys
 from emostream.streams.wire import MessageError
 

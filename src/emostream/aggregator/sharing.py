@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from emostream.aggregator.leases import SourceLeases, take_over
-from emostream.metrics import AggregatorMetrics
+from emostream.infra.metrics import AggregatorMetrics
 from emostream.streams.discovery import SourceStreams
 from emostream.streams.groups import Entry, GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from emostream.config import TracksConfig
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 from emostream.streams.records import TrackEvent
 

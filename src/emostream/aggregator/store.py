@@ -17,7 +17,7 @@ import redis
 
 from emostream.aggregator.closing import make_close
 from emostream.aggregator.scripts import ScriptPipeline
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart

@@ -44,15 +44,16 @@ from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
-from emostream.httpserver import WorkerHttpServer
-from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Reconnector, connect
-from emostream.redis_wait import connect_when_up
+from emostream.infra.httpserver import WorkerHttpServer
+from emostream.infra.metrics import AggregatorMetrics
+from emostream.infra.worker import Worker
+from emostream.streams.connection import connect
 from emostream.streams.groups import Entry, GroupReader, is_nogroup
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
+from emostream.streams.reconnect import Reconnector
+from emostream.streams.wait import connect_when_up
 from emostream.streams.wire import MessageError
-from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 GC_PERIOD_S = 10.0  # the cyclic garbage collector runs this often, not after every few hundred allocations

@@ -11,7 +11,7 @@ Two choices, both made when ``classifier.format`` is ``auto``:
 - **Which TFLite file.** A card may list several TFLite variants
   (``tflite_variants``, written by ``emostream export``). Dynamic-range int8
   (``dynamic``) is served only where the CPU has fast int8 dot products
-  (:mod:`emostream.cpufeatures`); elsewhere a float variant (``float32`` or
+  (:mod:`emostream.infra.cpufeatures`); elsewhere a float variant (``float32`` or
   ``fp16``: float maths on XNNPACK) is, because emulated int8 is 4-5 times
   slower. With no such alternative the card's own ``files.tflite`` is served.
 
@@ -28,8 +28,8 @@ from typing import Any
 
 from emostream.classifier import backends
 from emostream.classifier.backends import gpu_device_present
-from emostream.cpufeatures import cpu_flags, fast_int8
-from emostream.modelcard import ModelCard
+from emostream.infra.cpufeatures import cpu_flags, fast_int8
+from emostream.infra.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
 

@@ -90,7 +90,7 @@ class ClusterCommit:
 
     def __init__(
         self,
-        client: redis.Redis,  # a RedisCluster, typed as every module takes its client (see redis_io)
+        client: redis.Redis,  # a RedisCluster, typed as every module takes its client (see streams.connection)
         keys: Keys,
         group: str,
         events_maxlen: int,

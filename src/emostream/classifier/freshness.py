@@ -32,7 +32,7 @@ from typing import TypeVar
 import redis
 
 from emostream.classifier.commit import DROP_REASON
-from emostream.metrics import ClassifierMetrics
+from emostream.infra.metrics import ClassifierMetrics
 from emostream.streams.facejob import FaceJobHeader
 
 REASON = DROP_REASON

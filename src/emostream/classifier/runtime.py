@@ -31,7 +31,7 @@ import numpy as np
 
 from emostream.classifier import backends
 from emostream.classifier.choice import resolve_format, serving_card
-from emostream.modelcard import ModelCard
+from emostream.infra.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
 

@@ -38,16 +38,16 @@ from emostream.classifier.freshness import Freshness
 from emostream.classifier.overlap import Overlap
 from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.config import Config
-from emostream.metrics import ClassifierMetrics
-from emostream.modelcard import load_card
-from emostream.redis_io import Reconnector
-from emostream.redis_wait import connect_when_up
+from emostream.infra.metrics import ClassifierMetrics
+from emostream.infra.modelcard import load_card
+from emostream.infra.worker import Worker
 from emostream.streams.eventjson import format_events
 from emostream.streams.facejob import FaceJobHeader, decode_batch
 from emostream.streams.groups import GroupReader, is_nogroup
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.reconnect import Reconnector
+from emostream.streams.wait import connect_when_up
 from emostream.streams.wire import Fields
-from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 

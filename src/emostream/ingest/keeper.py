@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 
 from emostream.config import SourceConfig
+from emostream.infra.redact import redact
 from emostream.ingest import checkpoint
 from emostream.ingest.parts import RunnerParts
 from emostream.ingest.policy import DROP_REASONS
 from emostream.ingest.session import IngestSession
-from emostream.redact import redact
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ from typing import Any
 
 import redis
 
+from emostream.infra.metrics import IngestMetrics
 from emostream.ingest.policy import QueueState
-from emostream.metrics import IngestMetrics
 from emostream.streams.groups import backlog
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 

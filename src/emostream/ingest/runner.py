@@ -21,6 +21,7 @@ import logging
 import threading
 
 from emostream.config import SourceConfig
+from emostream.config.sources import source_kind
 from emostream.ingest.analyse import FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
@@ -28,7 +29,7 @@ from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import Backpressure, Limits, SourceState, Verdict
-from emostream.ingest.sources import Frame, source_kind
+from emostream.ingest.sources import Frame
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from emostream.config import TrackerConfig
-from emostream.ingest.tracker import Tracker, TrackerParams
+from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 
 

@@ -24,14 +24,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from emostream.config.sources import guess_live, source_kind
+from emostream.infra.redact import redact
 from emostream.ingest.errors import SourceError, classify_open_error, missing_file
-from emostream.redact import redact
 
 log = logging.getLogger(__name__)
 
-NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "udp://", "tcp://", "srt://", "http://", "https://")
-# An http(s) URL to one of these is a file on a web server, not a live stream.
-FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv", ".3gp")
 # A live stream that yields this many undecodable packets in a row is treated as broken.
 MAX_CONSECUTIVE_DECODE_ERRORS = 100
 
@@ -75,33 +73,6 @@ class Frame:
     def image(self) -> np.ndarray:
         """BGR pixels (OpenCV's order), for callers that do not ask for a colour."""
         return self.pixels("bgr")
-
-
-def source_kind(url: str) -> str:
-    """``rtsp``, ``http``, ``stream`` (other network protocols), ``device``, ``index``, ``lavfi`` or ``file``."""
-    lowered = url.lower()
-    if lowered.startswith(("rtsp://", "rtsps://")):
-        return "rtsp"
-    if lowered.startswith(("http://", "https://")):
-        return "http"
-    if lowered.startswith(NETWORK_SCHEMES):
-        return "stream"
-    if lowered.startswith("/dev/video"):
-        return "device"
-    if url.isdigit():
-        return "index"
-    if lowered.startswith("lavfi:"):
-        return "lavfi"
-    return "file"
-
-
-def guess_live(url: str) -> bool:
-    """Cameras and network streams are live; files, and http(s) links to a video file, are not."""
-    kind = source_kind(url)
-    if kind == "http":
-        path = url.split("?", 1)[0].split("#", 1)[0].lower()
-        return not path.endswith(FILE_SUFFIXES)
-    return kind != "file"
 
 
 class VideoSource:

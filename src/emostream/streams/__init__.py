@@ -1,8 +1,9 @@
-"""The Redis transport of emostream: key names, messages, consumer groups.
+"""The Redis transport of emostream: connections, key names, messages, consumer groups.
 
 Every process talks to the others only through Redis, and this package is the
-one place that knows how: ``keys`` names every key and stream and their caps,
-``ids`` the rule for identifiers that become keys or file names, ``wire`` the
+one place that knows how: ``connection``, ``reconnect``, ``wait`` and
+``embedded`` connect, retry and start a server, ``keys`` names every key and
+stream and their caps (identifiers follow :mod:`emostream.config.ids`), ``wire`` the
 envelope and the one validation path, the message modules (``facejob``,
 ``lifecycle``, ``events``, ``records``, with ``numbers`` for their bounded
 number types) the typed, versioned wire format, ``schema`` the JSON Schema

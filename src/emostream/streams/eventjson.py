@@ -7,7 +7,7 @@ event is formatted as text:
 
 - every header came through :func:`~emostream.streams.facejob.decode_batch`,
   which validated it strictly with bounds that make each event field valid
-  (ids follow ``streams.ids``, so they need no JSON escaping; numbers are
+  (ids follow ``config.ids``, so they need no JSON escaping; numbers are
   finite and in range; the event id is checked for length there too);
 - the probabilities are checked for the whole batch at once (shape, finite,
   within [0, 1] after rounding); a batch that fails raises, as a failed
@@ -17,7 +17,7 @@ event is formatted as text:
 Numbers are written rounded with ``%.4f`` / ``%.2f``, as ``build_event``
 rounds them; that text is valid JSON for any finite float and reads back as
 the float ``round`` gives. The result is the document ``build_event``
-makes, field for field (``tests/streams/test_eventjson.py`` checks it against
+makes, field for field (``tests/property/test_message_properties.py`` checks it against
 ``build_event``, the model and the JSON Schema on generated jobs).
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.facejob import FaceJobHeader
 from emostream.streams.wire import utc_iso
 

@@ -6,7 +6,7 @@ it, the aggregator and the subscriber read it, and the JSON Schema
 three can never disagree.
 
 Reading is tolerant where the docs promise it (fields a newer producer added
-are ignored) and strict everywhere else: ids follow ``streams.ids``, numbers
+are ignored) and strict everywhere else: ids follow ``config.ids``, numbers
 are finite and in range, the label is one of the seven classes.
 """
 
@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from emostream.emotions import EMOTIONS
+from emostream.config.ids import EventId, SessionId, SourceId
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.eventjson import rounded_probabilities
 from emostream.streams.facejob import Detector, FaceJob
-from emostream.streams.ids import EventId, SessionId, SourceId
 from emostream.streams.numbers import Count, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, envelope, payload, utc_iso, validate
 

@@ -28,7 +28,7 @@ from typing import Annotated, Literal, get_args
 import numpy as np
 from pydantic import AfterValidator, TypeAdapter
 
-from emostream.streams.ids import EVENT_ID_MAX, SessionId, SourceId, shown
+from emostream.config.ids import EVENT_ID_MAX, SessionId, SourceId, shown
 from emostream.streams.numbers import Count, EpochSeconds, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 

@@ -17,7 +17,7 @@ needs and which used to be copied into each of them:
   ``NOGROUP``; the reader recreates its groups and carries on.
 
 Reconnecting after a lost connection is not its job: each worker runs its
-whole step under ``redis_io.Reconnector``, which also covers its writes.
+whole step under ``streams.reconnect.Reconnector``, which also covers its writes.
 
 On a Redis Cluster one ``XREADGROUP`` cannot name streams of different slots
 (CROSSSLOT), and one blocking read can wait on one node only. There the

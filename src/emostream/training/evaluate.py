@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import ModelCard, load_card, sha256_of
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.modelcard import ModelCard, load_card, sha256_of
 from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.metrics import classification_report
 from emostream.training.table import is_npz, labelled, load_table

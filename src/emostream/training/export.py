@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
 from emostream.training.provenance import metrics_section, read_json, training_section
 from emostream.training.scoring import score_folder, training_images

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.textio import open_text
 
 # FER+ columns mapped onto our classes; contempt, unknown and NF have no class.

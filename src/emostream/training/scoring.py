@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from emostream.modelcard import load_card
+from emostream.infra.modelcard import load_card
 from emostream.training.data import load_image_folder
 from emostream.training.evaluate import evaluate, load_eval_data, write_outputs
 from emostream.training.provenance import headline_metrics

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class FaceAnalyzer:
     def __init__(self, config: Any, model: str | None = None, fmt: str | None = None) -> None:
         from emostream.classifier.runtime import load_runtime
         from emostream.detector import make_detector
-        from emostream.modelcard import load_card
+        from emostream.infra.modelcard import load_card
 
         self.config = config
         self.card = load_card(model or config.classifier.model or None)
@@ -112,7 +112,7 @@ class FaceAnalyzer:
 
     def faces(self, frame_bgr: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         """(detection, probabilities) for each big-enough face, one forward pass per frame."""
-        from emostream.ingest.crop import crop_face
+        from emostream.detector.crop import crop_face
 
         det_cfg = self.config.detector
         detections = [d for d in self.detector.detect(frame_bgr) if min(d.w, d.h) >= det_cfg.min_face_px]
