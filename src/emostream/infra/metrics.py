@@ -19,15 +19,33 @@ and no panel or rule reads them.
 from __future__ import annotations
 
 import contextlib
+from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from emostream.infra.emotions import EMOTIONS
 
+
+class FrameOutcome(StrEnum):
+    """What became of a frame ingest decoded (``emostream_ingest_frames_total{outcome}``)."""
+
+    ANALYSED = "analysed"
+    SKIPPED = "skipped"  # a live source delivered more than its fps
+    DROPPED = "dropped"  # backpressure, for one of the DropReasons
+    FAILED = "failed"  # decode or detect error
+
+
+class DropReason(StrEnum):
+    """Why ingest dropped a live frame (``emostream_ingest_frames_dropped_total{reason}``)."""
+
+    BACKLOG = "backlog"  # ingest.backlog_max faces wait
+    AGE = "age"  # a face queued now would wait too long to meet ingest.max_queue_age_ms
+
+
 # Label values known in advance, created at 0 (see the module docstring).
-FRAME_OUTCOMES = ("analysed", "skipped", "dropped", "failed")
+FRAME_OUTCOMES = tuple(outcome.value for outcome in FrameOutcome)
 FACE_OUTCOMES = ("published", "too_small")
-DROP_REASONS = ("backlog", "age")  # why ingest drops a live frame (emostream_ingest_frames_dropped_total)
+DROP_REASONS = tuple(reason.value for reason in DropReason)
 CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
 SESSION_END_REASONS = ("eof", "stopped", "error", "timeout", "max_duration")

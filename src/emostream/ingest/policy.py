@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from emostream.infra.metrics import DropReason
+
 
 class SourceState(StrEnum):
     """Where one source's runner stands; shown by ``emostream sources list`` and ``/healthz``."""
@@ -47,11 +49,13 @@ class Verdict(StrEnum):
 
     ANALYSE = "analyse"
     WAIT = "wait"  # ask again shortly (files)
-    DROP_BACKLOG = "backlog"  # live: the queue is full
-    DROP_AGE = "age"  # live: the work ahead is older than the freshness bound
+    DROP_BACKLOG = DropReason.BACKLOG.value  # live: the queue is full
+    DROP_AGE = DropReason.AGE.value  # live: the work ahead is older than the freshness bound
 
-
-DROP_REASONS = (Verdict.DROP_BACKLOG.value, Verdict.DROP_AGE.value)
+    @property
+    def drop_reason(self) -> DropReason:
+        """The reason counted for a drop verdict (ValueError for ANALYSE and WAIT, which drop nothing)."""
+        return DropReason(self.value)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class SourceRunner:
                 analyser.analyse(frame)
                 return
             if verdict is not Verdict.WAIT:
-                self.keeper.dropped(verdict.value)
+                self.keeper.dropped(verdict.drop_reason)
                 return
             if self.clock.wait(self.stop, FILE_WAIT_S):
                 return

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
 from emostream.detector import make_detector
-from emostream.infra.metrics import IngestMetrics
+from emostream.infra.metrics import FrameOutcome, IngestMetrics
 from emostream.infra.modelcard import ModelCard, load_card
 from emostream.infra.worker import Worker
 from emostream.ingest import control
@@ -196,6 +196,6 @@ class IngestWorker(Worker):
             runner.thread.join(max(0.0, deadline - time.monotonic()))
         with contextlib.suppress(redis.RedisError):
             control.clear_state(self.client, self.keys, self.name)
-        frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": "analysed"}) or 0
+        frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": FrameOutcome.ANALYSED}) or 0
                      for r in runners)
         log.info("ingest stopped ◆ %d source(s) ◆ %d frames analysed", len(runners), frames)

@@ -12,19 +12,18 @@ are finite and in range, the label is one of the seven classes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from emostream.config.ids import EventId, SessionId, SourceId
-from emostream.infra.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS, Emotion
 from emostream.streams.eventjson import rounded_probabilities
 from emostream.streams.facejob import Detector, FaceJob
 from emostream.streams.numbers import Count, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, envelope, payload, utc_iso, validate
 
-Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
 Milliseconds = NonNegative
 
