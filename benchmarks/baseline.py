@@ -89,7 +89,8 @@ def classification_rates(card: ModelCard, per_frame: list[list[np.ndarray]], per
     """Faces/s of the classification step alone, four ways, on the clip's crops."""
     import keras
 
-    from emostream.classifier.runtime import load_runtime, single_io
+    from emostream.classifier.keras_dtype import single_io
+    from emostream.classifier.runtime import load_runtime
 
     crops = [crop for frame in per_frame for crop in frame]
     model = single_io(keras.models.load_model(card.path("keras"), compile=False))
@@ -122,7 +123,7 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
 
     import keras
 
-    from emostream.classifier.runtime import single_io
+    from emostream.classifier.keras_dtype import single_io
     from emostream.detector import make_detector
     from emostream.detector.crop import crop_face
 

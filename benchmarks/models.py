@@ -117,7 +117,7 @@ def float_counterpart(name: str, card: ModelCard, workdir: Path) -> Candidate | 
     import keras
     import tensorflow as tf
 
-    from emostream.classifier.runtime import stored_in_float16, with_policy
+    from emostream.classifier.keras_dtype import stored_in_float16, with_policy
 
     model = keras.models.load_model(card.path("keras"), compile=False)
     if stored_in_float16(model):

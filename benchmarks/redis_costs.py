@@ -41,7 +41,7 @@ from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.session import IngestSession
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.reconnect import Reconnector
 

@@ -13,7 +13,7 @@ import pytest
 
 from emostream.classifier import choice
 from emostream.classifier import runtime as rt
-from emostream.classifier.worker import RateMeter
+from emostream.classifier.rate import RateMeter
 from emostream.infra.modelcard import ModelCard, load_card
 
 
@@ -101,7 +101,8 @@ def test_keras_runtime_sets_tensorflow_s_thread_pools() -> None:
         "threading = tf.config.threading\n"
         "print(threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads(), runtime.threads)\n"
     )
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}
+    # The child imports the emostream under test, not whichever one the virtual environment installed.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "", "PYTHONPATH": str(Path(rt.__file__).parents[2])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-3:] == ["1", "1", "1"], f"intra-op, inter-op, runtime threads: {proc.stdout!r}"

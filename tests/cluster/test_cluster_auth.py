@@ -14,7 +14,7 @@ from emostream.classifier.commit import Classified, Committed
 from emostream.config import RedisConfig
 from emostream.streams.connection import connect
 from emostream.streams.errors import RedisPermissionDenied
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.security.servers import acl_rule_from_docs
 from tests.support.cluster import RedisClusterServer, command

@@ -11,7 +11,8 @@ import redis
 from emostream.client.follow import follow_events
 from emostream.ingest.publisher import IngestPublisher
 from emostream.streams.events import encode_event
-from emostream.streams.groups import GroupReader, ensure_group
+from emostream.streams.group_commands import ensure_group
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd
 from emostream.streams.reconnect import Reconnector

@@ -11,7 +11,7 @@ import redis
 
 from emostream.config import parse_config
 from emostream.streams.errors import RedisUnavailable, RedisUnreachable
-from emostream.streams.groups import LAG_COUNT_CAP, backlog, delete_consumer_if_idle
+from emostream.streams.group_commands import LAG_COUNT_CAP, backlog, delete_consumer_if_idle
 from emostream.streams.wait import connect_when_up
 from tests.conftest import RedisServer, free_port
 

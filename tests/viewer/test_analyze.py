@@ -13,7 +13,8 @@ import pytest
 
 from emostream.config import parse_config
 from emostream.infra.emotions import EMOTIONS
-from emostream.viewer.analyze import AnalyzeError, collect_inputs, run
+from emostream.viewer.analyze import run
+from emostream.viewer.inputs import AnalyzeError, collect_inputs
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ import redis
 from emostream.aggregator.leases import SourceLeases, take_over
 from emostream.infra.metrics import AggregatorMetrics
 from emostream.streams.discovery import SourceStreams
-from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.group_commands import Entry
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 
 log = logging.getLogger(__name__)

@@ -8,29 +8,7 @@
     for event in sub.events(group="my-app", consumer="worker-1"):
         print(event.source, event.track_id, event.label, event.confidence)
 
-Without ``group`` a subscriber just reads (``XREAD``): it sees everything from
-now on (or from the start with ``from_start=True``) and forgets its place when
-it stops. With ``group`` it reads through a Redis consumer group of its own:
-
-- a record is acknowledged when the loop asks for the next one, i.e. after
-  the loop body ran without raising (``auto_ack=False``: call :meth:`Subscriber.ack`);
-- a restarted subscriber with the same group and consumer name first gets the
-  records it was handed but did not acknowledge, then continues with new ones;
-- records left unacknowledged by another consumer of the group for
-  ``claim_idle_ms`` (a crashed replica under another name) are claimed;
-- several consumers of one group share the records; several groups each get all.
-
-Delivery is at least once: a record can come again after a crash, and leaving
-the loop with ``break`` leaves the record in hand unacknowledged. Every record
-carries a deterministic id (``event_id``, ``id``, ``session``) to drop repeats by.
-The group names ``aggregators`` and ``classifiers`` are emostream's own and refused.
-
-Records are the typed messages of ``emostream.streams`` (:class:`EmotionEvent`,
-:class:`TrackUpdate`, :class:`SessionSummary`: every field of the JSON as an
-attribute, nested ones as typed objects), plus where each came from
-(``stream``, ``entry_id``, ``group``). Reading in a group uses the same
-``GroupReader`` as emostream's own workers; an entry that does not decode is
-logged, acknowledged and skipped.
+Details at :class:`Subscriber`.
 """
 
 from __future__ import annotations
@@ -50,7 +28,8 @@ from emostream.config import Config, RedisConfig
 from emostream.streams import events, records
 from emostream.streams.connection import connect
 from emostream.streams.discovery import SourceStreams, registered_sources
-from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.group_commands import Entry
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, CLASSIFIER_GROUP, Keys
 from emostream.streams.wire import Fields, MessageError, payload, validate
 from emostream.streams.xread import xread_streams
@@ -121,6 +100,31 @@ class _Kind(Generic[R]):
 
 
 class Subscriber:
+    """Without ``group`` a subscriber just reads (``XREAD``): it sees everything from
+    now on (or from the start with ``from_start=True``) and forgets its place when
+    it stops. With ``group`` it reads through a Redis consumer group of its own:
+
+    - a record is acknowledged when the loop asks for the next one, i.e. after
+      the loop body ran without raising (``auto_ack=False``: call :meth:`Subscriber.ack`);
+    - a restarted subscriber with the same group and consumer name first gets the
+      records it was handed but did not acknowledge, then continues with new ones;
+    - records left unacknowledged by another consumer of the group for
+      ``claim_idle_ms`` (a crashed replica under another name) are claimed;
+    - several consumers of one group share the records; several groups each get all.
+
+    Delivery is at least once: a record can come again after a crash, and leaving
+    the loop with ``break`` leaves the record in hand unacknowledged. Every record
+    carries a deterministic id (``event_id``, ``id``, ``session``) to drop repeats by.
+    The group names ``aggregators`` and ``classifiers`` are emostream's own and refused.
+
+    Records are the typed messages of ``emostream.streams`` (:class:`EmotionEvent`,
+    :class:`TrackUpdate`, :class:`SessionSummary`: every field of the JSON as an
+    attribute, nested ones as typed objects), plus where each came from
+    (``stream``, ``entry_id``, ``group``). Reading in a group uses the same
+    ``GroupReader`` as emostream's own workers; an entry that does not decode is
+    logged, acknowledged and skipped.
+    """
+
     def __init__(
         self,
         url: str | None = None,

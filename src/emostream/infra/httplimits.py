@@ -1,21 +1,6 @@
 """Limits that keep the workers' HTTP server bounded whatever its clients do.
 
-The server is the standard library's thread-per-connection ``http.server``;
-three things keep it bounded:
-
-- **A waiting room.** A connection gets no thread until its whole request
-  head (up to the blank line) has arrived: one thread reads every such
-  connection without blocking and closes those not complete within the
-  timeout. A flood of idle, half-open or slow (one byte at a time) clients
-  therefore costs file descriptors and a few bytes each, never threads, and
-  the room holds at most ``max_waiting`` of them (the oldest is closed to
-  make space, so a new client such as a probe of ``/healthz`` gets in).
-- **A fixed number of handler slots.** A complete request gets one of
-  ``max_connections`` threads; past that it is answered ``503`` at once.
-- **Timeouts on every later read and write**, so a viewer that stops
-  reading a stream is dropped after the timeout too.
-
-Why not uvicorn or aiohttp: see ``docs/decisions.md`` (HTTP server).
+Details at :class:`BoundedHTTPServer`.
 """
 
 from __future__ import annotations
@@ -147,7 +132,25 @@ class WaitingRoom:
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
-    """``ThreadingHTTPServer`` with a waiting room, a fixed number of handler threads and quiet errors."""
+    """``ThreadingHTTPServer`` with a waiting room, a fixed number of handler threads and quiet errors.
+
+    The server is the standard library's thread-per-connection ``http.server``;
+    three things keep it bounded:
+
+    - **A waiting room.** A connection gets no thread until its whole request
+      head (up to the blank line) has arrived: one thread reads every such
+      connection without blocking and closes those not complete within the
+      timeout. A flood of idle, half-open or slow (one byte at a time) clients
+      therefore costs file descriptors and a few bytes each, never threads, and
+      the room holds at most ``max_waiting`` of them (the oldest is closed to
+      make space, so a new client such as a probe of ``/healthz`` gets in).
+    - **A fixed number of handler slots.** A complete request gets one of
+      ``max_connections`` threads; past that it is answered ``503`` at once.
+    - **Timeouts on every later read and write**, so a viewer that stops
+      reading a stream is dropped after the timeout too.
+
+    Why not uvicorn or aiohttp: see ``docs/decisions.md`` (HTTP server).
+    """
 
     daemon_threads = True
     block_on_close = False

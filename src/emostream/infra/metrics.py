@@ -11,9 +11,6 @@ never fire, and panels would show "No data" instead of 0. So every label value
 that is known in advance (each outcome, reason and kind, each source once it is
 started) is created at 0 by the ``init_*`` methods. The trade-off is a fixed
 number of zero series per source, which is what dashboards want anyway.
-
-``_created`` series are switched off: they double the number of counter series
-and no panel or rule reads them.
 """
 
 from __future__ import annotations
@@ -53,7 +50,11 @@ TRACK_EVENT_TYPES = ("new", "update", "end")
 
 
 def _no_created_series() -> None:
-    """prometheus_client's switch is process-wide; every metrics class sets it before creating its counters."""
+    """prometheus_client's switch is process-wide; every metrics class sets it before creating its counters.
+
+    ``_created`` series are switched off: they double the number of counter series
+    and no panel or rule reads them.
+    """
     disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

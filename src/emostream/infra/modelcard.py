@@ -1,20 +1,6 @@
 """Model folders and their cards (DESIGN.md, Models).
 
-A model is a folder holding the weights and ``model.json``::
-
-    {
-      "name": "emostream-compact", "version": "1.0.0",
-      "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
-      "input": {"width": 48, "height": 48, "color": "gray"},
-      "preprocessing": {"scale": 0.00392156862745098, "offset": 0.0},
-      "files": {"keras": "model.keras", "tflite": "model.tflite"},
-      "sha256": {"model.keras": "...", "model.tflite": "..."},
-      "training": {...}, "metrics": {...}, "license": "...", "source": "..."
-    }
-
-The classifier feeds ``pixels * scale + offset`` (float32, shape (N, H, W, C))
-to the model; ingest crops faces to ``input`` size and colour. Both read these
-numbers from the card, never from constants.
+Details at :class:`ModelCard`.
 """
 
 from __future__ import annotations
@@ -39,6 +25,22 @@ class ModelCardError(ValueError):
 
 @dataclass(frozen=True)
 class ModelCard:
+    """A model is a folder holding the weights and ``model.json``::
+
+        {
+          "name": "emostream-compact", "version": "1.0.0",
+          "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+          "input": {"width": 48, "height": 48, "color": "gray"},
+          "preprocessing": {"scale": 0.00392156862745098, "offset": 0.0},
+          "files": {"keras": "model.keras", "tflite": "model.tflite"},
+          "sha256": {"model.keras": "...", "model.tflite": "..."},
+          "training": {...}, "metrics": {...}, "license": "...", "source": "..."
+        }
+
+    The classifier feeds ``pixels * scale + offset`` (float32, shape (N, H, W, C))
+    to the model; ingest crops faces to ``input`` size and colour. Both read these
+    numbers from the card, never from constants.
+    """
     folder: Path
     name: str
     version: str

@@ -9,11 +9,7 @@ new user. Environment variables silence only some of them
 :func:`filter_native_output` puts a pipe on descriptor 2 and a thread that
 drops the lines known to be such chatter and passes every other line on.
 
-Trade-offs: Python's own ``sys.stderr`` is pointed at the original
-descriptor, so log records never wait on the thread and none is lost at exit;
-native lines pass through the thread, so a native message written in the last
-instant before a hard crash may be lost. ``--log-level DEBUG`` installs no
-filter at all: everything is shown, as written.
+Details at :func:`filter_native_output`.
 """
 
 from __future__ import annotations
@@ -60,6 +56,12 @@ def filter_native_output(level: str) -> None:
     Call it before the libraries are imported and before logging is set up, so
     log handlers write to the original stderr. Child processes inherit the
     filtered descriptor, so what they print is filtered too.
+
+    Trade-offs: Python's own ``sys.stderr`` is pointed at the original
+    descriptor, so log records never wait on the thread and none is lost at exit;
+    native lines pass through the thread, so a native message written in the last
+    instant before a hard crash may be lost. ``--log-level DEBUG`` installs no
+    filter at all: everything is shown, as written.
     """
     global _installed
     if _installed or level.upper() == "DEBUG":

@@ -24,8 +24,8 @@ from emostream.config import Config, SourceConfig
 from emostream.detector import Detector
 from emostream.infra.metrics import IngestMetrics
 from emostream.infra.modelcard import ModelCard
+from emostream.ingest.frame import Frame
 from emostream.ingest.policy import QueueState
-from emostream.ingest.sources import Frame
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 

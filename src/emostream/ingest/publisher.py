@@ -10,12 +10,7 @@ first: if it already stands where the write would have left it, the write
 landed and is not repeated. The session start and the registration of the
 source are harmless to repeat (the aggregator records a start idempotently).
 
-On a Redis Cluster a transaction must stay in one slot. A frame's faces go to
-the source's faces shard and its checkpoint carries that shard's hash tag, so
-the frame stays one MULTI/EXEC. The end message (the shared lifecycle stream)
-and the checkpoint are in different slots: there the message is written
-first and the checkpoint deleted after it, and a crash between the two
-repeats the end message, which the aggregator records idempotently.
+Details at :class:`IngestPublisher`.
 """
 
 from __future__ import annotations
@@ -33,7 +28,15 @@ from emostream.streams.reconnect import Reconnector
 
 
 class IngestPublisher:
-    """One per ingest worker, shared by its source threads (redis-py clients are thread-safe)."""
+    """One per ingest worker, shared by its source threads (redis-py clients are thread-safe).
+
+    On a Redis Cluster a transaction must stay in one slot. A frame's faces go to
+    the source's faces shard and its checkpoint carries that shard's hash tag, so
+    the frame stays one MULTI/EXEC. The end message (the shared lifecycle stream)
+    and the checkpoint are in different slots: there the message is written
+    first and the checkpoint deleted after it, and a crash between the two
+    repeats the end message, which the aggregator records idempotently.
+    """
 
     def __init__(self, client: redis.Redis, keys: Keys, reconnector: Reconnector, faces_maxlen: int, faces_shards: int = 1) -> None:
         self.client, self.keys, self.reconnector, self.faces_maxlen = client, keys, reconnector, faces_maxlen

@@ -25,11 +25,11 @@ from emostream.config.sources import source_kind
 from emostream.ingest.analyse import FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
+from emostream.ingest.frame import Frame
 from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import Backpressure, Limits, SourceState, Verdict
-from emostream.ingest.sources import Frame
 
 log = logging.getLogger(__name__)
 

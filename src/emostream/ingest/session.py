@@ -54,6 +54,14 @@ class IngestSession:
         self._last_offset, self._last_interval = offset, interval
         return offset, interval
 
+    def media_clock(self) -> tuple[float | None, float | None]:
+        """(first pts, last offset): where :meth:`clock` stands, for a checkpoint."""
+        return self._first_pts, self._last_offset
+
+    def resume_clock(self, first_pts: float | None, last_offset: float | None) -> None:
+        """Continue :meth:`clock` from a checkpoint's :meth:`media_clock`."""
+        self._first_pts, self._last_offset = first_pts, last_offset
+
     def start_message(self, url: str) -> SessionStart:
         return SessionStart(self.source, self.id, self.started_ts, url)
 

@@ -29,7 +29,7 @@ from emostream.ingest.probe import RedisQueueProbe
 from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.runner import SourceRunner
 from emostream.ingest.tracking.detections import detector_config
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.reconnect import Reconnector
 from emostream.streams.wait import connect_when_up

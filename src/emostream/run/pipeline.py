@@ -8,16 +8,11 @@ ended and its session summary is out, the workers are stopped in reverse
 order (ingest first, then classifier, then aggregator) and the summaries are
 printed, each with the media duration and the time it took to process.
 
-Ctrl-C stops the run the same way: the workers run in process groups of
-their own, so the interrupt reaches only this command, which stops ingest
-first (its sessions end and are summarised) and then the others. With only
-file sources, a source that could not be opened or failed while reading is
-listed after the summaries, and the command exits 1.
+Details at :class:`Pipeline`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -74,6 +69,13 @@ def default_sources() -> list[SourceConfig]:
 
 
 class Pipeline:
+    """Ctrl-C stops the run as the end of the files does: the workers run in process groups of
+    their own, so the interrupt reaches only this command, which stops ingest
+    first (its sessions end and are summarised) and then the others. With only
+    file sources, a source that could not be opened or failed while reading is
+    listed after the summaries, and the command exits 1.
+    """
+
     def __init__(self, config: Config, live_view: bool = True, child_log_level: str = "WARNING") -> None:
         if not config.sources:
             config = config.model_copy(update={"sources": default_sources()})
@@ -154,7 +156,6 @@ class Pipeline:
             if isinstance(message, SessionStart):
                 started.add(message.session)
                 self.started_sources.add(message.source)
-                self.started_sources.add(message.source)
         summaries = {}
         for _, fields in client.xrange(self.keys.sessions, min=since):
             try:
@@ -174,73 +175,102 @@ class Pipeline:
             return None
 
     def run(self) -> int:
-        has_live = any(src.is_live for src in self.config.sources)
+        self._handle_signals()
+        client = self._start_and_connect()
+        view = LiveView(sys.stdout, enabled=self.live_view)
+        summaries: dict[str, dict[str, Any]] = {}
+        failed_role: str | None = None
+        interrupted = False
+        try:
+            failed_role, summaries = self._follow(client, view)
+            interrupted = self.stop.is_set()
+            if interrupted:
+                # Let ingest end its sessions, then give the aggregator time to summarise.
+                self._stop_child("ingest")
+                summaries = self._wait_for_summaries(client, time.monotonic() + self.config.aggregator.end_grace_s + 10, summaries)
+            now = self._sessions_now(client)
+            summaries = summaries if now is None else now[1]
+        finally:
+            view.close()
+            codes = self._shutdown()
+        return self._report(summaries, codes, failed_role, interrupted)
 
+    def _handle_signals(self) -> None:
         def on_signal(signum: int, _frame: Any) -> None:
             self.stop.set()
 
         signal.signal(signal.SIGINT, on_signal)  # before the start: Ctrl-C then still cleans up
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGHUP, on_signal)  # a closed terminal no longer reaches the workers' own groups
+
+    def _start_and_connect(self) -> Any:
         try:
             self._start()
-            client = connect(self.config.redis)
+            return connect(self.config.redis)
         except (RedisUnavailable, OSError, ValueError) as exc:
             self._shutdown()
             raise StartupError(str(exc)) from None
         except BaseException:
             self._shutdown()
             raise
-        view = LiveView(sys.stdout, enabled=self.live_view)
+
+    def _follow(self, client: Any, view: LiveView) -> tuple[str | None, dict[str, dict[str, Any]]]:
+        """Show events until every session of the file sources is summarised, a worker fails, or the run is stopped.
+
+        Returns the role that failed, if one did, and the summaries read so far.
+        """
+        has_live = any(src.is_live for src in self.config.sources)
+        started: set[str] = set()
         summaries: dict[str, dict[str, Any]] = {}
-        interrupted = False
         failed_role = None
         ingest_done_at: float | None = None
+        for event in follow_events(client, self.keys, block_ms=250, stop=self.stop.is_set, since_ms=int(self._started_at * 1000)):
+            if event is not None:
+                view.show(event)
+            else:
+                view.refresh()
+            for role, proc in self.children.items():
+                if role != "ingest" and proc.poll() is not None:
+                    failed_role = role
+            if failed_role:
+                log.error("%s exited with code %s; stopping the pipeline", failed_role, self.children[failed_role].returncode)
+                return failed_role, summaries
+            ingest = self.children["ingest"]
+            if ingest.poll() is None or has_live:
+                continue
+            if ingest.returncode != 0:
+                return "ingest", summaries
+            ingest_done_at = ingest_done_at or time.monotonic()
+            done, started, summaries = self._progress(client, started, summaries)
+            if done:
+                break
+            if time.monotonic() - ingest_done_at > self.config.aggregator.end_grace_s + 30:
+                log.error("sessions %s were never summarised", sorted(started - set(summaries)))
+                break
+        return None, summaries
+
+    def _progress(
+        self, client: Any, started: set[str], summaries: dict[str, dict[str, Any]]
+    ) -> tuple[bool, set[str], dict[str, dict[str, Any]]]:
+        """Whether every session this run started is summarised, with the sessions and summaries; the last known while Redis is away."""
+        now = self._sessions_now(client)
+        if now is None:
+            return False, started, summaries
+        started, summaries = now
+        return started <= set(summaries), started, summaries
+
+    def _wait_for_summaries(self, client: Any, deadline: float, summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         started: set[str] = set()
-        try:
-            for event in follow_events(client, self.keys, block_ms=250, stop=self.stop.is_set, since_ms=int(self._started_at * 1000)):
-                if event is not None:
-                    view.show(event)
-                else:
-                    view.refresh()
-                for role, proc in self.children.items():
-                    if role != "ingest" and proc.poll() is not None:
-                        failed_role = role
-                if failed_role:
-                    log.error("%s exited with code %s; stopping the pipeline", failed_role, self.children[failed_role].returncode)
-                    break
-                ingest = self.children["ingest"]
-                if ingest.poll() is None or has_live:
-                    continue
-                if ingest.returncode != 0:
-                    failed_role = "ingest"
-                    break
-                ingest_done_at = ingest_done_at or time.monotonic()
-                now = self._sessions_now(client)
-                if now is not None:
-                    started, summaries = now
-                    if started <= set(summaries):
-                        break
-                if time.monotonic() - ingest_done_at > self.config.aggregator.end_grace_s + 30:
-                    log.error("sessions %s were never summarised", sorted(started - set(summaries)))
-                    break
-            interrupted = self.stop.is_set()
-            if interrupted:
-                # Let ingest end its sessions, then give the aggregator time to summarise.
-                self._stop_child("ingest")
-                deadline = time.monotonic() + self.config.aggregator.end_grace_s + 10
-                while time.monotonic() < deadline:
-                    now = self._sessions_now(client)
-                    if now is not None:
-                        started, summaries = now
-                        if started <= set(summaries):
-                            break
-                    time.sleep(0.2)
-            now = self._sessions_now(client)
-            summaries = summaries if now is None else now[1]
-        finally:
-            view.close()
-            codes = self._shutdown()
+        while time.monotonic() < deadline:
+            done, started, summaries = self._progress(client, started, summaries)
+            if done:
+                break
+            time.sleep(0.2)
+        return summaries
+
+    def _report(self, summaries: dict[str, dict[str, Any]], codes: dict[str, int | None], failed_role: str | None, interrupted: bool) -> int:
+        """Print the summaries and what failed; the exit code."""
+        has_live = any(src.is_live for src in self.config.sources)
         for summary in summaries.values():
             print_summary(summary, self.config.aggregator.summary_dir)
         failed = {} if interrupted or has_live else failed_sources(self.config.sources, self.started_sources, summaries.values())
@@ -255,10 +285,6 @@ class Pipeline:
             print(f"emostream: {len(failed)} source(s) failed: {', '.join(sorted(failed))}", file=sys.stderr)
             return 1
         return 0
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, indent=2)
 
 
 __all__ = ["Pipeline", "demo_clip", "format_event", "print_summary"]

@@ -84,27 +84,31 @@ def connect(cfg: RedisConfig, url: str | None = None, check: bool = True, retrie
     except ValueError as exc:  # malformed URL (port, query arguments)
         raise RedisUnavailable(f"invalid Redis URL {where}: {clean(exc)}") from None
     if check:
-        user = cfg.username or _url_user(target) or "default"
-        try:
-            client.ping()
-        except redis.AuthenticationError as exc:
-            if not password and not _url_has_password(target):
-                # redis-py's own words here are "HELLO must be called with the client already authenticated..."
-                raise RedisUnavailable(
-                    f"Redis at {where} requires a password and none is configured "
-                    "(set redis.password, redis.password_file or EMOSTREAM_REDIS__PASSWORD)"
-                ) from None
-            raise RedisUnavailable(f"Redis at {where} refused the credentials of user {user!r}: {clean(exc)}") from None
-        except redis.exceptions.NoPermissionError as exc:
-            raise RedisPermissionDenied(f"Redis at {where}: user {user!r} may not run PING: {clean(exc)}; {ACL_HINT}") from None
-        except RETRYABLE as exc:
-            hint = _certificate_hint(str(exc))
-            error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
-            raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
-        except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
-            raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
-        _refuse_cluster_node(client, where)
+        _check(client, cfg.username or _url_user(target) or "default", target, where, password, clean)
     return client
+
+
+def _check(client: redis.Redis, user: str, target: str, where: str, password: str | None, clean: Callable[[BaseException], str]) -> None:
+    """PING once, turning each way it can fail into a start-up error that says what to fix."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        if not password and not _url_has_password(target):
+            # redis-py's own words here are "HELLO must be called with the client already authenticated..."
+            raise RedisUnavailable(
+                f"Redis at {where} requires a password and none is configured "
+                "(set redis.password, redis.password_file or EMOSTREAM_REDIS__PASSWORD)"
+            ) from None
+        raise RedisUnavailable(f"Redis at {where} refused the credentials of user {user!r}: {clean(exc)}") from None
+    except redis.exceptions.NoPermissionError as exc:
+        raise RedisPermissionDenied(f"Redis at {where}: user {user!r} may not run PING: {clean(exc)}; {ACL_HINT}") from None
+    except RETRYABLE as exc:
+        hint = _certificate_hint(str(exc))
+        error = RedisUnavailable if hint else RedisUnreachable  # a certificate problem does not go away by waiting
+        raise error(f"cannot reach Redis at {where}: {clean(exc)}{hint}") from None
+    except redis.ResponseError as exc:  # e.g. AUTH sent to a server without a password
+        raise RedisUnavailable(f"Redis at {where} refused the connection: {clean(exc)}") from None
+    _refuse_cluster_node(client, where)
 
 
 def _certificate_hint(text: str) -> str:

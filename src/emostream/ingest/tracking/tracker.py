@@ -1,37 +1,6 @@
 """Stable ids for faces across analysed frames, one id per person: motion and appearance, ByteTrack style.
 
-One tracker per source and session. Each analysed frame:
-
-1. every track's box is predicted one frame ahead by a Kalman filter
-   (``tracking/kalman.py``);
-2. **confident detections** (score at least ``detector.min_score``) are
-   matched to tracks, greedily, best pair first: first by overlap with the
-   predicted (or last) box, IoU at least ``iou_threshold``; then, for a face
-   that moved more than its own width at a low analysis rate, by the distance
-   between centres (at most ``max_distance`` box sizes per missed frame, boxes
-   of similar size). **Every pair must also look alike**: the cosine distance
-   between the track's appearance descriptor and the detection's
-   (``tracking/appearance.py``) must be at most ``appearance_distance``. A
-   different person at the same place is therefore not matched, and starts a
-   new track at once, even within the grace period;
-3. **low-score detections** (between ``tracker.low_score`` and
-   ``detector.min_score``) only continue tracks still unmatched, by overlap and
-   appearance (ByteTrack's second pass): a face the detector is briefly unsure
-   about (blur, a turned head) keeps its track, and a low-score box that
-   continues nothing is dropped, so it costs no false face;
-4. a confident detection left over is compared with the people who left within
-   ``reid_window_s`` (re-identification, off at 0): if it looks like one of them
-   (at most ``reid_distance``) it gets that person's id back, else a new id.
-
-A track that finds no detection survives ``max_missed`` analysed frames; then
-it is retired, and kept (descriptor, last box, when last seen) only while
-re-identification may still claim it. Ids are never reused for another person
-within a session. Boxes cut by the frame border show part of a face: their
-appearance is neither checked nor learned, motion alone decides.
-
-The trade-off of greedy matching over an optimal assignment (Hungarian / LAPJV):
-with the few faces of one camera the two agree except for contrived ties, and
-greedy needs no extra dependency and costs microseconds.
+Details at :class:`Tracker`.
 """
 
 from __future__ import annotations
@@ -44,6 +13,7 @@ import numpy as np
 from emostream.ingest.tracking import appearance, kalman
 from emostream.ingest.tracking.codec import pack, unpack
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
+from emostream.ingest.tracking.track import Gone, Observation, Track, TrackerParams
 
 __all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
 
@@ -51,53 +21,41 @@ FEATURE_KEEP = 0.9  # weight of a track's descriptor against each new observatio
 PROBATION = 5  # a new track's first observations may still re-identify it (its first boxes were cut or hidden)
 
 
-@dataclass(frozen=True)
-class TrackerParams:
-    iou_threshold: float = 0.3
-    max_missed: int = 5
-    max_distance: float = 1.0
-    appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
-    reid_window_s: float = 2.0  # 0: no re-identification
-    reid_distance: float = 0.2
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One detection as the tracker sees it."""
-
-    box: Box
-    feature: np.ndarray | None  # appearance descriptor; None: unknown (checked by motion only)
-    confident: bool = True  # False: a low-score detection, only used to continue a track
-
-
-@dataclass
-class Track:
-    id: int
-    motion: np.ndarray  # Kalman state, see tracking/kalman.py
-    box: Box  # last observed box
-    feature: np.ndarray | None
-    seen_s: float  # session time of the last observation
-    missed: int = 0
-    hits: int = 1
-    predicted: Box = (0, 0, 0, 0)
-    reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
-
-    @classmethod
-    def start(cls, track_id: int, obs: Observation, now: float) -> Track:
-        return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box)
-
-
-@dataclass
-class Gone:
-    """A retired track, kept for re-identification until ``seen_s + reid_window_s``: an id and a descriptor, no image."""
-
-    id: int
-    feature: np.ndarray
-    seen_s: float
-
-
 @dataclass
 class Tracker:
+    """One tracker per source and session. Each analysed frame:
+
+    1. every track's box is predicted one frame ahead by a Kalman filter
+       (``tracking/kalman.py``);
+    2. **confident detections** (score at least ``detector.min_score``) are
+       matched to tracks, greedily, best pair first: first by overlap with the
+       predicted (or last) box, IoU at least ``iou_threshold``; then, for a face
+       that moved more than its own width at a low analysis rate, by the distance
+       between centres (at most ``max_distance`` box sizes per missed frame, boxes
+       of similar size). **Every pair must also look alike**: the cosine distance
+       between the track's appearance descriptor and the detection's
+       (``tracking/appearance.py``) must be at most ``appearance_distance``. A
+       different person at the same place is therefore not matched, and starts a
+       new track at once, even within the grace period;
+    3. **low-score detections** (between ``tracker.low_score`` and
+       ``detector.min_score``) only continue tracks still unmatched, by overlap and
+       appearance (ByteTrack's second pass): a face the detector is briefly unsure
+       about (blur, a turned head) keeps its track, and a low-score box that
+       continues nothing is dropped, so it costs no false face;
+    4. a confident detection left over is compared with the people who left within
+       ``reid_window_s`` (re-identification, off at 0): if it looks like one of them
+       (at most ``reid_distance``) it gets that person's id back, else a new id.
+
+    A track that finds no detection survives ``max_missed`` analysed frames; then
+    it is retired, and kept (descriptor, last box, when last seen) only while
+    re-identification may still claim it. Ids are never reused for another person
+    within a session. Boxes cut by the frame border show part of a face: their
+    appearance is neither checked nor learned, motion alone decides.
+
+    The trade-off of greedy matching over an optimal assignment (Hungarian / LAPJV):
+    with the few faces of one camera the two agree except for contrived ties, and
+    greedy needs no extra dependency and costs microseconds.
+    """
     params: TrackerParams = field(default_factory=TrackerParams)
     tracks: list[Track] = field(default_factory=list)
     gone: list[Gone] = field(default_factory=list)
