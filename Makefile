@@ -47,7 +47,7 @@ bench: venv
 	$(PY) -m benchmarks
 
 docs: venv
-	$(PY) -m emostream.configdoc docs/configuration.md
+	$(PY) -m emostream.config.doc docs/configuration.md
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from emostream.nativelog import filter_native_output
+    from emostream.infra.nativelog import filter_native_output
 
     filter_native_output("WARNING")  # the progress lines, not TensorFlow's start-up chatter (not in main: tests call it)
     sys.exit(main())

@@ -37,7 +37,7 @@ import redis
 from benchmarks.harness import Cluster, free_port, healthy, wait_until
 from benchmarks.markdown import num, table
 from benchmarks.procstat import cpu_seconds
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import Keys

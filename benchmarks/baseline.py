@@ -29,8 +29,8 @@ from benchmarks.harness import Cluster, free_port, healthy, stream_entries, wait
 from benchmarks.markdown import num, table
 from benchmarks.procstat import CpuMeter, cpu_seconds
 from emostream.config import DetectorConfig
-from emostream.modelcard import ModelCard, load_card
-from emostream.runner import demo_clip
+from emostream.infra.modelcard import ModelCard, load_card
+from emostream.run.pipeline import demo_clip
 
 MODEL = "mini-xception"
 
@@ -69,7 +69,7 @@ def clip_frames(clip: Path) -> list[np.ndarray]:
 def clip_crops(frames: list[np.ndarray], card: ModelCard) -> list[list[np.ndarray]]:
     """The face crops of each frame, cut exactly as ingest cuts them."""
     from emostream.detector import make_detector
-    from emostream.ingest.crop import crop_face
+    from emostream.detector.crop import crop_face
 
     cfg = DetectorConfig.model_validate({})
     with make_detector(cfg) as detector:
@@ -89,7 +89,8 @@ def classification_rates(card: ModelCard, per_frame: list[list[np.ndarray]], per
     """Faces/s of the classification step alone, four ways, on the clip's crops."""
     import keras
 
-    from emostream.classifier.runtime import load_runtime, single_io
+    from emostream.classifier.keras_dtype import single_io
+    from emostream.classifier.runtime import load_runtime
 
     crops = [crop for frame in per_frame for crop in frame]
     model = single_io(keras.models.load_model(card.path("keras"), compile=False))
@@ -122,9 +123,9 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
 
     import keras
 
-    from emostream.classifier.runtime import single_io
+    from emostream.classifier.keras_dtype import single_io
     from emostream.detector import make_detector
-    from emostream.ingest.crop import crop_face
+    from emostream.detector.crop import crop_face
 
     cfg = DetectorConfig.model_validate({})
     model = single_io(keras.models.load_model(card.path("keras"), compile=False))

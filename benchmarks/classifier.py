@@ -123,7 +123,7 @@ def render(rows: list[Row], batch_sizes: Sequence[int], seconds: float, rounds: 
 
 def default_model_note(rows: list[Row]) -> str:
     """The default model's best format at batch 64 against its 1,000 faces/s target."""
-    from emostream.modelcard import DEFAULT_MODEL
+    from emostream.infra.modelcard import DEFAULT_MODEL
 
     measured = [row for row in rows if row.candidate.label == DEFAULT_MODEL and row.at(TARGET_BATCH)]
     what = f"Target (default model `{DEFAULT_MODEL}` at batch {TARGET_BATCH}, ≥ {DEFAULT_TARGET_FACES_S:,} faces/s)"
@@ -179,8 +179,8 @@ def target_notes(rows: list[Row]) -> list[str]:
 def serving_notes() -> list[str]:
     """The CPU's flags and which TFLite file ``classifier.format: auto`` serves of each packaged model here."""
     from emostream.classifier.choice import tflite_choice
-    from emostream.cpufeatures import describe as describe_cpu
-    from emostream.modelcard import load_card
+    from emostream.infra.cpufeatures import describe as describe_cpu
+    from emostream.infra.modelcard import load_card
 
     lines = [f"CPU: {describe_cpu()}. What `classifier.format: auto` serves on it (emostream.classifier.choice):", ""]
     for name in packaged_names():

@@ -32,8 +32,8 @@ import redis
 from benchmarks.harness import Cluster, free_port, healthy, metric, resample_clip, scrape, stream_entries, wait_until
 from benchmarks.markdown import num, table, verdict
 from benchmarks.procstat import CpuMeter
-from emostream.follow import follow_events
-from emostream.runner import demo_clip
+from emostream.client.follow import follow_events
+from emostream.run.pipeline import demo_clip
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 

@@ -47,7 +47,7 @@ from benchmarks.markdown import num, table, verdict
 from emostream.classifier.runtime import Runtime
 from emostream.classifier.worker import ClassifierWorker
 from emostream.config import parse_config
-from emostream.modelcard import ModelCard, load_card
+from emostream.infra.modelcard import ModelCard, load_card
 from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import Keys
 from tests.support.cluster import RedisClusterServer

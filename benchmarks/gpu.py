@@ -70,7 +70,7 @@ def child_env() -> dict[str, str]:
 def time_model(backend: str, mixed: bool, batch: int, model: str, seconds: float) -> dict[str, Any]:
     """Faces/s of the runtime's ``predict`` on full batches of random crops (median of 3 rounds)."""
     from emostream.classifier.runtime import KerasRuntime, load_runtime
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     card = load_card(model or None)
     runtime = load_runtime(card, "keras", batch, mixed_precision=mixed, backend=backend)
@@ -145,7 +145,7 @@ def published(client: redis.Redis) -> int:
 
 def end_to_end(cluster: Cluster, client: redis.Redis, backend: str, mixed: bool, batch: int, model: str, faces: int) -> tuple[float, int, int]:
     """(faces/s from the first event to the last, events, dead letters) of one replica draining ``faces`` queued jobs."""
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     client.flushdb()
     queue_jobs(client, faces, load_card(model or None).input_shape)
@@ -235,7 +235,7 @@ def run(quick: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="emostream-gpubench-") as work:
         results = list(measure(installed_backends(), ["float32", "mixed"], [1024, 4096], "", 20_000 if quick else 200_000,
                                3 if quick else 10, Path(work)))
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     return "## GPU\n\n" + markdown(results, load_card(None).label)
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="model-only timing per configuration")
     parser.add_argument("--out", type=Path, default=ROOT / "gpu-bench", help="folder for results.json and results.md")
     args = parser.parse_args(argv)
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     label = load_card(args.model or None).label
     args.out.mkdir(parents=True, exist_ok=True)

@@ -127,7 +127,7 @@ class Cluster:
                 raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}")
 
     def stop(self, name: str, timeout: float = 30.0) -> int | None:
-        from emostream.runner import stop_process
+        from emostream.run.pipeline import stop_process
 
         proc = self.procs.get(name)
         return None if proc is None else stop_process(proc, name, timeout)

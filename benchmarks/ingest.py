@@ -37,7 +37,7 @@ DETECTORS = {
 
 
 def demo_clip() -> Path:
-    from emostream.runner import demo_clip as clip
+    from emostream.run.pipeline import demo_clip as clip
 
     return clip()
 

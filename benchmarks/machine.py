@@ -36,9 +36,9 @@ def _cpu_flags() -> str:
     """The SIMD extensions that decide how fast the kernels go, and whether int8 is the fast path here.
 
     The same reading the classifier uses to choose between int8 and float TFLite files
-    (:mod:`emostream.cpufeatures`), so the page says what the service chose on this machine.
+    (:mod:`emostream.infra.cpufeatures`), so the page says what the service chose on this machine.
     """
-    from emostream.cpufeatures import describe as describe_cpu
+    from emostream.infra.cpufeatures import describe as describe_cpu
 
     return describe_cpu()
 
@@ -48,7 +48,7 @@ def cpu_kind() -> str:
 
     Sections are re-measured one at a time, sometimes on different machines, so each says which kind it ran on.
     """
-    from emostream.cpufeatures import cpu_flags, fast_int8
+    from emostream.infra.cpufeatures import cpu_flags, fast_int8
 
     flags = cpu_flags()
     simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"

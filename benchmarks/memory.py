@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.harness import Cluster, free_port, healthy, wait_until
 from benchmarks.markdown import num, table, verdict
-from emostream.runner import demo_clip
+from emostream.run.pipeline import demo_clip
 
 ROLES = {"ingest": "ingest", "classifier": "classify", "aggregator": "aggregate"}
 TARGETS_MIB = {"ingest": 300, "classifier": 350}  # issue 11, CPU roles on the demo clip

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import CARD_FILE, ModelCard, load_card, packaged_models_dir, write_card
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.modelcard import CARD_FILE, ModelCard, load_card, packaged_models_dir, write_card
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def float_counterpart(name: str, card: ModelCard, workdir: Path) -> Candidate | 
     import keras
     import tensorflow as tf
 
-    from emostream.classifier.runtime import stored_in_float16, with_policy
+    from emostream.classifier.keras_dtype import stored_in_float16, with_policy
 
     model = keras.models.load_model(card.path("keras"), compile=False)
     if stored_in_float16(model):

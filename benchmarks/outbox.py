@@ -21,7 +21,7 @@ import redis
 
 from emostream.classifier.cluster_commit import ClusterCommit, guard_window_ms
 from emostream.classifier.commit import Classified, Commit, Dropped, ScriptCommit
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.conftest import RedisServer
 from tests.support.cluster import RedisClusterServer

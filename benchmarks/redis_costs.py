@@ -12,7 +12,7 @@ slows the clients, not what Redis spends per command, so these figures move
 much less with the load than the throughput sections do.
 
 The traffic is the real roles' own: ingest's writes through
-:class:`~emostream.streams.publisher.IngestPublisher` (one MULTI/EXEC per
+:class:`~emostream.ingest.publisher.IngestPublisher` (one MULTI/EXEC per
 analysed frame: its face jobs and the source's checkpoint), then a real
 ``emostream classify`` and a real ``emostream aggregate`` process, each run alone
 on what the previous phase left, on one private ``redis-server`` on loopback.
@@ -37,13 +37,13 @@ from benchmarks.markdown import num, table
 from benchmarks.procstat import cpu_seconds
 from emostream.config import TrackerConfig
 from emostream.ingest.checkpoint import snapshot, url_fingerprint
+from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.session import IngestSession
-from emostream.redis_io import Reconnector
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
-from emostream.streams.publisher import IngestPublisher
+from emostream.streams.reconnect import Reconnector
 
 PREFIX = "bench"
 FACES_PER_FRAME = 2

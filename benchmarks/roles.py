@@ -31,7 +31,7 @@ from benchmarks.harness import Cluster, stream_entries, wait_until
 from benchmarks.ingest import demo_clip
 from benchmarks.markdown import num, table
 from emostream.classifier.runtime import Runtime, load_runtime
-from emostream.modelcard import ModelCard
+from emostream.infra.modelcard import ModelCard
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
 

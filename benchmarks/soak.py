@@ -24,7 +24,7 @@ import redis
 from benchmarks import ROOT
 from benchmarks.harness import Cluster
 from benchmarks.machine import describe
-from emostream.runner import demo_clip
+from emostream.run.pipeline import demo_clip
 from emostream.streams.keys import Keys
 
 ROLES = ("aggregate", "classify", "ingest")

@@ -24,9 +24,9 @@ import numpy as np
 
 from benchmarks.markdown import num, table, verdict
 from benchmarks.tracking_eval import SCENARIOS, Clip, detect, load_clip, run_new, run_old, score, truth_boxes
-from emostream.ingest.tracker import TrackerParams
 from emostream.ingest.tracking import appearance
 from emostream.ingest.tracking.geometry import iou, touches_edge
+from emostream.ingest.tracking.tracker import TrackerParams
 
 TARGET_US = 1000.0
 CONFIGS = (("position only (before)", None), ("identity-aware, 2 s window (default)", TrackerParams()),

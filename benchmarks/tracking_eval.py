@@ -21,8 +21,8 @@ import numpy as np
 from emostream.config import DetectorConfig
 from emostream.detector import Detection, make_detector
 from emostream.ingest.sources import VideoSource
-from emostream.ingest.tracker import Tracker, TrackerParams
 from emostream.ingest.tracking.geometry import Box, iou
+from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 
 CLIPS = Path(__file__).resolve().parents[1] / "tests" / "data" / "tracking"
 SCENARIOS = ("swap", "crossing", "occlusion", "leave_return", "scale")

@@ -144,7 +144,7 @@ def make_config(redis_server: RedisServer, prefix: str, tmp_path: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def demo_clip() -> Path:
-    from emostream.runner import demo_clip as clip
+    from emostream.run.pipeline import demo_clip as clip
 
     path = clip()
     assert path.is_file(), f"the bundled demo clip {path} is missing"

@@ -83,7 +83,7 @@ def test_events_without_the_password_is_one_line(protected: Server, tmp_path: Pa
 
 
 def test_analyze_into_an_impossible_folder_is_one_line(tmp_path: Path) -> None:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     code, lines, _ = emostream(["analyze", str(demo_clip()), "--out", "/etc/passwd/x"], unreachable(), tmp_path)
     assert code == 2, f"exit {code}: {lines}"

@@ -40,14 +40,14 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _setup_logging(args: argparse.Namespace, config: Config | None = None, native_filter: bool = False) -> None:
     """Root logging; with ``native_filter`` (processes that load TensorFlow/MediaPipe/LiteRT) their start-up chatter is dropped."""
-    from emostream.worker import setup_logging
+    from emostream.infra.worker import setup_logging
 
     secrets: tuple[str, ...] = ()
     if config is not None:
         secrets = tuple(s for s in (config.redis.resolved_password(),) if s)
     level = args.log_level or (config.log_level if config else "INFO")
     if native_filter:
-        from emostream.nativelog import filter_native_output
+        from emostream.infra.nativelog import filter_native_output
 
         filter_native_output(level)  # before logging: its handler must write to the real stderr
     setup_logging(level, secrets)
@@ -55,9 +55,9 @@ def _setup_logging(args: argparse.Namespace, config: Config | None = None, nativ
 
 def startup_failed(command: str, exc: BaseException) -> int | None:
     """Exit code 2 and one line on stderr for the errors a start-up can meet; None for anything else (a bug: traceback)."""
-    from emostream.modelcard import ModelCardError
-    from emostream.redis_io import RedisUnavailable
-    from emostream.runner import StartupError
+    from emostream.infra.modelcard import ModelCardError
+    from emostream.run.pipeline import StartupError
+    from emostream.streams.errors import RedisUnavailable
 
     if isinstance(exc, RedisUnavailable | StartupError | ModelCardError | ValueError | OSError):
         print(f"emostream {command}: {exc}", file=sys.stderr)
@@ -66,7 +66,7 @@ def startup_failed(command: str, exc: BaseException) -> int | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from emostream.runner import Pipeline, StartupError, default_sources
+    from emostream.run.pipeline import Pipeline, StartupError, default_sources
 
     config = _config(args)
     if args.web:
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources = config.sources or default_sources()
         config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
     _setup_logging(args, config, native_filter=True)
-    # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.nativelog).
+    # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.infra.nativelog).
     child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
     try:
         return Pipeline(config, live_view=not args.quiet, child_log_level=child_level).run()
@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _worker_main(args: argparse.Namespace, role: str) -> int:
-    from emostream.worker import set_title
+    from emostream.infra.worker import set_title
 
     config = _config(args)
     _setup_logging(args, config, native_filter=True)
@@ -125,8 +125,9 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from emostream.follow import as_json, follow_events, format_event
-    from emostream.redis_io import RedisUnavailable, connect
+    from emostream.client.follow import as_json, follow_events, format_event
+    from emostream.streams.connection import connect
+    from emostream.streams.errors import RedisUnavailable
     from emostream.streams.keys import Keys
 
     config = _config(args)
@@ -167,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default from configuration)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the whole pipeline on this machine", description=__import__("emostream.runner").runner.__doc__,
+    run = sub.add_parser("run", help="run the whole pipeline on this machine", description=__import__("emostream.run.pipeline").run.pipeline.__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument(
         "--source",
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     args = build_parser().parse_args(argv)
     if argv is None and args.command not in CONFIGURED_LOGGING:
-        from emostream.nativelog import filter_native_output
+        from emostream.infra.nativelog import filter_native_output
 
         filter_native_output(args.log_level or "INFO")
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent, build_event, encode_event
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle

@@ -12,7 +12,7 @@ import redis
 
 from emostream.aggregator.summary import frames_line, shares_text
 from emostream.aggregator.worker import AggregatorWorker
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event, event_from_json
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle

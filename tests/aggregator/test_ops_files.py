@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from emostream.config import HttpConfig
-from emostream.metrics import AggregatorMetrics, ClassifierMetrics, IngestMetrics
+from emostream.infra.metrics import AggregatorMetrics, ClassifierMetrics, IngestMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"

@@ -20,7 +20,7 @@ import pytest
 import redis
 import yaml
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.keys import Keys
 from tests.conftest import RedisServer, free_port
 from tests.helpers import wait_for

@@ -9,7 +9,7 @@ import pytest
 
 from emostream.aggregator.smoothing import Observation, Smoother, TrackEvent, TrackState
 from emostream.config import TracksConfig
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 
 def probs(**mass: float) -> tuple[float, ...]:

@@ -115,7 +115,7 @@ def test_a_crash_after_applying_but_before_publishing_and_acking_loses_and_repea
     end(rclient, keys, "s-crash", faces=len(events), frames=50)
     first._refresh_sources()
     lifecycle: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.lifecycle: ">"})
-    first._handle_lifecycle(keys.lifecycle, lifecycle[0][1])  # events count only for sessions that started
+    first.intake.record_lifecycle(keys.lifecycle, lifecycle[0][1])  # events count only for sessions that started
     reply: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.events("cam1"): ">"}, count=40)
     first._handle_events(keys.events("cam1"), reply[0][1])
     first.tracks.apply([e for _, _, e in first.buffer.items], time.time())

@@ -117,7 +117,7 @@ def test_multiply_adds_match_the_architectures_stated_costs() -> None:
 def test_classifier_section_in_a_tiny_configuration() -> None:
     from benchmarks import classifier
     from benchmarks.models import candidates_of
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     cands = [c for c in candidates_of("mini-xception", load_card("mini-xception"), "packaged") if c.fmt == "tflite"]
     rows = classifier.measure(cands, batch_sizes=(1, 4), seconds=0.05, rounds=1)
@@ -131,7 +131,7 @@ def test_classifier_section_in_a_tiny_configuration() -> None:
 
 def test_baseline_classification_rates_in_a_tiny_configuration() -> None:
     from benchmarks import baseline
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
 
     card = load_card("mini-xception")
     crops = np.random.default_rng(0).integers(0, 256, (3, *card.input_shape), dtype=np.uint8)

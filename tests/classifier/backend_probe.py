@@ -16,7 +16,7 @@ import numpy as np
 
 from emostream.classifier import backends
 from emostream.classifier import runtime as rt
-from emostream.modelcard import load_card
+from emostream.infra.modelcard import load_card
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from emostream.classifier.commit import Classified, Committed, Dropped
 from emostream.classifier.runtime import Runtime
 from emostream.classifier.worker import ClassifierWorker
 from emostream.config import load_config
-from emostream.modelcard import ModelCard, load_card
+from emostream.infra.modelcard import ModelCard, load_card
 
 
 class SleepyRuntime(Runtime):

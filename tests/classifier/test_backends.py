@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from emostream.classifier import backends
-from emostream.modelcard import load_card
+from emostream.infra.modelcard import load_card
 from tests.conftest import REPO, free_port
 
 MODEL = "fast"  # the default packaged model, flip TTA included

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.classifier.procs import Procs, healthy, metric, scrape
 from tests.conftest import free_port

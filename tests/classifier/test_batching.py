@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emostream.classifier.batching import collect_batch
-from emostream.classifier.runtime import batch_buckets, bucket_for
+from emostream.classifier.buckets import batch_buckets, bucket_for
 
 
 class FakeStream:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from emostream import cpufeatures
 from emostream.classifier import backends, choice
-from emostream.modelcard import ModelCard, load_card
+from emostream.infra import cpufeatures
+from emostream.infra.modelcard import ModelCard, load_card
 
 AVX2_ONLY = frozenset(["fpu", "sse4_2", "avx", "avx2", "fma", "f16c"])
 VNNI = AVX2_ONLY | {"avx512f", "avx512_vnni"}

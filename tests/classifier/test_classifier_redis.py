@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from emostream.classifier.worker import ClassifierWorker
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.schema import event_errors
 from tests.helpers import face_job
@@ -74,7 +74,6 @@ def test_entries_pending_at_a_dead_replica_are_claimed(worker: ClassifierWorker,
         rclient.xadd(keys.faces, face_job(seq=seq).encode())
     # A replica "c0" reads the faces and dies without acknowledging them.
     rclient.xreadgroup(CLASSIFIER_GROUP, "c0", {keys.faces: ">"}, count=10)
-    worker._next_claim = 0.0
     import time
 
     time.sleep(0.3)  # past claim_idle_ms
@@ -97,7 +96,6 @@ def test_an_entry_delivered_too_often_is_dead_lettered(make_config: Any, rclient
             time.sleep(0.15)
             rclient.xautoclaim(keys.faces, CLASSIFIER_GROUP, consumer, min_idle_time=100, start_id="0-0")
     time.sleep(0.15)
-    worker._next_claim = 0.0
     worker._step()
     dead = rclient.xrange(keys.deadletter)
     assert len(dead) == 1 and b"delivered" in dead[0][1][b"reason"], dead

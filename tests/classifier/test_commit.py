@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from emostream.classifier.commit import Classified, Committed, Dropped, ScriptCommit
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.lifecycle import FacesDropped, decode_lifecycle
 

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from emostream.classifier.worker import ClassifierWorker
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import CLASSIFIER_GROUP
 from tests.helpers import face_job, wait_for
 

@@ -132,7 +132,7 @@ def test_one_batch_publishes_the_fresh_faces_announces_the_stale_one_and_acknowl
     make_config: Any, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given, on the faces queue, a live face captured 2 s ago, a fresh live face and a file's face a minute old,
-    from emostream.modelcard import load_card
+    from emostream.infra.modelcard import load_card
     from emostream.streams.facejob import FaceJob
     from emostream.streams.lifecycle import FacesDropped
     from tests.helpers import face_job

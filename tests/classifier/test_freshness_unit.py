@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from emostream.classifier.freshness import Freshness
-from emostream.metrics import ClassifierMetrics
+from emostream.infra.metrics import ClassifierMetrics
 from tests.helpers import face_job
 
 NOW = 1_800_000_000.0

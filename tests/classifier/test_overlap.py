@@ -8,7 +8,7 @@ import time
 import pytest
 
 from emostream.classifier.overlap import Overlap
-from emostream.classifier.worker import read_order
+from emostream.classifier.shards import read_order
 
 pytestmark = pytest.mark.timeout(30)
 

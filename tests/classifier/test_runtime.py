@@ -13,8 +13,8 @@ import pytest
 
 from emostream.classifier import choice
 from emostream.classifier import runtime as rt
-from emostream.classifier.worker import RateMeter
-from emostream.modelcard import ModelCard, load_card
+from emostream.classifier.rate import RateMeter
+from emostream.infra.modelcard import ModelCard, load_card
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,13 @@ def test_keras_runtime_sets_tensorflow_s_thread_pools() -> None:
     code = (
         "import tensorflow as tf\n"
         "from emostream.classifier.runtime import load_runtime\n"
-        "from emostream.modelcard import load_card\n"
+        "from emostream.infra.modelcard import load_card\n"
         "runtime = load_runtime(load_card('mini-xception'), 'keras', batch_max=2, threads=1)\n"
         "threading = tf.config.threading\n"
         "print(threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads(), runtime.threads)\n"
     )
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}
+    # The child imports the emostream under test, not whichever one the virtual environment installed.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "", "PYTHONPATH": str(Path(rt.__file__).parents[2])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-3:] == ["1", "1", "1"], f"intra-op, inter-op, runtime threads: {proc.stdout!r}"

@@ -11,7 +11,7 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.classifier.worker import ClassifierWorker
-from emostream.modelcard import load_card
+from emostream.infra.modelcard import load_card
 from emostream.streams.keys import CLASSIFIER_GROUP
 from tests.classifier.slow_replica import SleepyRuntime
 from tests.helpers import face_job, wait_for

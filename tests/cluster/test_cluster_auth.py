@@ -12,8 +12,9 @@ import redis
 from emostream.classifier.cluster_commit import ClusterCommit
 from emostream.classifier.commit import Classified, Committed
 from emostream.config import RedisConfig
-from emostream.redis_io import RedisPermissionDenied, connect
-from emostream.streams.groups import ensure_group
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisPermissionDenied
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from tests.security.servers import acl_rule_from_docs
 from tests.support.cluster import RedisClusterServer, command

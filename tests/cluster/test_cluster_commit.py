@@ -10,7 +10,7 @@ import redis
 
 from emostream.classifier.cluster_commit import ClusterCommit, guard_window_ms, make_commit
 from emostream.classifier.commit import Classified, Committed, Dropped, ScriptCommit
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.lifecycle import FacesDropped, decode_lifecycle
 from tests.support.cluster import RedisClusterServer

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from emostream.config import RedisConfig
-from emostream.redis_io import RedisUnreachable, connect
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisUnreachable
 from tests.conftest import RedisServer, free_port
 from tests.support.cluster import RedisClusterServer
 
@@ -57,6 +58,6 @@ def test_cluster_mode_against_the_cluster_starts(redis_cluster: RedisClusterServ
 
 
 def test_an_unreachable_cluster_is_waited_for_not_refused() -> None:
-    # redis_wait retries only RedisUnreachable: a cluster that is not up yet must be that, not a configuration error
+    # streams.wait retries only RedisUnreachable: a cluster that is not up yet must be that, not a configuration error
     with pytest.raises(RedisUnreachable, match="cannot reach Redis Cluster"):
         connect(RedisConfig(url=f"redis://127.0.0.1:{free_port()}", cluster=True, connect_timeout_s=1))

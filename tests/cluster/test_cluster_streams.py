@@ -8,13 +8,14 @@ import time
 
 import redis
 
-from emostream.follow import follow_events
-from emostream.redis_io import Reconnector
+from emostream.client.follow import follow_events
+from emostream.ingest.publisher import IngestPublisher
 from emostream.streams.events import encode_event
-from emostream.streams.groups import GroupReader, ensure_group
+from emostream.streams.group_commands import ensure_group
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd
-from emostream.streams.publisher import IngestPublisher
+from emostream.streams.reconnect import Reconnector
 from emostream.streams.xread import xread_streams
 from tests.aggregator.support import event
 from tests.helpers import face_job, wait_for

@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from emostream.config import RedisConfig
-from emostream.redis_io import RedisUnavailable, RedisUnreachable, connect
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisUnavailable, RedisUnreachable
 from tests.security.servers import Certs, make_certs
 from tests.support.cluster import ClusterTls, RedisClusterServer
 

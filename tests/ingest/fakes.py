@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig, parse_config
 from emostream.detector import Detection, Detector
+from emostream.infra.metrics import IngestMetrics
+from emostream.infra.modelcard import load_card
 from emostream.ingest.errors import SourceError
+from emostream.ingest.frame import Frame
 from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import QueueState
 from emostream.ingest.runner import SourceRunner
-from emostream.ingest.sources import Frame
-from emostream.metrics import IngestMetrics
-from emostream.modelcard import load_card
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 

@@ -13,7 +13,7 @@ from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import Detector, make_detector
 from emostream.ingest.session import IngestSession
 from emostream.ingest.sources import VideoSource
-from emostream.ingest.tracker import iou
+from emostream.ingest.tracking.tracker import iou
 
 DETECTORS = {
     "mediapipe-short": DetectorConfig(backend="mediapipe", mediapipe_model="short"),

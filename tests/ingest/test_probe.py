@@ -9,9 +9,9 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry
 
+from emostream.infra.metrics import IngestMetrics
 from emostream.ingest.probe import QueueReading, RedisQueueProbe, combine, read_queue, service_ms
-from emostream.metrics import IngestMetrics
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 
 

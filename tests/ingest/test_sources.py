@@ -14,9 +14,10 @@ from pathlib import Path
 import av
 import pytest
 
+from emostream.config.sources import guess_live, source_kind
 from emostream.ingest.errors import KINDS, SourceError, classify_open_error
 from emostream.ingest.reader import LatestFrameReader
-from emostream.ingest.sources import VideoSource, guess_live, source_kind
+from emostream.ingest.sources import VideoSource
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.tracking_eval import SCENARIOS, Clip, detect, identities, load_clip, run_new, score, tracks_of
-from emostream.ingest.tracker import TrackerParams
+from emostream.ingest.tracking.tracker import TrackerParams
 
 LONG_WINDOW = TrackerParams(reid_window_s=10.0)  # as configured with tracks.end_after_s >= 10
 

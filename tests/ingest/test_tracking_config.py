@@ -9,8 +9,8 @@ import pytest
 
 from emostream.config import ConfigError, DetectorConfig, TrackerConfig, load_config
 from emostream.detector import Detection
-from emostream.ingest.tracker import Tracker, TrackerParams
 from emostream.ingest.tracking.detections import confident_from, detector_config, track_faces
+from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 
 
 def test_a_reid_window_longer_than_the_track_timeout_is_refused_with_the_fix(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import redis
 
+from emostream.infra.modelcard import load_card
 from emostream.ingest.worker import IngestWorker
-from emostream.modelcard import load_card
 from tests.helpers import wait_for
 from tests.support.ingest import ends, errors, faces, metric
 

@@ -47,7 +47,7 @@ FACE_JOB_KEYS = ("source", "session", "seq", "pts", "offset", "interval", "captu
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 non_negative = st.floats(0, allow_infinity=False, width=64)
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
-# Ids that may become Redis keys or file names follow streams.ids; anything else is refused (see below).
+# Ids that may become Redis keys or file names follow config.ids; anything else is refused (see below).
 ids = st.from_regex(r"\A[A-Za-z0-9_.-]{1,40}\Z").filter(lambda s: s.strip(".") != "")
 detectors = st.sampled_from(DETECTORS)
 

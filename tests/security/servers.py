@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import redis
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle

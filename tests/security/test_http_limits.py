@@ -56,7 +56,7 @@ class Served:
 @pytest.fixture
 def served(make_config: Any, rclient: redis.Redis, prefix: str, tmp_path: Path) -> Iterator[Served]:
     """An aggregator with the web view and a small connection cap, one source with a live preview frame."""
-    from emostream.viewer.preview import PreviewPublisher
+    from emostream.ingest.preview import PreviewPublisher
     from tests.viewer.test_web import demo_frame
 
     keys = Keys(prefix)

@@ -17,7 +17,8 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.config import Config, parse_config
-from emostream.redis_io import RedisPermissionDenied, RedisUnavailable, connect
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisPermissionDenied, RedisUnavailable
 from emostream.streams.keys import Keys
 from tests.security.servers import Server, acl_rule_from_docs, publish_session, serve_until_summary
 

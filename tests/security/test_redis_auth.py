@@ -11,7 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from emostream.config import ConfigError, RedisConfig, load_config, parse_config
-from emostream.redis_io import RedisUnavailable, connect
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisUnavailable
 from tests.conftest import RedisServer
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"

@@ -17,7 +17,8 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.config import ConfigError, RedisConfig, parse_config
-from emostream.redis_io import RedisUnavailable, connect
+from emostream.streams.connection import connect
+from emostream.streams.errors import RedisUnavailable
 from emostream.streams.keys import Keys
 from tests.security.servers import Certs, Server, make_certs, publish_session, serve_until_summary
 

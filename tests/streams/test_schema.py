@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent, build_event
 from emostream.streams.schema import event_errors, schema_text, shipped_schema_path
 from tests.helpers import face_job

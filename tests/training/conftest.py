@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 FER_DIR = Path(os.environ.get("EMOSTREAM_FER2013_DIR") or Path(__file__).resolve().parents[2].parent / "shared/data/fer2013")
 FER_CSV = FER_DIR / "fer2013.csv.gz"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.data import (
     DataError,
     load_fer2013,

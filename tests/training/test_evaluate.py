@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import write_card
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.modelcard import write_card
 from emostream.training import cli
 from emostream.training.data import Dataset, load_fer2013
 from emostream.training.evaluate import evaluate, load_eval_data

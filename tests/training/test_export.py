@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from emostream.classifier.runtime import load_runtime
-from emostream.modelcard import ModelCard, load_card, sha256_of
+from emostream.infra.modelcard import ModelCard, load_card, sha256_of
 from emostream.training import cli
 from emostream.training import train as train_module
 from emostream.training.data import load_fer2013

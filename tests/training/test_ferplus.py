@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.data import DataError
 from emostream.training.ferplus import FerPlusError, majority_labels, majority_mask, read_votes, soft_targets
 from emostream.training.table import labelled, load_table, write_npz

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from emostream.modelcard import DEFAULT_MODEL, load_card, packaged_models_dir
+from emostream.infra.modelcard import DEFAULT_MODEL, load_card, packaged_models_dir
 from emostream.training.data import Dataset
 from emostream.training.evaluate import evaluate
 from emostream.training.table import FerTable, labelled, load_table

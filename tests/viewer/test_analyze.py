@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from emostream.config import parse_config
-from emostream.emotions import EMOTIONS
-from emostream.viewer.analyze import AnalyzeError, collect_inputs, run
+from emostream.infra.emotions import EMOTIONS
+from emostream.viewer.analyze import run
+from emostream.viewer.inputs import AnalyzeError, collect_inputs
 
 
 @pytest.fixture(scope="module")
 def portrait(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A frame of the demo clip with both portraits, as a PNG."""
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     folder = tmp_path_factory.mktemp("portrait")
     with av.open(str(demo_clip())) as clip:
@@ -64,7 +65,7 @@ def test_blur_makes_faces_unrecognisable(portrait: Path, tmp_path: Path) -> None
 
 
 def test_a_video_is_annotated_frame_by_frame(tmp_path: Path) -> None:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     done, faces, errors = run([demo_clip()], tmp_path / "out", parse_config({}), every_nth=10)
     assert done == 1 and not errors

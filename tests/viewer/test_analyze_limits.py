@@ -40,7 +40,7 @@ def write_huge_png(path: Path, side: int) -> None:
 
 @pytest.fixture(scope="module")
 def portrait(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     with av.open(str(demo_clip())) as clip:
         frame = next(clip.decode(video=0)).to_ndarray(format="bgr24")
@@ -80,7 +80,7 @@ def test_an_oversized_png_is_refused_with_bounded_memory_and_the_next_file_is_an
 
 
 def test_a_video_with_oversized_frames_is_refused(tmp_path: Path) -> None:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     done, faces, errors = run([demo_clip()], tmp_path / "out", parse_config({}), max_pixels=10_000)
     assert (done, faces) == (0, 0)
@@ -88,7 +88,7 @@ def test_a_video_with_oversized_frames_is_refused(tmp_path: Path) -> None:
 
 
 def test_ingest_refuses_a_source_whose_frames_are_too_large() -> None:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     source = VideoSource(str(demo_clip()), live=False, max_pixels=10_000)
     with pytest.raises(SourceError) as raised:

@@ -18,11 +18,11 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from emostream.emotions import EMOTIONS
-from emostream.httpserver import WorkerHttpServer
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.httpserver import WorkerHttpServer
+from emostream.ingest.preview import PreviewPublisher
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.keys import Keys
-from emostream.viewer.preview import PreviewPublisher
 from emostream.viewer.web import WebView
 from tests.helpers import face_job
 
@@ -30,7 +30,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def demo_frame() -> np.ndarray:
-    from emostream.runner import demo_clip
+    from emostream.run.pipeline import demo_clip
 
     with av.open(str(demo_clip())) as clip:
         return next(clip.decode(video=0)).to_ndarray(format="bgr24")

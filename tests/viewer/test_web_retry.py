@@ -13,9 +13,9 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from emostream.httpserver import WorkerHttpServer
+from emostream.infra.httpserver import WorkerHttpServer
+from emostream.ingest.preview import PreviewPublisher
 from emostream.streams.keys import Keys
-from emostream.viewer.preview import PreviewPublisher
 from emostream.viewer.web import WebView
 from tests.viewer.test_web import demo_frame
 

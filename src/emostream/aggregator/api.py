@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.summary import render_timeline_png
-from emostream.httpserver import Response, WorkerHttpServer, json_response
+from emostream.infra.httpserver import Response, WorkerHttpServer, json_response
 
 SESSIONS = "/sessions"
 

@@ -27,7 +27,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _queries(config: Config) -> Any:
     from emostream.aggregator.queries import SessionQueries
-    from emostream.redis_io import connect
+    from emostream.streams.connection import connect
     from emostream.streams.keys import Keys
 
     return SessionQueries(connect(config.redis), Keys(config.redis.prefix), config.aggregator.chart_bucket_s)
@@ -39,7 +39,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_sessions_list(args: argparse.Namespace) -> int:
-    from emostream.redis_io import RedisUnavailable
+    from emostream.streams.errors import RedisUnavailable
 
     try:
         queries = _queries(_config(args))
@@ -87,7 +87,7 @@ def format_session(summary: dict[str, Any]) -> str:
 
 
 def cmd_sessions_show(args: argparse.Namespace) -> int:
-    from emostream.redis_io import RedisUnavailable
+    from emostream.streams.errors import RedisUnavailable
 
     try:
         summary = _queries(_config(args)).get(args.session)
@@ -100,9 +100,9 @@ def cmd_sessions_show(args: argparse.Namespace) -> int:
 
 
 def cmd_tracks(args: argparse.Namespace) -> int:
-    from emostream.follow import as_json, format_track
-    from emostream.redis_io import RedisUnavailable
-    from emostream.subscribe import Subscriber
+    from emostream.client.follow import as_json, format_track
+    from emostream.client.subscribe import Subscriber
+    from emostream.streams.errors import RedisUnavailable
 
     config = _config(args)
     try:

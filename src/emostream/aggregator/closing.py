@@ -1,28 +1,6 @@
 """Publishing a session's summary exactly once, on one Redis and on a Redis Cluster.
 
-Closing a session writes keys of four slots on a cluster: the session's state
-(``agg:{<session>}:*``), the ``sessions`` stream, the stored summary
-``session:<id>``, and the lists ``sessions:index`` and ``agg:open``. One Redis
-does it in one watched MULTI/EXEC (:class:`SingleClose`); a cluster runs a
-transaction or a script within one slot only, so :class:`ClusterClose` splits it:
-
-1. **The decision, in the session's slot.** One Lua call flags the session
-   ``summarised`` and stores what is to be published (``agg:{<session>}:closing``),
-   unless it is flagged already, or unless its ``events``/``dropped`` counts are
-   no longer those the summary was built from (a face counted meanwhile: the
-   next pass builds it again, as the single Redis's WATCH would make it).
-2. **The publication, idempotent.** The summary goes to ``sessions`` by a Lua
-   call in that stream's slot that first sets a guard key
-   (``<prefix>:published:{<prefix>:sessions}:<session>``, ``SET NX`` with an
-   expiry): a repeat publishes nothing. The stored summary, the index and the
-   working state's expiry are plain overwrites.
-3. **Leaving ``agg:open``** comes last. Until then the session is open and
-   flagged, and the next pass of whoever finishes its sessions
-   (:meth:`ClusterClose.finish`) makes step 2 again from the stored copy: an
-   aggregator killed between the steps loses nothing and publishes nothing twice.
-
-Whoever's guarded append published the summary gets it back (and counts it in
-its metrics), so every summary is counted once too.
+Details at :func:`make_close`.
 """
 
 from __future__ import annotations
@@ -106,7 +84,7 @@ class SingleClose:
 
 
 class ClusterClose:
-    """A Redis Cluster: the decision in the session's slot, then idempotent writes (see the module docstring)."""
+    """A Redis Cluster: the decision in the session's slot, then idempotent writes (see :func:`make_close`)."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client, self.keys = client, keys
@@ -141,5 +119,30 @@ class ClusterClose:
 
 
 def make_close(client: redis.Redis, keys: Keys) -> SingleClose | ClusterClose:
-    """The close that suits ``client``: a cluster client gets :class:`ClusterClose`."""
+    """The close that suits ``client``: a cluster client gets :class:`ClusterClose`.
+
+    Closing a session writes keys of four slots on a cluster: the session's state
+    (``agg:{<session>}:*``), the ``sessions`` stream, the stored summary
+    ``session:<id>``, and the lists ``sessions:index`` and ``agg:open``. One Redis
+    does it in one watched MULTI/EXEC (:class:`SingleClose`); a cluster runs a
+    transaction or a script within one slot only, so :class:`ClusterClose` splits it:
+
+    1. **The decision, in the session's slot.** One Lua call flags the session
+       ``summarised`` and stores what is to be published (``agg:{<session>}:closing``),
+       unless it is flagged already, or unless its ``events``/``dropped`` counts are
+       no longer those the summary was built from (a face counted meanwhile: the
+       next pass builds it again, as the single Redis's WATCH would make it).
+    2. **The publication, idempotent.** The summary goes to ``sessions`` by a Lua
+       call in that stream's slot that first sets a guard key
+       (``<prefix>:published:{<prefix>:sessions}:<session>``, ``SET NX`` with an
+       expiry): a repeat publishes nothing. The stored summary, the index and the
+       working state's expiry are plain overwrites.
+    3. **Leaving ``agg:open``** comes last. Until then the session is open and
+       flagged, and the next pass of whoever finishes its sessions
+       (:meth:`ClusterClose.finish`) makes step 2 again from the stored copy: an
+       aggregator killed between the steps loses nothing and publishes nothing twice.
+
+    Whoever's guarded append published the summary gets it back (and counts it in
+    its metrics), so every summary is counted once too.
+    """
     return ClusterClose(client, keys) if isinstance(client, redis.RedisCluster) else SingleClose(client, keys)

@@ -21,8 +21,8 @@ from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.summary import build_summary, write_summary_files
 from emostream.config import AggregatorConfig
-from emostream.metrics import AggregatorMetrics
-from emostream.streams.ids import shown
+from emostream.config.ids import shown
+from emostream.infra.metrics import AggregatorMetrics
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Which entries of an events stream the aggregator counts, and which it refuses.
+"""Which entries the aggregator takes in: lifecycle messages recorded, events to count, the rest refused.
 
 An event is counted only if it decodes (``streams.events``: ids, numbers,
 labels), its ``source`` is the source of the stream it came on, and its
@@ -7,14 +7,7 @@ Anything else would create state for a session that never ends, or count a
 forged face into someone else's session, so it goes to the dead-letter stream
 with the reason.
 
-An event of an unknown session is judged by its age, though: with several
-aggregators, the one holding the session's start message may not have
-recorded it yet (or may have died holding it, until another claims it). So
-an unknown session's event younger than ``end_grace_s`` (by its entry id, the
-time Redis appended it) stays pending, uncounted, and comes back with the
-next claim; so does an older one while lifecycle messages still wait to be
-read (an aggregator catching up on a long backlog); otherwise it is
-dead-lettered as ``unknown_session``.
+Details at :class:`EventIntake`.
 """
 
 from __future__ import annotations
@@ -22,15 +15,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.store import SessionStore
+from emostream.config.ids import shown
 from emostream.streams.events import EmotionEvent, decode_event
-from emostream.streams.groups import Entry, GroupReader, entry_ms
-from emostream.streams.ids import shown
+from emostream.streams.group_commands import Entry, entry_ms
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
 from emostream.streams.wire import MessageError
 
 
 class EventIntake:
+    """An event of an unknown session is judged by its age: with several
+    aggregators, the one holding the session's start message may not have
+    recorded it yet (or may have died holding it, until another claims it). So
+    an unknown session's event younger than ``end_grace_s`` (by its entry id, the
+    time Redis appended it) stays pending, uncounted, and comes back with the
+    next claim; so does an older one while lifecycle messages still wait to be
+    read (an aggregator catching up on a long backlog); otherwise it is
+    dead-lettered as ``unknown_session``.
+    """
+
     def __init__(self, keys: Keys, store: SessionStore, reader: GroupReader, grace_s: float, clock: Callable[[], float]) -> None:
         self.keys = keys
         self.store = store
@@ -69,6 +75,27 @@ class EventIntake:
                 reason = f"event of session {shown(event.session)}, which never started"
                 self.reader.dead_letter(stream, eid, fields, reason, "unknown_session")
         return out
+
+    def record_lifecycle(self, stream: str, entries: list[Entry]) -> None:
+        """Record session starts, ends and dropped faces, and acknowledge them, in one pipeline; malformed ones are dead-lettered."""
+        pipe = ScriptPipeline(self.store.client)
+        good = []
+        for eid, fields in entries:
+            try:
+                message = decode_lifecycle(fields)
+            except MessageError as exc:
+                self.reader.dead_letter(stream, eid, fields, str(exc))
+                continue
+            if isinstance(message, SessionStart):
+                self.store.record_start(pipe, message)
+            elif isinstance(message, SessionEnd):
+                self.store.record_end(pipe, message, self.clock())
+            else:  # FacesDropped: faces that will never be events
+                self.store.record_dropped(pipe, message)
+            good.append(eid)
+        if good:
+            self.reader.ack(stream, good, pipe.pipe)
+            pipe.execute()
 
 
 def epoch(stamp: str) -> float | None:

@@ -6,20 +6,7 @@ is dropped from it, with a log line. From the registered sources and the
 live members, each aggregator computes the same plan (:func:`assign`), and
 tries to hold a lease on the sources the plan gives it and releases the others.
 
-A lease is the key ``<prefix>:agg:lease:{<source>}`` holding the owner's token
-and its deadline. The owner renews it every round; a lease past its deadline
-is free, so the sources of an aggregator that died (SIGKILL, a lost host) are
-taken within ``lease_s`` plus one round. Deadlines are judged by the callers'
-clocks (injected here, so the logic is tested with a fake clock), so hosts
-need their clocks in step (NTP): a skew shifts take-over by as much.
-
-Each acquisition increments the source's epoch (``<prefix>:agg:epoch:{<source>}``),
-the fencing token the owner passes to every counting call: a session refuses
-a token lower than one it has already counted with (``store.COUNT_EVENTS``).
-An aggregator that stalled past its deadline and was replaced therefore
-counts nothing more into any session its successor has touched, and learns
-it lost the source from the refusal or from its next renewal, whichever comes first.
-Both keys of a source are in the source's hash slot.
+Details at :class:`SourceLeases`.
 """
 
 from __future__ import annotations
@@ -36,7 +23,7 @@ from typing import Any
 import redis
 
 from emostream.aggregator.scripts import ScriptPipeline
-from emostream.streams.groups import Entry
+from emostream.streams.group_commands import Entry
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 
 log = logging.getLogger(__name__)
@@ -141,7 +128,23 @@ class Round:
 
 
 class SourceLeases:
-    """One aggregator's view of the sharing: its membership and the leases it holds."""
+    """One aggregator's view of the sharing: its membership and the leases it holds.
+
+    A lease is the key ``<prefix>:agg:lease:{<source>}`` holding the owner's token
+    and its deadline. The owner renews it every round; a lease past its deadline
+    is free, so the sources of an aggregator that died (SIGKILL, a lost host) are
+    taken within ``lease_s`` plus one round. Deadlines are judged by the callers'
+    clocks (injected here, so the logic is tested with a fake clock), so hosts
+    need their clocks in step (NTP): a skew shifts take-over by as much.
+
+    Each acquisition increments the source's epoch (``<prefix>:agg:epoch:{<source>}``),
+    the fencing token the owner passes to every counting call: a session refuses
+    a token lower than one it has already counted with (``store.COUNT_EVENTS``).
+    An aggregator that stalled past its deadline and was replaced therefore
+    counts nothing more into any session its successor has touched, and learns
+    it lost the source from the refusal or from its next renewal, whichever comes first.
+    Both keys of a source are in the source's hash slot.
+    """
 
     def __init__(
         self, client: redis.Redis, keys: Keys, member: str, lease_s: float, clock: Callable[[], float] = time.time

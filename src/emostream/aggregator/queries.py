@@ -16,8 +16,8 @@ import redis
 from emostream.aggregator.smoothing import TrackState
 from emostream.aggregator.store import SessionStore, text
 from emostream.aggregator.summary import build_summary
-from emostream.emotions import EMOTIONS
-from emostream.streams.ids import is_session_id
+from emostream.config.ids import is_session_id
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.keys import Keys
 from emostream.streams.wire import utc_iso
 
@@ -79,7 +79,7 @@ class SessionQueries:
 
     def get(self, session: str) -> dict[str, Any] | None:
         """The stored summary of an ended session, else the live view of an open one, else None."""
-        if not is_session_id(session):  # refused before it reaches Redis (streams.ids)
+        if not is_session_id(session):  # refused before it reaches Redis (config.ids)
             return None
         return self.ended(session) or self.live(session)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 
 

@@ -1,27 +1,6 @@
 """Lua script calls in a pipeline, on one Redis and on a Redis Cluster alike.
 
-redis-py's cluster pipeline refuses ``Script`` objects (it blocks ``EVALSHA``
-by name) and has no ``SCRIPT EXISTS`` step before executing, so a master that
-never saw a script (a replica promoted by a failover, a restarted master)
-answers ``NOSCRIPT``. :class:`ScriptPipeline` queues the raw ``EVALSHA`` there
-(the cluster pipeline still checks that a call's keys share one slot and sends
-it to that slot's master), and runs a call that came back ``NOSCRIPT`` again
-through the cluster client, which loads the script on every master first
-(``SCRIPT LOAD`` goes to all of them). A ``NOSCRIPT`` call ran nothing, so
-running it again is safe; the first batch after a start or a failover pays
-one extra round trip per script and master. On one Redis it is
-redis-py's own pipeline, which loads missing scripts before executing.
-
-To find the keys of an ``EVALSHA``, redis-py's cluster pipeline asks the
-client's default node (``COMMAND GETKEYS``) and, unlike for a command's own
-target, never moves that default off a node that is gone. If the default
-node was the master a failover removed, every later batch would fail to
-connect to it, forever. :meth:`ScriptPipeline.execute` therefore moves the
-default to another master when a batch cannot connect, before the error goes
-on to the caller's retry.
-
-The pipeline is never a transaction: every caller's scripts are idempotent or
-compare-and-set, and their keys are those of one session or one source.
+Details at :class:`ScriptPipeline`.
 """
 
 from __future__ import annotations
@@ -36,7 +15,31 @@ ScriptArg = str | int | float | bytes | memoryview
 
 
 class ScriptPipeline:
-    """A non-transactional pipeline (``pipe`` for plain commands) that also carries script calls."""
+    """A non-transactional pipeline (``pipe`` for plain commands) that also carries script calls.
+
+    redis-py's cluster pipeline refuses ``Script`` objects (it blocks ``EVALSHA``
+    by name) and has no ``SCRIPT EXISTS`` step before executing, so a master that
+    never saw a script (a replica promoted by a failover, a restarted master)
+    answers ``NOSCRIPT``. :class:`ScriptPipeline` queues the raw ``EVALSHA`` there
+    (the cluster pipeline still checks that a call's keys share one slot and sends
+    it to that slot's master), and runs a call that came back ``NOSCRIPT`` again
+    through the cluster client, which loads the script on every master first
+    (``SCRIPT LOAD`` goes to all of them). A ``NOSCRIPT`` call ran nothing, so
+    running it again is safe; the first batch after a start or a failover pays
+    one extra round trip per script and master. On one Redis it is
+    redis-py's own pipeline, which loads missing scripts before executing.
+
+    To find the keys of an ``EVALSHA``, redis-py's cluster pipeline asks the
+    client's default node (``COMMAND GETKEYS``) and, unlike for a command's own
+    target, never moves that default off a node that is gone. If the default
+    node was the master a failover removed, every later batch would fail to
+    connect to it, forever. :meth:`ScriptPipeline.execute` therefore moves the
+    default to another master when a batch cannot connect, before the error goes
+    on to the caller's retry.
+
+    The pipeline is never a transaction: every caller's scripts are idempotent or
+    compare-and-set, and their keys are those of one session or one source.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client

@@ -19,9 +19,10 @@ from typing import Any
 import redis
 
 from emostream.aggregator.leases import SourceLeases, take_over
-from emostream.metrics import AggregatorMetrics
+from emostream.infra.metrics import AggregatorMetrics
 from emostream.streams.discovery import SourceStreams
-from emostream.streams.groups import Entry, GroupReader
+from emostream.streams.group_commands import Entry
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 
 log = logging.getLogger(__name__)

@@ -7,19 +7,7 @@ track events to publish. The state is stored in Redis between observations
 every step is a deterministic function of the state and the observation, a
 replay produces the same events with the same ids.
 
-Two smoothers, chosen by ``tracks.smoothing``:
-
-- ``ema``: an exponential moving average of the seven probabilities with a time
-  constant of ``window_s`` media seconds. The weight of a new face is
-  ``1 - exp(-dt / window_s)`` where ``dt`` is the media time since the track's
-  previous face, so the result does not depend on the frame rate and a face
-  after a long gap counts for more.
-- ``vote``: the time-weighted share of each raw label over the last
-  ``window_s`` media seconds. Cheaper to explain, coarser.
-
-On top of either, hysteresis keeps the label from flickering: a new label
-replaces the current one only when its smoothed score leads the current
-label's by at least ``hysteresis`` and keeps that lead for ``min_dwell_s``.
+Details at :class:`Smoother`.
 """
 
 from __future__ import annotations
@@ -30,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from emostream.config import TracksConfig
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 from emostream.streams.records import TrackEvent
 
@@ -123,6 +111,21 @@ class TrackState:
 
 
 class Smoother:
+    """Two smoothers, chosen by ``tracks.smoothing``:
+
+    - ``ema``: an exponential moving average of the seven probabilities with a time
+      constant of ``window_s`` media seconds. The weight of a new face is
+      ``1 - exp(-dt / window_s)`` where ``dt`` is the media time since the track's
+      previous face, so the result does not depend on the frame rate and a face
+      after a long gap counts for more.
+    - ``vote``: the time-weighted share of each raw label over the last
+      ``window_s`` media seconds. Cheaper to explain, coarser.
+
+    On top of either, hysteresis keeps the label from flickering: a new label
+    replaces the current one only when its smoothed score leads the current
+    label's by at least ``hysteresis`` and keeps that lead for ``min_dwell_s``.
+    """
+
     def __init__(self, cfg: TracksConfig) -> None:
         self.cfg = cfg
 

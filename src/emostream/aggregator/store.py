@@ -17,7 +17,6 @@ import redis
 
 from emostream.aggregator.closing import make_close
 from emostream.aggregator.scripts import ScriptPipeline
-from emostream.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart
@@ -242,7 +241,3 @@ class SessionStore:
         """Finish the close of a session flagged ``summarised`` but still open (cluster mode: its closer stopped
         between the steps); the summary if this call published it."""
         return self._close.finish(session, retention_s)
-
-
-def emotion_vector(values: dict[str, str], prefix: str) -> dict[str, float]:
-    return {e: float(values.get(f"{prefix}{e}", 0.0)) for e in EMOTIONS}

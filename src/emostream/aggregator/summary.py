@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.wire import utc_iso
 
 WEIGHT_DIGITS = 6  # face-time in seconds, compared at microsecond precision
@@ -161,7 +161,7 @@ def write_timeline_png(summary: dict[str, Any], path: Path) -> Path:
 def inside(folder: Path, name: str) -> Path:
     """``folder / name``, refused unless it resolves to a file directly inside ``folder``.
 
-    Session ids are validated when their messages are decoded (``streams.ids``),
+    Session ids are validated when their messages are decoded (``config.ids``),
     so this never fires for a message that came through a decoder; it is the
     second lock on the door, for whatever reaches here some other way.
     """

@@ -1,28 +1,6 @@
 """Track state in Redis: apply smoothed faces, end tracks, publish track events.
 
-Choices, and why:
-
-- **State lives in Redis**, one JSON document per active track in the hash
-  ``<prefix>:agg:{<session>}:track_state``. A restarted (or another) aggregator
-  continues every track where it stopped; nothing is rebuilt from the events.
-- **Compare-and-set.** The worker reads a track's document, folds the new faces
-  into it in Python (``smoothing``), and writes it back with a Lua script that
-  succeeds only if the document is unchanged. Two aggregators working on one
-  track cannot lose each other's updates; the loser re-reads and retries.
-- **Idempotent by frame order.** A face whose frame sequence number is not
-  above the track's last one is not smoothed (it is late, or a redelivery of a
-  face already applied). Applying a batch twice therefore changes nothing.
-  Late faces still count in the session summary, which deduplicates by event id.
-- **Outbox.** The same script appends the track events to a per-session list
-  (in the session's hash slot), and :meth:`TrackStore.flush` moves them to
-  ``<prefix>:tracks:<source>``. A crash between the two leaves them in the
-  outbox for the next flush: events are published at least once, with
-  deterministic ids (``<session>:<track>:<n>``) so subscribers can drop repeats.
-- **Ending.** A track ends when the session's media clock (the largest offset
-  applied in the session) is ``end_after_s`` past its last face, when it got no
-  face for ``idle_end_s`` of wall-clock time, or when its session ends. Its last
-  state moves to the ``track_ended`` hash, which also makes later faces of that
-  track ignored rather than starting it again.
+Details at :class:`TrackStore`.
 """
 
 from __future__ import annotations
@@ -75,6 +53,31 @@ class ApplyResult:
 
 
 class TrackStore:
+    """Choices, and why:
+
+    - **State lives in Redis**, one JSON document per active track in the hash
+      ``<prefix>:agg:{<session>}:track_state``. A restarted (or another) aggregator
+      continues every track where it stopped; nothing is rebuilt from the events.
+    - **Compare-and-set.** The worker reads a track's document, folds the new faces
+      into it in Python (``smoothing``), and writes it back with a Lua script that
+      succeeds only if the document is unchanged. Two aggregators working on one
+      track cannot lose each other's updates; the loser re-reads and retries.
+    - **Idempotent by frame order.** A face whose frame sequence number is not
+      above the track's last one is not smoothed (it is late, or a redelivery of a
+      face already applied). Applying a batch twice therefore changes nothing.
+      Late faces still count in the session summary, which deduplicates by event id.
+    - **Outbox.** The same script appends the track events to a per-session list
+      (in the session's hash slot), and :meth:`TrackStore.flush` moves them to
+      ``<prefix>:tracks:<source>``. A crash between the two leaves them in the
+      outbox for the next flush: events are published at least once, with
+      deterministic ids (``<session>:<track>:<n>``) so subscribers can drop repeats.
+    - **Ending.** A track ends when the session's media clock (the largest offset
+      applied in the session) is ``end_after_s`` past its last face, when it got no
+      face for ``idle_end_s`` of wall-clock time, or when its session ends. Its last
+      state moves to the ``track_ended`` hash, which also makes later faces of that
+      track ignored rather than starting it again.
+    """
+
     def __init__(self, client: redis.Redis, keys: Keys, cfg: TracksConfig) -> None:
         self.client = client
         self.keys = keys
@@ -204,9 +207,6 @@ class TrackStore:
         active, clock = self._active(session)
         due = {t: (s, "timeout" if clock - s.last_s > self.cfg.end_after_s else "session_end") for t, s in active.items()}
         return self._end(session, due) if due else []
-
-    def active_states(self, session: str) -> list[TrackState]:
-        return sorted(self._active(session)[0].values(), key=lambda s: s.track)
 
     def _active(self, session: str) -> tuple[dict[int, TrackState], float]:
         pipe = self.client.pipeline(transaction=False)

@@ -1,31 +1,23 @@
 """The aggregator worker: counts events per session, smooths tracks, serves metrics and sessions.
 
 It reads ``<prefix>:lifecycle`` and the ``<prefix>:events:<source>`` of the
-sources it leases (any number of aggregators divide the sources, see
-``leases``) in the consumer group ``aggregators``. Every event is counted at once (in Redis, see
-``store``), held for ``reorder_ms`` so the events of a track can be applied in
-frame order (see ``rolling.ReorderBuffer``), then folded into its track (see
-``tracks``) and acknowledged. All state is in Redis, so a restarted aggregator
-continues where the last one stopped, and entries left pending by an
-aggregator that died under another name are claimed after ``claim_idle_ms``.
-Sessions are summarised, and their summaries published once, by ``finishing``
-(and ``closing``), on one Redis and on a Redis Cluster alike.
-
-Reading (claims, delivery counts, dead letters, lost groups) is the shared
-``streams.groups.GroupReader``. Every entry is validated when decoded: one
-with a bad id, an event whose source is not its stream's, and an event of a
-session that never started (older than ``end_grace_s``) are dead-lettered
-with the reason and never counted. Wall-clock time comes from one injected
-``clock``; ``time.monotonic`` only paces the loop's periodic chores.
+sources it leases (``leases``, ``sharing``) in the consumer group
+``aggregators``, through the shared ``streams.groups.GroupReader``. Entries
+are validated on decoding (``intake``); events are counted at once in Redis
+(``counting``, ``store``), held for ``reorder_ms`` so a track's events apply
+in frame order (``rolling.ReorderBuffer``, ``tracks``), then acknowledged.
+All state is in Redis, so a restarted aggregator continues where the last
+stopped. Sessions are summarised and published once by ``finishing`` and
+``closing``. Wall-clock time comes from one injected ``clock``;
+``time.monotonic`` only paces the loop's periodic chores.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -33,29 +25,29 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
+from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
-from emostream.aggregator.rolling import ReorderBuffer, RollingShare
-from emostream.aggregator.scripts import ScriptPipeline
+from emostream.aggregator.rolling import ReorderBuffer
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
-from emostream.httpserver import WorkerHttpServer
-from emostream.metrics import AggregatorMetrics
-from emostream.redis_io import Reconnector, connect
-from emostream.redis_wait import connect_when_up
-from emostream.streams.groups import Entry, GroupReader, is_nogroup
+from emostream.infra.gctimer import TimedCollector
+from emostream.infra.httpserver import WorkerHttpServer
+from emostream.infra.metrics import AggregatorMetrics
+from emostream.infra.worker import Worker
+from emostream.streams.connection import connect
+from emostream.streams.group_commands import Entry, is_nogroup
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
-from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
-from emostream.streams.wire import MessageError
-from emostream.worker import Worker
+from emostream.streams.reconnect import Reconnector
+from emostream.streams.wait import connect_when_up
 
 log = logging.getLogger(__name__)
-GC_PERIOD_S = 10.0  # the cyclic garbage collector runs this often, not after every few hundred allocations
 READ_COUNT = 500  # entries per stream and read
 HOUSEKEEPING_S = 1.0  # how often track expiry, gauges and backlogs are refreshed
 
@@ -94,15 +86,19 @@ class AggregatorWorker(Worker):
         self.latency = EventLatency(self.metrics.latency)
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
-        self.shares: dict[str, RollingShare] = {}
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
+        self.counter = EventCounter(self.store, self.buffer, self.metrics, self.latency, cfg.share_window_s, clock)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
         self.started_wall = clock()
-        self.counted = 0
         self.track_events = 0
         self._last_refresh = 0.0
         self._last_housekeeping = 0.0
-        self._last_gc = time.monotonic()
+        self.collector = TimedCollector()
+
+    @property
+    def counted(self) -> int:
+        """Events this aggregator counted first (a duplicate, or one another aggregator counted, is not)."""
+        return self.counter.counted
 
     @property
     def streams(self) -> dict[str, str]:
@@ -146,7 +142,7 @@ class AggregatorWorker(Worker):
         source = self._source_of(stream)
         self.buffer.drop(stream)
         self.caught_up.discard(source)
-        self.shares.pop(source, None)
+        self.counter.forget(source)
 
     def _source_of(self, stream: str) -> str:
         return self.keys.source_of_events(stream)
@@ -154,31 +150,8 @@ class AggregatorWorker(Worker):
     def _on_dead_letter(self, kind: str, _reason: str) -> None:
         self.metrics.deadletters.labels(kind).inc()
 
-    def _dead_letter(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], reason: str, kind: str = "malformed") -> None:
-        self.reader.dead_letter(stream, entry_id, fields, reason, kind)
-
     def _handle(self, stream: str, entries: list[Entry]) -> None:
-        (self._handle_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
-
-    def _handle_lifecycle(self, stream: str, entries: list[Entry]) -> None:
-        pipe = ScriptPipeline(self.client)
-        good = []
-        for eid, fields in entries:
-            try:
-                message = decode_lifecycle(fields)
-            except MessageError as exc:
-                self._dead_letter(stream, eid, fields, str(exc))
-                continue
-            if isinstance(message, SessionStart):
-                self.store.record_start(pipe, message)
-            elif isinstance(message, SessionEnd):
-                self.store.record_end(pipe, message, self.clock())
-            else:  # FacesDropped: faces that will never be events
-                self.store.record_dropped(pipe, message)
-            good.append(eid)
-        if good:
-            self.reader.ack(stream, good, pipe.pipe)
-            pipe.execute()
+        (self.intake.record_lifecycle if stream == self.keys.lifecycle else self._handle_events)(stream, entries)
 
     def _handle_events(self, stream: str, entries: list[Entry]) -> None:
         """Count the events now (one round trip for the batch); hold them (unacknowledged) for their tracks."""
@@ -188,34 +161,10 @@ class AggregatorWorker(Worker):
         decoded = self.intake.sort(stream, entries)
         if not decoded:
             return
-        results = self.store.count_events([event for _, event in decoded], self.leases.owned)
-        fenced = -1 in results  # a newer owner counts this source: hold and acknowledge nothing of the batch
-        now = self.clock()
-        share = self.shares.setdefault(source, RollingShare(self.config.aggregator.share_window_s))
-        fresh = []
-        for (eid, event), new in zip(decoded, results, strict=True):
-            if not fenced:
-                self.buffer.add(now, stream, eid, event)
-            if new == 1:  # counted here (in a fenced batch too: other sessions' events may have been), so in our counters
-                fresh.append(event)
-                share.add(now, event.label)
-        self.counted += len(fresh)
-        if duplicates := results.count(0):
-            self.metrics.duplicates.labels(source).inc(duplicates)
-        for label, n in Counter(event.label for event in fresh).items():
-            self.metrics.events.labels(source, label).inc(n)
-        self.latency.observe(fresh, now)
-        if fenced:
+        if self.counter.count(stream, source, decoded, self.leases.owned) == Counted.FENCED:
             self.sharing.lose(source)
             return
-        self._update_shares()
-
-    def _update_shares(self) -> None:
-        now = self.clock()
-        for source, share in self.shares.items():
-            share.expire(now)
-            for emotion, value in share.shares().items():
-                self.metrics.share.labels(source, emotion).set(value)
+        self.counter.update_shares()
 
     def _claim(self) -> None:
         """Take over entries left pending by an aggregator that stopped (under any name)."""
@@ -291,13 +240,7 @@ class AggregatorWorker(Worker):
             self._release()
         self._housekeeping()
         self.finisher.finish()
-        self._collect_garbage()
-
-    def _collect_garbage(self) -> None:
-        now = time.monotonic()
-        if now - self._last_gc >= GC_PERIOD_S:
-            self._last_gc = now
-            gc.collect()
+        self.collector.tick()
 
     def _recover_pending(self) -> None:
         """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
@@ -320,11 +263,7 @@ class AggregatorWorker(Worker):
 
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
-        # The reorder buffer keeps tens of thousands of young objects alive, which the collector rescanned every
-        # few hundred allocations: a third of the aggregator's time with the default thresholds, a tenth with
-        # raised ones. Nearly all its garbage is freed by reference counting, so the collector runs on a timer.
-        gc.freeze()
-        gc.disable()
+        self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
@@ -348,4 +287,5 @@ class AggregatorWorker(Worker):
                 self.reader.leave(stream)
         except redis.RedisError:  # Redis gone: the leases expire by themselves
             log.warning("aggregator: could not release %d source leases while stopping", len(self.leases.owned))
-        log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events, self.finisher.summaries)
+        log.info("aggregator stopped ◆ %d events counted ◆ %d track events ◆ %d sessions summarised", self.counted, self.track_events,
+                 self.finisher.summaries)

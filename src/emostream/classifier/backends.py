@@ -5,19 +5,7 @@ backend is then fixed for the process. So the choice is made at start-up
 (``emostream classify`` calls :func:`select` before building the worker), the
 environment is set, and only then does the runtime import Keras.
 
-``auto`` takes a backend that sees a GPU, asking JAX first (the fastest of the
-three on the H200 the issue measured, and the smallest CUDA install), then
-PyTorch, then TensorFlow; each is imported only when it is installed and the
-operating system shows a GPU device node. With no GPU nothing is chosen: the CPU
-path is TFLite, and a Keras model forced onto the CPU runs on ``KERAS_BACKEND``
-or Keras's own default.
-
-GPU memory is bounded the same way, through environment variables each
-framework reads at import (set before any of them is imported, the GPU probe of
-``auto`` included): JAX neither preallocates 75 % of the GPU nor (with
-``gpu_memory_fraction``) grows past its share; TensorFlow grows on demand;
-PyTorch's caching allocator is capped with ``set_per_process_memory_fraction``.
-Variables already in the environment win, so an operator can still override.
+Details at :func:`select`.
 """
 
 from __future__ import annotations
@@ -135,6 +123,20 @@ def select(requested: str, gpu_memory_fraction: float = 0.0, env: MutableMapping
     """Bound GPU memory, choose the backend and set ``KERAS_BACKEND``; call before anything imports Keras.
 
     Returns the backend, or None when ``auto`` found no GPU (TFLite serves on the CPU).
+
+    ``auto`` takes a backend that sees a GPU, asking JAX first (the fastest of the
+    three on the H200 the issue measured, and the smallest CUDA install), then
+    PyTorch, then TensorFlow; each is imported only when it is installed and the
+    operating system shows a GPU device node. With no GPU nothing is chosen: the CPU
+    path is TFLite, and a Keras model forced onto the CPU runs on ``KERAS_BACKEND``
+    or Keras's own default.
+
+    GPU memory is bounded the same way, through environment variables each
+    framework reads at import (set before any of them is imported, the GPU probe of
+    ``auto`` included): JAX neither preallocates 75 % of the GPU nor (with
+    ``gpu_memory_fraction``) grows past its share; TensorFlow grows on demand;
+    PyTorch's caching allocator is capped with ``set_per_process_memory_fraction``.
+    Variables already in the environment win, so an operator can still override.
     """
     bound_gpu_memory(gpu_memory_fraction, env)
     name = choose(requested, env)

@@ -11,12 +11,7 @@ configured wait. Blocking is kept for the idle wait for a first entry, which an
 arriving entry ends at once; the fill phase polls without blocking every
 ``poll_ms`` until the deadline, a few cheap round trips per batch.
 
-Why the fill stops when ``ready()`` says so: a replica that reads the next
-batch while the model works on this one (``classifier.overlap``) has no reason
-to hold faces back while the model waits for work. So at low load a face goes
-to the model at once, and ``batch_wait_ms`` only bounds how long a batch keeps
-filling while the model is busy: waiting then costs nothing, since the model
-could not take the batch sooner anyway.
+Details at :func:`collect_batch`.
 """
 
 from __future__ import annotations
@@ -45,6 +40,13 @@ def collect_batch(
     it should stop. The deadline runs on a monotonic clock from the moment the
     first entries were read. ``ready`` (default: never) says that the next
     stage waits for work, which ends the fill at once.
+
+    Why the fill stops when ``ready()`` says so: a replica that reads the next
+    batch while the model works on this one (``classifier.overlap``) has no reason
+    to hold faces back while the model waits for work. So at low load a face goes
+    to the model at once, and ``batch_wait_ms`` only bounds how long a batch keeps
+    filling while the model is busy: waiting then costs nothing, since the model
+    could not take the batch sooner anyway.
     """
     batch = read(batch_max, idle_block_ms)
     if not batch:

@@ -1,22 +1,6 @@
 """Which weights of a model folder to serve on this machine, decided without importing TensorFlow.
 
-Two choices, both made when ``classifier.format`` is ``auto``:
-
-- **Keras or TFLite.** Keras where its backend (``classifier.backend``,
-  :mod:`emostream.classifier.backends`) sees a GPU, else TFLite when the
-  folder has it. Asking TensorFlow costs the CPU classifier ~500 MiB of
-  resident memory for the answer "no", so the question is first put to the
-  operating system: with no GPU device node, or ``CUDA_VISIBLE_DEVICES``
-  empty or -1, no framework can see one either, and none is imported.
-- **Which TFLite file.** A card may list several TFLite variants
-  (``tflite_variants``, written by ``emostream export``). Dynamic-range int8
-  (``dynamic``) is served only where the CPU has fast int8 dot products
-  (:mod:`emostream.cpufeatures`); elsewhere a float variant (``float32`` or
-  ``fp16``: float maths on XNNPACK) is, because emulated int8 is 4-5 times
-  slower. With no such alternative the card's own ``files.tflite`` is served.
-
-An explicit ``classifier.format: tflite`` serves ``files.tflite`` exactly, as
-evaluation and export need.
+Details at :func:`resolve_format`.
 """
 
 from __future__ import annotations
@@ -28,8 +12,8 @@ from typing import Any
 
 from emostream.classifier import backends
 from emostream.classifier.backends import gpu_device_present
-from emostream.cpufeatures import cpu_flags, fast_int8
-from emostream.modelcard import ModelCard
+from emostream.infra.cpufeatures import cpu_flags, fast_int8
+from emostream.infra.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +43,24 @@ def resolve_format(card: ModelCard, fmt: str) -> str:
     faster than TensorFlow's (docs/BENCHMARKS.md); on a GPU only the Keras
     model runs there, so a folder without a Keras file is served by TFLite on
     the CPU even where there is a GPU.
+
+    Two choices, both made when ``classifier.format`` is ``auto``:
+
+    - **Keras or TFLite.** Keras where its backend (``classifier.backend``,
+      :mod:`emostream.classifier.backends`) sees a GPU, else TFLite when the
+      folder has it. Asking TensorFlow costs the CPU classifier ~500 MiB of
+      resident memory for the answer "no", so the question is first put to the
+      operating system: with no GPU device node, or ``CUDA_VISIBLE_DEVICES``
+      empty or -1, no framework can see one either, and none is imported.
+    - **Which TFLite file.** A card may list several TFLite variants
+      (``tflite_variants``, written by ``emostream export``). Dynamic-range int8
+      (``dynamic``) is served only where the CPU has fast int8 dot products
+      (:mod:`emostream.infra.cpufeatures`); elsewhere a float variant (``float32`` or
+      ``fp16``: float maths on XNNPACK) is, because emulated int8 is 4-5 times
+      slower. With no such alternative the card's own ``files.tflite`` is served.
+
+    An explicit ``classifier.format: tflite`` serves ``files.tflite`` exactly, as
+    evaluation and export need.
     """
     if fmt != "auto":
         return fmt

@@ -1,44 +1,6 @@
 """The commit step on a Redis Cluster: a guarded publish per source, the drop notices, then the acknowledgements.
 
-A single Redis commits a batch with one Lua call (``commit.ScriptCommit``). On
-a cluster a source's events (``<prefix>:events:<source>``), the lifecycle
-stream and the faces shards are in different slots, and neither a script nor
-a transaction spans slots. :class:`ClusterCommit` therefore commits in three
-steps, each safe to repeat:
-
-1. per source, one Lua call in the events stream's slot publishes the events
-   whose ids it has not published yet (a guard set of published ids, in the
-   same slot, ``<prefix>:published:{<prefix>:events:<source>}:<bucket>``);
-   each event goes out before its id is recorded, so a script cut short (out
-   of memory) may repeat an event, which readers recognise by its id, but
-   never loses one;
-2. the drop notices (one :class:`~emostream.streams.lifecycle.FacesDropped`
-   per source and session) go to the lifecycle stream; the aggregator counts
-   each face once however often it is announced (one "seen" set for events
-   and drops), so a repeated notice is harmless;
-3. only then are the faces acknowledged and deleted on their shards.
-
-A classifier that dies between the steps leaves its faces pending; another
-replica claims them after ``classifier.claim_idle_ms`` and commits the batch
-again. Step 1 then skips the events already out (an event id is
-deterministic, see ``FaceJob.event_id``), so a face still gives one event.
-What the commit reports as done is what its ``XACK`` acknowledged, as on one
-Redis: the faces another commit had finished are not counted twice.
-
-**The guard window.** Ids are kept in sets of time buckets ``window_ms`` wide;
-a call looks in the current and the previous bucket, so an id is recognised
-for at least ``window_ms`` after it was published, and a bucket expires at
-the end of the window after its own (a few seconds of margin for clocks), so
-about two are kept. :func:`guard_window_ms` sizes the window from the
-redelivery window: a face is redelivered at the earliest ``claim_idle_ms``
-after its previous delivery, and at most ``max_deliveries`` times. A replay
-later than the window (every classifier down longer than that with a batch
-half committed) would publish those events again.
-
-**Memory.** A guard holds each event id of the last one to two windows: at
-``r`` faces/s that is at most about ``2 × r × window_ms / 1000`` members,
-about 60 bytes each for the usual ids (``benchmarks/outbox.py`` measures it;
-figures in docs/decisions.md, #12), spread over the masters with the sources.
+Details at :class:`ClusterCommit`.
 """
 
 from __future__ import annotations
@@ -82,15 +44,55 @@ def guard_window_ms(claim_idle_ms: int, max_deliveries: int) -> int:
 
 
 class ClusterCommit:
-    """A Redis Cluster: per source a guarded Lua publish, then the notices, then the acknowledgements (see the module docstring).
+    """A Redis Cluster: per source a guarded Lua publish, then the notices, then the acknowledgements.
 
     A source's events go in calls of at most ``chunk``, for the reason
     ``ScriptCommit`` gives: a long script holds up its master's other clients.
+
+    A single Redis commits a batch with one Lua call (``commit.ScriptCommit``). On
+    a cluster a source's events (``<prefix>:events:<source>``), the lifecycle
+    stream and the faces shards are in different slots, and neither a script nor
+    a transaction spans slots. :class:`ClusterCommit` therefore commits in three
+    steps, each safe to repeat:
+
+    1. per source, one Lua call in the events stream's slot publishes the events
+       whose ids it has not published yet (a guard set of published ids, in the
+       same slot, ``<prefix>:published:{<prefix>:events:<source>}:<bucket>``);
+       each event goes out before its id is recorded, so a script cut short (out
+       of memory) may repeat an event, which readers recognise by its id, but
+       never loses one;
+    2. the drop notices (one :class:`~emostream.streams.lifecycle.FacesDropped`
+       per source and session) go to the lifecycle stream; the aggregator counts
+       each face once however often it is announced (one "seen" set for events
+       and drops), so a repeated notice is harmless;
+    3. only then are the faces acknowledged and deleted on their shards.
+
+    A classifier that dies between the steps leaves its faces pending; another
+    replica claims them after ``classifier.claim_idle_ms`` and commits the batch
+    again. Step 1 then skips the events already out (an event id is
+    deterministic, see ``FaceJob.event_id``), so a face still gives one event.
+    What the commit reports as done is what its ``XACK`` acknowledged, as on one
+    Redis: the faces another commit had finished are not counted twice.
+
+    **The guard window.** Ids are kept in sets of time buckets ``window_ms`` wide;
+    a call looks in the current and the previous bucket, so an id is recognised
+    for at least ``window_ms`` after it was published, and a bucket expires at
+    the end of the window after its own (a few seconds of margin for clocks), so
+    about two are kept. :func:`guard_window_ms` sizes the window from the
+    redelivery window: a face is redelivered at the earliest ``claim_idle_ms``
+    after its previous delivery, and at most ``max_deliveries`` times. A replay
+    later than the window (every classifier down longer than that with a batch
+    half committed) would publish those events again.
+
+    **Memory.** A guard holds each event id of the last one to two windows: at
+    ``r`` faces/s that is at most about ``2 × r × window_ms / 1000`` members,
+    about 60 bytes each for the usual ids (``benchmarks/outbox.py`` measures it;
+    figures in docs/decisions.md, #12), spread over the masters with the sources.
     """
 
     def __init__(
         self,
-        client: redis.Redis,  # a RedisCluster, typed as every module takes its client (see redis_io)
+        client: redis.Redis,  # a RedisCluster, typed as every module takes its client (see streams.connection)
         keys: Keys,
         group: str,
         events_maxlen: int,

@@ -5,17 +5,7 @@ small object of its own, swappable per deployment: :class:`ScriptCommit` for a
 single Redis (one Lua call, atomic); a Redis Cluster, where a source's events
 and the faces shard live in different slots, needs a variant of its own.
 
-Exactly once, even when two replicas hold the same face (a slow replica whose
-entries another one claimed, or a replica that claimed its own in-flight
-entries back): inside the script each face is acknowledged first, and its
-event (or its place in a drop notice) is written only if that ``XACK``
-acknowledged it, i.e. if no commit did before. A repeated commit (a retry
-after a lost reply, a second holder) therefore publishes nothing twice, and
-one that failed half way leaves the rest pending for a retry. The commit that
-acknowledges a face deletes it from the queue too, so a crop stays in Redis
-only while it waits; a face no commit could acknowledge (its group was
-destroyed meanwhile) is left in the queue, to be read again once the group is
-recreated, rather than deleted unpublished.
+Details at :class:`ScriptCommit`.
 """
 
 from __future__ import annotations
@@ -122,6 +112,18 @@ class ScriptCommit:
     are therefore committed as several calls sent in one pipeline: each face is
     still acknowledged and published atomically by its own call, which is all
     exactly-once needs.
+
+    Exactly once, even when two replicas hold the same face (a slow replica whose
+    entries another one claimed, or a replica that claimed its own in-flight
+    entries back): inside the script each face is acknowledged first, and its
+    event (or its place in a drop notice) is written only if that ``XACK``
+    acknowledged it, i.e. if no commit did before. A repeated commit (a retry
+    after a lost reply, a second holder) therefore publishes nothing twice, and
+    one that failed half way leaves the rest pending for a retry. The commit that
+    acknowledges a face deletes it from the queue too, so a crop stays in Redis
+    only while it waits; a face no commit could acknowledge (its group was
+    destroyed meanwhile) is left in the queue, to be read again once the group is
+    recreated, rather than deleted unpublished.
     """
 
     def __init__(self, client: redis.Redis, keys: Keys, group: str, events_maxlen: int, chunk: int = 1024) -> None:

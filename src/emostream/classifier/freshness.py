@@ -11,14 +11,7 @@ wants any more, while fresher faces wait behind it. So, per batch:
   wastes its share of the forward pass, but it is what makes the bound hold
   for every published event, not just on average.
 
-Each replica also advertises its recent forward-pass time once a second
-(``<prefix>:classifiers:stats``): ingest subtracts it from the bound before
-deciding how long a face may wait in the queue (see ``ingest/policy.py``).
-
-Dropped faces are acknowledged and deleted like classified ones, and announced
-to the aggregator with a :class:`~emostream.streams.lifecycle.FacesDropped` message in
-the same commit (``classifier.commit``), counted per source with the reason in
-``emostream_classifier_faces_dropped_total``.
+Details at :class:`Freshness`.
 """
 
 from __future__ import annotations
@@ -32,7 +25,7 @@ from typing import TypeVar
 import redis
 
 from emostream.classifier.commit import DROP_REASON
-from emostream.metrics import ClassifierMetrics
+from emostream.infra.metrics import ClassifierMetrics
 from emostream.streams.facejob import FaceJobHeader
 
 REASON = DROP_REASON
@@ -42,6 +35,16 @@ K = TypeVar("K")
 
 
 class Freshness:
+    """Each replica also advertises its recent forward-pass time once a second
+    (``<prefix>:classifiers:stats``): ingest subtracts it from the bound before
+    deciding how long a face may wait in the queue (see ``ingest/policy.py``).
+
+    Dropped faces are acknowledged and deleted like classified ones, and announced
+    to the aggregator with a :class:`~emostream.streams.lifecycle.FacesDropped` message in
+    the same commit (``classifier.commit``), counted per source with the reason in
+    ``emostream_classifier_faces_dropped_total``.
+    """
+
     def __init__(self, metrics: ClassifierMetrics) -> None:
         self.metrics = metrics
         self.expected_inference_s = 0.0

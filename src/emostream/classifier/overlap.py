@@ -8,15 +8,7 @@ thread, taking and committing on one more each. Threads suffice: the model
 (TFLite, TensorFlow, JAX) and socket I/O release the GIL, and what is left in
 Python, decoding and formatting, is what one core must do anyway.
 
-Hand-overs are queues of one batch, so at most five batches are in flight
-(one being taken, one waiting, one in the model, one waiting, one being
-committed), and a slow stage holds the ones before it back instead of letting
-memory grow. Nothing is acknowledged before its commit: a replica killed with
-batches in any stage leaves them pending, for a replica to claim.
-
-Stopping drains: once ``stop`` is set, the taker takes no more, and every
-batch already taken goes through the model and is committed before
-:meth:`Overlap.run` returns.
+Details at :class:`Overlap`.
 """
 
 from __future__ import annotations
@@ -44,6 +36,16 @@ class Overlap(Generic[A, B]):
     The stages handle their own errors (retry, log, skip the batch) and return
     None when they have nothing to hand on; one that raises stops the replica,
     and :meth:`run` raises it after draining the others.
+
+    Hand-overs are queues of one batch, so at most five batches are in flight
+    (one being taken, one waiting, one in the model, one waiting, one being
+    committed), and a slow stage holds the ones before it back instead of letting
+    memory grow. Nothing is acknowledged before its commit: a replica killed with
+    batches in any stage leaves them pending, for a replica to claim.
+
+    Stopping drains: once ``stop`` is set, the taker takes no more, and every
+    batch already taken goes through the model and is committed before
+    :meth:`Overlap.run` returns.
     """
 
     def __init__(

@@ -8,14 +8,9 @@ compilation per bucket, or one TFLite interpreter per bucket), never through
 ``model.predict``, whose per-call data-adapter set-up costs more than the
 forward pass of a small batch.
 
-Why powers of two: padding every batch to ``batch_max`` would make one face
-at low load cost as much as ``batch_max`` faces; one shape per possible size
-would trace ``batch_max`` graphs. Powers of two keep the padding under 2x with
-about log2(batch_max) shapes (7 for 64).
+Why powers of two: see :mod:`emostream.classifier.buckets`.
 
-Crops arrive as uint8. The Keras runtime converts them to float inside the
-graph, so on a GPU a quarter of the bytes cross the bus; the TFLite runtime
-converts (or quantises) them in NumPy into the interpreter's own buffer.
+Details at :class:`Runtime`.
 """
 
 from __future__ import annotations
@@ -30,36 +25,12 @@ from typing import Any
 import numpy as np
 
 from emostream.classifier import backends
+from emostream.classifier.buckets import GPU_SMALLEST_BUCKET, batch_buckets, bucket_for
 from emostream.classifier.choice import resolve_format, serving_card
-from emostream.modelcard import ModelCard
+from emostream.classifier.keras_dtype import mixed_precision_copy, reduced_dtype, single_io, stored_in_float16, with_policy
+from emostream.infra.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
-
-GPU_SMALLEST_BUCKET = 64
-
-
-def batch_buckets(batch_max: int, smallest: int = 1) -> tuple[int, ...]:
-    """Powers of two from ``smallest`` below ``batch_max``, then ``batch_max`` itself: 1, 2, 4, ..., batch_max.
-
-    A GPU runs 64 faces in about the time of one, so there the smallest shape is
-    :data:`GPU_SMALLEST_BUCKET`: fewer shapes to compile (9 up to 16,384) at no cost.
-    """
-    if batch_max < 1:
-        raise ValueError("batch_max must be at least 1")
-    sizes, size = [], max(1, smallest)
-    while size < batch_max:
-        sizes.append(size)
-        size *= 2
-    sizes.append(batch_max)
-    return tuple(sizes)
-
-
-def bucket_for(count: int, buckets: tuple[int, ...]) -> int:
-    for size in buckets:
-        if count <= size:
-            return size
-    raise ValueError(f"batch of {count} exceeds the largest bucket {buckets[-1]}")
-
 
 def cpu_threads(threads: int = 0) -> int:
     """``threads``, or every core this process may run on (cgroup/affinity aware) when 0."""
@@ -72,7 +43,12 @@ def cpu_threads(threads: int = 0) -> int:
 
 
 class Runtime(ABC):
-    """A loaded model that maps uint8 crops (N, H, W, C) to probabilities (N, 7)."""
+    """A loaded model that maps uint8 crops (N, H, W, C) to probabilities (N, 7).
+
+    Crops arrive as uint8. The Keras runtime converts them to float inside the
+    graph, so on a GPU a quarter of the bytes cross the bus; the TFLite runtime
+    converts (or quantises) them in NumPy into the interpreter's own buffer.
+    """
 
     format = "?"
 
@@ -142,71 +118,6 @@ def configure_tf_threads(threads: int) -> None:
             log.warning(
                 "TensorFlow already runs with %s intra-op threads; classifier.threads=%d not applied", current or "the default", threads
             )
-
-
-def with_policy(model: Any, policy: str, output_policy: str | None = None) -> Any:
-    """The same model, same weights, rebuilt with the dtype ``policy`` in every layer
-    (``output_policy``, when given, in the output layer).
-
-    ``keras.models.load_model`` keeps the dtype policy saved with each layer, so
-    setting the global policy before loading changes nothing; the model has to
-    be rebuilt layer by layer (inside nested models too: the members of an
-    ensemble) and given the weights, which are cast to the new variable dtype.
-    """
-    import keras
-
-    last = model.layers[-1].name
-
-    def clone(layer: Any) -> Any:
-        config = layer.get_config()
-        config["dtype"] = output_policy if output_policy and layer.name == last else policy
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    copy.set_weights(model.get_weights())
-    return single_io(copy)
-
-
-def mixed_precision_copy(model: Any, dtype: str = "float16") -> Any:
-    """The same model computing in ``dtype`` (float16 or bfloat16; variables float32), its output layer
-    in float32, as the Keras mixed-precision guide advises for the softmax."""
-    return with_policy(model, f"mixed_{dtype}", output_policy="float32")
-
-
-def reduced_dtype(backend: str) -> str:
-    """bfloat16 on a GPU that computes in it natively (NVIDIA compute capability 8.0+, Ampere on), else float16.
-
-    bfloat16 keeps float32's range, so no logit overflows and no loss scaling is
-    needed; older GPUs emulate it slowly but have float16 tensor cores.
-    """
-    if backend == "jax":
-        import jax
-
-        capability = getattr(jax.devices("gpu")[0], "compute_capability", "0")
-        return "bfloat16" if float(capability) >= 8.0 else "float16"
-    if backend == "torch":
-        import torch
-
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    import tensorflow as tf
-
-    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-    return "bfloat16" if tuple(details.get("compute_capability", (0, 0))) >= (8, 0) else "float16"
-
-
-def stored_in_float16(model: Any) -> bool:
-    """Whether the weights were saved as float16 (``emostream export --keras-dtype float16``)."""
-    return any("float16" in str(w.dtype) for w in model.weights)
-
-
-def single_io(model: Any) -> Any:
-    """The model taking one tensor, not a list of one: old .h5 conversions (mini-Xception)
-    declare their input as a list, and calling them with a tensor warns on every trace."""
-    import keras
-
-    if len(model.inputs) == 1 and len(model.outputs) == 1:
-        return keras.Model(model.inputs[0], model.outputs[0], name=model.name)
-    return model
 
 
 class KerasRuntime(Runtime):

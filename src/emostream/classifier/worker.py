@@ -11,8 +11,7 @@ face gives one event. Jobs left pending by a replica that died are
 claimed with XAUTOCLAIM after ``claim_idle_ms``; a job delivered
 ``max_deliveries`` times goes to the dead-letter stream.
 
-The faces queue may be several streams (shards, ``redis.faces_shards``); the
-replica reads them all in turn, a different one first each time, so none is starved.
+Details at :class:`ClassifierWorker`.
 """
 
 from __future__ import annotations
@@ -20,12 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import redis
@@ -36,128 +31,30 @@ from emostream.classifier.cluster_commit import make_commit
 from emostream.classifier.commit import Classified, Commit, Dropped
 from emostream.classifier.freshness import Freshness
 from emostream.classifier.overlap import Overlap
+from emostream.classifier.rate import RateMeter
 from emostream.classifier.runtime import Runtime, load_runtime
+from emostream.classifier.shards import read_order, served_shards
+from emostream.classifier.stages import Inferred, Stage, Taken
 from emostream.config import Config
-from emostream.metrics import ClassifierMetrics
-from emostream.modelcard import load_card
-from emostream.redis_io import Reconnector
-from emostream.redis_wait import connect_when_up
+from emostream.infra.metrics import ClassifierMetrics
+from emostream.infra.modelcard import load_card
+from emostream.infra.worker import Worker
 from emostream.streams.eventjson import format_events
-from emostream.streams.facejob import FaceJobHeader, decode_batch
-from emostream.streams.groups import GroupReader, is_nogroup
+from emostream.streams.facejob import decode_batch
+from emostream.streams.groups import GroupReader
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.wait import connect_when_up
 from emostream.streams.wire import Fields
-from emostream.worker import Worker
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Delivery = tuple[str, bytes, Fields]  # (faces stream, entry id, fields)
 
 
-class RateMeter:
-    """Events per second over a sliding window, for the throughput gauge.
-
-    A gauge of our own rather than only ``rate()`` of the counter: a dashboard
-    without PromQL (or ``/metrics`` read by eye) still shows faces/s.
-    """
-
-    def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window_s = window_s
-        self.clock = clock
-        self._marks: deque[tuple[float, int]] = deque()
-        self._started = clock()
-        self._lock = threading.Lock()  # the commit stage adds, the take stage reads while idle
-
-    def add(self, count: int) -> None:
-        with self._lock:
-            self._marks.append((self.clock(), count))
-
-    def rate(self) -> float:
-        with self._lock:
-            now = self.clock()
-            while self._marks and self._marks[0][0] < now - self.window_s:
-                self._marks.popleft()
-            span = min(self.window_s, max(now - self._started, 1e-3))
-            return sum(n for _, n in self._marks) / span
-
-
-def served_shards(shards: list[str], chosen: list[int]) -> list[str]:
-    """The shards a replica serves: ``classifier.shards`` (indices, checked against ``redis.faces_shards`` by the config), else all."""
-    return [shards[i] for i in sorted(set(chosen))] if chosen else shards
-
-
-def read_order(streams: list[str], turn: int, count: int) -> tuple[list[str], int]:
-    """The streams to read this time, starting with the ``turn``-th, and how many entries from each.
-
-    XREADGROUP's COUNT is per stream: asking every shard for ``count`` could
-    return ``count`` times the number of shards. Each gets an equal share
-    instead, and when there are more shards than room, the first ``count`` of
-    this turn's order get one each; the order turns every call, so no shard waits.
-    """
-    turn %= len(streams)
-    order = streams[turn:] + streams[:turn]
-    if count < len(order):
-        order = order[: max(count, 1)]
-    return order, max(1, count // len(order))
-
-
-@dataclass(frozen=True)
-class Taken:
-    """A decoded batch: per face its stream, entry id and header, and all crops in one array."""
-
-    streams: list[str]
-    ids: list[bytes]
-    headers: list[FaceJobHeader]
-    crops: np.ndarray
-
-
-@dataclass(frozen=True)
-class Inferred:
-    """A batch after the model: probabilities for the ``fresh`` faces, none for the ``stale`` ones."""
-
-    taken: Taken
-    fresh: list[int]
-    stale: list[int]
-    probabilities: np.ndarray
-    taken_ts: float  # wall time the batch went to the model (end of its queue time)
-    inference_s: float
-
-
-class Stage:
-    """A stage's error policy: Redis outages are retried, a failed batch is logged and left pending."""
-
-    def __init__(self, name: str, stop: Callable[[], bool], wait: Callable[[float], object], on_nogroup: Callable[[], None]) -> None:
-        self.name = name
-        self.reconnector = Reconnector(name, stop)
-        self.wait = wait
-        self.on_nogroup = on_nogroup
-        self.failures = 0
-
-    def run(self, op: Callable[[], T]) -> T | None:
-        """``op()``, or None if it failed; its batch then stays pending, to be claimed again after claim_idle_ms."""
-        try:
-            result = self.reconnector.call(op)
-            self.failures = 0
-            return result
-        except redis.ResponseError as exc:
-            if is_nogroup(exc):  # Redis restarted empty, noticed by a write: recreate the group
-                self.run(self.on_nogroup)
-            else:
-                log.exception("%s: Redis command failed", self.name)
-                self.wait(0.5)
-        except redis.RedisError:
-            log.exception("%s: Redis command failed", self.name)
-            self.wait(0.5)
-        except Exception:
-            # A poison face cannot wedge the service: after max_deliveries it is dead-lettered.
-            self.failures += 1
-            log.exception("%s: batch failed (%d in a row)", self.name, self.failures)
-            self.wait(min(5.0, 0.1 * 2**self.failures))
-        return None
-
-
 class ClassifierWorker(Worker):
+    """The faces queue may be several streams (shards, ``redis.faces_shards``); the
+    replica reads them all in turn, a different one first each time, so none is starved.
+    """
     role = "classifier"
 
     def __init__(

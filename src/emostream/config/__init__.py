@@ -11,13 +11,13 @@ here; the module layout is not part of the interface.
 from emostream.config.aggregation import AggregatorConfig, TracksConfig
 from emostream.config.base import ConfigError, Section
 from emostream.config.connection import REDIS_SCHEMES, TLS_FIELDS, RedisConfig
+from emostream.config.ids import SOURCE_ID
 from emostream.config.loader import ENV_PREFIX, ENV_RESERVED, dump_config, env_overrides, load_config, parse_config
 from emostream.config.pipeline import ClassifierConfig, DetectorConfig, IngestConfig, TrackerConfig
 from emostream.config.root import Config
 from emostream.config.secrets import read_secret_file
 from emostream.config.serving import HttpConfig, WebConfig
 from emostream.config.sources import SourceConfig
-from emostream.streams.ids import SOURCE_ID
 
 __all__ = [
     "ENV_PREFIX",

@@ -1,4 +1,8 @@
-"""The ``sources[]`` items: one video source each, and how its URL and credentials resolve."""
+"""The ``sources[]`` items: one video source each, and how its URL and credentials resolve.
+
+What kind of source a URL names (and so whether it is live by default) is decided
+here, where the configuration needs it; ingest opens sources by the same rule.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,39 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from emostream.config.base import Section
+from emostream.config.ids import SOURCE_ID_RULE, check_source_id
 from emostream.config.secrets import read_secret_file
-from emostream.streams.ids import SOURCE_ID_RULE, check_source_id
+
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "udp://", "tcp://", "srt://", "http://", "https://")
+# An http(s) URL to one of these is a file on a web server, not a live stream.
+FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv", ".3gp")
+
+
+def source_kind(url: str) -> str:
+    """``rtsp``, ``http``, ``stream`` (other network protocols), ``device``, ``index``, ``lavfi`` or ``file``."""
+    lowered = url.lower()
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if lowered.startswith(("http://", "https://")):
+        return "http"
+    if lowered.startswith(NETWORK_SCHEMES):
+        return "stream"
+    if lowered.startswith("/dev/video"):
+        return "device"
+    if url.isdigit():
+        return "index"
+    if lowered.startswith("lavfi:"):
+        return "lavfi"
+    return "file"
+
+
+def guess_live(url: str) -> bool:
+    """Cameras and network streams are live; files, and http(s) links to a video file, are not."""
+    kind = source_kind(url)
+    if kind == "http":
+        path = url.split("?", 1)[0].split("#", 1)[0].lower()
+        return not path.endswith(FILE_SUFFIXES)
+    return kind != "file"
 
 
 class SourceConfig(Section):
@@ -62,6 +97,4 @@ class SourceConfig(Section):
     def is_live(self) -> bool:
         if self.live is not None:
             return self.live
-        from emostream.ingest.sources import guess_live
-
         return guess_live(self.url)

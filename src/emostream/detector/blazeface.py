@@ -3,7 +3,7 @@
 MediaPipe runs the model through its own bundled LiteRT; it would also import
 TensorFlow, only for documentation decorators and file helpers, whenever
 TensorFlow is installed. The imports and the construction run with TensorFlow
-blocked (:mod:`emostream.imports`), so MediaPipe takes its own fallbacks and
+blocked (:mod:`emostream.infra.imports`), so MediaPipe takes its own fallbacks and
 the ingest process stays under a third of the memory (docs/deploy.md). We keep
 MediaPipe rather than decoding BlazeFace's anchors ourselves on LiteRT: the
 detections stay exactly those of the reference implementation, at the same
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emostream.detector.base import Detection, Detector, clip_box
-from emostream.imports import blocked
+from emostream.infra.imports import blocked
 
 MODEL_FILES = {
     "short": "face_detection_short_range.tflite",

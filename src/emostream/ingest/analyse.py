@@ -11,10 +11,10 @@ import time
 
 from emostream.config import SourceConfig
 from emostream.detector import Detector
-from emostream.ingest.crop import crop_face
+from emostream.detector.crop import crop_face
+from emostream.ingest.frame import Frame
 from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.parts import Preview, RunnerParts
-from emostream.ingest.sources import Frame
 from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.streams.facejob import FaceJob
 

@@ -1,19 +1,6 @@
 """Where each source's session stands, kept in Redis so a killed ingest resumes it exactly.
 
-After every analysed frame, ingest writes the session's counters, tracker
-state and media clock together with that frame's face jobs in one MULTI/EXEC:
-either both are in Redis or neither. A restarted ingest finds the checkpoint
-and continues the same session:
-
-- a **file** is decoded again from the start, frames up to the checkpoint are
-  skipped without detection, and analysis resumes at the next frame with the
-  same sequence numbers and track ids, so every face is published once and its
-  event id is the one it would have had;
-- a **live** source continues its session if the checkpoint is younger than
-  ``ingest.session_timeout_s`` (a short outage), else that session is ended
-  with reason ``timeout`` and a new one starts.
-
-The checkpoint is deleted with the session's end message (also one MULTI).
+Details at :func:`snapshot`.
 """
 
 from __future__ import annotations
@@ -38,7 +25,24 @@ def url_fingerprint(url: str) -> str:
 
 
 def snapshot(session: IngestSession, frame_index: int, fingerprint: str, live: bool, now: float | None = None) -> str:
-    """The checkpoint after ``frame_index``; ``fingerprint`` is :func:`url_fingerprint` of the URL, computed once per source."""
+    """The checkpoint after ``frame_index``; ``fingerprint`` is :func:`url_fingerprint` of the URL, computed once per source.
+
+    After every analysed frame, ingest writes the session's counters, tracker
+    state and media clock together with that frame's face jobs in one MULTI/EXEC:
+    either both are in Redis or neither. A restarted ingest finds the checkpoint
+    and continues the same session:
+
+    - a **file** is decoded again from the start, frames up to the checkpoint are
+      skipped without detection, and analysis resumes at the next frame with the
+      same sequence numbers and track ids, so every face is published once and its
+      event id is the one it would have had;
+    - a **live** source continues its session if the checkpoint is younger than
+      ``ingest.session_timeout_s`` (a short outage), else that session is ended
+      with reason ``timeout`` and a new one starts.
+
+    The checkpoint is deleted with the session's end message (also one MULTI).
+    """
+    first_pts, last_offset = session.media_clock()
     body: dict[str, Any] = {
         "v": VERSION,
         "session": session.id,
@@ -46,8 +50,8 @@ def snapshot(session: IngestSession, frame_index: int, fingerprint: str, live: b
         "frame_index": frame_index,
         "url": fingerprint,
         "live": live,
-        "first_pts": session._first_pts,
-        "last_offset": session._last_offset,
+        "first_pts": first_pts,
+        "last_offset": last_offset,
         "tracker": session.tracker.state(),
         "updated_ts": time.time() if now is None else now,
     }
@@ -71,12 +75,6 @@ def restore(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig, nomin
     session = IngestSession(source, tracker_cfg, nominal_interval, id=body["session"], started_ts=float(body["started_ts"]))
     for name in COUNTERS:
         setattr(session, name, int(body.get(name, 0)))  # a counter added later starts at 0
-    session._first_pts = body["first_pts"]
-    session._last_offset = body["last_offset"]
+    session.resume_clock(body["first_pts"], body["last_offset"])
     session.tracker.restore(body["tracker"])
     return session
-
-
-def ended_copy(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig) -> IngestSession:
-    """A session left open by a previous run that cannot be continued, to be ended properly."""
-    return restore(body, source, tracker_cfg, 0.0)

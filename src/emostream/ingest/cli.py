@@ -28,7 +28,7 @@ class CliError(Exception):
 
 def _client_and_keys(args: argparse.Namespace) -> tuple[Any, Any]:
     from emostream.config import load_config
-    from emostream.redis_io import connect
+    from emostream.streams.connection import connect
     from emostream.streams.keys import Keys
 
     path = getattr(args, "config", None) or os.environ.get("EMOSTREAM_CONFIG")
@@ -101,8 +101,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from emostream.config import SourceConfig
+    from emostream.infra.redact import redact
     from emostream.ingest.control import read_workers, request_add
-    from emostream.redact import redact
 
     fields: dict[str, Any] = {"id": args.id, "url": args.url, "fps": args.fps, "every_nth": args.every_nth,
                               "realtime": args.realtime, "loop": args.loop, "rtsp_transport": args.transport}
@@ -148,7 +148,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def _run(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from emostream.redis_io import RedisUnavailable
+        from emostream.streams.errors import RedisUnavailable
 
         try:
             return int(func(args))

@@ -10,11 +10,7 @@ restarts only the ones whose entry changed; the others are not touched.
 it runs (credentials masked) in ``<prefix>:ingest:workers``, which
 ``emostream sources list`` reads and ``add``/``remove`` wait on.
 
-Why a hash of desired state rather than a stream of commands: a change made
-while the worker is down or restarting is not lost, a restarted worker comes
-back with the sources added at run time, and applying the same state twice
-does nothing. The trade-off: a URL with a password is stored in Redis, as it
-is in the configuration file, so Redis must be protected like that file.
+Details at :func:`wanted_sources`.
 """
 
 from __future__ import annotations
@@ -89,7 +85,14 @@ def parse_overrides(raw: dict[bytes, bytes]) -> Overrides:
 
 
 def wanted_sources(configured: list[SourceConfig], overrides: Overrides | None) -> dict[str, Wanted]:
-    """The configuration's sources, with run-time additions (which win on an id clash) and removals applied."""
+    """The configuration's sources, with run-time additions (which win on an id clash) and removals applied.
+
+    Why a hash of desired state rather than a stream of commands: a change made
+    while the worker is down or restarting is not lost, a restarted worker comes
+    back with the sources added at run time, and applying the same state twice
+    does nothing. The trade-off: a URL with a password is stored in Redis, as it
+    is in the configuration file, so Redis must be protected like that file.
+    """
     wanted = {src.id: Wanted(src, "config", "config") for src in configured}
     if overrides is None:
         return wanted

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from emostream.redact import redact
+from emostream.infra.redact import redact
 
 # kind -> what it means (also the list documented in docs/sources.md)
 KINDS = {

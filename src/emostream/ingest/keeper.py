@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 
 from emostream.config import SourceConfig
+from emostream.infra.metrics import DropReason, FrameOutcome
+from emostream.infra.redact import redact
 from emostream.ingest import checkpoint
 from emostream.ingest.parts import RunnerParts
-from emostream.ingest.policy import DROP_REASONS
 from emostream.ingest.session import IngestSession
-from emostream.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ class SessionKeeper:
         self.nominal = 1.0 / src.fps if self.live else 0.0
         self.session: IngestSession | None = None
         frames = parts.metrics.frames
-        self._frames = {outcome: frames.labels(src.id, outcome) for outcome in ("analysed", "dropped", "skipped", "failed")}
-        self._dropped = {reason: parts.metrics.dropped.labels(src.id, reason) for reason in DROP_REASONS}
+        self._frames = {outcome: frames.labels(src.id, outcome) for outcome in FrameOutcome}
+        self._dropped = {reason: parts.metrics.dropped.labels(src.id, reason) for reason in DropReason}
 
     @property
     def session_id(self) -> str | None:
@@ -98,17 +98,17 @@ class SessionKeeper:
     # --- counts ---------------------------------------------------------------
 
     def analysed(self) -> None:
-        self._frames["analysed"].inc()
+        self._frames[FrameOutcome.ANALYSED].inc()
 
-    def dropped(self, reason: str, count: int = 1) -> None:
+    def dropped(self, reason: DropReason, count: int = 1) -> None:
         """Frames not analysed because the classifiers are behind (``backlog``) or their queue is stale (``age``)."""
         if count <= 0:
             return
         if self.session is not None:
             self.session.dropped += count
-            if reason == "age":
+            if reason is DropReason.AGE:
                 self.session.dropped_age += count
-        self._frames["dropped"].inc(count)
+        self._frames[FrameOutcome.DROPPED].inc(count)
         self._dropped[reason].inc(count)
 
     def skipped(self, count: int) -> None:
@@ -117,11 +117,11 @@ class SessionKeeper:
             return
         if self.session is not None:
             self.session.skipped += count
-        self._frames["skipped"].inc(count)
+        self._frames[FrameOutcome.SKIPPED].inc(count)
 
     def failed(self, count: int = 1) -> None:
         if count <= 0:
             return
         if self.session is not None:
             self.session.failed += count
-        self._frames["failed"].inc(count)
+        self._frames[FrameOutcome.FAILED].inc(count)

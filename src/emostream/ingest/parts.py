@@ -22,10 +22,10 @@ import numpy as np
 
 from emostream.config import Config, SourceConfig
 from emostream.detector import Detector
+from emostream.infra.metrics import IngestMetrics
+from emostream.infra.modelcard import ModelCard
+from emostream.ingest.frame import Frame
 from emostream.ingest.policy import QueueState
-from emostream.ingest.sources import Frame
-from emostream.metrics import IngestMetrics
-from emostream.modelcard import ModelCard
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 
@@ -52,7 +52,7 @@ class SystemClock:
 
 
 class Publisher(Protocol):
-    """What ingest writes (see :class:`emostream.streams.publisher.IngestPublisher`)."""
+    """What ingest writes (see :class:`emostream.ingest.publisher.IngestPublisher`)."""
 
     def register(self, source: str) -> None: ...
 

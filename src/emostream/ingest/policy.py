@@ -1,33 +1,14 @@
 """What a source is doing, and what it does when the classifiers fall behind: named, not strings.
 
-Backpressure is a policy chosen per source, in the spirit of Roboflow's
-``BufferFillingStrategy``: a **file** waits (every frame is analysed, only
-later), a **live** source drops (a camera does not wait for us, and an event
-that arrives late is worth less than a fresh one). A live source drops for one
-of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
-faces (memory), or a face queued now would wait more than half of
-``ingest.max_queue_age_ms`` before a classifier takes it (freshness; see
-:attr:`QueueState.wait_ms`). A file waits on the same two
-conditions, so a file being read as fast as the disk allows cannot fill the
-queue with seconds of work ahead of the cameras and starve them; it only
-takes longer.
-
-How long a face may wait: ``max_queue_age_ms`` bounds a live face's whole
-way from capture to its published event, and classifiers drop the faces that
-would miss it. If ingest queued until the queue itself were that old, the
-classifiers would reach mostly faces already too old to publish, and drop
-them after ingest had paid for their detection. So the classifiers' recent
-forward-pass time (which they advertise) is taken off the bound first, and a
-face may wait half of what is left; the other half covers decoding, detection
-and publishing, and the timing noise of a busy machine, while enough work
-stays queued for the classifiers' next batches. Before any classifier has
-advertised its time, the whole bound counts.
+Details at :class:`Backpressure`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from emostream.infra.metrics import DropReason
 
 
 class SourceState(StrEnum):
@@ -47,11 +28,13 @@ class Verdict(StrEnum):
 
     ANALYSE = "analyse"
     WAIT = "wait"  # ask again shortly (files)
-    DROP_BACKLOG = "backlog"  # live: the queue is full
-    DROP_AGE = "age"  # live: the work ahead is older than the freshness bound
+    DROP_BACKLOG = DropReason.BACKLOG.value  # live: the queue is full
+    DROP_AGE = DropReason.AGE.value  # live: the work ahead is older than the freshness bound
 
-
-DROP_REASONS = (Verdict.DROP_BACKLOG.value, Verdict.DROP_AGE.value)
+    @property
+    def drop_reason(self) -> DropReason:
+        """The reason counted for a drop verdict (ValueError for ANALYSE and WAIT, which drop nothing)."""
+        return DropReason(self.value)
 
 
 @dataclass(frozen=True)
@@ -91,7 +74,31 @@ def queue_budget_ms(queue: QueueState, limits: Limits) -> float:
 
 
 class Backpressure(StrEnum):
-    """``wait`` (files) or ``drop`` (live sources)."""
+    """``wait`` (files) or ``drop`` (live sources).
+
+    Backpressure is a policy chosen per source, in the spirit of Roboflow's
+    ``BufferFillingStrategy``: a **file** waits (every frame is analysed, only
+    later), a **live** source drops (a camera does not wait for us, and an event
+    that arrives late is worth less than a fresh one). A live source drops for one
+    of two reasons, counted apart: the faces queue holds ``ingest.backlog_max``
+    faces (memory), or a face queued now would wait more than half of
+    ``ingest.max_queue_age_ms`` before a classifier takes it (freshness; see
+    :attr:`QueueState.wait_ms`). A file waits on the same two
+    conditions, so a file being read as fast as the disk allows cannot fill the
+    queue with seconds of work ahead of the cameras and starve them; it only
+    takes longer.
+
+    How long a face may wait: ``max_queue_age_ms`` bounds a live face's whole
+    way from capture to its published event, and classifiers drop the faces that
+    would miss it. If ingest queued until the queue itself were that old, the
+    classifiers would reach mostly faces already too old to publish, and drop
+    them after ingest had paid for their detection. So the classifiers' recent
+    forward-pass time (which they advertise) is taken off the bound first, and a
+    face may wait half of what is left; the other half covers decoding, detection
+    and publishing, and the timing noise of a busy machine, while enough work
+    stays queued for the classifiers' next batches. Before any classifier has
+    advertised its time, the whole bound counts.
+    """
 
     WAIT = "wait"
     DROP = "drop"

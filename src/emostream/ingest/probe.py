@@ -9,20 +9,7 @@ between hosts, but the ACL rule in docs/deploy.md does not grant it; hosts
 are expected to keep their clocks in sync, as the latency figures of every
 event already assume.)
 
-How fast the classifiers take faces comes from the group's ``entries-read``
-counter (Redis 7+), read twice a period apart; with the number of faces
-waiting it predicts how long a face queued now would wait. Between two reads
-the probe adds the faces this worker queued itself, so many cameras cannot
-pour a whole period's worth of faces through a gate that is already shut.
-
-Only faces not yet delivered to a classifier count for the age. Faces a
-classifier has read are in its hands already; counting them would let a
-replica that died with a batch pending (claimed only after
-``classifier.claim_idle_ms``) stall every camera for that long. And the age
-counts only once a classifier has joined the group: before that nobody is
-behind, the pipeline is starting (or ingest runs alone), and only
-``ingest.backlog_max`` bounds the queue; the classifiers drop the faces that
-have gone stale meanwhile when they arrive.
+Details at :class:`RedisQueueProbe`.
 """
 
 from __future__ import annotations
@@ -38,9 +25,9 @@ from typing import Any
 
 import redis
 
+from emostream.infra.metrics import IngestMetrics
 from emostream.ingest.policy import QueueState
-from emostream.metrics import IngestMetrics
-from emostream.streams.groups import backlog
+from emostream.streams.group_commands import backlog
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 
 log = logging.getLogger(__name__)
@@ -127,6 +114,21 @@ class RedisQueueProbe:
 
     With several faces shards each is read and the readings combined: ingest's
     backpressure is about the classifiers as a whole, which serve every shard.
+
+    How fast the classifiers take faces comes from the group's ``entries-read``
+    counter (Redis 7+), read twice a period apart; with the number of faces
+    waiting it predicts how long a face queued now would wait. Between two reads
+    the probe adds the faces this worker queued itself, so many cameras cannot
+    pour a whole period's worth of faces through a gate that is already shut.
+
+    Only faces not yet delivered to a classifier count for the age. Faces a
+    classifier has read are in its hands already; counting them would let a
+    replica that died with a batch pending (claimed only after
+    ``classifier.claim_idle_ms``) stall every camera for that long. And the age
+    counts only once a classifier has joined the group: before that nobody is
+    behind, the pipeline is starting (or ingest runs alone), and only
+    ``ingest.backlog_max`` bounds the queue; the classifiers drop the faces that
+    have gone stale meanwhile when they arrive.
     """
 
     def __init__(

@@ -14,8 +14,9 @@ import threading
 import time
 
 from emostream.ingest.errors import SourceError
+from emostream.ingest.frame import Frame
 from emostream.ingest.pacing import FilePacer
-from emostream.ingest.sources import Frame, VideoSource
+from emostream.ingest.sources import VideoSource
 
 
 class LatestFrameReader:

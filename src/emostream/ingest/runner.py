@@ -21,14 +21,15 @@ import logging
 import threading
 
 from emostream.config import SourceConfig
+from emostream.config.sources import source_kind
 from emostream.ingest.analyse import FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
+from emostream.ingest.frame import Frame
 from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import Backpressure, Limits, SourceState, Verdict
-from emostream.ingest.sources import Frame, source_kind
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class SourceRunner:
                 analyser.analyse(frame)
                 return
             if verdict is not Verdict.WAIT:
-                self.keeper.dropped(verdict.value)
+                self.keeper.dropped(verdict.drop_reason)
                 return
             if self.clock.wait(self.stop, FILE_WAIT_S):
                 return

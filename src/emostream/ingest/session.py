@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from emostream.config import TrackerConfig
-from emostream.ingest.tracker import Tracker, TrackerParams
+from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 
 
@@ -53,6 +53,14 @@ class IngestSession:
         interval = self.nominal_interval if self._last_offset is None else max(0.0, offset - self._last_offset)
         self._last_offset, self._last_interval = offset, interval
         return offset, interval
+
+    def media_clock(self) -> tuple[float | None, float | None]:
+        """(first pts, last offset): where :meth:`clock` stands, for a checkpoint."""
+        return self._first_pts, self._last_offset
+
+    def resume_clock(self, first_pts: float | None, last_offset: float | None) -> None:
+        """Continue :meth:`clock` from a checkpoint's :meth:`media_clock`."""
+        self._first_pts, self._last_offset = first_pts, last_offset
 
     def start_message(self, url: str) -> SessionStart:
         return SessionStart(self.source, self.id, self.started_ts, url)

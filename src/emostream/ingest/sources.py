@@ -19,89 +19,17 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-
+from emostream.config.sources import guess_live, source_kind
+from emostream.infra.redact import redact
 from emostream.ingest.errors import SourceError, classify_open_error, missing_file
-from emostream.redact import redact
+from emostream.ingest.frame import Frame
 
 log = logging.getLogger(__name__)
 
-NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "udp://", "tcp://", "srt://", "http://", "https://")
-# An http(s) URL to one of these is a file on a web server, not a live stream.
-FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv", ".3gp")
 # A live stream that yields this many undecodable packets in a row is treated as broken.
 MAX_CONSECUTIVE_DECODE_ERRORS = 100
-
-
-Colour = Literal["bgr", "rgb"]
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A decoded frame whose pixels are produced only when someone asks, in the order they ask for.
-
-    A live source decodes far more frames than it analyses (the pacer keeps
-    the newest, a file's ``every_nth`` skips the rest), so converting every
-    decoded picture to an array would be work thrown away. ``raw`` is the
-    decoder's own frame (a PyAV ``VideoFrame``, converted by FFmpeg's swscale
-    straight from YUV to the colour wanted) or an array OpenCV already made
-    (BGR). Conversions are cached: the detector's colour and the preview's
-    BGR are each made at most once.
-    """
-
-    raw: Any  # av.VideoFrame, or an (H, W, 3) uint8 array in ``raw_colour``
-    pts: float  # seconds in the source's own time line
-    index: int  # decoded-frame counter of this connection
-    captured_ts: float  # wall clock when decoding finished
-    decode_s: float  # time spent reading and decoding this frame (not converting it)
-    raw_colour: Colour = "bgr"
-    _pixels: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
-
-    def pixels(self, colour: Colour = "bgr") -> np.ndarray:
-        """uint8 (H, W, 3) in ``colour``; made on the first call for that colour."""
-        image = self._pixels.get(colour)
-        if image is None:
-            if isinstance(self.raw, np.ndarray):
-                image = self.raw if colour == self.raw_colour else np.ascontiguousarray(self.raw[:, :, ::-1])
-            else:
-                image = self.raw.to_ndarray(format=f"{colour}24")
-            self._pixels[colour] = image
-        return image
-
-    @property
-    def image(self) -> np.ndarray:
-        """BGR pixels (OpenCV's order), for callers that do not ask for a colour."""
-        return self.pixels("bgr")
-
-
-def source_kind(url: str) -> str:
-    """``rtsp``, ``http``, ``stream`` (other network protocols), ``device``, ``index``, ``lavfi`` or ``file``."""
-    lowered = url.lower()
-    if lowered.startswith(("rtsp://", "rtsps://")):
-        return "rtsp"
-    if lowered.startswith(("http://", "https://")):
-        return "http"
-    if lowered.startswith(NETWORK_SCHEMES):
-        return "stream"
-    if lowered.startswith("/dev/video"):
-        return "device"
-    if url.isdigit():
-        return "index"
-    if lowered.startswith("lavfi:"):
-        return "lavfi"
-    return "file"
-
-
-def guess_live(url: str) -> bool:
-    """Cameras and network streams are live; files, and http(s) links to a video file, are not."""
-    kind = source_kind(url)
-    if kind == "http":
-        path = url.split("?", 1)[0].split("#", 1)[0].lower()
-        return not path.endswith(FILE_SUFFIXES)
-    return kind != "file"
 
 
 class VideoSource:

@@ -19,20 +19,20 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
 from emostream.detector import make_detector
+from emostream.infra.metrics import FrameOutcome, IngestMetrics
+from emostream.infra.modelcard import ModelCard, load_card
+from emostream.infra.worker import Worker
 from emostream.ingest import control
 from emostream.ingest.errors import KINDS
 from emostream.ingest.parts import Preview, RunnerParts, open_video
 from emostream.ingest.probe import RedisQueueProbe
+from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.runner import SourceRunner
 from emostream.ingest.tracking.detections import detector_config
-from emostream.metrics import IngestMetrics
-from emostream.modelcard import ModelCard, load_card
-from emostream.redis_io import Reconnector
-from emostream.redis_wait import connect_when_up
-from emostream.streams.groups import ensure_group
+from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
-from emostream.streams.publisher import IngestPublisher
-from emostream.worker import Worker
+from emostream.streams.reconnect import Reconnector
+from emostream.streams.wait import connect_when_up
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class IngestWorker(Worker):
         web = self.config.web
         if not web.enabled:
             return None
-        from emostream.viewer.preview import PreviewPublisher
+        from emostream.ingest.preview import PreviewPublisher
 
         return PreviewPublisher(self.client, self.keys, source, web.preview_fps, web.preview_width, web.blur_faces)
 
@@ -196,6 +196,6 @@ class IngestWorker(Worker):
             runner.thread.join(max(0.0, deadline - time.monotonic()))
         with contextlib.suppress(redis.RedisError):
             control.clear_state(self.client, self.keys, self.name)
-        frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": "analysed"}) or 0
+        frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": FrameOutcome.ANALYSED}) or 0
                      for r in runners)
         log.info("ingest stopped ◆ %d source(s) ◆ %d frames analysed", len(runners), frames)

@@ -1,16 +1,14 @@
-"""The Redis transport of emostream: key names, messages, consumer groups.
+"""The Redis transport of emostream: connections, key names, messages, consumer groups.
 
 Every process talks to the others only through Redis, and this package is the
-one place that knows how: ``keys`` names every key and stream and their caps,
-``ids`` the rule for identifiers that become keys or file names, ``wire`` the
-envelope and the one validation path, the message modules (``facejob``,
-``lifecycle``, ``events``, ``records``, with ``numbers`` for their bounded
-number types) the typed, versioned wire format, ``schema`` the JSON Schema
-generated from the event class, ``deadletter`` what a refused entry keeps,
-``groups`` the consumer-group reader the classifier, the aggregator and the
-subscriber share, ``discovery`` how readers find the per-source streams, and
-``errors`` the start-up errors of the transport.
+one place that knows how: ``connection``, ``reconnect``, ``wait`` and
+``embedded`` connect, retry and start a server; ``keys`` names every key and
+stream; ``wire`` is the envelope and the one validation path; ``facejob``,
+``lifecycle``, ``events`` and ``records`` (with ``numbers``) the typed,
+versioned messages, ``schema`` the JSON Schema made from the event class;
+``groups`` and ``group_commands`` the consumer groups, ``deadletter`` what a
+refused entry keeps, ``discovery`` how readers find per-source streams.
+Identifiers follow :mod:`emostream.config.ids`.
 
-Nothing is re-exported here: import from the module that owns a name, so a
-role loads only the parts it uses.
+Nothing is re-exported here: import from the module that owns a name.
 """

@@ -4,7 +4,7 @@ Ingest adds each source id to that set when it first publishes, so a reader
 that wants every source (the aggregator, ``emostream events``, the Python
 subscriber) looks at the set about once a second and starts reading the
 streams of sources it has not seen yet. A member that is not a valid source
-id (``streams.ids``) is skipped with one warning: it would name a stream no
+id (``config.ids``) is skipped with one warning: it would name a stream no
 emostream process writes.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from emostream.streams.ids import is_source_id, shown
+from emostream.config.ids import is_source_id, shown
 from emostream.streams.keys import Keys
 
 log = logging.getLogger(__name__)

@@ -1,24 +1,6 @@
 """The classifier's fast path to event JSON: a batch of events formatted without a model per event.
 
-:func:`~emostream.streams.events.build_event` validates each event it builds
-with pydantic, about 10 µs a face: as much as a replica's whole budget at
-25,000 faces/s. Here the inputs are checked once per batch instead, and each
-event is formatted as text:
-
-- every header came through :func:`~emostream.streams.facejob.decode_batch`,
-  which validated it strictly with bounds that make each event field valid
-  (ids follow ``streams.ids``, so they need no JSON escaping; numbers are
-  finite and in range; the event id is checked for length there too);
-- the probabilities are checked for the whole batch at once (shape, finite,
-  within [0, 1] after rounding); a batch that fails raises, as a failed
-  validation did;
-- the model's name and version are the only free text, JSON-encoded once.
-
-Numbers are written rounded with ``%.4f`` / ``%.2f``, as ``build_event``
-rounds them; that text is valid JSON for any finite float and reads back as
-the float ``round`` gives. The result is the document ``build_event``
-makes, field for field (``tests/streams/test_eventjson.py`` checks it against
-``build_event``, the model and the JSON Schema on generated jobs).
+Details at :func:`format_events`.
 """
 
 from __future__ import annotations
@@ -28,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.streams.facejob import FaceJobHeader
 from emostream.streams.wire import utc_iso
 
@@ -73,7 +55,28 @@ def format_events(
     inference_ms: float,
     published_ts: float,
 ) -> list[bytes]:
-    """The JSON document of each face's event, in order (the envelope's ``data``)."""
+    """The JSON document of each face's event, in order (the envelope's ``data``).
+
+    :func:`~emostream.streams.events.build_event` validates each event it builds
+    with pydantic, about 10 µs a face: as much as a replica's whole budget at
+    25,000 faces/s. Here the inputs are checked once per batch instead, and each
+    event is formatted as text:
+
+    - every header came through :func:`~emostream.streams.facejob.decode_batch`,
+      which validated it strictly with bounds that make each event field valid
+      (ids follow ``config.ids``, so they need no JSON escaping; numbers are
+      finite and in range; the event id is checked for length there too);
+    - the probabilities are checked for the whole batch at once (shape, finite,
+      within [0, 1] after rounding); a batch that fails raises, as a failed
+      validation did;
+    - the model's name and version are the only free text, JSON-encoded once.
+
+    Numbers are written rounded with ``%.4f`` / ``%.2f``, as ``build_event``
+    rounds them; that text is valid JSON for any finite float and reads back as
+    the float ``round`` gives. The result is the document ``build_event``
+    makes, field for field (``tests/property/test_message_properties.py`` checks it against
+    ``build_event``, the model and the JSON Schema on generated jobs).
+    """
     rounded = rounded_probabilities(probabilities)
     if len(rounded) != len(headers):
         raise ValueError(f"{len(headers)} faces but {len(rounded)} rows of probabilities")

@@ -6,25 +6,24 @@ it, the aggregator and the subscriber read it, and the JSON Schema
 three can never disagree.
 
 Reading is tolerant where the docs promise it (fields a newer producer added
-are ignored) and strict everywhere else: ids follow ``streams.ids``, numbers
+are ignored) and strict everywhere else: ids follow ``config.ids``, numbers
 are finite and in range, the label is one of the seven classes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from emostream.emotions import EMOTIONS
+from emostream.config.ids import EventId, SessionId, SourceId
+from emostream.infra.emotions import EMOTIONS, Emotion
 from emostream.streams.eventjson import rounded_probabilities
 from emostream.streams.facejob import Detector, FaceJob
-from emostream.streams.ids import EventId, SessionId, SourceId
 from emostream.streams.numbers import Count, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, envelope, payload, utc_iso, validate
 
-Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
 Milliseconds = NonNegative
 

@@ -8,14 +8,7 @@ Its entry on ``<prefix>:faces`` is the envelope (``v``, ``data``) plus
 ``crop``, the face's raw uint8 pixels; ``data`` carries ``crop_shape`` to
 rebuild the array. The pixels are never base64'd or pickled.
 
-The classifier decodes a whole batch at once (:func:`decode_batch`): each
-header is validated on its own (one strict ``validate_json`` per entry), and
-the crops of the valid ones are joined into one ``(N, H, W, C)`` array, the
-model's input, in one copy. Why not one validation call for the batch, over a
-JSON array spliced from the entries' ``data``: it is no faster (the work is the
-parsing and checking, not the call), and a hostile entry such as
-``{"a":[{}`` could then swallow its neighbour's header into its own, so that a
-good face would be published under another face's ids. One entry, one document.
+Details at :class:`FaceJob`.
 """
 
 from __future__ import annotations
@@ -28,7 +21,7 @@ from typing import Annotated, Literal, get_args
 import numpy as np
 from pydantic import AfterValidator, TypeAdapter
 
-from emostream.streams.ids import EVENT_ID_MAX, SessionId, SourceId, shown
+from emostream.config.ids import EVENT_ID_MAX, SessionId, SourceId, shown
 from emostream.streams.numbers import Count, EpochSeconds, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
@@ -92,6 +85,15 @@ class FaceJob(FaceJobHeader):
     Built by ingest from values it computed itself, so construction does not
     validate (it runs once per face on the hot path); everything read from
     Redis goes through :meth:`decode`, which validates every field.
+
+    The classifier decodes a whole batch at once (:func:`decode_batch`): each
+    header is validated on its own (one strict ``validate_json`` per entry), and
+    the crops of the valid ones are joined into one ``(N, H, W, C)`` array, the
+    model's input, in one copy. Why not one validation call for the batch, over a
+    JSON array spliced from the entries' ``data``: it is no faster (the work is the
+    parsing and checking, not the call), and a hostile entry such as
+    ``{"a":[{}`` could then swallow its neighbour's header into its own, so that a
+    good face would be published under another face's ids. One entry, one document.
     """
 
     crop: np.ndarray = field(repr=False, compare=False, kw_only=True)  # uint8 (H, W, C); keyword-only, after max_age_ms

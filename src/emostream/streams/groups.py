@@ -1,36 +1,9 @@
-"""Consumer groups: the Redis primitives and the reader the classifier, aggregator and subscriber share.
+"""Consumer groups: the reader the classifier, aggregator and subscriber share.
 
-A :class:`GroupReader` reads some streams through one consumer group as one
-consumer. Besides reading it does the four things every reader of a group
-needs and which used to be copied into each of them:
+The single commands it is built from (create, claim, count, backlog) are
+:mod:`emostream.streams.group_commands`.
 
-- **claim**: entries left pending by a consumer that died (under any name) for
-  ``claim_idle_ms`` are taken over with ``XAUTOCLAIM``, about every half idle
-  time, or at once again while claims come back as full pages (a large
-  backlog of a dead replica is then recovered at full speed);
-- **count deliveries**: a claimed entry already delivered more than
-  ``max_deliveries`` times is a poison entry;
-- **dead-letter**: such an entry, or one its owner cannot decode, goes to
-  ``<prefix>:deadletter`` with the reason and is acknowledged in the same
-  transaction, so it never blocks the group and is never lost;
-- **recreate a lost group**: a Redis restarted without persistence answers
-  ``NOGROUP``; the reader recreates its groups and carries on.
-
-Reconnecting after a lost connection is not its job: each worker runs its
-whole step under ``redis_io.Reconnector``, which also covers its writes.
-
-On a Redis Cluster one ``XREADGROUP`` cannot name streams of different slots
-(CROSSSLOT), and one blocking read can wait on one node only. There the
-reader asks each stream in one pipeline (a round trip per node). A caller
-that names the streams gets them in its order, each for ``count`` entries as
-``XREADGROUP`` gives them on one Redis (the classifier shares its batch out
-itself, ``classifier.worker.read_order``); reading every followed stream, each
-gets an equal share of ``count``, starting at the next stream every time so
-none starves. When nothing came and the caller would block, it polls every
-:data:`CLUSTER_POLL_S` until the block time is over. A single stream is read
-as on one Redis, with a real ``BLOCK``. A dead letter and its acknowledgement
-are in different slots there: the letter is written first, so a crash between
-the two repeats the letter, never loses the entry.
+Details at :class:`GroupReader`.
 """
 
 from __future__ import annotations
@@ -44,139 +17,60 @@ from typing import Any
 import redis
 
 from emostream.streams.deadletter import DeadLetterHook, dead_letter_fields
-from emostream.streams.errors import ACL_HINT, RedisPermissionDenied
+from emostream.streams.group_commands import (
+    Entry,
+    StreamEntries,
+    autoclaim,
+    backlog,
+    delete_consumer_if_idle,
+    delivery_counts,
+    ensure_group,
+    is_nogroup,
+)
 from emostream.streams.keys import DEADLETTER_MAXLEN
 
 log = logging.getLogger(__name__)
 
-Entry = tuple[bytes, dict[bytes, bytes]]
-StreamEntries = list[tuple[str, list[Entry]]]
-
 CLUSTER_POLL_S = 0.01  # how often a cluster reader of several streams looks again while it would block
 
 
-# --- primitives -------------------------------------------------------------------------
-
-
-def ensure_group(client: redis.Redis, stream: str, group: str, start: str = "0") -> None:
-    """Create the consumer group (and the stream) if they do not exist yet."""
-    try:
-        client.xgroup_create(stream, group, id=start, mkstream=True)
-    except redis.exceptions.NoPermissionError as exc:
-        raise RedisPermissionDenied(f"Redis user may not create consumer group {group!r} on {stream!r}: {exc}; {ACL_HINT}") from None
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
-def autoclaim(client: redis.Redis, stream: str, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
-    """Claim entries idle for ``min_idle_ms`` at other consumers; deleted entries are skipped.
-
-    Redis 6.2 answers ``[next, entries]``, Redis 7 ``[next, entries, deleted]``;
-    redis-py passes both through, so only the first two elements are used.
-    """
-    reply: Any = client.xautoclaim(stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count)
-    entries = reply[1] if len(reply) >= 2 else []
-    return [(eid, fields) for eid, fields in entries if fields]
-
-
-def delivery_counts(client: redis.Redis, stream: str, group: str, ids: list[bytes]) -> dict[bytes, int]:
-    """How often each pending entry has been delivered."""
-    if not ids:
-        return {}
-    low, high = min(ids, key=_id_key), max(ids, key=_id_key)
-    pending = client.xpending_range(stream, group, min=low, max=high, count=len(ids) + 1000)
-    wanted = set(ids)
-    return {p["message_id"]: int(p["times_delivered"]) for p in pending if p["message_id"] in wanted}
-
-
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
-def entry_ms(entry_id: bytes | str) -> int:
-    """The millisecond time part of a stream entry id: when Redis appended the entry."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.partition("-")[0])
-
-
-def backlog(client: redis.Redis, stream: str, group: str, acked_deleted: bool = False) -> int:
-    """Entries the group has not acknowledged yet: never delivered (lag) plus pending.
-
-    ``acked_deleted`` says that the group's consumers delete what they acknowledge
-    (the classifiers do, with dead letters), and that it is the stream's only group:
-    then the stream's length is the backlog, answered in O(1) by ``XLEN`` on every
-    Redis version. Ingest asks this every 0.2 s, so it must not read the crops.
-
-    Otherwise Redis 7 reports the lag in ``XINFO GROUPS``. Where it does not
-    (Redis 6.2, or a stream with deleted entries in the range), a group that has
-    read up to the newest entry has no lag; one that has not is counted by reading
-    at most :data:`LAG_COUNT_CAP` entries, a lower bound past that.
-    """
-    if acked_deleted:
-        return int(client.xlen(stream))
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return 0
-    for info in groups:
-        if info["name"] in (group, group.encode()):
-            lag = info.get("lag")
-            if lag is None:
-                lag = _lag_without_counter(client, stream, info["last-delivered-id"])
-            return int(lag) + int(info["pending"])
-    return 0
-
-
-LAG_COUNT_CAP = 1_000  # entries read at most to count a lag Redis does not report
-
-
-def _lag_without_counter(client: redis.Redis, stream: str, last_delivered: bytes | str) -> int:
-    newest: Any = client.xrevrange(stream, count=1)
-    if not newest or _id_key(_as_bytes(newest[0][0])) <= _id_key(_as_bytes(last_delivered)):
-        return 0
-    return len(client.xrange(stream, min=_next_id(last_delivered), count=LAG_COUNT_CAP) or [])
-
-
-def _as_bytes(entry_id: bytes | str) -> bytes:
-    return entry_id if isinstance(entry_id, bytes) else entry_id.encode()
-
-
-def delete_consumer_if_idle(client: redis.Redis, stream: str, group: str, consumer: str) -> bool:
-    """Delete ``consumer`` from the group if it holds no pending entry; whether it did.
-
-    Called by a replica that stopped reading and acknowledged what it finished,
-    so nothing can be delivered to it between the check and the delete, and
-    another replica's ``XAUTOCLAIM`` only takes entries away. A consumer that
-    still holds entries is kept: ``XGROUP DELCONSUMER`` would drop them from the
-    pending list, and they would never be claimed or dead-lettered.
-    """
-    held: Any = client.xpending_range(stream, group, min="-", max="+", count=1, consumername=consumer)
-    if held:
-        return False
-    client.xgroup_delconsumer(stream, group, consumer)
-    return True
-
-
-def _next_id(entry_id: bytes | str) -> str:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return f"{ms}-{int(seq or 0) + 1}"
-
-
-def is_nogroup(exc: redis.ResponseError) -> bool:
-    return "NOGROUP" in str(exc)
-
-
-# --- the reader --------------------------------------------------------------------------
-
-
 class GroupReader:
-    """Reads streams through the consumer group ``group`` as ``consumer``; see the module docstring.
+    """Reads streams through the consumer group ``group`` as ``consumer``.
 
     ``max_deliveries`` None never dead-letters claimed entries (a subscriber has
     no dead-letter stream of its own); ``deadletter`` None refuses :meth:`dead_letter`.
+
+    A :class:`GroupReader` reads some streams through one consumer group as one
+    consumer. Besides reading it does the four things every reader of a group
+    needs and which used to be copied into each of them:
+
+    - **claim**: entries left pending by a consumer that died (under any name) for
+      ``claim_idle_ms`` are taken over with ``XAUTOCLAIM``, about every half idle
+      time, or at once again while claims come back as full pages (a large
+      backlog of a dead replica is then recovered at full speed);
+    - **count deliveries**: a claimed entry already delivered more than
+      ``max_deliveries`` times is a poison entry;
+    - **dead-letter**: such an entry, or one its owner cannot decode, goes to
+      ``<prefix>:deadletter`` with the reason and is acknowledged in the same
+      transaction, so it never blocks the group and is never lost;
+    - **recreate a lost group**: a Redis restarted without persistence answers
+      ``NOGROUP``; the reader recreates its groups and carries on.
+
+    Reconnecting after a lost connection is not its job: each worker runs its
+    whole step under ``streams.reconnect.Reconnector``, which also covers its writes.
+
+    On a Redis Cluster one ``XREADGROUP`` cannot name streams of different slots
+    (CROSSSLOT), and one blocking read can wait on one node only. There the
+    reader asks each stream in one pipeline (a round trip per node). A caller
+    that names the streams gets them in its order, each for ``count`` entries as
+    ``XREADGROUP`` gives them on one Redis (the classifier shares its batch out
+    itself, ``classifier.shards.read_order``); reading every followed stream, each
+    gets an equal share of ``count``, starting at the next stream every time so
+    none starves. When nothing came and the caller would block, it polls every
+    :data:`CLUSTER_POLL_S` until the block time is over. A single stream is read
+    as on one Redis, with a real ``BLOCK``. A dead letter and its acknowledgement
+    are in different slots there: the letter is written first, so a crash between
+    the two repeats the letter, never loses the entry.
     """
 
     def __init__(
@@ -251,7 +145,7 @@ class GroupReader:
 
         On a cluster, streams named by the caller are read in its order; the
         default reads every followed one round-robin, ``count`` shared out
-        between them (see the module docstring).
+        between them (see the class docstring).
         """
         wanted = {s: ">" for s in (self.streams if streams is None else streams)}
         if not wanted:
@@ -353,7 +247,7 @@ class GroupReader:
         if self.deadletter is None:
             raise RuntimeError("this reader has no dead-letter stream")
         letter: Any = dead_letter_fields(stream, entry_id, fields, reason, self.consumer, self.wall(), keep_pixels=self.keep_pixels)
-        if self.cluster:  # two slots: the letter first (see the module docstring)
+        if self.cluster:  # two slots: the letter first (see the class docstring)
             self.client.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
         pipe = self.client.pipeline(transaction=True)
         if not self.cluster:

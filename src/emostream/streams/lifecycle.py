@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from emostream.streams.ids import SessionId, SourceId, shown
+from emostream.config.ids import SessionId, SourceId, shown
 from emostream.streams.numbers import Count, Finite, NonNegative
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from emostream.streams.ids import EventId, SessionId, SourceId
+from emostream.config.ids import EventId, SessionId, SourceId
 from emostream.streams.numbers import Count, NonNegative
 from emostream.streams.wire import Encoded, Fields, envelope, payload, validate
 

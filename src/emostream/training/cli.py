@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from emostream.modelcard import ModelCardError
+from emostream.infra.modelcard import ModelCardError
 from emostream.training.data import DataError
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Loaders for the datasets emostream trains on.
 
 Every loader returns a :class:`Dataset`: uint8 images of shape (N, H, W, 1) and
-label distributions of shape (N, 7) in :data:`emostream.emotions.EMOTIONS` order.
+label distributions of shape (N, 7) in :data:`emostream.infra.emotions.EMOTIONS` order.
 Hard labels are one-hot rows; FER+ votes may give soft rows
 (:mod:`emostream.training.ferplus`, :mod:`emostream.training.table`). A malformed row is
 an error that names the file and line, never a silent skip.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.textio import open_text
 
 FER_SIZE = 48

@@ -8,11 +8,7 @@ run folder, so a resumed run does not pay for them again, and a file of soft
 targets made elsewhere (say by a large model on a GPU machine) can be given
 as the teacher instead.
 
-Trade-off: targets for un-augmented faces are reused for every augmented view
-of that face. Running the teacher on every augmented batch would match the
-views exactly but would cost the teacher's forward pass at every step, which
-on a CPU is more than the student's whole step. Small shifts and flips do
-not change a face's expression, so the fixed targets lose little.
+Details at :func:`teacher_targets`.
 """
 
 from __future__ import annotations
@@ -84,6 +80,12 @@ def teacher_targets(teachers: Sequence[str], images: np.ndarray, folder: Path) -
 
     A single teacher ending in ``.npz`` is read as ready-made targets (key
     ``targets``, one row per training face in the order train uses).
+
+    Trade-off: targets for un-augmented faces are reused for every augmented view
+    of that face. Running the teacher on every augmented batch would match the
+    views exactly but would cost the teacher's forward pass at every step, which
+    on a CPU is more than the student's whole step. Small shifts and flips do
+    not change a face's expression, so the fixed targets lose little.
     """
     if len(teachers) == 1 and teachers[0].endswith(".npz"):
         path = Path(teachers[0])

@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from emostream.modelcard import sha256_of
+from emostream.infra.modelcard import sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -4,31 +4,14 @@ The folder holds ``model.keras`` (inference only, no optimizer state), TFLite
 conversions and the model card ``model.json`` (classes, input size and colour,
 preprocessing, training data and command, metrics, sha256 of each file).
 
-TFLite variants:
-
-- ``tflite-float32``: float32 weights and maths, exactly the Keras model; what
-  XNNPACK runs fastest on CPUs without fast int8 dot products (AVX2 only).
-- ``tflite-fp16``: float16 weights, float32 maths; half the size, same labels.
-- ``tflite-dynamic``: int8 weights; activations are quantised on the fly,
-  batch by batch, so no calibration is needed and accuracy stays closer to
-  float than full-integer int8. A quarter of the size; on CPUs with fast
-  integer dot products (AVX-512 VNNI) several times faster than float.
-- ``tflite-int8``: full-integer model (int8 weights, activations, input and
-  output) calibrated on a representative sample of the *training* data, for
-  CPUs and accelerators that only do integer maths. Its agreement with the
-  Keras model is measured on a further training sample and recorded in the card.
-
-The card lists one TFLite file as ``"tflite"`` (the one the classifier serves,
-``--serve-tflite``); every converted file is listed with its sha256 under
-``"tflite_variants"``. Training details come from ``run.json`` and
-``state.json`` in the run folder next to the Keras file, metrics from an
-``emostream evaluate`` report (``--report``).
+The card (``exportcard``) lists the served TFLite file as ``"tflite"`` and
+every converted one under ``"tflite_variants"``; training details come from
+the run folder, metrics from ``--report`` or ``--score``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -36,12 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
-from emostream.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
+from emostream.infra.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
-from emostream.training.provenance import metrics_section, read_json, training_section
-from emostream.training.scoring import score_folder, training_images
-from emostream.training.table import is_npz
+from emostream.training.exportcard import card_body, format_summary
+from emostream.training.provenance import read_json
+from emostream.training.scoring import score_into_card, training_images
 from emostream.training.tflite import agreement, convert_tflite
 
 log = logging.getLogger(__name__)
@@ -94,9 +76,35 @@ def export(
     """
     import keras
 
-    from emostream.classifier.runtime import with_policy
-
     model, out = Path(model), Path(out)
+    variants, serve_tflite = _check_options(model, out, formats, serve_tflite, report, score, tta, keras_dtype, force)
+    data, run = _training_data(model, data, variants)
+    keras_model = keras.models.load_model(model, compile=False)
+    stand_in = bare_card(model, keras_model.input_shape, scale, offset)
+    _write_keras(keras_model, out, keras_dtype)
+    card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
+    calibration, check = _samples(data, run, card, seed, calibration_samples, check_samples)
+    tflite = _convert(keras_model, card, variants, calibration, check)
+
+    body = card_body(card, model, report, tta, (keras.__version__, _tf_version()), tflite, serve_tflite, license_text, source)
+    if "keras" not in formats:
+        # The Keras file was only the reference for the agreement check.
+        (out / FILE_NAMES["keras"]).unlink()
+        del body["files"]["keras"]
+    write_card(out, body)
+    if score is not None:
+        score_into_card(out, body, score, score_usage, score_out, score_ferplus)
+    loaded = load_card(out)
+    for fmt in loaded.files:
+        loaded.verify(fmt)
+    return loaded
+
+
+def _check_options(
+    model: Path, out: Path, formats: tuple[str, ...], serve_tflite: str | None, report: Path | None, score: Path | None,
+    tta: str, keras_dtype: str, force: bool,
+) -> tuple[list[str], str | None]:
+    """Refuse contradictory options before anything is loaded; the TFLite variants to write and the one to serve."""
     unknown = set(formats) - set(EXPORT_FORMATS)
     if not formats or unknown:
         raise ValueError(f"formats must be among {EXPORT_FORMATS}, got {list(formats)}")
@@ -115,34 +123,64 @@ def export(
         raise ValueError(f"keras_dtype must be float32 or float16, got {keras_dtype!r}")
     if (out / CARD_FILE).exists() and not force:
         raise FileExistsError(f"{out} already holds a model; pass --force to overwrite it")
+    return variants, serve_tflite
 
+
+def _training_data(model: Path, data: Path | None, variants: list[str]) -> tuple[Path | None, dict[str, Any] | None]:
+    """The training data for calibration and checks (default: run.json's, when that path exists), and run.json."""
     run = read_json(model.parent / "run.json")
     if data is None and run and run.get("data") and Path(run["data"]).exists():
         data = Path(run["data"])
         log.info("using the run's training data %s", data)
     if "int8" in variants and data is None:
         raise ValueError("tflite-int8 needs --data: its calibration images come from the training data")
+    return data, run
 
-    keras_model = keras.models.load_model(model, compile=False)
-    stand_in = bare_card(model, keras_model.input_shape, scale, offset)
+
+def _write_keras(keras_model: Any, out: Path, keras_dtype: str) -> None:
+    """Always write model.keras (after clearing the folder's model files): it is the reference the TFLite files are checked against."""
+    from emostream.classifier.keras_dtype import with_policy
+
     out.mkdir(parents=True, exist_ok=True)
     for stale in FILE_NAMES.values():
         (out / stale).unlink(missing_ok=True)
-    # Always write model.keras: it is the reference the TFLite files are checked against.
     if keras_dtype == "float16":  # half the bytes; the classifier computes in float32 (or mixed on a GPU)
         with_policy(keras_model, "float16").save(out / FILE_NAMES["keras"])
     else:
         keras_model.save(out / FILE_NAMES["keras"])
-    card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
 
-    calibration = check = None
-    if data is not None:
-        images = fit_to_card(training_images(data, run), card)
-        order = np.random.default_rng(seed).permutation(len(images))
-        picked = images[order[:calibration_samples]].astype(np.float32)
-        calibration = picked * np.float32(card.scale) + np.float32(card.offset)  # the card's preprocessing
-        check = images[order[calibration_samples : calibration_samples + check_samples]]
 
+def _samples(
+    data: Path | None, run: dict[str, Any] | None, card: ModelCard, seed: int, calibration_samples: int, check_samples: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """int8 calibration inputs (preprocessed as the card says) and raw check faces, disjoint samples of the training data."""
+    if data is None:
+        return None, None
+    images = fit_to_card(training_images(data, run), card)
+    order = np.random.default_rng(seed).permutation(len(images))
+    picked = images[order[:calibration_samples]].astype(np.float32)
+    calibration = picked * np.float32(card.scale) + np.float32(card.offset)  # the card's preprocessing
+    return calibration, images[order[calibration_samples : calibration_samples + check_samples]]
+
+
+def _convert(keras_model: Any, card: ModelCard, variants: list[str], calibration: np.ndarray | None, check: np.ndarray | None) -> dict[str, dict[str, Any]]:
+    """Each TFLite variant's file and sha256, with its agreement with the Keras model on ``check`` when there is one.
+
+    The variants:
+
+    - ``tflite-float32``: float32 weights and maths, exactly the Keras model; what
+      XNNPACK runs fastest on CPUs without fast int8 dot products (AVX2 only).
+    - ``tflite-fp16``: float16 weights, float32 maths; half the size, same labels.
+    - ``tflite-dynamic``: int8 weights; activations are quantised on the fly,
+      batch by batch, so no calibration is needed and accuracy stays closer to
+      float than full-integer int8. A quarter of the size; on CPUs with fast
+      integer dot products (AVX-512 VNNI) several times faster than float.
+    - ``tflite-int8``: full-integer model (int8 weights, activations, input and
+      output) calibrated on a representative sample of the *training* data, for
+      CPUs and accelerators that only do integer maths. Its agreement with the
+      Keras model is measured on a further training sample and recorded in the card.
+    """
+    out = card.folder
     tflite: dict[str, dict[str, Any]] = {}
     for variant in variants:
         file = FILE_NAMES[f"tflite-{variant}"]
@@ -157,78 +195,13 @@ def export(
         runtime.close()
         for entry in tflite.values():
             entry.update(agreement(card, entry["file"], check, reference))
-
-    training = training_section(model)
-    body: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "classes": list(EMOTIONS),
-        "input": {"width": card.width, "height": card.height, "color": card.color},
-        "preprocessing": {"scale": card.scale, "offset": card.offset},
-        "files": {"keras": FILE_NAMES["keras"]},
-        "training": training,
-        "metrics": metrics_section(report, training["source_sha256"], tta) if report else {},
-        "exported": {
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "tensorflow": _tf_version(),
-            "keras": keras.__version__,
-        },
-    }
-    if serve_tflite:
-        body["files"]["tflite"] = tflite[serve_tflite]["file"]
-        body["tflite_variants"] = tflite
-    if license_text:
-        body["license"] = license_text
-    if source:
-        body["source"] = source
-    if tta:
-        body["tta"] = tta
-    if "keras" not in formats:
-        # The Keras file was only the reference for the agreement check.
-        (out / FILE_NAMES["keras"]).unlink()
-        del body["files"]["keras"]
-    write_card(out, body)
-    if score is not None:
-        body["metrics"] = score_folder(out, score, score_usage, score_out)
-        if score_ferplus is not None or is_npz(score):
-            # FER+ agreement as served, beside FER2013 accuracy: the figure the targets are stated in.
-            ferplus_out = score_out / "ferplus" if score_out else None
-            body["metrics_ferplus"] = score_folder(out, score, score_usage, ferplus_out, "ferplus-majority", score_ferplus)
-        write_card(out, body)
-    loaded = load_card(out)
-    for fmt in loaded.files:
-        loaded.verify(fmt)
-    return loaded
+    return tflite
 
 
 def _tf_version() -> str:
     import tensorflow as tf
 
     return str(tf.__version__)
-
-
-def format_summary(card: ModelCard) -> str:
-    """What was written, with sizes, the served files and the TFLite agreement."""
-    served = set(card.files.values())
-    lines = [f"exported {card.label} to {card.folder}"]
-    rows: list[tuple[str, str]] = []
-    if "keras" in card.files:
-        rows.append((card.files["keras"], "keras"))
-    for variant, entry in card.extra.get("tflite_variants", {}).items():
-        note = f"tflite {variant}"
-        if "agreement_with_keras" in entry:
-            note += f", same label as keras on {entry['agreement_with_keras']:.1%} of {entry['checked_on']} training faces"
-        rows.append((entry["file"], note))
-    for file, note in rows:
-        size = (card.folder / file).stat().st_size / 1e6
-        lines.append(f"  {file:<20} {size:7.2f} MB  {note}{'  (served)' if file in served else ''}")
-    metrics = card.extra.get("metrics") or {}
-    scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}" if metrics else "no metrics (pass --report)"
-    plus = card.extra.get("metrics_ferplus") or {}
-    if plus:
-        scores += f"; FER+ agreement {plus['accuracy']:.4f} on {plus['samples']} faces"
-    lines.append(f"  {CARD_FILE:<20} input {card.width}x{card.height} {card.color}, pixels*{card.scale:.6g}{card.offset:+g}; {scores}")
-    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,20 +1,6 @@
 """FER+ votes (Barsoum et al. 2016): ten annotators per FER2013 face, turned into labels.
 
-``fer2013new.csv`` has one row per FER2013 row, in the same order, with vote
-counts for ten columns: our seven emotions plus contempt, unknown and NF
-(not a face). Two uses, one rule each, both defined here and nowhere else:
-
-- **Evaluation** (:func:`majority_mask`): a face counts when its votes have a
-  single largest class and that class is one of our seven. Faces whose largest
-  vote is contempt, unknown or not-a-face, or is tied, are left out. The label
-  is that class. This is the agreement-with-the-majority figure of
-  ``docs/MODEL.md``.
-- **Training** (:func:`soft_targets`): the vote distribution over our seven
-  classes, after Barsoum et al.'s outlier removal (a class with a single vote
-  is taken for annotator noise and dropped). Faces whose largest vote (after
-  that removal) is contempt, unknown or not-a-face are left out, since our
-  classes cannot describe them; ties among our classes stay in as split
-  targets, which is exactly what soft labels are for.
+Details at :func:`majority_mask`.
 """
 
 from __future__ import annotations
@@ -25,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.textio import open_text
 
 # FER+ columns mapped onto our classes; contempt, unknown and NF have no class.
@@ -81,7 +67,24 @@ def _ferplus_name(ours: str) -> str:
 
 
 def majority_mask(votes: np.ndarray) -> np.ndarray:
-    """The evaluation rule: True where one class has strictly the most votes and it is one of ours."""
+    """The evaluation rule: True where one class has strictly the most votes and it is one of ours.
+
+    ``fer2013new.csv`` has one row per FER2013 row, in the same order, with vote
+    counts for ten columns: our seven emotions plus contempt, unknown and NF
+    (not a face). Two uses, one rule each, both defined here and nowhere else:
+
+    - **Evaluation** (:func:`majority_mask`): a face counts when its votes have a
+      single largest class and that class is one of our seven. Faces whose largest
+      vote is contempt, unknown or not-a-face, or is tied, are left out. The label
+      is that class. This is the agreement-with-the-majority figure of
+      ``docs/MODEL.md``.
+    - **Training** (:func:`soft_targets`): the vote distribution over our seven
+      classes, after Barsoum et al.'s outlier removal (a class with a single vote
+      is taken for annotator noise and dropped). Faces whose largest vote (after
+      that removal) is contempt, unknown or not-a-face are left out, since our
+      classes cannot describe them; ties among our classes stay in as split
+      targets, which is exactly what soft labels are for.
+    """
     votes = np.asarray(votes, dtype=np.float32)
     top = votes.max(axis=1, keepdims=True)
     unique = (votes == top).sum(axis=1) == 1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 if TYPE_CHECKING:  # Keras is imported where a model is built: the CLI must start without TensorFlow.
     import keras

@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from emostream.modelcard import sha256_of
+from emostream.infra.modelcard import sha256_of
 from emostream.training.ensemble import MANIFEST
 
 log = logging.getLogger(__name__)

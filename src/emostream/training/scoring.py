@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from emostream.modelcard import load_card
+from emostream.infra.modelcard import load_card, write_card
 from emostream.training.data import load_image_folder
-from emostream.training.evaluate import evaluate, load_eval_data, write_outputs
+from emostream.training.evalreport import write_outputs
+from emostream.training.evaluate import evaluate, load_eval_data
 from emostream.training.provenance import headline_metrics
-from emostream.training.table import load_table
+from emostream.training.table import is_npz, load_table
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +44,13 @@ def training_images(data: Path, run: dict[str, Any] | None) -> np.ndarray:
     usage = (run or {}).get("train_usage") or "Training"
     table = load_table(data)
     return np.asarray(table.images[table.rows(usage)])
+
+
+def score_into_card(out: Path, body: dict[str, Any], score: Path, usage: str, score_out: Path | None, ferplus: Path | None) -> None:
+    """Evaluate the written folder as served and put its metrics in the card (FER+ agreement too, when there are FER+ labels)."""
+    body["metrics"] = score_folder(out, score, usage, score_out)
+    if ferplus is not None or is_npz(score):
+        # FER+ agreement as served, beside FER2013 accuracy: the figure the targets are stated in.
+        ferplus_out = score_out / "ferplus" if score_out else None
+        body["metrics_ferplus"] = score_folder(out, score, usage, ferplus_out, "ferplus-majority", ferplus)
+    write_card(out, body)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 from emostream.training.data import FER_USAGES, DataError, Dataset, load_fer2013_with_rows
 from emostream.training.ferplus import VOTE_COLUMNS, majority_labels, read_votes, soft_targets
 

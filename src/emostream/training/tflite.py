@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from emostream.modelcard import ModelCard
+from emostream.infra.modelcard import ModelCard
 
 
 def _representative(samples: np.ndarray) -> Any:

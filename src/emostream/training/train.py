@@ -162,6 +162,46 @@ def limit_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+def _model(opts: TrainOptions, last: Path, state: RunState, steps_per_epoch: int) -> Any:
+    """The model to train: resumed from ``last`` after a paused epoch, else built (and compiled) afresh."""
+    import keras
+
+    from emostream.training.models import build_model
+
+    if last.exists() and state.epoch > 0:
+        log.info("resuming from %s after epoch %d", last, state.epoch)
+        return keras.models.load_model(last)
+    model = build_model(opts.architecture, opts.model)
+    if opts.init_from:
+        # A second cosine cycle from a finished run's best weights (warm restart): the
+        # optimizer state and schedule start afresh, the weights do not.
+        log.info("starting from the weights of %s", opts.init_from)
+        model.set_weights(keras.models.load_model(opts.init_from, compile=False).get_weights())
+    model.compile(
+        optimizer=build_optimizer(opts, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _training_batches(opts: TrainOptions, train_ds: Any, state: RunState) -> Any:
+    """The training batches from the epoch the run stands at, weighted by class when ``class_weights`` says so."""
+    weights = None
+    if opts.class_weights != "none":
+        weights = train_ds.labels @ class_weight_vector(train_ds.labels, opts.class_weights)
+    return make_batches(
+        train_ds,
+        opts.batch_size,
+        training=True,
+        seed=opts.seed,
+        first_epoch=state.epoch,
+        augment=opts.augment,
+        weights=weights,
+        steps=opts.steps_per_epoch,
+    )
+
+
 def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState:
     """Run (or resume) the training ``opts`` describe; ``stop_after`` ends this invocation after that
     many epochs (0 = run to the end), leaving the run resumable: CPU training spread over working days.
@@ -169,9 +209,6 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     import keras
 
     limit_threads(threads)
-
-    from emostream.training.models import build_model
-
     folder = Path(opts.out)
     folder.mkdir(parents=True, exist_ok=True)
     state = RunState(folder)
@@ -187,22 +224,7 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     if opts.steps_per_epoch > 0:
         steps_per_epoch = min(steps_per_epoch, opts.steps_per_epoch)
 
-    last = folder / "last.keras"
-    if last.exists() and state.epoch > 0:
-        log.info("resuming from %s after epoch %d", last, state.epoch)
-        model = keras.models.load_model(last)
-    else:
-        model = build_model(opts.architecture, opts.model)
-        if opts.init_from:
-            # A second cosine cycle from a finished run's best weights (warm restart): the
-            # optimizer state and schedule start afresh, the weights do not.
-            log.info("starting from the weights of %s", opts.init_from)
-            model.set_weights(keras.models.load_model(opts.init_from, compile=False).get_weights())
-        model.compile(
-            optimizer=build_optimizer(opts, steps_per_epoch),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
-            metrics=["accuracy"],
-        )
+    model = _model(opts, folder / "last.keras", state, steps_per_epoch)
     callbacks: list[Any] = [
         _checkpoint_callback(folder, state, opts.patience, stop_after),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
@@ -210,19 +232,7 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     if opts.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=5, min_lr=1e-6))
     started = time.monotonic()
-    weights = None
-    if opts.class_weights != "none":
-        weights = train_ds.labels @ class_weight_vector(train_ds.labels, opts.class_weights)
-    batches = make_batches(
-        train_ds,
-        opts.batch_size,
-        training=True,
-        seed=opts.seed,
-        first_epoch=state.epoch,
-        augment=opts.augment,
-        weights=weights,
-        steps=opts.steps_per_epoch,
-    )
+    batches = _training_batches(opts, train_ds, state)
     model.fit(
         batches,
         validation_data=make_batches(val_ds, opts.batch_size, training=False),

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from emostream.emotions import EMOTIONS
+from emostream.detector.blur import blur_faces
+from emostream.infra.emotions import EMOTIONS
 
 # BGR colours per emotion (the same hues as the timeline chart).
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -40,20 +41,6 @@ class FaceLabel:
     @property
     def score(self) -> float:
         return self.smoothed_score if self.smoothed_score is not None else float(self.probabilities.get(self.label, 0.0))
-
-
-def blur_faces(frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Pixelate then blur each box so the face cannot be recognised; returns a new frame."""
-    out = frame.copy()
-    height, width = out.shape[:2]
-    for x, y, w, h in boxes:
-        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        patch = out[y0:y1, x0:x1]
-        small = cv2.resize(patch, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA)
-        out[y0:y1, x0:x1] = cv2.GaussianBlur(cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST), (0, 0), 3)
-    return out
 
 
 def _text(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int]) -> None:

@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 import redis
 
-from emostream.emotions import EMOTIONS
-from emostream.httpserver import Response, WorkerHttpServer, json_response
+from emostream.infra.emotions import EMOTIONS
+from emostream.infra.httpserver import Response, WorkerHttpServer, json_response
 from emostream.streams.keys import Keys
 from emostream.viewer.annotate import FaceLabel, annotate
 from emostream.viewer.broadcast import FrameBroadcast

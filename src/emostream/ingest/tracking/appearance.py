@@ -1,27 +1,6 @@
 """A cheap appearance descriptor of a face crop, so that a different person at the same place is not the same track.
 
-What it has to do: tell two people apart, and keep one person together across
-expressions, head turns of a few degrees, lighting drift, scale and video
-compression; in well under a millisecond, with nothing downloaded. A learned
-face embedding separates people best, but none small enough ships with a
-redistributable licence and weights, and it would cost more than the whole
-budget on a CPU. So the descriptor is computed from the crop (measured in
-``docs/BENCHMARKS.md``, "Tracking"):
-
-- **colour**: a hue x saturation histogram of the face box (skin tone, hair,
-  glasses, headwear), which an expression does not change; square-rooted
-  (Hellinger), so one dominant colour does not drown the rest;
-- **shape**: a histogram of oriented gradients (HOG) of the face at 32 x 32
-  pixels, in overlapping blocks normalised for lighting (eyes, brows, glasses,
-  nose, face outline). It weighs a quarter: the mouth, which an expression
-  moves most, is part of it, and colour alone separates people better.
-
-Both parts are unit vectors; the descriptor is their weighted concatenation,
-again of unit length, so the cosine distance ``1 - a.b`` lies in [0, 2] and
-0 means identical. The trade-off: it identifies a face only among the few
-people in one camera's view over a few seconds to minutes, not among many; it
-is not a biometric template, and it is never stored or published (see
-``docs/privacy.md``).
+Details at :func:`describe`.
 """
 
 from __future__ import annotations
@@ -44,7 +23,31 @@ _HOG = cv2.HOGDescriptor((SIZE, SIZE), (16, 16), (8, 8), (8, 8), ORIENTATIONS)
 
 
 def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr") -> np.ndarray:
-    """Unit-length float32 descriptor of the face in ``box`` (``DIMENSIONS`` values) of a ``colour`` frame."""
+    """Unit-length float32 descriptor of the face in ``box`` (``DIMENSIONS`` values) of a ``colour`` frame.
+
+    What it has to do: tell two people apart, and keep one person together across
+    expressions, head turns of a few degrees, lighting drift, scale and video
+    compression; in well under a millisecond, with nothing downloaded. A learned
+    face embedding separates people best, but none small enough ships with a
+    redistributable licence and weights, and it would cost more than the whole
+    budget on a CPU. So the descriptor is computed from the crop (measured in
+    ``docs/BENCHMARKS.md``, "Tracking"):
+
+    - **colour**: a hue x saturation histogram of the face box (skin tone, hair,
+      glasses, headwear), which an expression does not change; square-rooted
+      (Hellinger), so one dominant colour does not drown the rest;
+    - **shape**: a histogram of oriented gradients (HOG) of the face at 32 x 32
+      pixels, in overlapping blocks normalised for lighting (eyes, brows, glasses,
+      nose, face outline). It weighs a quarter: the mouth, which an expression
+      moves most, is part of it, and colour alone separates people better.
+
+    Both parts are unit vectors; the descriptor is their weighted concatenation,
+    again of unit length, so the cosine distance ``1 - a.b`` lies in [0, 2] and
+    0 means identical. The trade-off: it identifies a face only among the few
+    people in one camera's view over a few seconds to minutes, not among many; it
+    is not a biometric template, and it is never stored or published (see
+    ``docs/privacy.md``).
+    """
     x, y, w, h = box
     frame_h, frame_w = frame.shape[:2]
     x0, y0 = min(max(x, 0), frame_w - 1), min(max(y, 0), frame_h - 1)

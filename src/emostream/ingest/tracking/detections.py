@@ -17,7 +17,7 @@ import numpy as np
 
 from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import Detection
-from emostream.ingest.tracker import Tracker
+from emostream.ingest.tracking.tracker import Tracker
 
 
 def detector_config(detector: DetectorConfig, tracker: TrackerConfig) -> DetectorConfig:

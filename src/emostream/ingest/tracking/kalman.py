@@ -7,15 +7,7 @@ faces that cross continue in their own directions. One prediction step is one
 *analysed* frame, not a unit of time: a source analysed at a steady rate is
 what it assumes, which is what ingest's pacing gives.
 
-The noise is proportional to the box size (BoT-SORT's ``KalmanFilterXYWH``), so
-one filter serves a face of 30 px and one of 300 px. In that filter the four
-coordinates never mix (the transition, the observation and both noises act on
-each coordinate alone, and the first covariance is diagonal), so the 8x8 filter
-is exactly four independent 2x2 filters (position, velocity). They are kept as
-one 5 x 4 array, a column per coordinate, with rows: position, velocity, and
-the covariance terms P_pp, P_pv, P_vv. The same result as the 8x8 algebra, for
-a few vector operations instead of matrix products and a 4x4 solve: the filter
-is most of the tracker's cost per face otherwise.
+Details at :func:`predict`.
 """
 
 from __future__ import annotations
@@ -53,7 +45,18 @@ def initiate(box: Box) -> np.ndarray:
 
 
 def predict(state: np.ndarray) -> np.ndarray:
-    """One analysed frame ahead (a new array)."""
+    """One analysed frame ahead (a new array).
+
+    The noise is proportional to the box size (BoT-SORT's ``KalmanFilterXYWH``), so
+    one filter serves a face of 30 px and one of 300 px. In that filter the four
+    coordinates never mix (the transition, the observation and both noises act on
+    each coordinate alone, and the first covariance is diagonal), so the 8x8 filter
+    is exactly four independent 2x2 filters (position, velocity). They are kept as
+    one 5 x 4 array, a column per coordinate, with rows: position, velocity, and
+    the covariance terms P_pp, P_pv, P_vv. The same result as the 8x8 algebra, for
+    a few vector operations instead of matrix products and a 4x4 solve: the filter
+    is most of the tracker's cost per face otherwise.
+    """
     size = _scale(state)
     pos, vel, pp, pv, vv = state
     out = np.empty_like(state)

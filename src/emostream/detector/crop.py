@@ -1,0 +1,35 @@
+"""Cut a face out of a frame in the model's input size and colour (from the model card)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from emostream.infra.modelcard import ModelCard
+
+
+def expand(box: tuple[int, int, int, int], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Grow the box by ``margin`` of its size on every side, made square, clipped to the frame."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    x1, y1 = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+
+def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], card: ModelCard, margin: float, colour: str = "bgr") -> np.ndarray:
+    """uint8 crop of shape ``card.input_shape`` from a frame in ``colour`` (bgr or rgb).
+
+    Only the small patch changes colour, never the whole frame.
+    """
+    height, width = frame.shape[:2]
+    x, y, w, h = expand(box, margin, width, height)
+    patch = frame[y : y + h, x : x + w]
+    if card.color == "gray":
+        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
+    elif card.color != colour:  # rgb <-> bgr
+        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    shrinking = patch.shape[0] > card.height
+    patch = cv2.resize(patch, (card.width, card.height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(patch.reshape(card.input_shape))

@@ -1,0 +1,106 @@
+"""Everything ingest writes to Redis, each write retried safely across a Redis restart.
+
+Two writes are not idempotent: the session end message, and a frame's face
+jobs with the checkpoint after them (both one MULTI/EXEC, see
+``ingest/checkpoint.py``). A connection lost after Redis executed one but
+before its reply came back looks like a failure; retrying blindly would
+publish the faces twice. Each of them is therefore retried through
+:meth:`Reconnector.call` with a ``committed`` check that reads the checkpoint
+first: if it already stands where the write would have left it, the write
+landed and is not repeated. The session start and the registration of the
+source are harmless to repeat (the aggregator records a start idempotently).
+
+Details at :class:`IngestPublisher`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from emostream.ingest import checkpoint
+from emostream.streams.facejob import FaceJob
+from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
+from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
+from emostream.streams.reconnect import Reconnector
+
+
+class IngestPublisher:
+    """One per ingest worker, shared by its source threads (redis-py clients are thread-safe).
+
+    On a Redis Cluster a transaction must stay in one slot. A frame's faces go to
+    the source's faces shard and its checkpoint carries that shard's hash tag, so
+    the frame stays one MULTI/EXEC. The end message (the shared lifecycle stream)
+    and the checkpoint are in different slots: there the message is written
+    first and the checkpoint deleted after it, and a crash between the two
+    repeats the end message, which the aggregator records idempotently.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, reconnector: Reconnector, faces_maxlen: int, faces_shards: int = 1) -> None:
+        self.client, self.keys, self.reconnector, self.faces_maxlen = client, keys, reconnector, faces_maxlen
+        self.shards = faces_shards
+        self.cluster = isinstance(client, redis.RedisCluster)
+
+    def register(self, source: str) -> None:
+        """List the source in ``<prefix>:sources`` so the aggregator and subscribers find its streams."""
+        self.reconnector.call(lambda: self.client.sadd(self.keys.sources, source))
+
+    def session_started(self, message: SessionStart) -> None:
+        fields: Any = encode_lifecycle(message)
+        self.reconnector.call(lambda: self.client.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True))
+
+    def session_ended(self, message: SessionEnd, checkpointed: bool) -> None:
+        """The end message and the deletion of the session's checkpoint, together.
+
+        ``checkpointed``: whether the session wrote a checkpoint (it analysed a
+        frame). One that never did leaves nothing to tell a landed write by; a
+        second end message is harmless there (the aggregator records an end
+        idempotently).
+        """
+        fields: Any = encode_lifecycle(message)
+        key = self.keys.checkpoint(message.source, self.shards)
+
+        def publish() -> None:
+            if self.cluster:  # two slots: the message first, so a lost checkpoint never hides a missing end
+                self.client.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
+                self.client.delete(key)
+                return
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
+            pipe.delete(key)
+            pipe.execute()
+
+        def published() -> bool:  # the checkpoint goes with the end message
+            body = checkpoint.load(self.client, key)
+            return body is None or body["session"] != message.session
+
+        self.reconnector.call(publish, committed=published if checkpointed else None)
+
+    def frame(self, source: str, session: str, frame_index: int, jobs: list[FaceJob], state: str) -> None:
+        """One analysed frame: its face jobs and the checkpoint after it, atomically (a restart resumes exactly here)."""
+        key = self.keys.checkpoint(source, self.shards)
+        shard = self.keys.face_shard(source, self.shards)
+        encoded: list[Any] = [job.encode() for job in jobs]
+
+        def publish() -> None:
+            pipe = self.client.pipeline(transaction=True)  # one slot: the shard and the checkpoint share its tag
+            for fields in encoded:
+                pipe.xadd(shard, fields, maxlen=self.faces_maxlen, approximate=True)
+            pipe.set(key, state)
+            pipe.execute()
+
+        def published() -> bool:
+            body = checkpoint.load(self.client, key)
+            return body is not None and body["session"] == session and body["frame_index"] >= frame_index
+
+        self.reconnector.call(publish, committed=published)
+
+    def checkpoint(self, source: str) -> dict[str, Any] | None:
+        """Where a previous run left the source's open session, if it did."""
+        return self.reconnector.call(lambda: checkpoint.load(self.client, self.keys.checkpoint(source, self.shards)))
+
+    def side(self, op: Callable[[], object]) -> None:
+        """A best-effort write of someone else's (the live preview), retried like ours while Redis is down."""
+        self.reconnector.call(op)

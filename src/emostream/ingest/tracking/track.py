@@ -1,0 +1,55 @@
+"""What the tracker keeps: its parameters, the detections it is given, live tracks and retired ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emostream.ingest.tracking import kalman
+from emostream.ingest.tracking.geometry import Box
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+    max_distance: float = 1.0
+    appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
+    reid_window_s: float = 2.0  # 0: no re-identification
+    reid_distance: float = 0.2
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One detection as the tracker sees it."""
+
+    box: Box
+    feature: np.ndarray | None  # appearance descriptor; None: unknown (checked by motion only)
+    confident: bool = True  # False: a low-score detection, only used to continue a track
+
+
+@dataclass
+class Track:
+    id: int
+    motion: np.ndarray  # Kalman state, see tracking/kalman.py
+    box: Box  # last observed box
+    feature: np.ndarray | None
+    seen_s: float  # session time of the last observation
+    missed: int = 0
+    hits: int = 1
+    predicted: Box = (0, 0, 0, 0)
+    reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
+
+    @classmethod
+    def start(cls, track_id: int, obs: Observation, now: float) -> Track:
+        return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box)
+
+
+@dataclass
+class Gone:
+    """A retired track, kept for re-identification until ``seen_s + reid_window_s``: an id and a descriptor, no image."""
+
+    id: int
+    feature: np.ndarray
+    seen_s: float

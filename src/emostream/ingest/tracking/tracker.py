@@ -1,0 +1,288 @@
+"""Stable ids for faces across analysed frames, one id per person: motion and appearance, ByteTrack style.
+
+Details at :class:`Tracker`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from emostream.ingest.tracking import appearance, kalman
+from emostream.ingest.tracking.codec import pack, unpack
+from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
+from emostream.ingest.tracking.track import Gone, Observation, Track, TrackerParams
+
+__all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
+
+FEATURE_KEEP = 0.9  # weight of a track's descriptor against each new observation (exponential moving average)
+PROBATION = 5  # a new track's first observations may still re-identify it (its first boxes were cut or hidden)
+
+
+@dataclass
+class Tracker:
+    """One tracker per source and session. Each analysed frame:
+
+    1. every track's box is predicted one frame ahead by a Kalman filter
+       (``tracking/kalman.py``);
+    2. **confident detections** (score at least ``detector.min_score``) are
+       matched to tracks, greedily, best pair first: first by overlap with the
+       predicted (or last) box, IoU at least ``iou_threshold``; then, for a face
+       that moved more than its own width at a low analysis rate, by the distance
+       between centres (at most ``max_distance`` box sizes per missed frame, boxes
+       of similar size). **Every pair must also look alike**: the cosine distance
+       between the track's appearance descriptor and the detection's
+       (``tracking/appearance.py``) must be at most ``appearance_distance``. A
+       different person at the same place is therefore not matched, and starts a
+       new track at once, even within the grace period;
+    3. **low-score detections** (between ``tracker.low_score`` and
+       ``detector.min_score``) only continue tracks still unmatched, by overlap and
+       appearance (ByteTrack's second pass): a face the detector is briefly unsure
+       about (blur, a turned head) keeps its track, and a low-score box that
+       continues nothing is dropped, so it costs no false face;
+    4. a confident detection left over is compared with the people who left within
+       ``reid_window_s`` (re-identification, off at 0): if it looks like one of them
+       (at most ``reid_distance``) it gets that person's id back, else a new id.
+
+    A track that finds no detection survives ``max_missed`` analysed frames; then
+    it is retired, and kept (descriptor, last box, when last seen) only while
+    re-identification may still claim it. Ids are never reused for another person
+    within a session. Boxes cut by the frame border show part of a face: their
+    appearance is neither checked nor learned, motion alone decides.
+
+    The trade-off of greedy matching over an optimal assignment (Hungarian / LAPJV):
+    with the few faces of one camera the two agree except for contrived ties, and
+    greedy needs no extra dependency and costs microseconds.
+    """
+    params: TrackerParams = field(default_factory=TrackerParams)
+    tracks: list[Track] = field(default_factory=list)
+    gone: list[Gone] = field(default_factory=list)
+    _next_id: int = 1
+
+    # --- one frame --------------------------------------------------------------
+
+    def track(
+        self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr"
+    ) -> list[int | None]:
+        """Ids for ``confident + low`` boxes of one frame (None: a low-score box that continues no track)."""
+        height, width = frame.shape[:2]
+        use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
+
+        def observe(box: Box, sure: bool) -> Observation:
+            feature = appearance.describe(frame, box, colour) if use_appearance and not touches_edge(box, width, height) else None
+            return Observation(box, feature, sure)
+
+        return self.update([observe(b, True) for b in confident] + [observe(b, False) for b in low], now)
+
+    def update(self, observations: list[Observation], now: float) -> list[int | None]:
+        """Track ids for ``observations``, in their order; ``now`` is the session time in seconds."""
+        p = self.params
+        for t in self.tracks:
+            t.motion = kalman.predict(t.motion)
+            t.predicted = kalman.to_box(t.motion)
+        ids: list[int | None] = [None] * len(observations)
+        used: dict[int, int] = {}  # track index -> the observation it took this frame
+        sure = [i for i, o in enumerate(observations) if o.confident]
+        unsure = [i for i, o in enumerate(observations) if not o.confident]
+        self._assign(self._overlap_pairs(sure, observations), observations, ids, used, now)
+        if p.max_distance > 0:
+            self._assign(self._distance_pairs(sure, observations, ids, used), observations, ids, used, now)
+        recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0}  # ByteTrack: the second pass serves tracks seen last frame
+        self._assign(self._overlap_pairs(unsure, observations, only=recent - used.keys()), observations, ids, used, now)
+        absorbed = self._settle_newcomers(observations, ids, used)
+        for ti, t in enumerate(self.tracks):
+            if ti not in used:
+                t.missed += 1
+        self.tracks = [t for ti, t in enumerate(self.tracks) if ti not in absorbed]
+        self._retire(now)
+        for i in sure:
+            if ids[i] is None:
+                ids[i] = self._reidentify(observations[i], now) or self._new_track(observations[i], now)
+        return ids
+
+    # --- matching ------------------------------------------------------------------
+
+    def _looks_alike(self, track_feature: np.ndarray | None, obs: Observation, limit: float) -> tuple[bool, float]:
+        """(allowed, appearance distance); unknown appearance on either side is allowed at distance 0."""
+        if limit <= 0 or track_feature is None or obs.feature is None:
+            return True, 0.0
+        d = appearance.distance(track_feature, obs.feature)
+        return d <= limit, d
+
+    def _overlap_pairs(self, indices: list[int], observations: list[Observation], only: set[int] | None = None) -> list[tuple[float, int, int]]:
+        pairs = []
+        for ti, t in enumerate(self.tracks):
+            if only is not None and ti not in only:
+                continue
+            for i in indices:
+                box = observations[i].box
+                overlap = max(iou(t.predicted, box), iou(t.box, box))
+                if overlap < self.params.iou_threshold:
+                    continue
+                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                if alike:
+                    pairs.append((1.0 - overlap + d, ti, i))
+        return sorted(pairs)
+
+    def _distance_pairs(self, indices: list[int], observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> list[tuple[float, int, int]]:
+        pairs = []
+        for ti, t in enumerate(self.tracks):
+            if ti in used:
+                continue
+            reach = self.params.max_distance * (1 + t.missed)
+            for i in indices:
+                box = observations[i].box
+                if ids[i] is not None or not similar_size(t.box, box):
+                    continue
+                dist = min(centre_distance(t.predicted, box), centre_distance(t.box, box))
+                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                if dist <= reach and alike:
+                    pairs.append((dist / reach + d, ti, i))
+        return sorted(pairs)
+
+    def _assign(self, pairs: list[tuple[float, int, int]], observations: list[Observation], ids: list[int | None], used: dict[int, int], now: float) -> None:
+        """Greedy: take pairs best first, skipping tracks and detections already matched."""
+        for _cost, ti, i in pairs:
+            if ti in used or ids[i] is not None:
+                continue
+            self._continue(self.tracks[ti], observations[i], now)
+            used[ti] = i
+            ids[i] = self.tracks[ti].id
+
+    def _continue(self, t: Track, obs: Observation, now: float) -> None:
+        t.motion = kalman.update(t.motion, obs.box)
+        t.box, t.missed, t.seen_s = obs.box, 0, now
+        t.hits += 1
+        if obs.feature is not None:
+            t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
+
+    def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> set[int]:
+        """Let young tracks turn out to be someone known; returns the indices of live tracks they took over.
+
+        A face first seen cut by the border or half hidden (coming out from behind
+        someone) looks like no one, and gets a new id. Its first clear views, within
+        its first ``PROBATION`` faces, may still show who it is: a person who left
+        within the window, or a track in its grace period that has been missing since
+        before this frame. From then on it carries that id; its first few faces keep the
+        id they were published with.
+        """
+        absorbed: set[int] = set()
+        for ti, i in used.items():
+            t, feature = self.tracks[ti], observations[i].feature
+            if t.reid_open and feature is not None:
+                # Live tracks already missing before this frame (a single missed detection is no departure).
+                waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1]
+                found = self._claim(feature, waiting)
+                if found is not None:
+                    (t.id, known, taken), t.reid_open = found, False
+                    t.feature = appearance.blend(known, feature, FEATURE_KEEP)
+                    ids[i] = t.id
+                    absorbed |= taken
+            t.reid_open = t.reid_open and t.hits < PROBATION
+        return absorbed
+
+    # --- births, deaths and returns ----------------------------------------------------
+
+    def _retire(self, now: float) -> None:
+        keep = []
+        for t in self.tracks:
+            if t.missed <= self.params.max_missed:
+                keep.append(t)
+            elif self.params.reid_window_s > 0 and t.feature is not None:
+                self.gone.append(Gone(t.id, t.feature, t.seen_s))
+        self.tracks = keep
+        # Nothing is kept past the window: a person who left longer ago is forgotten.
+        self.gone = [g for g in self.gone if now - g.seen_s <= self.params.reid_window_s]
+
+    def _claim(self, feature: np.ndarray, waiting: list[int]) -> tuple[int, np.ndarray, set[int]] | None:
+        """(id, descriptor, live track indices taken) of the known person who looks most like ``feature``, if any.
+
+        Candidates: people who left within the window (forgotten once claimed), and
+        the live tracks ``waiting`` for a detection (the caller drops those taken).
+        """
+        if self.params.reid_window_s <= 0:
+            return None
+        limit = self.params.reid_distance
+        best: tuple[float, int, bool] | None = None  # distance, index, is a live track
+        for gi, g in enumerate(self.gone):
+            d = appearance.distance(g.feature, feature)
+            if d <= limit and (best is None or d < best[0]):
+                best = (d, gi, False)
+        for tj in waiting:
+            known = self.tracks[tj].feature
+            if known is not None:
+                d = appearance.distance(known, feature)
+                if d <= limit and (best is None or d < best[0]):
+                    best = (d, tj, True)
+        if best is None:
+            return None
+        if best[2]:
+            live = self.tracks[best[1]]
+            return live.id, live.feature if live.feature is not None else feature, {best[1]}
+        gone = self.gone.pop(best[1])
+        return gone.id, gone.feature, set()
+
+    def _reidentify(self, obs: Observation, now: float) -> int | None:
+        """Start the track of a known person under their id; None if ``obs`` looks like no one known."""
+        if obs.feature is None:
+            return None
+        waiting = [tj for tj, t in enumerate(self.tracks) if t.missed >= 2]  # missing before this frame too
+        found = self._claim(obs.feature, waiting)
+        if found is None:
+            return None
+        track_id, known, taken = found
+        self.tracks = [t for tj, t in enumerate(self.tracks) if tj not in taken]
+        track = Track.start(track_id, obs, now)
+        track.feature = appearance.blend(known, obs.feature, FEATURE_KEEP)
+        self.tracks.append(track)
+        return track_id
+
+    def _new_track(self, obs: Observation, now: float) -> int:
+        track = Track.start(self._next_id, obs, now)
+        track.reid_open = self.params.reid_window_s > 0
+        self._next_id += 1
+        self.tracks.append(track)
+        return track.id
+
+    # --- checkpoint ------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue tracking after a restart (see ingest/checkpoint.py); exact, JSON-safe."""
+
+        def feature(f: np.ndarray | None) -> str | None:
+            return None if f is None else pack(f.astype(np.float32))
+
+        return {
+            "next_id": self._next_id,
+            "tracks": [
+                {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
+                 "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open}
+                for t in self.tracks
+            ],
+            "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`; also reads the position-only tracks of checkpoints from before appearance."""
+        self._next_id = int(state["next_id"])
+        self.tracks, self.gone = [], []
+        dims = (appearance.DIMENSIONS,)
+        for item in state["tracks"]:
+            if isinstance(item, list):  # [id, box, missed, hits]: an older checkpoint
+                track_id, box, missed, hits = item
+                t = Track.start(int(track_id), Observation(_box(box), None), 0.0)
+                t.missed, t.hits = int(missed), int(hits)
+            else:
+                feature = None if item["feature"] is None else unpack(item["feature"], np.float32, dims)
+                t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
+                          float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)))
+            self.tracks.append(t)
+        for item in state.get("gone", []):
+            self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), float(item["seen_s"])))
+
+
+def _box(values: Any) -> Box:
+    x, y, w, h = (int(v) for v in values)
+    return x, y, w, h
