@@ -25,6 +25,6 @@ def run(quick: bool) -> str:
     parts = ["## Scenes", "", METHOD, ""]
     for split in splits:
         parts += [split_section(measure_split(split)), ""]
-    photos = table(["photo", "face width px", "faces", "found", "false faces"], detect_photos())
+    photos = table(["photo", "frame", "face width px", "faces", "found", "false faces"], detect_photos())
     parts += ["Real photos (public domain, shipped in scikit-image and matplotlib; the default detector alone):", "", photos]
     return "\n".join(parts) + "\n"

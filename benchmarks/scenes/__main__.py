@@ -38,7 +38,7 @@ def detector_only(split: str, config: Path | None) -> str:
         table(["clip", *(f"recall {lo}-{hi - 1}" for lo, hi in BANDS), "false faces", "detector frames/s"], rows), "",
         f"recall ≥ 32 px {num(total.recall(32), 3)}, ≥ 64 px {num(total.recall(64), 3)}; "
         f"faceless: {faceless} false faces in {minutes:.1f} min ({faceless / minutes * 10 if minutes else 0:.1f} per 10 min)", "",
-        table(["photo", "face width px", "faces", "found", "false faces"], detect_photos(config)),
+        table(["photo", "frame", "face width px", "faces", "found", "false faces"], detect_photos(config)),
     ]
     return "\n".join(lines)
 

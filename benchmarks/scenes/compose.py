@@ -4,6 +4,8 @@ FER2013 crops are tight: forehead to chin, no outline of a head. Pasted bare
 onto a background a detector rarely takes them for a face, so each one sits on
 a head-sized, soft-edged ellipse a little darker than the face (hair and
 shadow), tinted with a skin tone in colour scenes and left gray in gray ones.
+Tone and hair belong to the person (the FER row), not to the place, so a new
+person in the same place looks different in colour as people do.
 The ground-truth face box is the pasted 48x48 square in frame pixels (what
 FER2013 calls the face), before any roll: its centre is the head's centre and
 its side the face size; the roll is recorded beside it.
@@ -19,13 +21,20 @@ TONES: tuple[tuple[float, float, float], ...] = (
     (1.00, 0.86, 0.67), (0.88, 0.67, 0.41), (0.78, 0.53, 0.26), (0.55, 0.33, 0.14), (0.95, 0.76, 0.60),
 )
 GRAY = (0.85, 0.85, 0.85)
+#: Hair colours (RGB, 0..1): black, dark brown, brown, blond, gray, auburn.
+HAIR: tuple[tuple[float, float, float], ...] = (
+    (0.08, 0.07, 0.06), (0.25, 0.16, 0.10), (0.45, 0.30, 0.18), (0.80, 0.68, 0.45), (0.62, 0.62, 0.60), (0.50, 0.22, 0.10),
+)
 HEAD = (0.62, 0.78)  # semi-axes of the head ellipse, in face sizes
 REACH = 0.82  # how far (in face sizes) the head reaches from its centre, at any roll
 
 
-def head_patch(face: np.ndarray, size: int, roll: float, tone: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def head_patch(
+    face: np.ndarray, size: int, roll: float, tone: tuple[float, float, float], hair: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """(RGB patch 0..255 float32, alpha 0..1) of a head whose face is ``size`` px, rotated by ``roll`` degrees.
 
+    ``tone`` tints the gray FER face, ``hair`` fills the head around it (both RGB, 0..1).
     The patch is square, ``2 * pad`` wide with ``pad = ceil(REACH * size) + 2``, the face centred in it.
     Positive roll turns the head counter-clockwise on screen (OpenCV's convention).
     """
@@ -36,7 +45,7 @@ def head_patch(face: np.ndarray, size: int, roll: float, tone: tuple[float, floa
     alpha: np.ndarray = np.zeros((side, side), np.float32)
     axes = (int(HEAD[0] * size), int(HEAD[1] * size))
     centre = (pad, pad - int(0.05 * size))
-    cv2.ellipse(patch, centre, axes, 0, 0, 360, tuple(float(c) * 0.35 for c in colour), -1)
+    cv2.ellipse(patch, centre, axes, 0, 0, 360, tuple(float(c) * 255.0 for c in hair), -1)
     cv2.ellipse(alpha, centre, axes, 0, 0, 360, 1.0, -1)
     scaled = cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC if size > 48 else cv2.INTER_AREA)
     shaded = scaled.astype(np.float32)[..., None] / 255.0 * colour[None, None] * 1.15

@@ -22,6 +22,7 @@ class ClipResult:
     score: Score
     frames_per_s: float
     end_reason: str
+    analysed: int  # frames the session summary counts as analysed
 
 
 @dataclass
@@ -47,13 +48,16 @@ def measure_split(split: str, paths: list[Path] | None = None, config: dict[str,
     """Generate (if needed) and run every clip of ``split`` through the pipeline, one at a time."""
     began = time.monotonic()
     result = SplitResult(split)
+    paths = paths or ensure(split)  # before the workers start: generating takes a while
     with Pipeline(config) as pipeline:
-        for path in paths or ensure(split):
+        for path in paths:
             meta = load_truth(path)
             source = f"{split}-{path.stem}"
             published = pipeline.run_clip(path, source, float(meta["fps"]), int(meta["frames"]))
             score = score_clip(meta, published.reports, tracked=True)
-            result.clips.append(ClipResult(path.stem, meta, score, published.frames_per_s, str(published.summary.get("end_reason"))))
+            analysed = int(published.summary.get("frames", {}).get("analysed", 0))
+            reason = str(published.summary.get("end_reason"))
+            result.clips.append(ClipResult(path.stem, meta, score, published.frames_per_s, reason, analysed))
             log.info("scenes: %s %s: recall %s, false faces %d", split, path.stem, score.recall(), score.false_faces)
     result.seconds = time.monotonic() - began
     return result

@@ -3,7 +3,7 @@
 Only pictures that ship inside installed packages and may be redistributed
 (``real_faces.json``; provenance in NOTICE). Each is placed, at a few scales,
 centred on a 1280x720 mid-gray canvas, so the same face is seen at camera-like
-sizes; the detector (the configuration's, default or ``--config``) must find it.
+sizes, and once as it is; the detector (the configuration's, default or ``--config``) must find it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from benchmarks.scenes.evaluate import Report, match_frame
 
 ANNOTATIONS = Path(__file__).with_name("real_faces.json")
-FACE_SIZES = (32, 48, 64, 96, 0)  # target face width in px; 0: the photo's own size
+FACE_SIZES = (32, 48, 64, 96, 128, 0)  # target face width in px; 0: the photo's own size
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -38,8 +38,13 @@ def load_photo(name: str) -> np.ndarray:
 
 
 def staged(photo: np.ndarray, faces: list[list[float]], face_px: int) -> tuple[np.ndarray, list[list[float]]]:
-    """The photo scaled so its first face is ``face_px`` wide, on a 1280x720 canvas; the boxes moved along."""
-    scale = face_px / faces[0][2] if face_px else 1.0
+    """The photo scaled so its first face is ``face_px`` wide, on a 1280x720 canvas; the boxes moved along.
+
+    ``face_px`` 0: the photo as it is, no canvas (as ``emostream analyze`` sees it).
+    """
+    if not face_px:
+        return photo, faces
+    scale = face_px / faces[0][2]
     image = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     canvas = np.full((720, 1280, 3), 128, np.uint8)
     h, w = min(720, image.shape[0]), min(1280, image.shape[1])
@@ -49,7 +54,7 @@ def staged(photo: np.ndarray, faces: list[list[float]], face_px: int) -> tuple[n
 
 
 def detect_photos(config: Path | None = None) -> list[list[object]]:
-    """Rows (photo, face px, faces, found, false) with the configuration's detector."""
+    """Rows (photo, frame, face px, faces, found, false faces) with the configuration's detector."""
     from emostream.config import load_config
     from emostream.detector import make_detector
 
@@ -63,5 +68,6 @@ def detect_photos(config: Path | None = None) -> list[list[object]]:
                 reports = [Report((d.x, d.y, d.w, d.h)) for d in detector.detect_native(native)]
                 truth = [{"box": b} for b in boxes]
                 found = len(match_frame(truth, reports))
-                rows.append([photo["name"], round(boxes[0][2]), len(boxes), found, len(reports) - found])
+                frame = f"{image.shape[1]}×{image.shape[0]}" + ("" if size else " (as it is)")
+                rows.append([photo["name"], frame, round(boxes[0][2]), len(boxes), found, len(reports) - found])
     return rows

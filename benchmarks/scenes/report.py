@@ -71,12 +71,24 @@ def targets(result: SplitResult, per10: float) -> list[list[str]]:
     return rows
 
 
+def _coverage(result: SplitResult) -> str:
+    """Whether every frame of every clip was analysed and every session ended at its end of file."""
+    short = [f"`{c.name}` ({c.analysed} of {c.meta['frames']})" for c in result.clips if c.analysed != c.meta["frames"]]
+    ended = [f"`{c.name}` ({c.end_reason})" for c in result.clips if c.end_reason != "eof"]
+    return (
+        ("Every frame of every clip was analysed" if not short else f"Not every frame was analysed: {', '.join(short)}")
+        + ("; every session ended `eof`." if not ended else f"; sessions not ended `eof`: {', '.join(ended)}.")
+    )
+
+
 def split_section(result: SplitResult) -> str:
     faceless, per10 = faceless_table(result)
     return "\n".join([
         f"### Split `{result.split}` ({len(result.clips)} clips, measured in {result.seconds:.0f} s)",
         "",
         table(["figure", "target", "measured", ""], targets(result, per10)),
+        "",
+        _coverage(result),
         "",
         scene_table(result),
         "",
@@ -97,7 +109,10 @@ METHOD = (
     "centre lies inside the face's 48×48-derived box (nearest centres first); faces more than half hidden by a head in "
     "front are neither misses nor false faces. Recall is per face-frame, by the ground-truth face size. A track "
     f"\"holds 2 people\" when more than {MIXED_SHARE:.0%} of its matched faces belong to people other than its most "
-    "frequent one. IDF1 from motmetrics with the same matching. FER+ agreement: the event's label against the matched "
-    "face's majority label. Analysed frames/s: the session summary's analysed frames over its duration (decode, "
+    "frequent one. IDF1 from motmetrics with the same matching (it counts missed faces too, so a clip whose faces are "
+    "not found scores 0 whatever the tracker does). FER+ agreement: the event's label against the matched face's "
+    "majority label, over the faces that were found. Most conditions put a new person in each place every second "
+    "(more faces per clip); the roll sweep (`roll_0`, `roll_15`, `roll_30`) shows the same people in the same places, "
+    "only rolled. Analysed frames/s: the session summary's analysed frames over its duration (decode, "
     "detect, track, publish, with the classifier on the same two cores)."
 )

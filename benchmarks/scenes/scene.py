@@ -1,7 +1,7 @@
 """Lay out the people of one condition and render its frames with per-frame ground truth.
 
 An :class:`Actor` is one place in the scene: a moving centre, a face size, a
-roll, a skin tone, and the spans of frames in which a person is there (a gap is
+roll, and the spans of frames in which a person is there (a gap is
 someone leaving; a new person in the next span is a replacement). Later actors
 are drawn in front; a face more than half hidden by one in front is listed as
 "ignore" (neither a miss nor a false face), as MOTChallenge's "don't care".
@@ -33,7 +33,6 @@ class Actor:
     vy: float
     size: int
     roll: float
-    tone: tuple[float, float, float]
 
     def centre(self, frame: int) -> tuple[float, float]:
         return self.x + self.vx * frame, self.y + self.vy * frame
@@ -46,17 +45,13 @@ def layout(cond: Condition, rng: np.random.Generator, population: int) -> list[A
     """Where everyone is, who they are and when, for ``cond.script``; no one appears in two places."""
     people = (int(i) for i in rng.permutation(population))
     n = cond.frames
-
-    def tone() -> tuple[float, float, float]:
-        return compose.GRAY if cond.gray else compose.TONES[int(rng.integers(len(compose.TONES)))]
-
     if cond.script == "crossing":
         size = int(rng.integers(cond.sizes[0], cond.sizes[1] + 1))
         left, right, y = cond.width * 0.25, cond.width * 0.75, cond.height / 2
         speed = (right - left) / n
         return [
-            Actor(((0, n, next(people)),), left, y - 0.15 * size, speed, 0.0, size, 0.0, tone()),
-            Actor(((0, n, next(people)),), right, y + 0.15 * size, -speed, 0.0, size, 0.0, tone()),
+            Actor(((0, n, next(people)),), left, y - 0.15 * size, speed, 0.0, size, 0.0),
+            Actor(((0, n, next(people)),), right, y + 0.15 * size, -speed, 0.0, size, 0.0),
         ]
     actors: list[Actor] = []
     for k in range(cond.people):
@@ -66,10 +61,13 @@ def layout(cond: Condition, rng: np.random.Generator, population: int) -> list[A
         elif cond.script == "leave_return" and k == 0:
             person, gone = next(people), n // 4
             spans = ((0, gone, person), (gone + round(1.5 * FPS), n, person))
+        elif cond.turnover_s:
+            every = round(cond.turnover_s * FPS)
+            spans = tuple((f, min(n, f + every), next(people)) for f in range(0, n, every))
         else:
             spans = ((0, n, next(people)),)
         roll = float(rng.choice(cond.rolls)) * float(rng.choice([-1.0, 1.0]))
-        actors.append(Actor(spans, x, y, vx, vy, size, roll, tone()))
+        actors.append(Actor(spans, x, y, vx, vy, size, roll))
     return actors
 
 
@@ -111,11 +109,13 @@ def render(cond: Condition, pool: FacePool, rng: np.random.Generator) -> Iterato
             index = actor.person(f)
             if index is None:
                 continue
+            row = int(pool.rows[index])
             if (k, index) not in patches:
-                patches[(k, index)] = compose.head_patch(pool.images[index], actor.size, actor.roll, actor.tone)
+                tone = compose.GRAY if cond.gray else compose.TONES[row % len(compose.TONES)]
+                hair = compose.HAIR[row // len(compose.TONES) % len(compose.HAIR)]
+                patches[(k, index)] = compose.head_patch(pool.images[index], actor.size, actor.roll, tone, hair)
             cx, cy = actor.centre(f)
             compose.paste(frame, *patches[(k, index)], cx, cy)
-            row = int(pool.rows[index])
             face = {"id": f"fer{row}", "row": row, "label": pool.label(index), "box": compose.face_box(cx, cy, actor.size), "roll": actor.roll}
             shown.append((k, face))
         yield finish(frame, cond), _visible(shown)

@@ -38,7 +38,7 @@ def test_a_condition_comes_out_byte_for_byte_the_same(tmp_path: Path) -> None:
 def test_ground_truth_lies_in_the_frame_with_known_labels(name: str) -> None:
     cond = by_name(name)
     pool = face_pool("tune", generate.CACHE)
-    frames = list(scene.render(cond, pool, generate.rng_for("tune", name)))
+    frames = list(scene.render(cond, pool, generate.rng_for("tune", cond.seed_name)))
     assert len(frames) == cond.frames
     people: dict[str, str] = {}
     for image, truth in frames:
@@ -52,6 +52,17 @@ def test_ground_truth_lies_in_the_frame_with_known_labels(name: str) -> None:
             assert abs(face["roll"]) in cond.rolls
     if cond.script == "swap":
         assert len(people) == cond.people - 1 + cond.frames // FPS  # a new person in the swapped place every second
+    elif cond.turnover_s:
+        assert len(people) == cond.people * -(-cond.frames // round(cond.turnover_s * FPS))
+
+
+@needs_fer
+def test_the_roll_sweep_differs_only_in_roll() -> None:
+    pool = face_pool("tune", generate.CACHE)
+    sweeps = [[truth for _, truth in scene.render(by_name(name), pool, generate.rng_for("tune", by_name(name).seed_name))] for name in ("roll_0", "roll_30")]
+    for upright, tilted in zip(*sweeps, strict=True):
+        assert [(f["id"], f["box"]) for f in upright["faces"]] == [(f["id"], f["box"]) for f in tilted["faces"]]
+        assert {abs(f["roll"]) for f in tilted["faces"]} <= {30.0}
 
 
 @needs_fer
