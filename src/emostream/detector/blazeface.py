@@ -61,7 +61,8 @@ class BlazeFaceDetector(Detector):
             box = clip_box(bb.origin_x, bb.origin_y, bb.width, bb.height, width, height)
             if box is not None:
                 score = float(det.categories[0].score) if det.categories else 0.0
-                found.append(Detection(*box, score=min(max(score, 0.0), 1.0)))
+                keypoints = tuple((kp.x * width, kp.y * height) for kp in det.keypoints) if det.keypoints else None
+                found.append(Detection(*box, score=min(max(score, 0.0), 1.0), keypoints=keypoints))
         return found
 
     def close(self) -> None:
