@@ -9,7 +9,6 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-
 Keypoints = tuple[tuple[float, float], ...]
 
 
