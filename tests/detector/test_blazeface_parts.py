@@ -90,10 +90,10 @@ def test_letterbox_centres_the_frame_in_a_square_of_its_longer_side() -> None:
 
 def test_tiles_cover_a_wide_frame_with_overlap_and_mark_shared_edges() -> None:
     views = tiles(1280, 720, 720)
-    assert [(v.x0, v.y0, v.side) for v in views] == [(0.0, 0.0, 720.0), (560.0, 0.0, 720.0)]
+    assert [(v.x0, v.y0, v.side) for v in views] == [(0.0, 0.0, 720.0), (560.0, 0.0, 720.0)], "two tiles, 160 px overlap"
     assert views[0].inner == (False, False, True, False) and views[1].inner == (True, False, False, False)
     assert tiles(640, 480, 720) == [letterbox(640, 480)], "a frame that fits is one letterboxed view"
-    assert len(tiles(1920, 1080, 720)) == 6, "1080p: three columns, two rows"
+    assert len(tiles(1920, 1080, 720)) == 8, "1080p: four columns (a seam overlaps by 240 px or more), two rows"
 
 
 def test_a_tile_leaves_a_face_cut_by_its_shared_edge_to_its_neighbour() -> None:
