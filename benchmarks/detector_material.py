@@ -39,10 +39,16 @@ class Frame:
     size: int  # face side (0: faceless)
 
 
+def sk(name: str) -> np.ndarray:
+    """One of skimage's bundled images (skimage.data is untyped)."""
+    return np.asarray(getattr(skdata, name)())
+
+
 def portraits() -> list[np.ndarray]:
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        hopper = cv2.cvtColor(cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    astronaut = skdata.astronaut()
+    bgr = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    assert bgr is not None, "matplotlib's grace_hopper.jpg is missing"
+    hopper = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    astronaut = sk("astronaut")
     return [astronaut, hopper, np.ascontiguousarray(astronaut[:, ::-1]), np.ascontiguousarray(hopper[:, ::-1])]
 
 
@@ -67,7 +73,7 @@ def faces() -> list[Face]:
 
 
 def background(width: int, height: int, seed: int) -> np.ndarray:
-    texture = [skdata.brick, skdata.grass, skdata.gravel][seed % 3]()
+    texture = sk(["brick", "grass", "gravel"][seed % 3])
     rgb = cv2.cvtColor(texture, cv2.COLOR_GRAY2RGB) if texture.ndim == 2 else texture
     tiled = np.tile(rgb, (height // rgb.shape[0] + 1, width // rgb.shape[1] + 1, 1))[:height, :width]
     tint = np.random.default_rng(seed).uniform(0.6, 1.2, 3)
@@ -114,13 +120,13 @@ def faceless_images() -> dict[str, np.ndarray]:
     stripes = np.zeros((480, 640, 3), np.uint8)
     stripes[:, (np.arange(640) // 20) % 2 == 0] = 255
     return {
-        "coffee": skdata.coffee(),
-        "rocket": skdata.rocket(),
-        "chelsea (cat)": skdata.chelsea(),
-        "hubble": skdata.hubble_deep_field(),
-        "horse": rgb(skdata.horse().astype(np.uint8) * 255),
-        "page": rgb(skdata.page()),
-        "brick": rgb(skdata.brick()),
+        "coffee": sk("coffee"),
+        "rocket": sk("rocket"),
+        "chelsea (cat)": sk("chelsea"),
+        "hubble": sk("hubble_deep_field"),
+        "horse": rgb(sk("horse").astype(np.uint8) * 255),
+        "page": rgb(sk("page")),
+        "brick": rgb(sk("brick")),
         "text (putText)": text,
         "sky with title": sky,
         "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),

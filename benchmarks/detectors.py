@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,9 +41,19 @@ def run(detector: Detector, frames: list[Frame]) -> list[list[Detection]]:
     return [detector.detect_native(f.image) for f in frames]
 
 
-def sweep(name: str, detector: Detector, with_faces: list[Frame], faceless: list[Frame], stats: dict[str, dict]) -> None:
-    found = defaultdict(int)
-    scores_true, scores_false = [], []
+@dataclass
+class Stats:
+    found: dict[tuple[int, int], int]  # (frame width, face size) -> frames whose face was found
+    true: np.ndarray  # best score on each true face
+    false: np.ndarray  # every box that is no face
+    false_face_frames: int  # boxes >= MIN that are no face, in frames with a face
+    false_faceless: list[tuple[str, float]]  # (frame, score) of boxes >= MIN on faceless frames
+
+
+def sweep(detector: Detector, with_faces: list[Frame], faceless: list[Frame]) -> Stats:
+    found: dict[tuple[int, int], int] = defaultdict(int)
+    scores_true: list[float] = []
+    scores_false: list[float] = []
     false_in_face_frames = 0
     for frame, dets in zip(with_faces, run(detector, with_faces), strict=True):
         key = (frame.image.shape[1], frame.size)
@@ -54,17 +65,11 @@ def sweep(name: str, detector: Detector, with_faces: list[Frame], faceless: list
         extra = [d for d in dets if d not in matched]
         scores_false.extend(d.score for d in extra)
         false_in_face_frames += sum(d.score >= MIN for d in extra)
-    false_faceless = []
+    false_faceless: list[tuple[str, float]] = []
     for frame, dets in zip(faceless, run(detector, faceless), strict=True):
         scores_false.extend(d.score for d in dets)
         false_faceless.extend((frame.name, round(d.score, 2)) for d in dets if d.score >= MIN)
-    stats[name] = {
-        "found": found,
-        "true": np.array(scores_true),
-        "false": np.array(scores_false),
-        "false_face_frames": false_in_face_frames,
-        "false_faceless": false_faceless,
-    }
+    return Stats(found, np.array(scores_true), np.array(scores_false), false_in_face_frames, false_faceless)
 
 
 def timing(detector: Detector, frames: list[np.ndarray], batch: int) -> float:
@@ -92,23 +97,23 @@ def timings(detectors: dict[str, Detector], timed: dict[int, list[np.ndarray]], 
     return best
 
 
-def tables(stats: dict[str, dict], per_key: dict[tuple[int, int], int], times: dict[str, dict[int, float]], faceless_count: int) -> str:
+def tables(stats: dict[str, Stats], per_key: dict[tuple[int, int], int], times: dict[str, dict[int, float]], faceless_count: int) -> str:
     lines = ["### Recall at min_score 0.5 by face size (share of frames whose face is found)", ""]
     for width, height in FRAME_SIZES:
         lines += [f"{width}x{height} | " + " | ".join(f"{s} px" for s in FACE_SIZES), "---|" + "---|" * len(FACE_SIZES)]
         for name, st in stats.items():
-            cells = [f"{st['found'][(width, s)] / per_key[(width, s)]:.2f}" for s in FACE_SIZES]
+            cells = [f"{st.found[(width, s)] / per_key[(width, s)]:.2f}" for s in FACE_SIZES]
             lines.append(f"{name} | " + " | ".join(cells))
         lines.append("")
     lines += [f"### False faces at min_score 0.5 ({faceless_count} faceless frames; and extra boxes in the face frames)", ""]
     lines += ["detector | on faceless frames | extra in face frames | which", "---|---|---|---"]
     for name, st in stats.items():
-        which = ", ".join(f"{n} {s}" for n, s in st["false_faceless"][:6])
-        lines.append(f"{name} | {len(st['false_faceless'])} | {st['false_face_frames']} | {which}")
+        which = ", ".join(f"{n} {s}" for n, s in st.false_faceless[:6])
+        lines.append(f"{name} | {len(st.false_faceless)} | {st.false_face_frames} | {which}")
     lines += ["", "### Scores: best box on a true face vs every box that is no face (min_score 0.3)", ""]
     lines += ["detector | true faces: n, p5, p25, median | false: n, max, n >= 0.5, n >= 0.6, n >= 0.7", "---|---|---"]
     for name, st in stats.items():
-        t, f = st["true"], st["false"]
+        t, f = st.true, st.false
         tq = ", ".join(f"{q:.2f}" for q in np.percentile(t, [5, 25, 50])) if len(t) else "-"
         fq = f"{f.max():.2f}, {(f >= 0.5).sum()}, {(f >= 0.6).sum()}, {(f >= 0.7).sum()}" if len(f) else "-"
         lines.append(f"{name} | {len(t)}: {tq} | {len(f)}: {fq}")
@@ -128,11 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     per_key: dict[tuple[int, int], int] = defaultdict(int)
     for f in with_faces:
         per_key[(f.image.shape[1], f.size)] += 1
-    stats: dict[str, dict] = {}
+    stats: dict[str, Stats] = {}
     timed = {w: [f.image for f in with_faces if f.size == 96 and f.image.shape[1] == w] for w, _ in FRAME_SIZES}
     detectors = {name: make_detector(MODES[name]) for name in args.modes}
     for name, detector in detectors.items():
-        sweep(name, detector, with_faces, faceless, stats)
+        stats[name] = sweep(detector, with_faces, faceless)
     times = timings(detectors, timed, args.rounds)
     for detector in detectors.values():
         detector.close()

@@ -16,7 +16,8 @@ passes are merged by the same weighted NMS, so a face both see is one box.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -59,7 +60,7 @@ class BlazeFaceModel:
         self.size = self.spec.input_size
         self.anchors = anchor_centres(self.spec)
         self.blocks = block_sizes(self.spec)
-        self._make = lambda: Interpreter(model_path=str(path), num_threads=threads)
+        self._make: Callable[[], Any] = functools.partial(Interpreter, model_path=str(path), num_threads=threads)
         self._interpreters: dict[int, tuple[Any, int, int, int]] = {}
 
     def _interpreter(self, batch: int) -> tuple[Any, int, int, int]:

@@ -40,7 +40,9 @@ def weighted_nms(found: Decoded, threshold: float = 0.3, max_faces: int = 0) -> 
     order = np.argsort(-found.scores, kind="stable")
     boxes, keypoints, scores = found.boxes[order], found.keypoints[order], found.scores[order]
     remaining = np.arange(len(scores))
-    out_boxes, out_keypoints, out_scores = [], [], []
+    out_boxes: list[np.ndarray] = []
+    out_keypoints: list[np.ndarray] = []
+    out_scores: list[float] = []
     while remaining.size and (max_faces <= 0 or len(out_scores) < max_faces):
         best = remaining[0]
         group_mask = iou_one_to_many(boxes[best], boxes[remaining]) > threshold
@@ -50,7 +52,7 @@ def weighted_nms(found: Decoded, threshold: float = 0.3, max_faces: int = 0) -> 
         weights = scores[group] / total if total > 0 else np.full(group.size, 1.0 / group.size, np.float32)
         out_boxes.append(weights @ boxes[group])
         out_keypoints.append(np.tensordot(weights, keypoints[group], axes=1))
-        out_scores.append(scores[best])
+        out_scores.append(float(scores[best]))
         remaining = remaining[~group_mask]
     return Decoded(
         np.asarray(out_boxes, np.float32).reshape(-1, 4),
