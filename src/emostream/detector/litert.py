@@ -34,7 +34,8 @@ from emostream.detector.views import View, letterbox, tiles
 MODEL_FILES = {"short": "face_detection_short_range.tflite", "full": "face_detection_full_range_sparse.tflite"}
 SPECS = {"short": SHORT_RANGE, "full": FULL_RANGE}
 NMS_IOU = 0.3  # MediaPipe Tasks' FaceDetectorOptions.min_suppression_threshold default
-MAX_BATCH = 16
+MAX_BATCH = 8
+BUCKETS = (1, 2, 4, 8)  # batch shapes allocated; a batch is padded up to the next, so at most four interpreters per model
 
 
 def model_path(kind: str) -> Path:
@@ -45,8 +46,10 @@ class BlazeFaceModel:
     """One BlazeFace model on LiteRT: uint8 views in, decoded and suppressed detections per view out.
 
     The input's batch dimension is resizable (the graph reshapes it away), so a
-    batch of views is one ``invoke``; one interpreter is kept per batch size
-    seen, so a steady batch size never reallocates.
+    batch of views is one ``invoke``. Each interpreter's arena holds one input
+    and the activations per view, so batches are padded to a few sizes
+    (:data:`BUCKETS`, as the classifier's runtime does) and one interpreter is
+    kept per size: memory stays bounded and no call reallocates.
     """
 
     def __init__(self, kind: str, threads: int = 1) -> None:
@@ -77,12 +80,15 @@ class BlazeFaceModel:
         return self._interpreters[batch]
 
     def run(self, pixels: np.ndarray, min_score: float) -> list[Decoded]:
-        """(B, size, size, 3) uint8 RGB views to B suppressed detection sets in 0..1 view coordinates."""
-        it, inp, reg_index, score_index = self._interpreter(len(pixels))
-        it.set_tensor(inp, pixels.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0))  # MediaPipe's -1..1 range
+        """(B, size, size, 3) uint8 RGB views, B <= 8, to B suppressed detection sets in 0..1 view coordinates."""
+        batch = next(size for size in BUCKETS if size >= len(pixels))
+        tensor = np.full((batch, self.size, self.size, 3), -1.0, np.float32)  # padding views are black
+        tensor[: len(pixels)] = pixels * np.float32(1 / 127.5) - np.float32(1.0)  # MediaPipe's -1..1 range
+        it, inp, reg_index, score_index = self._interpreter(batch)
+        it.set_tensor(inp, tensor)
         it.invoke()
-        regressors = per_frame(it.get_tensor(reg_index), len(pixels), self.blocks)
-        logits = per_frame(it.get_tensor(score_index), len(pixels), self.blocks)[:, :, 0]
+        regressors = per_frame(it.get_tensor(reg_index), batch, self.blocks)
+        logits = per_frame(it.get_tensor(score_index), batch, self.blocks)[:, :, 0]
         return [weighted_nms(decode(regressors[i], logits[i], self.anchors, self.size, min_score), NMS_IOU) for i in range(len(pixels))]
 
 
