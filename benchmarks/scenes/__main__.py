@@ -3,6 +3,7 @@
     python -m benchmarks.scenes --generate                      # make build/scenes/{tune,test}
     python -m benchmarks.scenes --detector-only --split tune    # recall / false faces of the detector, seconds
     python -m benchmarks.scenes --split tune [--config FILE]    # the whole pipeline, as the benchmark section
+    python -m benchmarks.scenes --split tune --only swap_gray,faceless_text   # some clips only (names: see build/scenes)
 
 The detector-only mode builds the detector from ``--config`` and ``EMOSTREAM_DETECTOR__*``
 variables, so a setting can be swept without editing the defaults.
@@ -20,11 +21,23 @@ from benchmarks.scenes.faces import SPLITS
 from benchmarks.scenes.generate import ensure
 
 
-def detector_only(split: str, config: Path | None) -> str:
+def clips(split: str, only: str | None) -> list[Path]:
+    """The split's clips, or those whose name is in the comma-separated ``only``."""
+    paths = ensure(split)
+    if not only:
+        return paths
+    wanted = set(only.split(","))
+    unknown = wanted - {p.stem for p in paths}
+    if unknown:
+        raise SystemExit(f"no such clip in split {split}: {', '.join(sorted(unknown))}")
+    return [p for p in paths if p.stem in wanted]
+
+
+def detector_only(split: str, config: Path | None, only: str | None = None) -> str:
     from benchmarks.scenes.detect import detect_all
     from benchmarks.scenes.realmedia import detect_photos
 
-    results = detect_all(ensure(split), config)
+    results = detect_all(clips(split, only), config)
     rows, faceless, minutes = [], 0, 0.0
     for name, (score, fps) in results.items():
         if not sum(score.faces.values()):
@@ -49,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", action="store_true", help="only make the clips of both splits (or of --split when given)")
     parser.add_argument("--detector-only", action="store_true", help="frames -> emostream.detector -> boxes; no Redis")
     parser.add_argument("--config", type=Path, help="configuration file for the detector or the pipeline (default: built-in defaults)")
+    parser.add_argument("--only", help="comma-separated clip names (file stems): run just these")
     args = parser.parse_args(argv)
     if args.generate:
         for split in ([args.split] if "--split" in (argv or sys.argv) else sorted(SPLITS)):
             print(f"{split}: {len(ensure(split))} clips in {ensure(split)[0].parent}")
         return 0
     if args.detector_only:
-        print(detector_only(args.split, args.config))
+        print(detector_only(args.split, args.config, args.only))
         return 0
     import yaml
 
@@ -63,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.scenes.report import split_section
 
     config = yaml.safe_load(args.config.read_text()) if args.config else None
-    print(split_section(measure_split(args.split, config=config)))
+    print(split_section(measure_split(args.split, clips(args.split, args.only), config=config)))
     return 0
 
 
