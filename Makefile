@@ -1,11 +1,17 @@
 # emostream: `make run` runs the pipeline on the bundled demo clip, `make test` runs the suite.
-# Both create the virtual environment in .venv/ first if it is missing or stale.
+# Both create the virtual environment in .venv/ first if it is missing or stale: `make run` with
+# what the demo needs (requirements/cpu.lock, about 0.8 GiB), `make test` with everything
+# (requirements/dev.lock: TensorFlow, JAX, test and ops tools, about 3.8 GiB) in the same .venv.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP  := $(VENV)/.run-stamp
+TEST_STAMP := $(VENV)/.test-stamp
+RUN_LOCK   := requirements/cpu.lock
 LOCK   := requirements/dev.lock
+CHECKOV_VENV := $(VENV)/tools/checkov
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fast bench soak lint lock docs system-deps clean
@@ -20,21 +26,41 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make lock       regenerate requirements/*.lock after changing dependencies in pyproject.toml"
 
-# Everything (serving, training, dev tools) at the versions and hashes of requirements/dev.lock,
-# then emostream itself, editable, without resolving again. scripts/lock.sh regenerates the lock.
-$(STAMP): pyproject.toml $(LOCK)
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@touch $(STAMP)
+# The demo's environment: the serving roles at the versions and hashes of requirements/cpu.lock,
+# then emostream itself, editable, without resolving again. A .venv that `make test` set up
+# already holds all of it (cpu.lock pins dev.lock's versions: tests/test_lock.py), so nothing
+# is installed then. scripts/lock.sh regenerates the locks.
+$(RUN_STAMP): pyproject.toml $(RUN_LOCK)
+	@if [ -f $(TEST_STAMP) ] && [ $(TEST_STAMP) -nt pyproject.toml ] && [ $(TEST_STAMP) -nt $(LOCK) ] && [ $(TEST_STAMP) -nt $(RUN_LOCK) ]; then \
+		echo "$(VENV) has the dev lock (make test): nothing to install"; \
+	else \
+		set -e; test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+		$(PIP) --upgrade pip; \
+		$(PIP) --require-hashes -r $(RUN_LOCK); \
+		$(PIP) --no-deps -e .; \
+	fi
+	@touch $@
 
-venv: $(STAMP)
+# Everything (serving, training, dev tools) at the versions and hashes of requirements/dev.lock, into
+# the same .venv (after `make run` this adds what the demo did not need), and checkov from its own
+# lock into a venv of its own (.venv/tools/checkov, linked as .venv/bin/checkov): its pins
+# conflict with pytest's and scikit-image's (requirements/checkov.in).
+$(TEST_STAMP): pyproject.toml $(LOCK) requirements/checkov.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) --require-hashes -r $(LOCK)
+	$(PIP) --no-deps -e .
+	@test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/checkov.lock
+	ln -sf ../tools/checkov/bin/checkov $(VENV)/bin/checkov
+	@touch $@
+
+venv: $(TEST_STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
 
-run: venv
+run: $(RUN_STAMP)
 	$(VENV)/bin/emostream run
 
 test: venv system-deps

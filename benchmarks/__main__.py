@@ -27,7 +27,7 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor, cpu_kind
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking", "roles", "redis_costs", "gpu")
+SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking", "roles", "redis_costs", "gpu", "scenes")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
@@ -41,6 +41,7 @@ TITLES = {
     "roles": "Roles alone",
     "redis_costs": "Redis: cost per face",
     "gpu": "GPU",
+    "scenes": "Scenes",
 }
 HEADER = """# Benchmarks
 

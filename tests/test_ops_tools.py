@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+
+from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = REPO / "ops"
@@ -33,14 +33,6 @@ CUSTOM = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_v1alpha1_triggerauthentication.yaml",
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_v1_podmonitor.yaml",
 }
-
-
-def tool(name: str, package: str) -> str:
-    """The tool on PATH or beside this interpreter (a virtual environment's bin/), else skip."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip(f"{name} is not installed ({package}; `make test` installs the dev extra)")
-    return found
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,8 @@ from emostream.ingest.tracking.tracker import iou
 DETECTORS = {
     "mediapipe-short": DetectorConfig(backend="mediapipe", mediapipe_model="short"),
     "mediapipe-full": DetectorConfig(backend="mediapipe", mediapipe_model="full"),
+    "blazeface-auto": DetectorConfig(backend="blazeface", range="auto"),
+    "blazeface-short": DetectorConfig(backend="blazeface", range="short"),
     "haar": DetectorConfig(backend="haar"),
 }
 
@@ -90,14 +92,17 @@ def track_clip(frames: list[np.ndarray], truth: dict[str, Any], detector: Detect
     return ids
 
 
-@pytest.mark.parametrize("model", ["short", "full"])
+TRACKED = {name: DETECTORS[name] for name in ("mediapipe-short", "mediapipe-full", "blazeface-auto")}
+
+
+@pytest.mark.parametrize("name", list(TRACKED))
 @pytest.mark.parametrize("step", [1, 5])
 def test_each_visible_stretch_of_each_person_keeps_one_track_id(
-    clip: tuple[list[np.ndarray], dict[str, Any]], model: str, step: int
+    clip: tuple[list[np.ndarray], dict[str, Any]], name: str, step: int
 ) -> None:
     """Every frame (15 fps) and every 5th (3 fps, where faces move further between analysed frames)."""
     frames, truth = clip
-    with make_detector(DetectorConfig(backend="mediapipe", mediapipe_model=model)) as detector:
+    with make_detector(TRACKED[name]) as detector:
         ids = track_clip(frames, truth, detector, step)
     assert len(ids) >= 4, f"expected the visible stretches of both people, got {sorted(ids)}"
     for key, seen in ids.items():

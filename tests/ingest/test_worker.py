@@ -30,6 +30,18 @@ def test_a_file_is_analysed_completely_and_its_session_ends_at_eof(
     assert metric(worker, "emostream_ingest_frames_total", source="demo", outcome="analysed") == 180
 
 
+def test_the_litert_blazeface_backend_serves_ingest_and_names_itself_in_the_jobs(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    worker = run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}))
+    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
+    assert end.reason == "eof" and end.frames_analysed == 30, end
+    jobs = faces(rclient, prefix, "demo")
+    assert len(jobs) == end.faces >= 50, f"the demo shows about two faces a frame: {end.faces} announced, {len(jobs)} published"
+    assert {job.detector for job in jobs} == {"blazeface"}, "each job names the detector that found it"
+    assert metric(worker, "emostream_ingest_faces_total", source="demo", detector="blazeface", outcome="published") == end.faces
+
+
 def test_every_nth_frame_of_a_file(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:

@@ -10,9 +10,31 @@ from emostream.config.base import Section
 
 
 class DetectorConfig(Section):
-    backend: Literal["mediapipe", "haar"] = Field("mediapipe", description="Face detector.")
-    mediapipe_model: Literal["short", "full"] = Field("short", description="BlazeFace short-range (<2 m) or full-range (<5 m).")
-    min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (MediaPipe).")
+    backend: Literal["mediapipe", "blazeface", "haar"] = Field(
+        "mediapipe",
+        description="Face detector: BlazeFace through MediaPipe Tasks (mediapipe, the reference), the same BlazeFace models "
+        "served straight through LiteRT (blazeface: the same detections for less per pass, and the `range` switch), or OpenCV's "
+        "Haar cascade.",
+    )
+    mediapipe_model: Literal["short", "full"] = Field(
+        "short", description="backend mediapipe: BlazeFace short-range (<2 m) or full-range (<5 m)."
+    )
+    range: Literal["auto", "short", "full"] = Field(
+        "auto",
+        description="backend blazeface: which faces to look for. auto: cameras in rooms, shops and lobbies, faces from about 48 px "
+        "to the whole frame (short range on the whole frame plus full range on the whole frame, or on tiles of tile_px in larger "
+        "frames, merged; 3 to 5 times short's cost). short: selfie-distance webcams, faces from about 0.15 of the frame's longer "
+        "side (96 px in 640x480), one pass. full: the full-range model alone on the whole frame.",
+    )
+    tile_px: int = Field(
+        720,
+        ge=192,
+        le=4096,
+        description="backend blazeface, range auto: frames longer than this are covered by overlapping squares of this many pixels "
+        "for the full-range pass (1280x720: two), so distant faces keep their size in the model's input; 480 finds faces down to "
+        "about 32 px at two to four times the cost of 720.",
+    )
+    min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
     min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
     margin: float = Field(0.15, ge=0, le=1, description="Margin added around each box before cropping, as a fraction of its size.")
 
@@ -32,7 +54,7 @@ class TrackerConfig(Section):
         ge=0,
         le=1,
         description="Detections scoring from this up to detector.min_score only continue existing tracks (a face the detector is "
-        "briefly unsure about keeps its track); they never start one. MediaPipe only; at or above detector.min_score: off.",
+        "briefly unsure about keeps its track); they never start one. BlazeFace only; at or above detector.min_score: off.",
     )
     appearance_distance: float = Field(
         0.25,

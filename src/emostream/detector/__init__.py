@@ -1,4 +1,4 @@
-"""Face detectors behind one small interface: MediaPipe BlazeFace or OpenCV Haar."""
+"""Face detectors behind one small interface: BlazeFace (MediaPipe Tasks or LiteRT) or OpenCV Haar."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ def make_detector(cfg: DetectorConfig) -> Detector:
         from emostream.detector.blazeface import BlazeFaceDetector
 
         return BlazeFaceDetector(cfg.mediapipe_model, cfg.min_score)
+    if cfg.backend == "blazeface":
+        from emostream.detector.litert import LiteRTBlazeFace
+
+        return LiteRTBlazeFace(cfg.range, cfg.min_score, cfg.tile_px)
     from emostream.detector.haar import HaarDetector
 
     return HaarDetector()

@@ -9,14 +9,27 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+Keypoints = tuple[tuple[float, float], ...]
+
 
 @dataclass(frozen=True)
 class Detection:
+    """A face box in frame pixels, its score in 0..1, and the landmarks where the detector gives them.
+
+    ``keypoints`` (BlazeFace) are six (x, y) points in frame pixels, in
+    MediaPipe's order: right eye, left eye, nose tip, mouth centre, right ear
+    tragion, left ear tragion; "right" is the person's right, so on an
+    unmirrored image the right eye has the smaller x. They are not clipped to
+    the frame (an ear may lie outside it). None where the detector has no
+    landmarks (Haar).
+    """
+
     x: int
     y: int
     w: int
     h: int
     score: float
+    keypoints: Keypoints | None = None
 
     @property
     def box(self) -> tuple[int, int, int, int]:

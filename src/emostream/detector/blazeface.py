@@ -4,10 +4,10 @@ MediaPipe runs the model through its own bundled LiteRT; it would also import
 TensorFlow, only for documentation decorators and file helpers, whenever
 TensorFlow is installed. The imports and the construction run with TensorFlow
 blocked (:mod:`emostream.infra.imports`), so MediaPipe takes its own fallbacks and
-the ingest process stays under a third of the memory (docs/deploy.md). We keep
-MediaPipe rather than decoding BlazeFace's anchors ourselves on LiteRT: the
-detections stay exactly those of the reference implementation, at the same
-cost, and the memory target is met either way (docs/decisions.md).
+the ingest process stays under a third of the memory (docs/deploy.md). This
+backend is the reference for :mod:`emostream.detector.litert`, which serves the
+same models without MediaPipe's graph; a test holds the two to the same boxes
+and keypoints (tests/detector/test_litert_agreement.py).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class BlazeFaceDetector(Detector):
             box = clip_box(bb.origin_x, bb.origin_y, bb.width, bb.height, width, height)
             if box is not None:
                 score = float(det.categories[0].score) if det.categories else 0.0
-                found.append(Detection(*box, score=min(max(score, 0.0), 1.0)))
+                keypoints = tuple((kp.x * width, kp.y * height) for kp in det.keypoints) if det.keypoints else None
+                found.append(Detection(*box, score=min(max(score, 0.0), 1.0), keypoints=keypoints))
         return found
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from emostream.config.ids import EVENT_ID_MAX, SessionId, SourceId, shown
 from emostream.streams.numbers import Count, EpochSeconds, Finite, NonNegative, Positive, Probability
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
-Detector = Literal["mediapipe", "haar"]  # the detectors ingest has; the public event's schema lists the same
+Detector = Literal["mediapipe", "blazeface", "haar"]  # the detectors ingest has; the public event's schema lists the same
 DETECTORS = get_args(Detector)
 
 

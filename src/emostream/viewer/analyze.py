@@ -210,7 +210,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blur", action="store_true", help="blur the faces in the annotated copies")
     parser.add_argument("--every-nth", type=int, default=1, help="videos: detect and classify every n-th frame (default %(default)s)")
     parser.add_argument("--model", help="model folder or packaged model name (default: the configured one)")
-    parser.add_argument("--detector", choices=("mediapipe", "haar"), help="face detector (default: the configured one)")
+    parser.add_argument("--detector", choices=("mediapipe", "blazeface", "haar"), help="face detector (default: the configured one)")
     parser.add_argument(
         "--max-pixels", type=int, help="refuse images and video frames with more pixels than this (default: ingest.max_frame_pixels)"
     )

@@ -19,17 +19,19 @@ from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import Detection
 from emostream.ingest.tracking.tracker import Tracker
 
+BLAZEFACE = ("mediapipe", "blazeface")  # the backends whose score is a probability with a threshold to lower
+
 
 def detector_config(detector: DetectorConfig, tracker: TrackerConfig) -> DetectorConfig:
     """The detector settings ingest builds its detector with: down to ``low_score`` when that is lower."""
-    if detector.backend != "mediapipe" or tracker.low_score >= detector.min_score:
+    if detector.backend not in BLAZEFACE or tracker.low_score >= detector.min_score:
         return detector
     return detector.model_copy(update={"min_score": tracker.low_score})
 
 
 def confident_from(detector: DetectorConfig) -> float:
     """The score from which a detection is a face in its own right."""
-    return detector.min_score if detector.backend == "mediapipe" else 0.0
+    return detector.min_score if detector.backend in BLAZEFACE else 0.0
 
 
 def track_faces(

@@ -1,0 +1,66 @@
+"""FER2013 faces with their FER+ majority label, one pool per split, cached as a small ``.npz``.
+
+``tune`` draws from FER2013 Training, ``test`` from PublicTest; PrivateTest is
+never read (it is not in the shared folder either). Labels follow the project's
+evaluation rule (:func:`emostream.training.ferplus.majority_labels`: a single
+largest vote that is one of our seven classes), so the benchmark's agreement
+figure means what docs/MODEL.md's does. Parsing the 300 MB CSV takes a while,
+so the chosen faces are kept under the cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import ROOT
+from emostream.infra.emotions import EMOTIONS
+
+#: split -> (FER2013 Usage, seed of everything random in that split); the seeds differ per split.
+SPLITS: dict[str, tuple[str, int]] = {"tune": ("Training", 23_001), "test": ("PublicTest", 23_002)}
+POOL_SIZE = 600
+
+
+def fer_dir() -> Path:
+    """``EMOSTREAM_FER_DIR``, else the shared folder beside the worktree (``../shared/data/fer2013``)."""
+    return Path(os.environ.get("EMOSTREAM_FER_DIR") or ROOT.parent / "shared" / "data" / "fer2013")
+
+
+@dataclass(frozen=True)
+class FacePool:
+    images: np.ndarray  # (N, 48, 48) uint8
+    rows: np.ndarray  # (N,) FER2013 row index: the person id
+    labels: np.ndarray  # (N,) index into EMOTIONS
+
+    def label(self, index: int) -> str:
+        return EMOTIONS[int(self.labels[index])]
+
+
+def face_pool(split: str, cache: Path) -> FacePool:
+    """:data:`POOL_SIZE` random majority-labelled faces of the split (cached under ``cache``)."""
+    path = cache / f"faces-{split}.npz"
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        images, rows, labels = _choose(split)
+        np.savez_compressed(path, images=images, rows=rows, labels=labels)
+    with np.load(path) as data:
+        return FacePool(data["images"], data["rows"], data["labels"])
+
+
+def _choose(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from emostream.training.data import load_fer2013_with_rows
+    from emostream.training.ferplus import majority_labels, read_votes
+
+    usage, seed = SPLITS[split]
+    folder = fer_dir()
+    images, _, usages = load_fer2013_with_rows(folder / "fer2013.csv.gz")
+    votes, vote_usages = read_votes(folder / "fer2013new.csv")
+    if len(votes) != len(images) or not np.array_equal(usages, vote_usages):
+        raise ValueError(f"{folder}: FER2013 and FER+ rows do not match")
+    onehot, mask = majority_labels(votes)
+    candidates = np.flatnonzero(mask & (usages == usage))
+    chosen = np.sort(np.random.default_rng(seed).choice(candidates, POOL_SIZE, replace=False))
+    return images[chosen, :, :, 0], chosen.astype(np.int64), np.argmax(onehot[chosen], axis=1).astype(np.int64)

@@ -1,0 +1,110 @@
+"""Small clips with ground truth for the test suite, one per condition of issue #23.
+
+Each function writes ``<name>.mp4`` and ``<name>.json`` (the benchmark's
+ground-truth format, see :mod:`benchmarks.scenes.generate`) into ``folder``
+and returns a :class:`TestClip`. Faces come from the ``tune`` split's FER pool
+(FER2013 Training; needs ``../shared/data/fer2013`` or ``EMOSTREAM_FER_DIR``
+the first time, then the cache under ``build/scenes``); ``seed`` varies the
+scene. Everything is deterministic for given arguments.
+
+- :func:`gray_swap`: one place, a different gray FER person every second;
+- :func:`faceless_text`: titles in large letters, no face;
+- :func:`tilted_face`: one face rolled by ``roll`` degrees;
+- :func:`group`: ``people`` faces of 60-90 px in one 640x480 frame;
+- :func:`short_file`: a file whose container claims ``frames`` frames but
+  holds ``frames - missing`` decodable ones (the last packets cut off, the
+  index left as it was: ``stream.frames`` still says ``frames``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from benchmarks.scenes import faceless, scene
+from benchmarks.scenes.conditions import FPS, Condition
+from benchmarks.scenes.encode import write_mp4
+from benchmarks.scenes.faces import face_pool
+from benchmarks.scenes.generate import CACHE, rng_for
+
+
+@dataclass(frozen=True)
+class TestClip:
+    path: Path
+    truth: dict[str, Any]  # fps, frames, width, height, faces[f] = [{id, row, label, box, roll}], ignore[f]
+
+    @property
+    def people(self) -> set[str]:
+        return {face["id"] for faces in self.truth["faces"] for face in faces}
+
+
+def _write(folder: Path, cond: Condition, seed: int, cache: Path, faststart: bool = False) -> TestClip:
+    folder.mkdir(parents=True, exist_ok=True)
+    pool = face_pool("tune", cache)
+    truth: list[dict[str, Any]] = []
+
+    def frames() -> Any:
+        for image, faces in scene.render(cond, pool, rng_for("tune", f"{cond.name}-{seed}")):
+            truth.append(faces)
+            yield image
+
+    path = folder / f"{cond.name}.mp4"
+    write_mp4(path, frames(), FPS, cond.crf, faststart)
+    meta = {"name": cond.name, "fps": FPS, "frames": len(truth), "width": cond.width, "height": cond.height, "gray": cond.gray,
+            "faceless": False, "faces": [t["faces"] for t in truth], "ignore": [t["ignore"] for t in truth]}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return TestClip(path, meta)
+
+
+def gray_swap(folder: Path, seconds: float = 4.0, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    cond = Condition("gray_swap", people=1, sizes=(110, 130), seconds=seconds, script="swap", gray=True)
+    return _write(folder, cond, seed, cache)
+
+
+def tilted_face(folder: Path, roll: float = 20.0, seconds: float = 2.0, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    cond = Condition(f"tilted_{roll:g}", people=1, sizes=(110, 130), rolls=(roll,), seconds=seconds)
+    return _write(folder, cond, seed, cache)
+
+
+def group(folder: Path, people: int = 5, seconds: float = 2.0, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    cond = Condition(f"group_{people}", people=people, sizes=(60, 90), seconds=seconds)
+    return _write(folder, cond, seed, cache)
+
+
+def faceless_text(folder: Path, seconds: float = 3.0, seed: int = 0) -> TestClip:
+    folder.mkdir(parents=True, exist_ok=True)
+    count = round(seconds * FPS)
+    path = folder / "faceless_text.mp4"
+    write_mp4(path, faceless.frames("text", 640, 480, count, FPS, rng_for("tune", f"faceless_text-{seed}")), FPS)
+    meta = {"name": "faceless_text", "fps": FPS, "frames": count, "width": 640, "height": 480, "gray": False, "faceless": True,
+            "faces": [[] for _ in range(count)], "ignore": [[] for _ in range(count)]}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return TestClip(path, meta)
+
+
+def short_file(folder: Path, frames: int = 98, missing: int = 3, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    """A one-face clip of ``frames`` frames whose last ``missing`` packets are cut off the end of the file.
+
+    Written with the index in front (``+faststart``) and without B-frames, so
+    packets sit in the file in display order after the index; truncating the
+    file at the first missing packet's byte offset leaves an intact index that
+    still counts ``frames`` (what a demuxer reports as the stream's frame count),
+    and ``frames - missing`` packets that decode cleanly. FFmpeg plays it
+    without an error.
+    """
+    cond = Condition("short_file", people=1, sizes=(100, 120), seconds=frames / FPS)
+    clip = _write(folder, cond, seed, cache, faststart=True)
+    with av.open(str(clip.path)) as container:
+        positions = [p.pos for p in container.demux(video=0) if p.size]
+    cut = positions[frames - missing]
+    with open(clip.path, "r+b") as handle:
+        handle.truncate(cut)
+    meta = {**clip.truth, "frames": frames - missing, "declared_frames": frames,
+            "faces": clip.truth["faces"][: frames - missing], "ignore": clip.truth["ignore"][: frames - missing]}
+    clip.path.with_suffix(".json").write_text(json.dumps(meta))
+    return TestClip(clip.path, meta)
+

@@ -1,0 +1,93 @@
+"""The scene benchmark's generator is deterministic, its ground truth consistent, its scoring right.
+
+Needs the FER2013 faces (``../shared/data/fer2013`` or ``EMOSTREAM_FER_DIR``) the
+first time a split's face pool is made; it is then cached under ``build/scenes``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import pytest
+
+from benchmarks.scenes import generate, scene, testclips
+from benchmarks.scenes.conditions import CONDITIONS, FPS, Condition, by_name
+from benchmarks.scenes.evaluate import Report, score_clip
+from benchmarks.scenes.faces import face_pool, fer_dir
+from emostream.infra.emotions import EMOTIONS
+
+needs_fer = pytest.mark.skipif(
+    not (fer_dir() / "fer2013new.csv").is_file() and not (generate.CACHE / "faces-tune.npz").is_file(),
+    reason="no FER2013/FER+ data (../shared/data/fer2013 or EMOSTREAM_FER_DIR) and no cached face pool",
+)
+
+
+@needs_fer
+def test_a_condition_comes_out_byte_for_byte_the_same(tmp_path: Path) -> None:
+    cond = Condition("determinism", people=3, sizes=(40, 90), rolls=(0.0, 15.0), seconds=1.0, script="swap", gray=True)
+    first = generate.write_condition(cond, "tune", tmp_path / "a")
+    second = generate.write_condition(cond, "tune", tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
+    assert first.with_suffix(".json").read_text() == second.with_suffix(".json").read_text()
+
+
+@needs_fer
+@pytest.mark.parametrize("name", [c.name for c in CONDITIONS])
+def test_ground_truth_lies_in_the_frame_with_known_labels(name: str) -> None:
+    cond = by_name(name)
+    pool = face_pool("tune", generate.CACHE)
+    frames = list(scene.render(cond, pool, generate.rng_for("tune", cond.seed_name)))
+    assert len(frames) == cond.frames
+    people: dict[str, str] = {}
+    for image, truth in frames:
+        assert image.shape == (cond.height, cond.width, 3)
+        for face in truth["faces"]:
+            x, y, w, h = face["box"]
+            assert x >= 0 and y >= 0 and x + w <= cond.width and y + h <= cond.height, face
+            assert cond.sizes[0] <= w <= cond.sizes[1] and w == h
+            assert face["label"] in EMOTIONS and face["id"] == f"fer{face['row']}"
+            assert people.setdefault(face["id"], face["label"]) == face["label"]
+            assert abs(face["roll"]) in cond.rolls
+    if cond.script == "swap":
+        assert len(people) == cond.people - 1 + cond.frames // FPS  # a new person in the swapped place every second
+    elif cond.turnover_s:
+        assert len(people) == cond.people * -(-cond.frames // round(cond.turnover_s * FPS))
+
+
+@needs_fer
+def test_the_roll_sweep_differs_only_in_roll() -> None:
+    pool = face_pool("tune", generate.CACHE)
+    sweeps = [[truth for _, truth in scene.render(by_name(name), pool, generate.rng_for("tune", by_name(name).seed_name))] for name in ("roll_0", "roll_30")]
+    for upright, tilted in zip(*sweeps, strict=True):
+        assert [(f["id"], f["box"]) for f in upright["faces"]] == [(f["id"], f["box"]) for f in tilted["faces"]]
+        assert {abs(f["roll"]) for f in tilted["faces"]} <= {30.0}
+
+
+@needs_fer
+def test_short_file_claims_more_frames_than_it_decodes(tmp_path: Path) -> None:
+    clip = testclips.short_file(tmp_path, frames=40, missing=3)
+    with av.open(str(clip.path)) as container:
+        declared = container.streams.video[0].frames
+        decoded = sum(1 for _ in container.decode(video=0))
+    assert (declared, decoded) == (40, 37)
+    assert json.loads(clip.path.with_suffix(".json").read_text())["frames"] == 37
+
+
+def _meta(frames: list[list[dict[str, object]]]) -> dict[str, object]:
+    return {"fps": 15, "frames": len(frames), "faces": frames, "ignore": [[] for _ in frames]}
+
+
+def test_scores_count_misses_false_faces_and_a_track_that_changes_person() -> None:
+    a = {"id": "fer1", "row": 1, "label": "happy", "box": [100.0, 100.0, 40.0, 40.0]}
+    b = {"id": "fer2", "row": 2, "label": "sad", "box": [100.0, 100.0, 80.0, 80.0]}
+    meta = _meta([[a]] * 5 + [[b]] * 5)
+    reports = [[Report((105, 105, 30, 30), 1, "happy")]] * 4 + [[]] + [[Report((110, 110, 60, 60), 1, "happy"), Report((400, 10, 30, 30), 2, "sad")]] * 5
+    score = score_clip(meta, reports, tracked=True)
+    assert score.found[1] == 4 and score.faces[1] == 5  # the 32-64 px band: one frame missed
+    assert score.found[2] == 5 and score.faces[2] == 5
+    assert (score.labelled, score.agreed) == (9, 4)
+    assert score.false_faces == 5
+    assert (score.tracks, score.mixed) == (2, 1)  # track 1 went from person 1 to person 2
+    assert score.idf1 is not None and score.idf1 < 0.9
