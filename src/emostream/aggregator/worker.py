@@ -41,10 +41,11 @@ from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.metrics import AggregatorMetrics
 from emostream.infra.worker import Worker
 from emostream.streams.connection import connect
-from emostream.streams.group_commands import Entry, is_nogroup
+from emostream.streams.group_commands import Entry
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.reconnect import Reconnector
+from emostream.streams.retry import RetryLadder
 from emostream.streams.wait import connect_when_up
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class AggregatorWorker(Worker):
             deadletter=self.keys.deadletter, on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc, wall=clock,
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
+        # Reads recreate a lost group themselves; the ladder does it for a write that meets NOGROUP.
+        self.ladder = RetryLadder("aggregator", self.reconnector, self.stop.wait, self.reader.recreate)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
         self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
         self.latency = EventLatency(self.metrics.latency)
@@ -268,17 +271,7 @@ class AggregatorWorker(Worker):
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
         while not self.stop.is_set():
-            try:
-                self.reconnector.call(self._step)
-            except redis.ResponseError as exc:
-                if is_nogroup(exc):  # Redis restarted empty, noticed by a write (reads handle it themselves)
-                    self.reader.recreate()
-                else:
-                    log.exception("aggregator: step failed")
-                    self.stop.wait(0.5)
-            except Exception:
-                log.exception("aggregator: step failed")
-                self.stop.wait(0.5)
+            self.ladder.run(self._step)
         self._drain()
         try:
             streams = list(self.streams)
