@@ -233,7 +233,7 @@ class AggregatorWorker(Worker):
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
         touched = set()
         # Up to READ_COUNT per stream, as XREADGROUP's COUNT on one Redis; a cluster reader shares its count among the streams.
-        count = READ_COUNT * (len(self.streams) if self.reader.cluster else 1)
+        count = self.reader.topology.read_count(READ_COUNT, len(self.streams))
         # Lifecycle first, so a session's start is recorded before its events (a cluster read starts at any stream).
         for stream, entries in sorted(self.reader.read(count, block), key=lambda read: read[0] != self.keys.lifecycle):
             touched.add(stream)
