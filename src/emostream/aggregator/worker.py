@@ -85,7 +85,7 @@ class AggregatorWorker(Worker):
         # Reads recreate a lost group themselves; the ladder does it for a write that meets NOGROUP.
         self.ladder = RetryLadder("aggregator", self.reconnector, self.stop.wait, self.reader.recreate)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
-        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
+        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics)
         self.latency = EventLatency(self.metrics.latency)
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
@@ -136,14 +136,29 @@ class AggregatorWorker(Worker):
         if now - self._last_refresh < self.leases.round_s:
             return
         self._last_refresh = now
-        self.sharing.round()
+        self._share()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
-    def _forget(self, stream: str) -> None:
+    def _share(self) -> None:
+        """One lease round, and what it changes here (see ``sharing``)."""
+        change = self.sharing.round()
+        for source in change.lost:  # before applying what is held: those events stay pending for the new owner
+            self._forget(source)
+        if change.to_release:
+            self._release()  # applied and acknowledged before the next owner starts
+            for source in change.to_release:
+                self.sharing.release(source)
+                self._forget(source)
+        for source in change.acquired:
+            for entries in self.sharing.start(source):
+                self._handle(self.keys.events(source), entries)
+        for member in change.dropped:
+            self._handle(self.keys.lifecycle, self.sharing.lifecycle_of(member))
+
+    def _forget(self, source: str) -> None:
         """What this process keeps of a source it no longer reads: its held events (left pending) and its share."""
-        source = self._source_of(stream)
-        self.buffer.drop(stream)
+        self.buffer.drop(self.keys.events(source))
         self.caught_up.discard(source)
         self.counter.forget(source)
 
@@ -166,6 +181,7 @@ class AggregatorWorker(Worker):
             return
         if self.counter.count(stream, source, decoded, self.leases.owned) == Counted.FENCED:
             self.sharing.lose(source)
+            self._forget(source)
             return
         self.counter.update_shares()
 
