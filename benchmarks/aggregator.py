@@ -40,7 +40,7 @@ from benchmarks.procstat import cpu_seconds
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
-from emostream.streams.keys import Keys
+from emostream.streams.keys import Keys, SessionPart
 from emostream.streams.lifecycle import SessionStart, encode_lifecycle
 from tests.support.cluster import RedisClusterServer
 
@@ -97,7 +97,7 @@ def prefill(client: redis.Redis, keys: Keys, sources: list[str], events: int) ->
 def counted(client: redis.Redis, keys: Keys, sources: list[str]) -> int:
     pipe = client.pipeline(transaction=False)
     for source in sources:
-        pipe.hget(keys.agg(session_of(source), "state"), "events")
+        pipe.hget(keys.agg(session_of(source), SessionPart.STATE), "events")
     return sum(int(v or 0) for v in pipe.execute())
 
 

@@ -42,7 +42,7 @@ from emostream.ingest.session import IngestSession
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.facejob import FaceJob
 from emostream.streams.group_commands import backlog
-from emostream.streams.keys import AGGREGATOR_GROUP, Keys
+from emostream.streams.keys import AGGREGATOR_GROUP, Keys, SessionPart
 from emostream.streams.reconnect import Reconnector
 
 PREFIX = "bench"
@@ -190,7 +190,7 @@ def memory_usage(client: redis.Redis, pattern: str) -> tuple[int, int]:
 
 def aggregated(client: redis.Redis, keys: Keys, sources: list[str], faces: int) -> bool:
     """Every event counted, and acknowledged once its track was applied (the aggregator holds events a moment for that)."""
-    counted = sum(int(client.hget(key, "events") or 0) for key in client.scan_iter(match=keys.agg("*", "state"), count=1000))
+    counted = sum(int(client.hget(key, "events") or 0) for key in client.scan_iter(match=keys.agg("*", SessionPart.STATE), count=1000))
     if counted < faces:
         return False
     for source in sources:
@@ -258,7 +258,7 @@ def measure(sources_n: int, frames: int, workdir: Path) -> Costs:
         time.sleep(10)
         idle = meter.phase("idle", 1, idle_before)
         cluster.stop("aggregator")
-        seen, _ = memory_usage(client, keys.agg("*", "seen"))
+        seen, _ = memory_usage(client, keys.agg("*", SessionPart.SEEN))
         state, _ = memory_usage(client, f"{PREFIX}:agg:{{*}}:*")
         tracks, _ = memory_usage(client, keys.tracks("*"))
         memory += [

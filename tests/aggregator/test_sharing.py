@@ -23,7 +23,7 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from emostream.streams.keys import AGGREGATOR_GROUP, Keys
+from emostream.streams.keys import AGGREGATOR_GROUP, Keys, SessionPart
 from tests.aggregator.support import end, event, publish, start
 from tests.conftest import free_port
 from tests.helpers import wait_for
@@ -104,7 +104,7 @@ def publish_phase(rclient: redis.Redis, keys: Keys, phase: int) -> None:
 
 
 def counted(rclient: redis.Redis, keys: Keys) -> list[int]:
-    return [int(rclient.hget(keys.agg(f"{s}-s1", "state"), "events") or 0) for s in SOURCES]
+    return [int(rclient.hget(keys.agg(f"{s}-s1", SessionPart.STATE), "events") or 0) for s in SOURCES]
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.events import EmotionEvent
-from emostream.streams.keys import AGGREGATOR_GROUP
+from emostream.streams.keys import AGGREGATOR_GROUP, SessionPart
 from tests.aggregator.support import (
     comparable,
     end,
@@ -194,12 +194,12 @@ def test_a_late_face_is_counted_but_not_smoothed(make_config: Any, rclient: redi
     start(rclient, keys, "s-late")
     publish(rclient, keys, [event("s-late", seq, 1, "happy") for seq in range(31) if seq != 12])
     step(worker, 2)
-    state_before = rclient.hget(keys.agg("s-late", "track_state"), "1")
+    state_before = rclient.hget(keys.agg("s-late", SessionPart.TRACK_STATE), "1")
     # When frame 12 arrives after everything else (a slow replica)
     publish(rclient, keys, [event("s-late", 12, 1, "angry", 0.99)])
     step(worker, 2)
     # Then the track state is unchanged, the face is counted in the session, and the metric says so
-    assert rclient.hget(keys.agg("s-late", "track_state"), "1") == state_before, "a late face must not move the smoothing"
+    assert rclient.hget(keys.agg("s-late", SessionPart.TRACK_STATE), "1") == state_before, "a late face must not move the smoothing"
     assert worker.store.state("s-late")["events"] == "31"
     assert worker.registry.get_sample_value("emostream_aggregator_unsmoothed_events_total", {"source": "cam1"}) == 1
 

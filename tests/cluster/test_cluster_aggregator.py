@@ -22,7 +22,7 @@ from emostream.aggregator.closing import ClusterClose
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.cli import main
 from emostream.config import Config, parse_config
-from emostream.streams.keys import AGGREGATOR_GROUP, Keys
+from emostream.streams.keys import AGGREGATOR_GROUP, Keys, SessionPart
 from tests.aggregator.support import end, event, publish, start, step
 from tests.helpers import wait_for
 from tests.support.cluster import RedisClusterServer
@@ -84,7 +84,7 @@ def test_one_aggregator_counts_several_sources_and_summarises_each_session_once(
     # Given four sources whose sessions and keys lie on different masters
     keys = worker.keys
     faces = publish_sessions(cclient, keys, frames=40)
-    assert len({key_slot(keys.agg(s, "state").encode()) for s in faces}) == len(faces)
+    assert len({key_slot(keys.agg(s, SessionPart.STATE).encode()) for s in faces}) == len(faces)
     # When one aggregator on the cluster runs until every session is summarised
     found = run_until_summarised(worker, cclient, len(SOURCES))
     step(worker, 3)

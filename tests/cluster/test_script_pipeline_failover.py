@@ -3,7 +3,7 @@
 redis-py's cluster pipeline looks up an ``EVALSHA``'s keys on the client's
 default node and never moves that default off a node that is gone; the
 failover test caught an aggregator retrying its lease batch against the dead
-master forever. :class:`ScriptPipeline` moves the default when a batch cannot
+master forever. :class:`ClusterScriptPipeline` moves the default when a batch cannot
 connect; here the default is made the victim on purpose, so the case is
 exercised every run, not by chance.
 """
@@ -17,7 +17,7 @@ import pytest
 import redis
 from redis.commands.core import Script
 
-from emostream.aggregator.scripts import ScriptPipeline
+from emostream.streams.scripts import ScriptCall, script_pipeline
 from tests.support.cluster import RedisClusterServer
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -37,8 +37,8 @@ def test_a_script_batch_recovers_when_the_default_node_was_the_killed_master(rep
     key = next(f"counter-{i}" for i in range(1000) if replicated_cluster.master_of(f"counter-{i}").port != replicated_cluster.master_of("victim").port)
     victim = replicated_cluster.master_of("victim")
     client.replace_default_node(next(n for n in client.get_primaries() if n.port == victim.port))
-    batch = ScriptPipeline(client)
-    batch.script(script, [key], [1])
+    batch = script_pipeline(client)
+    batch.add(ScriptCall(script, [key], [1]))
     assert batch.execute() == [1]
     # when that master is killed and its replica promoted,
     victim.kill()
@@ -47,8 +47,8 @@ def test_a_script_batch_recovers_when_the_default_node_was_the_killed_master(rep
     attempts, deadline = 0, time.monotonic() + 30
     while True:
         attempts += 1
-        batch = ScriptPipeline(client)
-        batch.script(script, [key], [1])
+        batch = script_pipeline(client)
+        batch.add(ScriptCall(script, [key], [1]))
         try:
             assert batch.execute() == [2]
             break

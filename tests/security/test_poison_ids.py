@@ -20,7 +20,7 @@ import redis
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.classifier.worker import ClassifierWorker
 from emostream.streams.events import build_event, encode_event
-from emostream.streams.keys import Keys
+from emostream.streams.keys import Keys, SessionPart
 from tests.aggregator.support import end, event, publish, run_until_summary, start, step
 from tests.helpers import face_job
 
@@ -98,7 +98,7 @@ def test_an_event_for_a_session_that_never_started_is_dead_lettered_not_counted(
     # Then it is dead-lettered with the reason, and no session state exists for it
     [letter] = dead_letters(rclient, keys)
     assert letter[b"reason"] == b"event of session 'cam1-forged', which never started"
-    assert not rclient.smembers(keys.open_sessions) and not rclient.exists(keys.agg("cam1-forged", "state"))
+    assert not rclient.smembers(keys.open_sessions) and not rclient.exists(keys.agg("cam1-forged", SessionPart.STATE))
     assert worker.registry.get_sample_value("emostream_aggregator_deadletters_total", {"reason": "unknown_session"}) == 1
     assert not worker.registry.get_sample_value("emostream_aggregator_events_total", {"source": "cam1", "emotion": "angry"})
 

@@ -10,32 +10,10 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.scripts import ScriptPipeline
-from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys
+from emostream.streams.keys import SESSION_STATE_TTL_S, SESSIONS_MAXLEN, Keys, SessionPart
 from emostream.streams.records import encode_summary
-
-# Every key of a session's working state (the track parts belong to ``tracks``); they expire a while after the close.
-PARTS = (
-    "state", "seen", "emotions", "minutes", "buckets", "tracks", "track_state", "track_ended", "track_clock", "outbox", "closing",
-)
-
-# KEYS: state, closing.  ARGV: now, events, dropped (as the summary counted them), what to publish.
-# 1: flagged now; 0: flagged before (finish that close); -1: counted meanwhile (build the summary again).
-DECIDE = """
-if redis.call('HEXISTS', KEYS[1], 'summarised') == 1 then return 0 end
-local held = redis.call('HMGET', KEYS[1], 'events', 'dropped')
-if (held[1] or '0') ~= ARGV[2] or (held[2] or '0') ~= ARGV[3] then return -1 end
-redis.call('HSET', KEYS[1], 'summarised', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[4])
-return 1
-"""
-
-# KEYS: sessions stream, guard.  ARGV: guard expiry (s), maxlen, then the entry's field/value pairs.  1 if appended now.
-PUBLISH_ONCE = """
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-return 1
-"""
+from emostream.streams.scripts import script_pipeline
+from emostream.streams.session_scripts import SessionScripts
 
 
 def _index(pipe: Any, keys: Keys, session: str, summary: dict[str, Any], retention_s: int, at: float) -> None:
@@ -44,7 +22,7 @@ def _index(pipe: Any, keys: Keys, session: str, summary: dict[str, Any], retenti
     pipe.zadd(keys.sessions_index, {session: at})
     pipe.zremrangebyscore(keys.sessions_index, "-inf", at - retention_s)
     # Keep the working state a while, so late duplicates are still recognised.
-    for part in PARTS:
+    for part in SessionPart:
         pipe.expire(keys.agg(session, part), SESSION_STATE_TTL_S)
 
 
@@ -61,7 +39,7 @@ class SingleClose:
         again), one lost after it leaves everything done. ``counted`` is not
         needed: the WATCH sees any change of the state.
         """
-        state = self.keys.agg(session, "state")
+        state = self.keys.agg(session, SessionPart.STATE)
         with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(state)  # type: ignore[no-untyped-call]
@@ -86,23 +64,20 @@ class SingleClose:
 class ClusterClose:
     """A Redis Cluster: the decision in the session's slot, then idempotent writes (see :func:`make_close`)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self.client, self.keys = client, keys
-        self._decide = client.register_script(DECIDE)
-        self._publish = client.register_script(PUBLISH_ONCE)
+    def __init__(self, client: redis.Redis, keys: Keys, scripts: SessionScripts) -> None:
+        self.client, self.keys, self.scripts = client, keys, scripts
 
     def close(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
         """True if this call published the summary; False if another did, or faces were counted since ``counted`` was read."""
         stored = json.dumps({"summary": summary, "at": now})
-        keys = [self.keys.agg(session, "state"), self.keys.agg(session, "closing")]
-        decided = self._decide(keys=keys, args=[repr(now), counted.get("events", "0"), counted.get("dropped", "0"), stored])
+        decided = self.scripts.decide_close(session, now, counted.get("events", "0"), counted.get("dropped", "0"), stored)()
         if decided == -1:
             return False
         return self.finish(session, retention_s) is not None
 
     def finish(self, session: str, retention_s: int) -> dict[str, Any] | None:
         """Publish a flagged session's stored summary unless already published; the summary if this call published it."""
-        raw = self.client.get(self.keys.agg(session, "closing"))
+        raw = self.client.get(self.keys.agg(session, SessionPart.CLOSING))
         if raw is None:  # its working state expired long after the close: only the listing is left to clear
             self.client.srem(self.keys.open_sessions, session)
             return None
@@ -110,15 +85,15 @@ class ClusterClose:
         summary, at = stored["summary"], float(stored["at"])
         fields = [part for name, value in encode_summary(summary).items() for part in (name, value)]
         guard_s = max(retention_s, SESSION_STATE_TTL_S)  # longer than any pass could be late to finish the close
-        pipe = ScriptPipeline(self.client)
-        pipe.script(self._publish, [self.keys.sessions, self.keys.summary_published(session)], [guard_s, SESSIONS_MAXLEN, *fields])
+        pipe = script_pipeline(self.client)
+        pipe.add(self.scripts.publish_summary_once(session, guard_s, fields))
         _index(pipe.pipe, self.keys, session, summary, retention_s, at)
         published = pipe.execute()[0] == 1
         self.client.srem(self.keys.open_sessions, session)  # last: until here, the next pass finishes the close again
         return summary if published else None
 
 
-def make_close(client: redis.Redis, keys: Keys) -> SingleClose | ClusterClose:
+def make_close(client: redis.Redis, keys: Keys, scripts: SessionScripts) -> SingleClose | ClusterClose:
     """The close that suits ``client``: a cluster client gets :class:`ClusterClose`.
 
     Closing a session writes keys of four slots on a cluster: the session's state
@@ -145,4 +120,4 @@ def make_close(client: redis.Redis, keys: Keys) -> SingleClose | ClusterClose:
     Whoever's guarded append published the summary gets it back (and counts it in
     its metrics), so every summary is counted once too.
     """
-    return ClusterClose(client, keys) if isinstance(client, redis.RedisCluster) else SingleClose(client, keys)
+    return ClusterClose(client, keys, scripts) if isinstance(client, redis.RedisCluster) else SingleClose(client, keys)

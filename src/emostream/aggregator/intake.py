@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.store import SessionStore
 from emostream.config.ids import shown
 from emostream.streams.events import EmotionEvent, decode_event
@@ -23,6 +22,7 @@ from emostream.streams.group_commands import Entry, entry_ms
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
+from emostream.streams.scripts import script_pipeline
 from emostream.streams.wire import MessageError
 
 
@@ -78,7 +78,7 @@ class EventIntake:
 
     def record_lifecycle(self, stream: str, entries: list[Entry]) -> None:
         """Record session starts, ends and dropped faces, and acknowledge them, in one pipeline; malformed ones are dead-lettered."""
-        pipe = ScriptPipeline(self.store.client)
+        pipe = script_pipeline(self.store.client)
         good = []
         for eid, fields in entries:
             try:

@@ -22,52 +22,12 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.scripts import ScriptPipeline
 from emostream.streams.group_commands import Entry
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
+from emostream.streams.lease_scripts import LeaseScripts
+from emostream.streams.scripts import script_pipeline
 
 log = logging.getLogger(__name__)
-
-# KEYS: lease, epoch.  ARGV: token, member, now_ms, lease_ms.
-# Returns {epoch, previous token, how it ended: 'released' | 'expired' | 'restarted' | ''}, or nil if held by another.
-ACQUIRE = """
-local held = redis.call('GET', KEYS[1])
-local how = ''
-if held then
-  local token, deadline = string.match(held, '^(.*) (%d+)$')
-  local member = string.match(token or '', '^(.*) [^ ]*$')
-  if tonumber(deadline) > tonumber(ARGV[3]) and member ~= ARGV[2] then return nil end
-  how = (member == ARGV[2]) and 'restarted' or 'expired'
-end
-local previous = redis.call('HGET', KEYS[2], 'owner') or ''
-if how == '' and previous ~= '' then
-  how = (redis.call('HGET', KEYS[2], 'released') == '1') and 'released' or 'expired'
-end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (tonumber(ARGV[3]) + tonumber(ARGV[4])), 'PX', 3 * tonumber(ARGV[4]))
-local epoch = redis.call('HINCRBY', KEYS[2], 'epoch', 1)
-redis.call('HSET', KEYS[2], 'owner', ARGV[1], 'released', '0')
-return {epoch, previous, how}
-"""
-
-# KEYS: lease.  ARGV: token, now_ms, lease_ms.  1 if renewed, 0 if the lease is no longer ours.
-RENEW = """
-local held = redis.call('GET', KEYS[1])
-if not held then return 0 end
-local token = string.match(held, '^(.*) %d+$')
-if token ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. (tonumber(ARGV[2]) + tonumber(ARGV[3])), 'PX', 3 * tonumber(ARGV[3]))
-return 1
-"""
-
-# KEYS: lease, epoch.  ARGV: token.  1 if released, 0 if it was not ours.
-RELEASE = """
-local held = redis.call('GET', KEYS[1])
-if (not held) or string.match(held, '^(.*) %d+$') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'released', '1')
-return 1
-"""
-
 
 TAKE_OVER_COUNT = 500  # entries claimed per call from a source's last owner
 
@@ -139,7 +99,7 @@ class SourceLeases:
 
     Each acquisition increments the source's epoch (``<prefix>:agg:epoch:{<source>}``),
     the fencing token the owner passes to every counting call: a session refuses
-    a token lower than one it has already counted with (``store.COUNT_EVENTS``).
+    a token lower than one it has already counted with (``streams/lua/count_events.lua``).
     An aggregator that stalled past its deadline and was replaced therefore
     counts nothing more into any session its successor has touched, and learns
     it lost the source from the refusal or from its next renewal, whichever comes first.
@@ -157,9 +117,7 @@ class SourceLeases:
         # The member name first, so a restarted aggregator of the same name takes its own leases at once.
         self.token = f"{member} {uuid.uuid4().hex[:12]}"
         self.owned: dict[str, int] = {}  # source -> epoch
-        self._acquire = client.register_script(ACQUIRE)
-        self._renew = client.register_script(RENEW)
-        self._release = client.register_script(RELEASE)
+        self.scripts = LeaseScripts(client, keys)
 
     @property
     def round_s(self) -> float:
@@ -194,9 +152,9 @@ class SourceLeases:
         sources = sorted(set(sources))
         held = sorted(self.owned)
         if held:
-            pipe = ScriptPipeline(self.client)
+            pipe = script_pipeline(self.client)
             for source in held:
-                pipe.script(self._renew, [self.keys.agg_lease(source)], [self.token, now, self.lease_ms])
+                pipe.add(self.scripts.renew(source, self.token, now, self.lease_ms))
             for source, renewed in zip(held, pipe.execute(), strict=True):
                 if not renewed:
                     self.owned.pop(source)
@@ -208,9 +166,7 @@ class SourceLeases:
         mine = {s for s, m in plan.items() if m == self.member}
         result.to_release = sorted(set(self.owned) - mine)
         for source in sorted(mine - set(self.owned)):
-            reply = self._acquire(
-                keys=[self.keys.agg_lease(source), self.keys.agg_epoch(source)], args=[self.token, self.member, now, self.lease_ms]
-            )
+            reply = self.scripts.acquire(source, self.token, self.member, now, self.lease_ms)()
             if reply is None:
                 continue  # still held by its last owner: it releases it at its next round, or the lease expires
             epoch, previous, how = int(reply[0]), _text(reply[1]), _text(reply[2])
@@ -228,7 +184,7 @@ class SourceLeases:
         """Give a source up after finishing its held work (the caller's job); its next owner continues from there."""
         if self.owned.pop(source, None) is None:
             return
-        self._release(keys=[self.keys.agg_lease(source), self.keys.agg_epoch(source)], args=[self.token])
+        self.scripts.release(source, self.token)()
         log.info("aggregator %s: released source %s", self.member, source)
 
     def lose(self, source: str) -> None:

@@ -14,32 +14,18 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.scripts import ScriptPipeline
 from emostream.aggregator.smoothing import Observation, Smoother, TrackState
 from emostream.aggregator.store import text
 from emostream.aggregator.summary import track_summaries
 from emostream.config import TracksConfig
 from emostream.streams.events import EmotionEvent
-from emostream.streams.keys import Keys
+from emostream.streams.keys import Keys, SessionPart
 from emostream.streams.records import TrackEvent, encode_track
+from emostream.streams.scripts import script_pipeline
+from emostream.streams.session_scripts import SessionScripts
 
 log = logging.getLogger(__name__)
 
-# KEYS: active, ended, outbox, clock
-# ARGV: track, expected document ('' = absent), new document ('' = remove from active),
-#       final document for the ended hash ('' = none), last offset, events...
-# Returns -1 if the track has ended, 0 if its document changed meanwhile, 1 if written.
-WRITE_TRACK = """
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return -1 end
-local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if current ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
-local clock = tonumber(redis.call('GET', KEYS[4]) or '-1')
-if tonumber(ARGV[5]) > clock then redis.call('SET', KEYS[4], ARGV[5]) end
-for i = 6, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
-return 1
-"""
 MAX_RETRIES = 5
 
 
@@ -83,10 +69,7 @@ class TrackStore:
         self.keys = keys
         self.cfg = cfg
         self.smoother = Smoother(cfg)
-        self._write = client.register_script(WRITE_TRACK)
-
-    def _track_keys(self, session: str) -> list[str]:
-        return [self.keys.agg(session, part) for part in ("track_state", "track_ended", "outbox", "track_clock")]
+        self.scripts = SessionScripts(client, keys)
 
     # --- applying faces --------------------------------------------------------
 
@@ -117,7 +100,7 @@ class TrackStore:
         ordered = sorted(sessions)
         pipe = self.client.pipeline(transaction=False)
         for session in ordered:
-            pipe.hexists(self.keys.agg(session, "state"), "summarised")
+            pipe.hexists(self.keys.agg(session, SessionPart.STATE), "summarised")
         return {s for s, done in zip(ordered, pipe.execute(), strict=True) if done}
 
     def _apply_round(
@@ -127,10 +110,10 @@ class TrackStore:
         order = list(todo)
         reads = self.client.pipeline(transaction=False)
         for session, track in order:
-            reads.hget(self.keys.agg(session, "track_state"), str(track))
+            reads.hget(self.keys.agg(session, SessionPart.TRACK_STATE), str(track))
         current = [text(raw) for raw in reads.execute()]
         writes: list[tuple[tuple[str, int], list[TrackEvent], int]] = []
-        pipe = ScriptPipeline(self.client)
+        pipe = script_pipeline(self.client)
         for key, raw in zip(order, current, strict=True):
             session, track = key
             group = todo[key]
@@ -152,9 +135,7 @@ class TrackStore:
             if state is None or applied == 0:
                 result.late[source] += late
                 continue
-            pipe.script(
-                self._write, self._track_keys(session), [str(track), raw, state.to_json(), "", repr(state.last_s), *map(_outbox_item, emitted)]
-            )
+            pipe.add(self.scripts.write_track(session, track, raw, state.to_json(), "", state.last_s, [*map(_outbox_item, emitted)]))
             writes.append((key, emitted, late))
         retry = {}
         for (key, emitted, late), outcome in zip(writes, pipe.execute(), strict=True):
@@ -210,22 +191,22 @@ class TrackStore:
 
     def _active(self, session: str) -> tuple[dict[int, TrackState], float]:
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.agg(session, "track_state"))
-        pipe.get(self.keys.agg(session, "track_clock"))
+        pipe.hgetall(self.keys.agg(session, SessionPart.TRACK_STATE))
+        pipe.get(self.keys.agg(session, SessionPart.TRACK_CLOCK))
         raw, clock = pipe.execute()
         states = {int(text(k)): TrackState.from_json(v) for k, v in raw.items()}
         return states, float(text(clock) or -1)
 
     def _end(self, session: str, due: dict[int, tuple[TrackState, str]]) -> list[TrackEvent]:
-        raw_counts = self.client.hgetall(self.keys.agg(session, "tracks"))
+        raw_counts = self.client.hgetall(self.keys.agg(session, SessionPart.TRACKS))
         counted = {t["track_id"]: t for t in track_summaries({text(k): text(v) for k, v in raw_counts.items()})}
-        pipe = ScriptPipeline(self.client)
+        pipe = script_pipeline(self.client)
         events = []
         for track, (state, reason) in sorted(due.items()):
             raw = state.to_json()
             totals = counted.get(track, {})
             event = self.smoother.end(state, reason, totals.get("dominant") or state.label, totals.get("share") or {})
-            pipe.script(self._write, self._track_keys(session), [str(track), raw, "", state.to_json(), repr(state.last_s), _outbox_item(event)])
+            pipe.add(self.scripts.write_track(session, track, raw, "", state.to_json(), state.last_s, [_outbox_item(event)]))
             events.append(event)
         # A track that changed meanwhile is simply looked at again on the next pass.
         return [event for event, outcome in zip(events, pipe.execute(), strict=True) if outcome == 1]
@@ -236,7 +217,7 @@ class TrackStore:
         """Move the outboxes of ``sessions`` to the public tracks streams; returns what was published."""
         published = []
         for session in sorted(set(sessions)):
-            outbox = self.keys.agg(session, "outbox")
+            outbox = self.keys.agg(session, SessionPart.OUTBOX)
             items = self.client.lrange(outbox, 0, -1)
             if not items:
                 continue

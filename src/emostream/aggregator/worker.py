@@ -41,10 +41,11 @@ from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.metrics import AggregatorMetrics
 from emostream.infra.worker import Worker
 from emostream.streams.connection import connect
-from emostream.streams.group_commands import Entry, is_nogroup
+from emostream.streams.group_commands import Entry
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
 from emostream.streams.reconnect import Reconnector
+from emostream.streams.retry import RetryLadder
 from emostream.streams.wait import connect_when_up
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,10 @@ class AggregatorWorker(Worker):
             deadletter=self.keys.deadletter, on_dead_letter=self._on_dead_letter, on_claimed=self.metrics.claimed.inc, wall=clock,
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
+        # Reads recreate a lost group themselves; the ladder does it for a write that meets NOGROUP.
+        self.ladder = RetryLadder("aggregator", self.reconnector, self.stop.wait, self.reader.recreate)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
-        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
+        self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics)
         self.latency = EventLatency(self.metrics.latency)
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
@@ -133,14 +136,29 @@ class AggregatorWorker(Worker):
         if now - self._last_refresh < self.leases.round_s:
             return
         self._last_refresh = now
-        self.sharing.round()
+        self._share()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
 
-    def _forget(self, stream: str) -> None:
+    def _share(self) -> None:
+        """One lease round, and what it changes here (see ``sharing``)."""
+        change = self.sharing.round()
+        for source in change.lost:  # before applying what is held: those events stay pending for the new owner
+            self._forget(source)
+        if change.to_release:
+            self._release()  # applied and acknowledged before the next owner starts
+            for source in change.to_release:
+                self.sharing.release(source)
+                self._forget(source)
+        for source in change.acquired:
+            for entries in self.sharing.start(source):
+                self._handle(self.keys.events(source), entries)
+        for member in change.dropped:
+            self._handle(self.keys.lifecycle, self.sharing.lifecycle_of(member))
+
+    def _forget(self, source: str) -> None:
         """What this process keeps of a source it no longer reads: its held events (left pending) and its share."""
-        source = self._source_of(stream)
-        self.buffer.drop(stream)
+        self.buffer.drop(self.keys.events(source))
         self.caught_up.discard(source)
         self.counter.forget(source)
 
@@ -163,6 +181,7 @@ class AggregatorWorker(Worker):
             return
         if self.counter.count(stream, source, decoded, self.leases.owned) == Counted.FENCED:
             self.sharing.lose(source)
+            self._forget(source)
             return
         self.counter.update_shares()
 
@@ -230,7 +249,7 @@ class AggregatorWorker(Worker):
         block = 200 if wait is None else max(1, min(200, int(wait * 1000)))
         touched = set()
         # Up to READ_COUNT per stream, as XREADGROUP's COUNT on one Redis; a cluster reader shares its count among the streams.
-        count = READ_COUNT * (len(self.streams) if self.reader.cluster else 1)
+        count = self.reader.topology.read_count(READ_COUNT, len(self.streams))
         # Lifecycle first, so a session's start is recorded before its events (a cluster read starts at any stream).
         for stream, entries in sorted(self.reader.read(count, block), key=lambda read: read[0] != self.keys.lifecycle):
             touched.add(stream)
@@ -268,17 +287,7 @@ class AggregatorWorker(Worker):
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
         while not self.stop.is_set():
-            try:
-                self.reconnector.call(self._step)
-            except redis.ResponseError as exc:
-                if is_nogroup(exc):  # Redis restarted empty, noticed by a write (reads handle it themselves)
-                    self.reader.recreate()
-                else:
-                    log.exception("aggregator: step failed")
-                    self.stop.wait(0.5)
-            except Exception:
-                log.exception("aggregator: step failed")
-                self.stop.wait(0.5)
+            self.ladder.run(self._step)
         self._drain()
         try:
             streams = list(self.streams)

@@ -12,29 +12,14 @@ from typing import Any
 import redis
 
 from emostream.classifier.commit import DROP_REASON, Classified, Commit, Committed, Dropped, ScriptCommit
-from emostream.streams.keys import LIFECYCLE_MAXLEN, SCHEMA_VERSION, Keys
+from emostream.streams.commit_scripts import CommitScripts
+from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
 from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
-
-# KEYS: events stream, guard of the current bucket, guard of the previous one.
-# ARGV: MAXLEN of the stream, guard expiry (unix s), schema version, then per event: its id, its JSON.
-PUBLISH_ONCE = """
-local published = 0
-for a = 4, #ARGV, 2 do
-  local id = ARGV[a]
-  if redis.call('SISMEMBER', KEYS[2], id) == 0 and redis.call('SISMEMBER', KEYS[3], id) == 0 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'v', ARGV[3], 'data', ARGV[a + 1])
-    redis.call('SADD', KEYS[2], id)
-    published = published + 1
-  end
-end
-redis.call('EXPIREAT', KEYS[2], ARGV[2])
-return published
-"""
+from emostream.streams.scripts import ScriptCall
 
 MIN_WINDOW_MS = 60_000
 EXPIRY_MARGIN_S = 5  # for clocks of classifier hosts a little apart from the masters'
 
-Call = tuple[list[str], list[Any]]
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -102,8 +87,8 @@ class ClusterCommit:
     ) -> None:
         self.client, self.keys, self.group, self.events_maxlen = client, keys, group, events_maxlen
         self.window_ms, self.clock, self.chunk = window_ms, clock, chunk
-        self._script = client.register_script(PUBLISH_ONCE)
-        client.script_load(PUBLISH_ONCE)  # on every master now, so the first batches take the pipelined path
+        self.scripts = CommitScripts(client, keys)
+        self.scripts.load_publish_once(client)
 
     def __call__(self, classified: Sequence[Classified], dropped: Sequence[Dropped]) -> Committed:
         self.publish(classified, dropped)
@@ -116,15 +101,12 @@ class ClusterCommit:
             by_source.setdefault(face.source, []).append(face)
         bucket = int(self.clock() * 1000) // self.window_ms
         expire_at = (bucket + 2) * self.window_ms // 1000 + EXPIRY_MARGIN_S  # read as the previous bucket until the end of the next
-        calls: list[Call] = []
+        calls: list[ScriptCall] = []
         for source, faces in by_source.items():
             stream = self.keys.events(source)
-            keys = [stream, self.keys.published(stream, bucket), self.keys.published(stream, bucket - 1)]
             for start in range(0, len(faces), self.chunk):
-                args: list[Any] = [self.events_maxlen, expire_at, SCHEMA_VERSION]
-                for face in faces[start : start + self.chunk]:
-                    args += (face.event_id, face.event)
-                calls.append((keys, args))
+                events = [(face.event_id, face.event) for face in faces[start : start + self.chunk]]
+                calls.append(self.scripts.publish_events_once(stream, bucket, self.events_maxlen, expire_at, events))
         published = self._run(calls)
         if dropped:
             by_session: dict[tuple[str, str], list[str]] = {}
@@ -160,7 +142,7 @@ class ClusterCommit:
                 done[kind] += int(reply)
         return Committed(done[0], done[1])
 
-    def _run(self, calls: list[Call]) -> int:
+    def _run(self, calls: list[ScriptCall]) -> int:
         """The Lua calls, pipelined per master: a round trip per master, not per source.
 
         redis-py's cluster pipeline refuses scripts, so the calls are grouped by
@@ -171,22 +153,22 @@ class ClusterCommit:
         the new slot map and loads the script; the guard makes the repeat harmless.
         """
         cluster: Any = self.client
-        groups: dict[str, tuple[Any, list[Call]]] = {}
+        groups: dict[str, tuple[Any, list[ScriptCall]]] = {}
         for call in calls:
-            node = cluster.get_node_from_key(call[0][0])
+            node = cluster.get_node_from_key(call.keys[0])
             groups.setdefault(node.name, (cluster.get_redis_connection(node), []))[1].append(call)
         published = 0
         for connection, group in groups.values():
             pipe = connection.pipeline(transaction=False)
-            for keys, args in group:
-                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            for call in group:
+                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
             try:
                 replies = pipe.execute(raise_on_error=False)
             except RETRYABLE:
                 replies = [None] * len(group)
-            for (keys, args), reply in zip(group, replies, strict=True):
+            for call, reply in zip(group, replies, strict=True):
                 if reply is None or isinstance(reply, Exception):
-                    reply = self._script(keys=keys, args=args)
+                    reply = call()
                 published += int(reply)
         return published
 

@@ -34,7 +34,7 @@ from emostream.classifier.overlap import Overlap
 from emostream.classifier.rate import RateMeter
 from emostream.classifier.runtime import Runtime, load_runtime
 from emostream.classifier.shards import read_order, served_shards
-from emostream.classifier.stages import Inferred, Stage, Taken
+from emostream.classifier.stages import Inferred, Taken
 from emostream.config import Config
 from emostream.infra.metrics import ClassifierMetrics
 from emostream.infra.modelcard import load_card
@@ -43,6 +43,8 @@ from emostream.streams.eventjson import format_events
 from emostream.streams.facejob import decode_batch
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
+from emostream.streams.reconnect import Reconnector
+from emostream.streams.retry import RetryLadder, growing_pause
 from emostream.streams.wait import connect_when_up
 from emostream.streams.wire import Fields
 
@@ -91,7 +93,11 @@ class ClassifierWorker(Worker):
         self._last_backlog = -1e9
         self.rate = RateMeter()
         self.freshness = Freshness(self.metrics)
-        self.stages = {name: Stage(f"classifier {name}", self.stop.is_set, self.stop.wait, self.reader.recreate) for name in ("take", "model", "commit")}
+        # A poison face cannot wedge the service: it stays pending, and after max_deliveries it is dead-lettered.
+        self.stages = {
+            name: RetryLadder(f"classifier {name}", Reconnector(f"classifier {name}", self.stop.is_set), self.stop.wait, self.reader.recreate, growing_pause)
+            for name in ("take", "model", "commit")
+        }
 
     def health(self) -> dict[str, object]:
         body = super().health()

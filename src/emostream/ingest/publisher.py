@@ -25,6 +25,7 @@ from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
 from emostream.streams.reconnect import Reconnector
+from emostream.streams.topology import topology_of
 
 
 class IngestPublisher:
@@ -41,7 +42,7 @@ class IngestPublisher:
     def __init__(self, client: redis.Redis, keys: Keys, reconnector: Reconnector, faces_maxlen: int, faces_shards: int = 1) -> None:
         self.client, self.keys, self.reconnector, self.faces_maxlen = client, keys, reconnector, faces_maxlen
         self.shards = faces_shards
-        self.cluster = isinstance(client, redis.RedisCluster)
+        self.topology = topology_of(client)
 
     def register(self, source: str) -> None:
         """List the source in ``<prefix>:sources`` so the aggregator and subscribers find its streams."""
@@ -62,15 +63,10 @@ class IngestPublisher:
         fields: Any = encode_lifecycle(message)
         key = self.keys.checkpoint(message.source, self.shards)
 
-        def publish() -> None:
-            if self.cluster:  # two slots: the message first, so a lost checkpoint never hides a missing end
-                self.client.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
-                self.client.delete(key)
-                return
-            pipe = self.client.pipeline(transaction=True)
-            pipe.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True)
-            pipe.delete(key)
-            pipe.execute()
+        def publish() -> None:  # two slots on a cluster: the message first, so a lost checkpoint never hides a missing end
+            self.topology.together(
+                self.client, lambda c: c.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True), lambda p: p.delete(key)
+            )
 
         def published() -> bool:  # the checkpoint goes with the end message
             body = checkpoint.load(self.client, key)

@@ -9,7 +9,6 @@ Details at :class:`GroupReader`.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,10 +27,10 @@ from emostream.streams.group_commands import (
     is_nogroup,
 )
 from emostream.streams.keys import DEADLETTER_MAXLEN
+from emostream.streams.topology import topology_of
 
 log = logging.getLogger(__name__)
 
-CLUSTER_POLL_S = 0.01  # how often a cluster reader of several streams looks again while it would block
 
 
 class GroupReader:
@@ -67,7 +66,7 @@ class GroupReader:
     itself, ``classifier.shards.read_order``); reading every followed stream, each
     gets an equal share of ``count``, starting at the next stream every time so
     none starves. When nothing came and the caller would block, it polls every
-    :data:`CLUSTER_POLL_S` until the block time is over. A single stream is read
+    :data:`~emostream.streams.topology.CLUSTER_POLL_S` until the block time is over. A single stream is read
     as on one Redis, with a real ``BLOCK``. A dead letter and its acknowledgement
     are in different slots there: the letter is written first, so a crash between
     the two repeats the letter, never loses the entry.
@@ -92,7 +91,7 @@ class GroupReader:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
-        self.cluster = isinstance(client, redis.RedisCluster)
+        self.topology = topology_of(client)
         self.group = group
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
@@ -106,7 +105,6 @@ class GroupReader:
         self.wall = wall
         self.monotonic = monotonic
         self.sleep = sleep
-        self._turn = 0  # cluster: the stream the next read starts at
         self.streams: dict[str, str] = {}  # stream -> the id its group was created at
         self.dead = 0
         self.recreated = 0
@@ -147,25 +145,22 @@ class GroupReader:
         default reads every followed one round-robin, ``count`` shared out
         between them (see the class docstring).
         """
-        wanted = {s: ">" for s in (self.streams if streams is None else streams)}
+        wanted = list(dict.fromkeys(self.streams if streams is None else streams))
         if not wanted:
             return []
-        if self.cluster and len(wanted) > 1:
-            if streams is not None:
-                return self._read_each(list(wanted), count, block_ms)
-            start = self._turn % len(wanted)
-            self._turn += 1
-            order = list(wanted)[start:] + list(wanted)[:start]
-            return self._read_each(order, max(1, math.ceil(count / len(order))), block_ms)
+        return self.topology.read(self, wanted, count, block_ms, named=streams is not None)
+
+    def xread(self, wanted: list[str], count: int, block_ms: int | None) -> StreamEntries:
+        """One ``XREADGROUP`` of every stream of ``wanted`` (see ``streams.topology``)."""
 
         def op() -> StreamEntries:
-            reply: Any = self.client.xreadgroup(self.group, self.consumer, wanted, count=count, block=block_ms)  # type: ignore[arg-type]
+            reply: Any = self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(wanted, ">"), count=count, block=block_ms)
             return [(raw.decode(), list(entries)) for raw, entries in reply or []]
 
         return self._guard(op)
 
-    def _read_each(self, order: list[str], each: int, block_ms: int | None) -> StreamEntries:
-        """Cluster: one non-blocking read per stream in one pipeline, in ``order``; polled while the caller would block."""
+    def xread_each(self, order: list[str], each: int) -> StreamEntries:
+        """One non-blocking ``XREADGROUP`` per stream, in one pipeline, in ``order`` (see ``streams.topology``)."""
 
         def op() -> StreamEntries:
             pipe = self.client.pipeline(transaction=False)
@@ -176,12 +171,7 @@ class GroupReader:
                 out.extend((raw.decode(), list(entries)) for raw, entries in reply or [] if entries)
             return out
 
-        deadline = self.monotonic() + (block_ms or 0) / 1000.0
-        while True:
-            got = self._guard(op)
-            if got or block_ms is None or self.monotonic() >= deadline:
-                return got
-            self.sleep(min(CLUSTER_POLL_S, max(0.0, deadline - self.monotonic())))
+        return self._guard(op)
 
     def pending(self, stream: str, count: int, after: str = "0") -> list[Entry]:
         """This consumer's own unacknowledged entries of ``stream`` after ``after`` (a restart's unfinished work)."""
@@ -247,15 +237,15 @@ class GroupReader:
         if self.deadletter is None:
             raise RuntimeError("this reader has no dead-letter stream")
         letter: Any = dead_letter_fields(stream, entry_id, fields, reason, self.consumer, self.wall(), keep_pixels=self.keep_pixels)
-        if self.cluster:  # two slots: the letter first (see the class docstring)
-            self.client.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
-        pipe = self.client.pipeline(transaction=True)
-        if not self.cluster:
-            pipe.xadd(self.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)
-        pipe.xack(stream, self.group, entry_id)
-        if self.acked_deleted:
-            pipe.xdel(stream, entry_id)  # the letter keeps a copy; the queue's length stays its backlog
-        pipe.execute()
+        deadletter = self.deadletter
+
+        def ack(pipe: Any) -> None:
+            pipe.xack(stream, self.group, entry_id)
+            if self.acked_deleted:
+                pipe.xdel(stream, entry_id)  # the letter keeps a copy; the queue's length stays its backlog
+
+        # Two slots on a cluster: the letter first (see the class docstring).
+        self.topology.together(self.client, lambda c: c.xadd(deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True), ack)
         self.dead += 1
         log.warning("%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
         if self.on_dead_letter is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from itertools import count
 
@@ -25,6 +26,25 @@ SESSIONS_MAXLEN = 100_000  # published session summaries
 DEADLETTER_MAXLEN = 10_000  # refused entries, each at most DEADLETTER_PAYLOAD_BYTES per field
 DEADLETTER_PAYLOAD_BYTES = 8_192  # a dead letter keeps this much of each original field, and its size
 SESSION_STATE_TTL_S = 3_600  # a summarised session's working state is kept this long, to recognise late duplicates
+
+
+class SessionPart(StrEnum):
+    """The keys of one session's aggregator working state, ``<prefix>:agg:{<session>}:<part>`` (:meth:`Keys.agg`).
+
+    All of them expire together a while after the session's close (``aggregator/closing.py``).
+    """
+
+    STATE = "state"  # hash: source, times, counts of events and drops, the fence, the end message, ``summarised``
+    SEEN = "seen"  # set: event ids counted (events and drops alike)
+    EMOTIONS = "emotions"  # hash: count and time per emotion
+    MINUTES = "minutes"  # hash: time per minute and emotion
+    BUCKETS = "buckets"  # hash: time per chart bucket and emotion
+    TRACKS = "tracks"  # hash: time per track and emotion, faces and first/last offset per track
+    TRACK_STATE = "track_state"  # hash: track -> the active track's smoothing document
+    TRACK_ENDED = "track_ended"  # hash: track -> the ended track's last document
+    TRACK_CLOCK = "track_clock"  # the session's media clock: largest offset applied
+    OUTBOX = "outbox"  # list: track events not yet moved to the public tracks stream
+    CLOSING = "closing"  # cluster mode: the summary flagged for publication
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,7 @@ class Keys:
         """Aggregator: ids of sessions not yet summarised."""
         return f"{self.prefix}:agg:open"
 
-    def agg(self, session_id: str, part: str) -> str:
+    def agg(self, session_id: str, part: SessionPart) -> str:
         """Aggregator working state of one session. The session id is a hash tag, so
         every key of a session lives in one cluster slot and one Lua call can touch them all."""
         return f"{self.prefix}:agg:{{{session_id}}}:{part}"

@@ -25,10 +25,19 @@ class Reconnector:
     announce the end of another's outage on a master still failing over.
     """
 
-    def __init__(self, name: str, stopping: Callable[[], bool], cap_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        stopping: Callable[[], bool],
+        cap_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self.stopping = stopping
         self.cap_s = cap_s
+        self.sleep = sleep
+        self.monotonic = monotonic
         self.down_since: float | None = None
         self.outages = 0
 
@@ -53,15 +62,15 @@ class Reconnector:
             except RETRYABLE as exc:
                 failed = True
                 if self.down_since is None:
-                    self.down_since = time.monotonic()
+                    self.down_since = self.monotonic()
                     self.outages += 1
                     log.warning("%s: lost Redis (%s); retrying with backoff", self.name, redact(str(exc)) or type(exc).__name__)
                 if self.stopping():
                     return None
-                time.sleep(delay)
+                self.sleep(delay)
                 delay = min(delay * 2, self.cap_s)
                 continue
             if failed and self.down_since is not None:
-                log.warning("%s: Redis is back after %.1f s", self.name, time.monotonic() - self.down_since)
+                log.warning("%s: Redis is back after %.1f s", self.name, self.monotonic() - self.down_since)
                 self.down_since = None
             return result
