@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from emostream.config import Config, ConfigError, SourceConfig, load_config
+from emostream.infra.buildinfo import package_version
 
 log = logging.getLogger("emostream")
 
@@ -165,11 +166,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emostream", description="Streaming facial emotion recognition on Redis Streams.")
     parser.add_argument("--config", help="YAML configuration file (default: $EMOSTREAM_CONFIG, else built-in defaults)")
+    parser.add_argument("--version", action="version", version=f"emostream {package_version()}")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default from configuration)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the whole pipeline on this machine", description=__import__("emostream.run.pipeline").run.pipeline.__doc__,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser("run", help="run the whole pipeline on this machine")
     run.add_argument(
         "--source",
         action="append",
@@ -210,7 +211,37 @@ def build_parser() -> argparse.ArgumentParser:
         import importlib
 
         importlib.import_module(module_name).register(sub)
+    _describe(parser)
     return parser
+
+
+# What `emostream COMMAND --help` says first: for users, no markup, no implementation notes (tests/test_cli_help.py).
+DESCRIPTIONS = {
+    "run": "Run the whole pipeline on this machine: Redis (an embedded one unless configured), the aggregator, a classifier and ingest. "
+    "Shows faces and emotions as they arrive and prints a summary of each session at the end. Ctrl-C stops it.",
+    "ingest": "Run the ingest role: read the video sources, find and track faces, and queue them for the classifiers.",
+    "classify": "Run one classifier replica: classify queued faces in batches and publish one emotion event per face. Start as many as needed.",
+    "aggregate": "Run the aggregator: smooth emotions per track, publish track events and session summaries, serve metrics and the sessions API.",
+    "events": "Print emotion events from Redis: those stored so far, or with --follow the new ones as they arrive.",
+    "validate-config": "Check a configuration file and print what it configures; exits 2 with the reasons if it is not valid.",
+    "train": "Train an emotion model on FER2013 (with FER+ labels). Progress is saved after every epoch, so a stopped run can be resumed.",
+    "evaluate": "Score a trained model on labelled faces and write a report with accuracy, per-class figures and a confusion matrix.",
+    "ensemble": "Average several trained models into one model file, which is usually more accurate than any of them alone.",
+    "export": "Turn a trained model into a model folder the classifier can serve, with its model card.",
+    "pack-data": "Write FER2013 and its FER+ votes into one compact file that trains and evaluates faster than the CSV.",
+    "analyze": "Find faces and their emotions in images, folders of images and video files; writes annotated copies and one JSON line per face.",
+    "sessions": "List the sessions (open and ended), or show the summary of one, as stored in Redis by the aggregator.",
+    "tracks": "Print track events (a face's smoothed emotion as it starts, changes and ends): those stored so far, or new ones with --follow.",
+    "sources": "List, add and remove the sources of running ingest workers; a change takes effect within a second, without a restart.",
+}
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's description from DESCRIPTIONS (plugins register theirs from module docstrings, written for developers)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        sub.description = DESCRIPTIONS.get(name, sub.description)
+        sub.formatter_class = argparse.HelpFormatter
 
 
 # Commands that set up logging (and the native filter) themselves, at the configured level.
