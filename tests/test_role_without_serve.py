@@ -47,7 +47,7 @@ def test_the_blocking_works(tmp_path: Path) -> None:
         (["run", "--quiet"], tuple(sorted(SERVE_MODULES))),
         (["ingest", "--source", "cam=clip.mp4"], ("cv2", "av")),  # prometheus_client there, the decoders not
     ],
-    ids=lambda value: " ".join(value[:1]) if isinstance(value, list) else str(len(value)),
+    ids=["ingest", "classify", "aggregate", "run", "ingest-without-decoders"],
 )
 def test_a_role_without_the_serve_extra_says_what_to_install(args: list[str], blocked: tuple[str, ...], tmp_path: Path) -> None:
     result = emostream(args, blocked, tmp_path)
