@@ -18,7 +18,7 @@ from emostream.streams.keys import SCHEMA_VERSION
 from emostream.streams.schema import DOCUMENTS, event_errors, generated_schema, schema_file, schema_text, shipped_schema_path
 from tests.helpers import face_job
 
-# One digest per published schema file; an entry, once released, never changes (docs/events.md, "Versions").
+# One digest per published schema file, changed only deliberately (docs/events.md, "Schemas and versions").
 DIGESTS = Path(__file__).with_name("schema_digests.json")
 
 
@@ -40,8 +40,10 @@ def test_a_schema_changes_only_with_a_new_version(kind: str) -> None:
     assert name in digests, f"no digest for {name}: add sha256 {hashlib.sha256(canonical).hexdigest()} to {DIGESTS.name}"
     assert hashlib.sha256(canonical).hexdigest() == digests[name], (
         f"the {kind} schema changed but SCHEMA_VERSION is still {SCHEMA_VERSION!r}: readers of version {SCHEMA_VERSION} "
-        f"rely on {name} as published. Bump SCHEMA_VERSION (streams/keys.py), regenerate the schemas and add the new "
-        f"files' digests to {DIGESTS.name}; never edit a released version's digest."
+        f"rely on {name} as published. A field removed, renamed, retyped or made required needs a new version: bump "
+        f"SCHEMA_VERSION (streams/keys.py), regenerate the schemas and add the new files' digests to {DIGESTS.name}. "
+        f"Only an addition (an optional field, an enum value) may stay in version {SCHEMA_VERSION}: then update its digest "
+        "in the same commit and say so in docs/events.md."
     )
 
 
