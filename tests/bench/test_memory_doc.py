@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
 ROLES = ("ingest", "classifier", "aggregator")
 
 
@@ -55,3 +56,11 @@ def test_deploy_and_classifier_pages_quote_the_measured_peaks() -> None:
     assert close(web, rows[("aggregator", "on")]["peak"]), f"deploy.md: aggregator with the web page ~{web} MiB"
     classifier = cited_mib((DOCS / "classifier.md").read_text(), r"CPU classifier process at about (\d+) MiB")
     assert close(classifier, rows[("classifier", "off")]["peak"]), f"classifier.md: {classifier} MiB"
+
+
+def test_the_readme_quotes_the_measured_peaks() -> None:
+    rows = memory_table()
+    readme = (REPO / "README.md").read_text()
+    for role in ROLES:
+        quoted = cited_mib(readme, rf"(\d+) MiB per {role}")
+        assert close(quoted, rows[(role, "off")]["peak"]), f"README gives {quoted} MiB per {role}, measured {rows[(role, 'off')]['peak']}"
