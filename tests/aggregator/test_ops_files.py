@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from emostream.config import HttpConfig
+from emostream.infra.buildinfo import register_process_metrics
 from emostream.infra.metrics import AggregatorMetrics, ClassifierMetrics, IngestMetrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ def exported_metric_names() -> set[str]:
     for metrics in (IngestMetrics, ClassifierMetrics, AggregatorMetrics):
         registry = CollectorRegistry()
         metrics(registry)
+        register_process_metrics(registry)  # every worker adds these (infra/worker.py)
         for family in registry.collect():
             suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
             names.update(family.name + suffix for suffix in suffixes)
@@ -113,6 +115,9 @@ def test_the_dashboard_has_the_panels_an_operator_needs() -> None:
     assert any("emostream_classifier_batch_size" in e for e in exprs["Classifier batch size"])
     drops = " ".join(exprs["Drops and reconnects"])
     assert 'emostream_ingest_frames_total{outcome="dropped"' in drops and "emostream_ingest_reconnects_total" in drops
+    [memory] = exprs["Resident memory per role"]
+    assert "process_resident_memory_bytes" in memory and "emostream_build_info" in memory, memory
+    assert "process_cpu_seconds_total" in exprs["CPU per role"][0]
 
 
 def test_grafana_provisioning_points_at_the_dashboard_and_a_prometheus_datasource() -> None:

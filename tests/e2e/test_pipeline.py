@@ -17,9 +17,10 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from emostream.infra.buildinfo import package_version
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import decode_lifecycle
-from emostream.streams.schema import event_errors
+from emostream.streams.schema import event_errors, schema_errors
 from tests.conftest import RedisServer, free_port
 from tests.helpers import wait_for
 
@@ -66,6 +67,7 @@ def test_every_face_of_the_demo_clip_yields_one_event_counted_everywhere(
         raw = wait_for(lambda: rclient.xrange(keys.sessions), 240, "no session summary was published")
         summary = json.loads(raw[0][1][b"data"])
         aggregator_metrics, ingest_metrics = scrape(ports["aggregator"]), scrape(ports["ingest"])
+        classifier_metrics = scrape(ports["classifier"])
         for role in ("ingest", "classify", "aggregate"):
             procs[role].send_signal(signal.SIGTERM)
         codes = {role: proc.wait(60) for role, proc in procs.items()}
@@ -93,6 +95,15 @@ def test_every_face_of_the_demo_clip_yields_one_event_counted_everywhere(
     for event in events:
         assert event_errors(event) == [], (event["event_id"], event_errors(event))
 
+    # Track events and the summary validate against their schemas, as published and as written to disk.
+    tracks = [json.loads(f[b"data"]) for _, f in rclient.xrange(keys.tracks("demo"))]
+    assert {t["type"] for t in tracks} == {"new", "update", "end"}, "a real run has every kind of track event"
+    for track in tracks:
+        assert schema_errors("track", track) == [], (track["id"], schema_errors("track", track))
+    assert schema_errors("summary", summary) == []
+    on_disk = json.loads((tmp_path / "sessions" / f"{summary['session']}.json").read_text())
+    assert schema_errors("summary", on_disk) == []
+
     # The summary's counts equal the events.
     by_emotion = Counter(e["emotion"]["label"] for e in events)
     assert summary["faces"] == len(events)
@@ -110,6 +121,11 @@ def test_every_face_of_the_demo_clip_yields_one_event_counted_everywhere(
     assert metric_sum(ingest_metrics, "emostream_ingest_frames_total", source="demo", outcome="analysed") == truth["frames"]
     assert metric_sum(aggregator_metrics, "emostream_aggregator_sessions_ended_total", source="demo") == 1
 
+    # Every role exports its process and build information (tests/infra/test_process_metrics.py has the details).
+    for role, samples in (("ingest", ingest_metrics), ("classifier", classifier_metrics), ("aggregator", aggregator_metrics)):
+        assert metric_sum(samples, "process_resident_memory_bytes") > 10 * 2**20, f"{role} has no process_resident_memory_bytes"
+        assert metric_sum(samples, "emostream_build_info", version=package_version()) == 1, f"{role} has no emostream_build_info"
+
 
 def test_emostream_run_on_the_defaults_prints_events_and_a_summary(tmp_path: Path) -> None:
     """What `make run` does: embedded Redis, bundled clip, live view, summary, exit 0."""
@@ -124,6 +140,7 @@ def test_emostream_run_on_the_defaults_prints_events_and_a_summary(tmp_path: Pat
     event_lines = [line for line in proc.stdout.splitlines() if " face #" in line and "demo" in line]
     assert event_lines, f"no live event lines in the output:\n{proc.stdout[-2000:]}"
     assert "Session demo-" in proc.stdout
+    assert proc.stdout.count("docs/responsible-use.md") == 1, "run points to the responsible-use page once"
     [summary_file] = (tmp_path / "sessions").glob("*.json")
     summary = json.loads(summary_file.read_text())
     assert summary["faces"] > 0 and summary["end_reason"] == "eof"

@@ -108,3 +108,34 @@ def test_each_frame_is_rendered_once_for_all_viewers() -> None:
     assert len(renders) <= 14, f"{len(renders)} renders for 30 viewers over 1 s"
     assert all(len(frames) >= 5 for frames in received), [len(f) for f in received]
     assert all(len(set(frames)) == len(frames) for frames in received), "a viewer got the same frame twice"
+
+
+def head(http: WorkerHttpServer, path: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{http.port}{path}", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_head_metrics_answers_get_s_headers_without_a_body(server: tuple[WorkerHttpServer, list[int]]) -> None:
+    http, _ = server
+    _, got_headers, got_body = fetch(http, "/metrics")
+    status, headers, body = head(http, "/metrics")
+    assert status == 200 and body == b"", (status, body[:100])
+    assert headers["Content-Type"] == got_headers["Content-Type"]
+    assert int(headers["Content-Length"]) == len(got_body), "HEAD announces the length GET sends"
+
+
+def test_head_healthz_carries_the_health_status(server: tuple[WorkerHttpServer, list[int]]) -> None:
+    http, calls = server
+    status, headers, body = head(http, "/healthz")
+    assert status == 503 and body == b"" and headers["Content-Type"] == "application/json", (status, headers)
+    assert len(calls) == 1
+
+
+def test_head_elsewhere_is_refused_and_the_server_goes_on(server: tuple[WorkerHttpServer, list[int]]) -> None:
+    http, _ = server
+    assert head(http, "/nothing")[0] == 404
+    assert fetch(http, "/metrics")[0] == 200

@@ -67,7 +67,7 @@ def test_faces_smaller_than_min_face_px_are_skipped_and_counted(
 def test_a_live_source_is_analysed_at_most_fps_times_a_second_and_the_rest_skipped(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str
 ) -> None:
-    """lavfi testsrc decodes as fast as the CPU allows: far more frames than fps; all but the newest are skipped."""
+    """lavfi testsrc at 25 frames/s, paced by its timestamps: far more frames than fps; all but the newest are skipped."""
     worker = run_worker(make_config(sources=[{"id": "gen", "url": LAVFI, "fps": 4}], detector={"backend": "haar"}))
     wait_for(lambda: metric(worker, "emostream_ingest_frames_total", source="gen", outcome="analysed") >= 1, 60, "no frame analysed")
     first = metric(worker, "emostream_ingest_frames_total", source="gen", outcome="analysed")

@@ -1,8 +1,10 @@
-"""The published JSON Schema is the one the event model generates, and the two agree on real documents."""
+"""The published JSON Schemas are the ones the models generate, frozen per version, and they agree on real documents."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +14,38 @@ from pydantic import ValidationError
 
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent, build_event
-from emostream.streams.schema import event_errors, schema_text, shipped_schema_path
+from emostream.streams.keys import SCHEMA_VERSION
+from emostream.streams.schema import DOCUMENTS, event_errors, generated_schema, schema_file, schema_text, shipped_schema_path
 from tests.helpers import face_job
 
+# One digest per published schema file, changed only deliberately (docs/events.md, "Schemas and versions").
+DIGESTS = Path(__file__).with_name("schema_digests.json")
 
-def test_the_shipped_schema_is_generated_from_the_model() -> None:
-    shipped = shipped_schema_path().read_text()
-    assert json.loads(shipped) == json.loads(schema_text()), (
-        "src/emostream/schemas/event.v1.json differs from the EmotionEvent model: "
+
+@pytest.mark.parametrize("kind", sorted(DOCUMENTS))
+def test_the_shipped_schema_is_generated_from_the_model(kind: str) -> None:
+    shipped = shipped_schema_path(kind).read_text()
+    assert json.loads(shipped) == json.loads(schema_text(kind)), (
+        f"src/emostream/schemas/{schema_file(kind)} differs from the {DOCUMENTS[kind].__name__} model: "
         "run `python -m emostream.streams.schema` and review the change"
     )
+
+
+@pytest.mark.parametrize("kind", sorted(DOCUMENTS))
+def test_a_schema_changes_only_with_a_new_version(kind: str) -> None:
+    """The version bump rule: what the model generates for version N hashes to version N's committed digest."""
+    canonical = json.dumps(generated_schema(kind), sort_keys=True, separators=(",", ":")).encode()
+    digests = json.loads(DIGESTS.read_text())
+    name = schema_file(kind)
+    assert name in digests, f"no digest for {name}: add sha256 {hashlib.sha256(canonical).hexdigest()} to {DIGESTS.name}"
+    assert hashlib.sha256(canonical).hexdigest() == digests[name], (
+        f"the {kind} schema changed but SCHEMA_VERSION is still {SCHEMA_VERSION!r}: readers of version {SCHEMA_VERSION} "
+        f"rely on {name} as published. A field removed, renamed, retyped or made required needs a new version: bump "
+        f"SCHEMA_VERSION (streams/keys.py), regenerate the schemas and add the new files' digests to {DIGESTS.name}. "
+        f"Only an addition (an optional field, an enum value) may stay in version {SCHEMA_VERSION}: then update its digest "
+        "in the same commit and say so in docs/events.md."
+    )
+
 
 
 @settings(max_examples=100, deadline=None)

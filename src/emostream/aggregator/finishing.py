@@ -63,7 +63,7 @@ class SessionFinisher:
         self.metrics.sessions_active.set(len(own))
         for session, state in own.items():
             if "summarised" in state:  # cluster mode: flagged by a closer that stopped before the end of the close
-                if (summary := self.store.finish_closed(session, self.cfg.retention_s)) is not None:
+                if (summary := self.store.finish_closed(session, self.cfg.summary_ttl_s)) is not None:
                     self._count(summary)
                     log.info("aggregator: session %s summarised (finished the close another aggregator began)", session)
                 continue
@@ -87,7 +87,7 @@ class SessionFinisher:
         except ValueError as exc:  # a session id that escaped validation: publish, but write no file
             log.error("aggregator: session %s: %s", shown(session), exc)
             json_path = png_path = self.cfg.summary_dir
-        if self.store.close_session(session, summary, self.cfg.retention_s, self.clock(), snapshot["state"]):
+        if self.store.close_session(session, summary, self.cfg.summary_ttl_s, self.clock(), snapshot["state"]):
             self._count(summary)
             log.info(
                 "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from emostream.aggregator.api import SessionsApi
 from emostream.aggregator.counting import Counted, EventCounter
+from emostream.aggregator.expiry import Expiry
 from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.latency import EventLatency
@@ -90,6 +91,7 @@ class AggregatorWorker(Worker):
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
         self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
+        self.expiry = Expiry(self.client, self.keys, cfg.summary_dir, cfg.expire_after_s, cfg.expire_every_s, clock)
         self.counter = EventCounter(self.store, self.buffer, self.metrics, self.latency, cfg.share_window_s, clock)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
         self.started_wall = clock()
@@ -259,6 +261,7 @@ class AggregatorWorker(Worker):
             self._release()
         self._housekeeping()
         self.finisher.finish()
+        self.expiry.tick()
         self.collector.tick()
 
     def _recover_pending(self) -> None:

@@ -37,6 +37,12 @@ class AggregatorConfig(Section):
     share_window_s: float = Field(60.0, gt=0, description="Window of the rolling emotion share metric.")
     chart_bucket_s: int = Field(5, ge=1, le=3600, description="Width of the time buckets of the timeline chart.")
     retention_s: int = Field(30 * 86400, ge=60, description="How long session summaries are kept in Redis.")
+    expire_after_s: float | None = Field(
+        None, gt=0,
+        description="Off by default. Delete emotion events, track events and session summaries older than this: "
+        "the events, tracks and sessions streams are trimmed (XTRIM MINID) and summary files in summary_dir pruned. See docs/privacy.md.",
+    )
+    expire_every_s: float = Field(60.0, gt=0, le=86400, description="With expire_after_s: how often the aggregator deletes what has expired.")
     reorder_ms: float = Field(
         500.0, ge=0, le=10_000, description="Events are held this long and applied to their tracks in frame order (out-of-order replicas)."
     )
@@ -46,6 +52,13 @@ class AggregatorConfig(Section):
         10.0, ge=1, le=600,
         description="Aggregators divide the sources with leases of this length: a dead aggregator's sources are taken within about this long.",
     )
+
+    @property
+    def summary_ttl_s(self) -> int:
+        """How long a stored summary key lives: ``retention_s``, or less when everything expires sooner."""
+        if self.expire_after_s is None:
+            return self.retention_s
+        return max(1, min(self.retention_s, int(self.expire_after_s)))
 
     @model_validator(mode="after")
     def _hold_shorter_than_claim(self) -> AggregatorConfig:

@@ -47,13 +47,25 @@ def guess_live(url: str) -> bool:
     return kind != "file"
 
 
+def paced_by_pts(url: str, realtime: bool) -> bool:
+    """Whether a live source must be handed over at its frames' presentation times.
+
+    A camera or a network stream sends at its own pace. A lavfi graph has no clock:
+    FFmpeg renders it as fast as the CPU goes (a core for ``testsrc``, almost all of
+    it skipped), so it is always paced, like a camera. A file read as live is paced
+    only with ``realtime``; without it, it is read at file speed, as asked.
+    """
+    kind = source_kind(url)
+    return kind == "lavfi" or (kind == "file" and realtime)
+
+
 class SourceConfig(Section):
     id: str = Field(description="Short id used in stream names, metrics and events: 1-64 letters, digits, _ . -, not only dots.")
     url: str = Field(description="File path, rtsp:// or http(s):// URL, /dev/videoN or a webcam index.")
     live: bool | None = Field(None, description="Live source (newest frame only, reconnects). Default: guessed from the URL.")
     fps: float = Field(10.0, gt=0, le=120, description="Live sources: at most this many frames analysed per second.")
     every_nth: int = Field(1, ge=1, description="Files: analyse every n-th frame.")
-    realtime: bool = Field(False, description="Files: play at the clip's own pace instead of as fast as possible.")
+    realtime: bool = Field(False, description="Files: play at the clip's own pace instead of as fast as possible (live sources always are).")
     loop: bool = Field(False, description="Files: start again at the end (one session per pass).")
     rtsp_transport: Literal["tcp", "udp"] = Field(
         "tcp", description="RTSP transport: tcp (reliable, default) or udp (lower latency on a clean network)."

@@ -143,6 +143,19 @@ class WorkerHttpServer:
                     return
                 self._stream(status, ctype, payload)
 
+            def do_HEAD(self) -> None:
+                """``/metrics`` and ``/healthz`` only (what probes and uptime checkers send): GET's status and headers, no body."""
+                path = urlsplit(self.path).path
+                if path == "/metrics":
+                    status, headers, body = server._metrics(self)
+                    self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
+                elif path == "/healthz":
+                    status, ctype, payload = server._route(path)
+                    size = len(payload) if isinstance(payload, bytes) else 0
+                    self._send_head(status, [("Content-Type", ctype), ("Content-Length", str(size))])
+                else:
+                    self.send_error(405 if path in server.routes else 404)
+
             def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
                 self.send_response(status)
                 for name, value in headers:

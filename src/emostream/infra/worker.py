@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from emostream.config import Config
+from emostream.infra.buildinfo import register_process_metrics
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.redact import RedactingFilter
 
@@ -53,6 +54,7 @@ class Worker(ABC):
     def __init__(self, config: Config, registry: CollectorRegistry | None = None, http_port: int | None = None) -> None:
         self.config = config
         self.registry = registry or CollectorRegistry()
+        register_process_metrics(self.registry)
         self.stop = threading.Event()
         self.started = time.monotonic()
         self._http_port = http_port

@@ -21,7 +21,7 @@ import logging
 import threading
 
 from emostream.config import SourceConfig
-from emostream.config.sources import source_kind
+from emostream.config.sources import paced_by_pts
 from emostream.ingest.analyse import FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
@@ -230,8 +230,8 @@ class SourceRunner:
         """Analyse the newest frames until the source fails (returns why) or the runner stops (None)."""
         keeper = self.keeper
         pacer = LivePacer(self.src.fps, clock=self.clock.monotonic)
-        # Only a file can be decoded ahead of time; a camera sends at its own pace already.
-        feed: Feed = self.parts.live_feed(source, self.src.realtime and source_kind(self.src.url) == "file")
+        # A camera sends at its own pace already; a lavfi graph, or a file played as a camera, is paced by its timestamps.
+        feed: Feed = self.parts.live_feed(source, paced_by_pts(self.src.url, self.src.realtime))
         seen_overwritten = seen_errors = 0
         first = True
         try:
