@@ -34,6 +34,7 @@ from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
+from emostream.aggregator.summary import prepare_charts
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
 from emostream.infra.gctimer import TimedCollector
@@ -263,6 +264,7 @@ class AggregatorWorker(Worker):
 
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
+        prepare_charts()  # before joining the members: see its docstring
         self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
