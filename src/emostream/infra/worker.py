@@ -7,6 +7,7 @@ holds, logs one summary line and returns 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from emostream.config import Config
+from emostream.infra.faults import FaultCollector
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.redact import RedactingFilter
 
@@ -54,6 +56,8 @@ class Worker(ABC):
     def __init__(self, config: Config, registry: CollectorRegistry | None = None, http_port: int | None = None) -> None:
         self.config = config
         self.registry = registry or CollectorRegistry()
+        with contextlib.suppress(ValueError):  # a registry shared by several workers (tests) has it already
+            self.registry.register(FaultCollector())
         self.stop = threading.Event()
         self.started = time.monotonic()
         self._http_port = http_port
