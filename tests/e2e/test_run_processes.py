@@ -62,11 +62,16 @@ def files_holding(folder: Path, text: bytes) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and text in p.read_bytes()]
 
 
-def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_disk(protected: Server, tmp_path: Path,
-                                                                                   demo_clip: Path) -> None:
+@pytest.mark.parametrize("redis_kind", ["protected", "embedded"])
+def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_disk(redis_kind: str, request: pytest.FixtureRequest,
+                                                                                   tmp_path: Path, demo_clip: Path) -> None:
     ports = [free_port() for _ in range(3)]
-    env = base_env(tmp_path / "tmp") | {
-        "EMOSTREAM_REDIS__URL": f"redis://127.0.0.1:{protected.port}", "EMOSTREAM_REDIS__PASSWORD": PASSWORD,
+    if redis_kind == "protected":
+        protected: Server = request.getfixturevalue("protected")
+        redis_env = {"EMOSTREAM_REDIS__URL": f"redis://127.0.0.1:{protected.port}", "EMOSTREAM_REDIS__PASSWORD": PASSWORD}
+    else:  # the run's own server, and the reaper that ends it (emostream.run.reaper)
+        redis_env = {}
+    env = base_env(tmp_path / "tmp") | redis_env | {
         "EMOSTREAM_HTTP__AGGREGATOR_PORT": str(ports[0]), "EMOSTREAM_HTTP__CLASSIFIER_PORT": str(ports[1]),
         "EMOSTREAM_HTTP__INGEST_PORT": str(ports[2]), "EMOSTREAM_AGGREGATOR__SUMMARY_DIR": str(tmp_path / "sessions"),
     }
@@ -75,10 +80,13 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
                                   cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
         # Given a run whose three workers serve their ports
-        wait_for(lambda: all(listening(p) for p in ports) or runner.poll() is not None, 120, "the workers should serve their ports")
+        expected = 3 if redis_kind == "protected" else 5  # embedded: its server and the reaper too
+        wait_for(lambda: (all(listening(p) for p in ports) and len(children_of(runner.pid)) >= expected) or runner.poll() is not None,
+                 120, "the workers should be started and their ports served")
         assert runner.poll() is None, (tmp_path / "stderr").read_text()[-2000:]
+        time.sleep(3)  # the workers are past their start-up (a worker killed before it is set up is no test of this)
         workers = children_of(runner.pid)
-        assert len(workers) >= 3, workers
+        assert len(workers) == expected, workers
         # ... and no file of its TMPDIR or working folder holds the password while it runs
         assert not files_holding(tmp_path, PASSWORD.encode()), "a file holds the Redis password"
         # When the runner is SIGKILLed
@@ -90,6 +98,7 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
         wait_for(lambda: not any(listening(p) for p in ports), 5, "the workers' ports should be free")
         print(f"workers gone {time.monotonic() - killed:.1f} s after the SIGKILL")
         assert not files_holding(tmp_path, PASSWORD.encode()), "a file holds the Redis password"
+        wait_for(lambda: not list((tmp_path / "tmp").iterdir()), 5, "the run's temporary files should be gone")
     finally:
         if runner.poll() is None:
             runner.kill()

@@ -27,6 +27,7 @@ from typing import Any
 
 from emostream.client.follow import follow_events, format_event
 from emostream.config import Config, SourceConfig, dump_config
+from emostream.run import reaper
 from emostream.run.live import LiveView
 from emostream.run.report import failed_sources, print_failed, print_summary
 from emostream.run.spawn import http_sockets, spawn, with_ports
@@ -85,6 +86,7 @@ class Pipeline:
         self.live_view = live_view
         self.child_log_level = child_log_level
         self.embedded: EmbeddedRedis | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stop = threading.Event()
         self._started_at = time.time()
@@ -111,6 +113,7 @@ class Pipeline:
         config = self.config
         if not config.redis.url:
             self.embedded = EmbeddedRedis().start()
+            self._reaper = reaper.start(self.embedded.pid, self.embedded.folder)  # ends it if this runner is killed
             config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": self.embedded.url})})
             self.config = config
         connect(config.redis).close()
@@ -130,6 +133,9 @@ class Pipeline:
 
     def _shutdown(self) -> dict[str, int | None]:
         codes = {role: self._stop_child(role) for role in reversed(ROLES)}
+        if self._reaper is not None:
+            self._reaper.kill()  # no clean-up from it: the server is stopped here
+            self._reaper.wait()
         if self.embedded is not None:
             self.embedded.stop()
         return codes
