@@ -30,9 +30,7 @@ from tests.helpers import wait_for
 
 SOURCES = [f"cam{i}" for i in range(6)]
 FRAMES = 30  # per phase; two tracks, so 60 events per source and phase
-# Long enough for a loaded machine: an aggregator drawing a chart does not renew its leases meanwhile, and one
-# chart took over 2 s with two busy loops beside the test (see docs/decisions.md, "Aggregator leases under load").
-LEASE_S = 5.0
+LEASE_S = 2.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -57,7 +55,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 
 class Aggregator:
-    def __init__(self, name: str, backend: Backend, prefix: str, workdir: Path, lease_s: float = LEASE_S) -> None:
+    def __init__(self, name: str, backend: Backend, prefix: str, workdir: Path) -> None:
         self.name = name
         self.port = free_port()
         self.log = workdir / f"{name}.log"
@@ -65,7 +63,7 @@ class Aggregator:
             "redis": {"url": backend.url, "prefix": prefix, "cluster": backend.cluster},
             "http": {"ingest_port": 0, "classifier_port": 0, "aggregator_port": self.port},
             "aggregator": {
-                "summary_dir": str(workdir / "sessions"), "lease_s": lease_s, "reorder_ms": 1000, "claim_idle_ms": 5000, "end_grace_s": 30,
+                "summary_dir": str(workdir / "sessions"), "lease_s": LEASE_S, "reorder_ms": 1000, "claim_idle_ms": 5000, "end_grace_s": 30,
             },
         }
         path = workdir / f"{name}.yaml"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,14 +58,7 @@ class SessionFinisher:
         }
 
     def finish(self) -> None:
-        """Summarise the own sessions that are complete, or whose grace after their end is over, for up to a lease round.
-
-        A summary draws a chart, which takes a good part of a second on a busy
-        machine; many sessions ending together would keep the loop from its next
-        lease round past the lease, and the other aggregators would take this
-        one's sources as if it were dead. The sessions left wait for the next step.
-        """
-        began = time.monotonic()
+        """Summarise every own session that is complete, or whose grace after its end is over."""
         own = self.own()
         self.metrics.sessions_active.set(len(own))
         for session, state in own.items():
@@ -85,8 +77,6 @@ class SessionFinisher:
             if counted < expected:
                 log.warning("aggregator: session %s ends with %d of %d events after %.0f s", session, counted, expected, waited)
             self._summarise(session)
-            if time.monotonic() - began >= self.leases.round_s:
-                return
 
     def _summarise(self, session: str) -> None:
         self.end_tracks(session)

@@ -187,6 +187,17 @@ class SourceLeases:
                             self.member, member, now - seen)
         return sorted(live), dropped
 
+    def keep_alive(self) -> None:
+        """Announce ourselves and renew what we hold, nothing more (see ``keepalive``); a lease found lost is noticed by the next round."""
+        now = self._now_ms()
+        self.client.hset(self.keys.aggregators, self.member, repr(self.clock()))
+        held = sorted(list(self.owned))
+        if held:
+            pipe = ScriptPipeline(self.client)
+            for source in held:
+                pipe.script(self._renew, [self.keys.agg_lease(source)], [self.token, now, self.lease_ms])
+            pipe.execute()
+
     def round(self, sources: Iterable[str]) -> Round:
         """Renew what we hold, then take the free sources the plan gives us; say which to give up."""
         result = Round()

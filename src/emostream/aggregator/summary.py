@@ -150,15 +150,6 @@ def render_timeline_png(summary: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def prepare_charts() -> None:
-    """Draw one empty chart, so that matplotlib's import and font loading (seconds on a busy machine) happen at start-up.
-
-    Done later, in the loop, the first summary kept an aggregator from its
-    lease round for longer than a short lease, and the others took its sources.
-    """
-    render_timeline_png({"source": "-", "session": "-", "chart": {"bucket_s": 1.0, "buckets": []}})
-
-
 def write_timeline_png(summary: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

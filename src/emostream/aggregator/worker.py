@@ -28,13 +28,13 @@ from emostream.aggregator.api import SessionsApi
 from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.intake import EventIntake
+from emostream.aggregator.keepalive import LeaseKeeper
 from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
-from emostream.aggregator.summary import prepare_charts
 from emostream.aggregator.tracks import TrackStore
 from emostream.config import Config
 from emostream.infra.gctimer import TimedCollector
@@ -83,6 +83,7 @@ class AggregatorWorker(Worker):
         )
         self.reader.follow(self.keys.lifecycle)  # first: a session's start is read before its events
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
+        self.keeper = LeaseKeeper(self.leases, limit_s=max(60.0, 4 * cfg.lease_s))  # leases kept while finishing sessions
         self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics, self._handle, self._release, self._forget)
         self.latency = EventLatency(self.metrics.latency)
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
@@ -240,7 +241,8 @@ class AggregatorWorker(Worker):
         if self.buffer.due(self.clock()):
             self._release()
         self._housekeeping()
-        self.finisher.finish()
+        with self.keeper.busy():  # a summary draws a chart, which may take longer than the lease
+            self.finisher.finish()
         self.collector.tick()
 
     def _recover_pending(self) -> None:
@@ -264,8 +266,8 @@ class AggregatorWorker(Worker):
 
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
-        prepare_charts()  # before joining the members: see its docstring
         self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
+        self.keeper.start()
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
@@ -281,6 +283,7 @@ class AggregatorWorker(Worker):
             except Exception:
                 log.exception("aggregator: step failed")
                 self.stop.wait(0.5)
+        self.keeper.stop()
         self._drain()
         try:
             streams = list(self.streams)
