@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import free_port
+from tests.conftest import RedisServer, free_port
 from tests.security.servers import Server
 
 PASSWORD = "s3cret-startup-pw"
@@ -24,13 +25,14 @@ def protected() -> Iterator[Server]:
     server.stop()
 
 
-def emostream(args: list[str], redis_url: str, tmp_path: Path) -> tuple[int, list[str], list[Path]]:
+def emostream(args: list[str], redis_url: str, tmp_path: Path, extra: dict[str, str] | None = None) -> tuple[int, list[str], list[Path]]:
     """Run the command with its own TMPDIR; returns (exit code, stderr lines, files left in TMPDIR)."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
     env |= {"TMPDIR": str(tmp), "EMOSTREAM_REDIS__URL": redis_url, "EMOSTREAM_REDIS__CONNECT_TIMEOUT_S": "2",
             "EMOSTREAM_REDIS__STARTUP_WAIT_S": "0"}  # fail at once: waiting for Redis is tested where it is built
+    env |= extra or {}
     proc = subprocess.run([sys.executable, "-m", "emostream", *args], env=env, capture_output=True, timeout=180, cwd=tmp_path)
     lines = [line for line in proc.stderr.decode().splitlines() if line.strip()]
     return proc.returncode, lines, sorted(tmp.iterdir())
@@ -111,3 +113,30 @@ def test_run_points_to_the_responsible_use_page_once_at_start(tmp_path: Path) ->
     lines = proc.stdout.splitlines()
     assert [line for line in lines if "docs/responsible-use.md" in line] == lines[:1], proc.stdout
     assert "docs/responsible-use.md" not in proc.stderr
+
+
+@pytest.fixture()
+def taken_port() -> Iterator[int]:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        yield int(sock.getsockname()[1])
+
+
+ROLE_PORTS = {"aggregate": "AGGREGATOR", "classify": "CLASSIFIER", "ingest": "INGEST"}
+
+
+@pytest.mark.parametrize("role", list(ROLE_PORTS))
+def test_a_role_whose_port_is_taken_says_so_in_one_line(role: str, taken_port: int, redis_server: RedisServer, tmp_path: Path) -> None:
+    args = [role, "--source", "cam=clip.mp4"] if role == "ingest" else [role]
+    env = {f"EMOSTREAM_HTTP__{ROLE_PORTS[role]}_PORT": str(taken_port)}
+    code, lines, _ = emostream(["--log-level", "WARNING", *args], redis_server.url, tmp_path, env)  # the classifier logs its model at INFO
+    assert code == 2, f"exit {code}: {lines}"
+    assert len(lines) == 1 and f"cannot serve HTTP on 127.0.0.1:{taken_port}: Address already in use" in lines[0], lines
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"], ids=["unknown", "not-local"])
+def test_a_host_that_cannot_be_served_is_one_line_for_a_role_and_for_run(host: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    for args in (["aggregate"], ["run", "--quiet"]):
+        code, lines, left = emostream(args, redis_server.url, tmp_path, {"EMOSTREAM_HTTP__HOST": host, "EMOSTREAM_HTTP__AGGREGATOR_PORT": "0"})
+        assert code == 2, f"{args}: exit {code}: {lines}"
+        assert len(lines) == 1 and f"cannot serve HTTP on {host}" in lines[0] and lines[0].startswith("emostream"), lines
+        assert not left, f"temporary files left behind: {left}"

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -114,6 +115,8 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
 
             worker = AggregatorWorker(config, consumer=args.consumer)
             set_title("emostream.aggregator")
+        # Here, not in run(): a port it cannot have is a start-up failure (one line, exit 2).
+        worker.start_http(socket.socket(fileno=args.http_fd) if args.http_fd is not None else None)  # type: ignore[attr-defined]
     except Exception as exc:  # start-up fails fast with one clear line
         code = startup_failed(role, exc)
         if code is None:
@@ -174,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML configuration file (default: $EMOSTREAM_CONFIG, else built-in defaults)")
     parser.add_argument("--version", action="version", version=f"emostream {package_version()}")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="log level (default from configuration)")
+    # Set by ``emostream run`` for its workers only (see emostream.run.spawn).
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--http-fd", type=int, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the whole pipeline on this machine")
@@ -269,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GLOG_minloglevel", "2")
     args = build_parser().parse_args(argv)
+    if args.parent_pid is not None:
+        from emostream.infra.lifeline import tie_to_parent
+
+        tie_to_parent(args.parent_pid)
     if argv is None and args.command not in CONFIGURED_LOGGING:
         from emostream.infra.nativelog import filter_native_output
 

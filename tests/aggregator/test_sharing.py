@@ -173,3 +173,42 @@ def _leased(rclient: redis.Redis, keys: Keys, member: str) -> list[str]:
 
 def _summaries(rclient: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
     return [json.loads(fields[b"data"]) for _, fields in rclient.xrange(keys.sessions)]
+
+
+BURST = [f"burst{i}" for i in range(16)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_many_sessions_ending_at_once_do_not_cost_an_aggregator_its_sources(redis_server: Any, rclient: redis.Redis, prefix: str,
+                                                                             tmp_path: Path) -> None:
+    """The cause of the test above failing on a loaded machine: summarising sessions back to back (a chart each)
+    kept an aggregator from its lease round past the lease, so the other took its sources as if it were dead,
+    and gave them back afterwards without their rolling share."""
+    keys = Keys(prefix)
+    backend = Backend(redis_server.url, False, rclient)
+    for source in BURST:
+        start(rclient, keys, f"{source}-s1", source=source)
+    aggs = [Aggregator(f"agg{n}", backend, prefix, tmp_path) for n in range(2)]
+    try:
+        half = len(BURST) // 2
+        wait_for(lambda: [a.sources() for a in aggs] == [half, half], 60, "two aggregators should lease half the sources each")
+        for source in BURST:  # a few tracks each, so that every summary draws a chart with several lines
+            publish(rclient, keys, [event(f"{source}-s1", seq, track, "happy" if track % 2 else "sad", source=source)
+                                    for seq in range(FRAMES) for track in range(4)])
+        wait_for(lambda: all(int(rclient.hget(keys.agg(f"{s}-s1", "state"), "events") or 0) == 4 * FRAMES for s in BURST), 30,
+                 "every event should be counted")
+        for source in BURST:  # every session ends at once: each aggregator has eight summaries to write
+            end(rclient, keys, f"{source}-s1", faces=4 * FRAMES, frames=FRAMES, source=source)
+        wait_for(lambda: len(_summaries(rclient, keys)) == len(BURST), 90, "every session should be summarised")
+        logs = "".join(a.log.read_text() for a in aggs)
+        assert "dropped; its sources are taken" not in logs and "took over source" not in logs, \
+            "an aggregator busy summarising was taken for dead:\n" + "\n".join(line for line in logs.splitlines() if "WARNING" in line)
+    finally:
+        for a in aggs:
+            a.proc.send_signal(signal.SIGTERM)
+        for a in aggs:
+            try:
+                a.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                a.proc.kill()

@@ -145,6 +145,17 @@ class SourceLeases:
                             self.member, member, now - seen)
         return sorted(live), dropped
 
+    def keep_alive(self) -> None:
+        """Announce ourselves and renew what we hold, nothing more (see ``keepalive``); a lease found lost is noticed by the next round."""
+        now = self._now_ms()
+        self.client.hset(self.keys.aggregators, self.member, repr(self.clock()))
+        held = sorted(list(self.owned))
+        if held:
+            pipe = script_pipeline(self.client)
+            for source in held:
+                pipe.add(self.scripts.renew(source, self.token, now, self.lease_ms))
+            pipe.execute()
+
     def round(self, sources: Iterable[str]) -> Round:
         """Renew what we hold, then take the free sources the plan gives us; say which to give up."""
         result = Round()

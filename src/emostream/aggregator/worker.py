@@ -29,6 +29,7 @@ from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.expiry import Expiry
 from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.intake import EventIntake
+from emostream.aggregator.keepalive import LeaseKeeper
 from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
@@ -86,6 +87,7 @@ class AggregatorWorker(Worker):
         # Reads recreate a lost group themselves; the ladder does it for a write that meets NOGROUP.
         self.ladder = RetryLadder("aggregator", self.reconnector, self.stop.wait, self.reader.recreate)
         self.leases = SourceLeases(self.client, self.keys, self.consumer, cfg.lease_s, clock)
+        self.keeper = LeaseKeeper(self.leases, limit_s=max(60.0, 4 * cfg.lease_s))  # leases kept while finishing sessions
         self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics)
         self.latency = EventLatency(self.metrics.latency)
         self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
@@ -260,7 +262,8 @@ class AggregatorWorker(Worker):
         if self.buffer.due(self.clock()):
             self._release()
         self._housekeeping()
-        self.finisher.finish()
+        with self.keeper.busy():  # a summary draws a chart, which may take longer than the lease
+            self.finisher.finish()
         self.expiry.tick()
         self.collector.tick()
 
@@ -286,11 +289,13 @@ class AggregatorWorker(Worker):
     def serve(self) -> None:
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
         self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
+        self.keeper.start()
         self._last_refresh = 0.0
         self.reconnector.call(self._refresh_sources)
         self.reconnector.call(self._recover_pending)
         while not self.stop.is_set():
             self.ladder.run(self._step)
+        self.keeper.stop()
         self._drain()
         try:
             streams = list(self.streams)

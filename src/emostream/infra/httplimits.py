@@ -131,6 +131,15 @@ class WaitingRoom:
         self._wake_w.close()
 
 
+class BindError(OSError):
+    """The server's address cannot be had (port taken, host unknown or not local, no permission); one line says which."""
+
+    def __init__(self, address: tuple[str, int], cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        super().__init__(f"cannot serve HTTP on {address[0]}:{address[1]}: {reason}")
+        self.errno = cause.errno  # EADDRINUSE tells a taken port from a bad host
+
+
 class BoundedHTTPServer(ThreadingHTTPServer):
     """``ThreadingHTTPServer`` with a waiting room, a fixed number of handler threads and quiet errors.
 
@@ -156,14 +165,30 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 256  # the listen backlog; the default 5 makes a burst of clients wait on SYN retries
 
-    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int, timeout_s: float) -> None:
-        super().__init__(address, handler)
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int, timeout_s: float, sock: socket.socket | None = None) -> None:
+        super().__init__(address, handler, bind_and_activate=False)
+        if sock is not None:  # already bound and listening (inherited from ``emostream run``)
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()[:2]
+            self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+        else:
+            self._bind(address)
         self.max_connections, self.timeout_s = max_connections, timeout_s
         self._slots = threading.BoundedSemaphore(max_connections)
         self._busy = 0
         self._heads: dict[socket.socket, bytes] = {}
         self._count_lock = threading.Lock()
         self.waiting = WaitingRoom(self._admit, timeout_s, max_waiting=max(256, 8 * max_connections))
+
+    def _bind(self, address: tuple[str, int]) -> None:
+        """Bind and listen here, so that a port or host that cannot be had is one clear error, not a half-built server."""
+        try:
+            self.server_bind()
+            self.server_activate()
+        except OSError as exc:
+            self.socket.close()
+            raise BindError(address, exc) from None
 
     @property
     def busy(self) -> int:

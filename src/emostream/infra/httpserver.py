@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -57,6 +58,7 @@ class WorkerHttpServer:
         health: Callable[[], dict[str, Any]],
         max_connections: int = MAX_CONNECTIONS,
         timeout_s: float = TIMEOUT_S,
+        sock: socket.socket | None = None,
     ) -> None:
         self.routes: dict[str, Handler] = {}
         self.prefix_routes: dict[str, Handler] = {}
@@ -64,7 +66,7 @@ class WorkerHttpServer:
         self._stopping = threading.Event()
         self._streams = threading.BoundedSemaphore(max(1, max_connections // 2))
         self._metrics_app = make_wsgi_app(registry)
-        self._server = BoundedHTTPServer((host, port), self._handler_class(timeout_s), max_connections, timeout_s)
+        self._server = BoundedHTTPServer((host, port), self._handler_class(timeout_s), max_connections, timeout_s, sock)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property

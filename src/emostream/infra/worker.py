@@ -7,8 +7,10 @@ holds, logs one summary line and returns 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config
 from emostream.infra.buildinfo import register_process_metrics
+from emostream.infra.faults import FaultCollector
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.redact import RedactingFilter
 
@@ -55,6 +58,8 @@ class Worker(ABC):
         self.config = config
         self.registry = registry or CollectorRegistry()
         register_process_metrics(self.registry)
+        with contextlib.suppress(ValueError):  # a registry shared by several workers (tests) has it already
+            self.registry.register(FaultCollector())
         self.stop = threading.Event()
         self.started = time.monotonic()
         self._http_port = http_port
@@ -72,12 +77,14 @@ class Worker(ABC):
     def health(self) -> dict[str, Any]:
         return {"ok": not self.stop.is_set(), "role": self.role, "uptime_s": round(time.monotonic() - self.started, 1)}
 
-    def start_http(self) -> None:
-        if self._http_port is None or self._http_port < 0:
+    def start_http(self, sock: socket.socket | None = None) -> None:
+        """Serve ``/metrics`` and ``/healthz`` on the configured port, or on ``sock`` (bound by ``emostream run``)."""
+        if sock is None and (self._http_port is None or self._http_port < 0):
             return
         http = self.config.http
         server = WorkerHttpServer(
-            http.host, self._http_port, self.registry, self.health, max_connections=http.max_connections, timeout_s=http.timeout_s
+            http.host, self._http_port or 0, self.registry, self.health, max_connections=http.max_connections, timeout_s=http.timeout_s,
+            sock=sock,
         )
         self.add_routes(server)  # before it starts: no client may see a route missing
         self.http = server.start()
@@ -89,7 +96,8 @@ class Worker(ABC):
 
     def run(self) -> int:
         """Serve until stopped; returns the process exit code."""
-        self.start_http()
+        if self.http is None:  # the command line starts it before, so that a port it cannot have is a start-up failure
+            self.start_http()
         try:
             self.serve()
         finally:

@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from emostream.infra.faults import fault_log
 from emostream.infra.metrics import IngestMetrics
 from emostream.ingest.policy import QueueState
 from emostream.streams.group_commands import backlog
@@ -147,7 +148,7 @@ class RedisQueueProbe:
         self._reading, self._at = QueueReading(), -1e9
         self._since = 0  # faces this worker queued since the last reading
         self._delivered: deque[tuple[float, int]] = deque()  # (clock, entries-read)
-        self._warned = False
+        self._faults = fault_log("faces_queue_probe", log)
         self._lock = threading.Lock()
 
     def queued(self, faces: int) -> None:
@@ -177,9 +178,7 @@ class RedisQueueProbe:
         except (redis.ConnectionError, redis.TimeoutError):
             return  # keep the last value; the publisher notices outages itself
         except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
-            if not self._warned:
-                log.warning("ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
-                self._warned = True
+            self._faults.report("faces queue", type(exc).__name__, "ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
             return
         self._reading, self._since = reading, 0
         if reading.delivered is not None:

@@ -148,6 +148,8 @@ class VideoSource:
         except SourceError:
             self.close()
             raise
+        if self.max_pixels is not None:  # FFmpeg's own limit: a bigger frame (size unknown at open, or grown) is never allocated
+            codec.options = {**codec.options, "max_pixels": str(self.max_pixels)}
         # Frame threading holds back a frame per thread (~130 ms at 15 fps on
         # 2 threads): good for a file's throughput, bad for a camera's latency.
         self._container.streams.video[0].thread_type = "SLICE" if self.live else "AUTO"

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
 from emostream.detector import make_detector
+from emostream.infra.faults import fault_log
 from emostream.infra.metrics import FrameOutcome, IngestMetrics
 from emostream.infra.modelcard import ModelCard, load_card
 from emostream.infra.worker import Worker
@@ -75,7 +76,7 @@ class IngestWorker(Worker):
         self.runners: dict[str, SourceRunner] = {}
         self._revisions: dict[str, str] = {}
         self._retiring: list[SourceRunner] = []
-        self._invalid_logged: dict[str, str] = {}
+        self._invalid = fault_log("ingest_runtime_source", log)
         self._polled = False  # whether the run-time changes were read (or given up on) once
         self._lock = threading.Lock()
 
@@ -143,9 +144,7 @@ class IngestWorker(Worker):
             return
         self._polled = True
         for source_id, why in overrides.invalid.items():
-            if self._invalid_logged.get(source_id) != why:
-                log.error("ingest: ignoring the run-time entry for source %s: %s", source_id, why)
-                self._invalid_logged[source_id] = why
+            self._invalid.report(source_id, why, "ingest: ignoring the run-time entry for source %s: %s", source_id, why, level=logging.ERROR)
         self.apply(control.wanted_sources(self.sources, overrides))
 
     def _publish_state(self) -> None:

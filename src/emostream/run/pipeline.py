@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from importlib import resources
@@ -27,8 +27,10 @@ from typing import Any
 
 from emostream.client.follow import follow_events, format_event
 from emostream.config import Config, SourceConfig, dump_config
+from emostream.run import reaper
 from emostream.run.live import LiveView
 from emostream.run.report import failed_sources, print_failed, print_summary
+from emostream.run.spawn import http_sockets, spawn, with_ports
 from emostream.streams.connection import RETRYABLE, connect
 from emostream.streams.embedded import EmbeddedRedis
 from emostream.streams.errors import RedisUnavailable
@@ -84,22 +86,18 @@ class Pipeline:
         self.live_view = live_view
         self.child_log_level = child_log_level
         self.embedded: EmbeddedRedis | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stop = threading.Event()
-        self._config_file: Path | None = None
         self._started_at = time.time()
         self.started_sources: set[str] = set()  # sources that started a session in this run
 
     # --- processes --------------------------------------------------------
 
-    def _spawn(self, role: str) -> None:
-        assert self._config_file is not None
-        cmd = [sys.executable, "-m", "emostream", "--config", str(self._config_file), "--log-level", self.child_log_level, role]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings are in the file
+    def _spawn(self, role: str, config_text: str, sock: socket.socket | None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings come through the pipe
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        # A process group of its own: Ctrl-C reaches only this runner, which then stops the
-        # workers one by one in order, each with one SIGTERM (see stop_process).
-        self.children[role] = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, process_group=0)
+        self.children[role] = spawn(role, config_text, sock, self.child_log_level, env)
         log.info("started %s (pid %d)", role, self.children[role].pid)
 
     def _stop_child(self, role: str, timeout: float = 30.0) -> int | None:
@@ -107,35 +105,39 @@ class Pipeline:
         return None if proc is None else stop_process(proc, role, timeout)
 
     def _start(self) -> None:
-        """Redis first (nothing is written for a Redis that refuses us), then the worker config, then the workers.
+        """Redis first (nothing is started for a Redis that refuses us), then the HTTP sockets, then the workers.
 
-        The config file may hold the Redis password: it is created readable by
-        this user only and removed by :meth:`_shutdown`, which every path out of
-        :meth:`run` goes through, a failed start included.
+        Nothing is written to disk: each worker gets its configuration (which
+        may hold the Redis password) through a pipe, see :mod:`emostream.run.spawn`.
         """
         config = self.config
         if not config.redis.url:
             self.embedded = EmbeddedRedis().start()
+            self._reaper = reaper.start(self.embedded.pid, self.embedded.folder)  # ends it if this runner is killed
             config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": self.embedded.url})})
             self.config = config
         connect(config.redis).close()
-        handle, name = tempfile.mkstemp(prefix="emostream-", suffix=".yaml")
-        self._config_file = Path(name)
-        with os.fdopen(handle, "w") as out:  # mkstemp: readable by this user only (it may hold secrets)
-            out.write(dump_config(config))
-        for role in ROLES:
-            self._spawn(role)
+        sockets, notes = http_sockets(config)
+        try:
+            for note in notes:
+                print(f"emostream run: {note}", file=sys.stderr, flush=True)
+            self.config = config = with_ports(config, sockets)
+            text = dump_config(config)
+            for role in ROLES:
+                self._spawn(role, text, sockets.get(role))
+        finally:
+            for sock in sockets.values():
+                sock.close()  # the workers hold their own copies
         if config.web.enabled:
-            http = config.http
-            port = http.aggregator_port or "<aggregator port>"
-            print(f"Live web view: http://{http.host}:{port}/", flush=True)
+            print(f"Live web view: http://{config.http.host}:{config.http.aggregator_port}/", flush=True)
 
     def _shutdown(self) -> dict[str, int | None]:
         codes = {role: self._stop_child(role) for role in reversed(ROLES)}
+        if self._reaper is not None:
+            self._reaper.kill()  # no clean-up from it: the server is stopped here
+            self._reaper.wait()
         if self.embedded is not None:
             self.embedded.stop()
-        if self._config_file is not None:
-            self._config_file.unlink(missing_ok=True)
         return codes
 
     # --- watching ---------------------------------------------------------
@@ -273,7 +275,9 @@ class Pipeline:
         has_live = any(src.is_live for src in self.config.sources)
         for summary in summaries.values():
             print_summary(summary, self.config.aggregator.summary_dir)
-        failed = {} if interrupted or has_live else failed_sources(self.config.sources, self.started_sources, summaries.values())
+        # A worker that failed (at start-up, say) is the cause: its sources are not to blame.
+        quiet = interrupted or has_live or failed_role is not None
+        failed = {} if quiet else failed_sources(self.config.sources, self.started_sources, summaries.values())
         if failed:
             print_failed(failed)
         # -SIGTERM: a worker that had not yet set up its handler when this runner stopped it.

@@ -4,8 +4,8 @@ Ingest adds each source id to that set when it first publishes, so a reader
 that wants every source (the aggregator, ``emostream events``, the Python
 subscriber) looks at the set about once a second and starts reading the
 streams of sources it has not seen yet. A member that is not a valid source
-id (``config.ids``) is skipped with one warning: it would name a stream no
-emostream process writes.
+id (``config.ids``) is skipped with one warning per member and process (then
+only counted, ``infra.faults``): it would name a stream no emostream process writes.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import Any
 import redis
 
 from emostream.config.ids import is_source_id, shown
+from emostream.infra.faults import fault_log
 from emostream.streams.keys import Keys
 
 log = logging.getLogger(__name__)
+_bad_members = fault_log("source_set_member", log)
 
 
 def registered_sources(client: redis.Redis, keys: Keys) -> list[str]:
@@ -32,7 +34,8 @@ def registered_sources(client: redis.Redis, keys: Keys) -> list[str]:
         if is_source_id(source):
             out.append(source)
         else:
-            log.warning("ignoring %s in %s: not a valid source id", shown(source), keys.sources)
+            _bad_members.report(source, "invalid id", "ignoring %s in %s: not a valid source id (said once; counted in emostream_faults_total)",
+                                shown(source), keys.sources)
     return sorted(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import TracebackType
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,15 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self._server.port}/0"
+
+    @property
+    def pid(self) -> int:
+        return int(self._server._process.pid)  # type: ignore[union-attr]
+
+    @property
+    def folder(self) -> Path:
+        """Where the server keeps its configuration and log (a temporary folder, removed by :meth:`stop`)."""
+        return Path(self._server.data_dir)
 
     def stop(self) -> None:
         self._server.stop()

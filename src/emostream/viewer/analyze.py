@@ -7,8 +7,9 @@ face, emotion, confidence). Runs in-process: no Redis, no workers.
 
 Images and video frames larger than ``--max-pixels`` (default
 ``ingest.max_frame_pixels``) are refused before they are decoded: an image's
-size is read from its header, a video's from its stream parameters, so a
-small file claiming a huge picture cannot exhaust memory. The refused input
+size is read from its header (any format OpenCV reads, see ``headers``), a
+video's from its stream parameters, so a small file claiming a huge picture
+cannot exhaust memory. The refused input
 is reported and the others are analysed.
 """
 
@@ -25,7 +26,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from emostream.infra.emotions import EMOTIONS
-from emostream.viewer.inputs import DEFAULT_MAX_PIXELS, AnalyzeError, Input, check_pixels, collect_inputs, image_size
+from emostream.viewer.headers import limit_opencv_pixels, picture_size
+from emostream.viewer.inputs import DEFAULT_MAX_PIXELS, AnalyzeError, Input, check_pixels, collect_inputs
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,15 @@ def analyze_image(item: Input, analyzer: FaceAnalyzer, out_dir: Path, blur: bool
 
     from emostream.viewer.annotate import annotate
 
-    size = image_size(item.path)
+    size = picture_size(item.path)
     if size is not None:
         check_pixels(item.path, *size, max_pixels)
-    frame = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+    try:
+        frame = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV's own pixel limit (see viewer.headers), for a header none of ours could read
+        if "CV_IO_MAX_IMAGE" not in str(exc):
+            raise AnalyzeError(f"{item.path}: not a readable image") from None
+        raise AnalyzeError(f"{item.path}: image is over the limit of {max_pixels / 1e6:.1f} MP (--max-pixels or ingest.max_frame_pixels)") from None
     if frame is None:
         raise AnalyzeError(f"{item.path}: not a readable image")
     check_pixels(item.path, frame.shape[1], frame.shape[0], max_pixels)  # a header Pillow could not read
@@ -228,6 +235,7 @@ def main(args: argparse.Namespace) -> int:
     if args.max_pixels is not None and args.max_pixels < 1:
         print("emostream analyze: --max-pixels must be at least 1", file=sys.stderr)
         return 2
+    limit_opencv_pixels(args.max_pixels or config.ingest.max_frame_pixels)  # before anything loads cv2
     try:
         _, _, errors = run(args.paths, args.out, config, args.blur, args.every_nth, args.model, max_pixels=args.max_pixels)
     except AnalyzeError as exc:

@@ -23,22 +23,6 @@ def check_pixels(path: Path, width: int, height: int, max_pixels: int, what: str
         )
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the image's header, without decoding its pixels; None if Pillow cannot tell.
-
-    Pillow's own decompression-bomb guard is switched off here: the caller's
-    ``--max-pixels`` replaces it, and its error would hide the size.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None  # OpenCV may still read it; its own failure message is clear
-
-
 @dataclass(frozen=True)
 class Input:
     path: Path
