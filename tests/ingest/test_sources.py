@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.scenes import testclips
 from benchmarks.scenes.faces import fer_dir
-from benchmarks.scenes.generate import CACHE as scene_cache_dir
+from benchmarks.scenes.generate import CACHE as SCENE_CACHE
 from emostream.config.sources import guess_live, source_kind
 from emostream.ingest.errors import KINDS, SourceError, classify_open_error
 from emostream.ingest.reader import LatestFrameReader
@@ -296,7 +296,7 @@ def test_a_server_that_accepts_but_never_answers_is_unreachable_after_the_open_t
 
 
 needs_fer = pytest.mark.skipif(
-    not (fer_dir() / "fer2013new.csv").is_file() and not (scene_cache_dir / "faces-tune.npz").is_file(),
+    not (fer_dir() / "fer2013new.csv").is_file() and not (SCENE_CACHE / "faces-tune.npz").is_file(),
     reason="no FER2013/FER+ data (../shared/data/fer2013 or EMOSTREAM_FER_DIR) and no cached face pool",
 )
 
