@@ -36,7 +36,17 @@ class DetectorConfig(Section):
     )
     min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
     min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
-    margin: float = Field(0.15, ge=0, le=1, description="Margin added around each box before cropping, as a fraction of its size.")
+    upright: bool = Field(
+        True,
+        description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
+        "upright and frame it as FER2013 faces are (brows to chin), in one warp from the frame; off: the box crop below.",
+    )
+    margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Margin added around each box before cropping, as a fraction of its size (the box crop: Haar, or upright off).",
+    )
 
 
 class TrackerConfig(Section):

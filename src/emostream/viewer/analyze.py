@@ -47,13 +47,13 @@ class FaceAnalyzer:
 
     def faces(self, frame_bgr: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         """(detection, probabilities) for each big-enough face, one forward pass per frame."""
-        from emostream.detector.crop import crop_face
+        from emostream.detector.crop import crop_detection
 
         det_cfg = self.config.detector
         detections = [d for d in self.detector.detect(frame_bgr) if min(d.w, d.h) >= det_cfg.min_face_px]
         if not detections:
             return []
-        crops = np.stack([crop_face(frame_bgr, d.box, self.card, det_cfg.margin) for d in detections])
+        crops = np.stack([crop_detection(frame_bgr, d, self.card, det_cfg.margin, det_cfg.upright) for d in detections])
         return list(zip(detections, self.runtime.predict(crops), strict=True))
 
     def close(self) -> None:

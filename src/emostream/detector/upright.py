@@ -1,0 +1,67 @@
+"""The geometry of an upright crop: one similarity transform from frame pixels to the model's input.
+
+The emotion model was trained on FER2013 crops: 48x48, roughly upright, from
+the brows to the chin. BlazeFace's keypoints say how a face is turned in the
+frame; its box says how big the face is. The study in
+``benchmarks/scenes/framing.py`` put BlazeFace on FER faces pasted into scenes
+(whose true square and roll are known) and found the box's side equals the FER
+square's side within 9 % at any roll, with its centre 0.13 sides below the
+square's, while the face's turn is best read from all four central keypoints
+at once (eyes, nose, mouth) fitted to their mean FER positions: the eye line
+alone is noisier. So the turn comes from the keypoints and the size and
+position from the box, and the crop reproduces FER's framing, only levelled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Mean positions of BlazeFace's right eye, left eye, nose tip and mouth on FER2013 faces, in face sides from the
+#: face's centre (x right, y down); FER Training faces, unrolled (``python -m benchmarks.scenes.framing roll_0``).
+TEMPLATE: tuple[tuple[float, float], ...] = ((-0.156, -0.090), (0.228, -0.035), (0.004, 0.146), (-0.019, 0.340))
+#: Where the FER face's centre lies from BlazeFace's box centre, in box sides, in the face's own upright frame.
+BOX_TO_FACE: tuple[float, float] = (-0.012, -0.131)
+_TX = sum(x for x, _ in TEMPLATE) / len(TEMPLATE)
+_TY = sum(y for _, y in TEMPLATE) / len(TEMPLATE)
+_CENTRED = tuple((x - _TX, y - _TY) for x, y in TEMPLATE)
+
+
+def turn(keypoints: tuple[tuple[float, float], ...]) -> float:
+    """Radians the face is turned on screen (clockwise positive, as image y points down) against :data:`TEMPLATE`.
+
+    The least-squares rotation carrying the template's four points onto the
+    detected ones (both centred); scale and position do not affect it.
+    """
+    points = keypoints[: len(TEMPLATE)]
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    cross = dot = 0.0
+    for (tx, ty), (px, py) in zip(_CENTRED, points, strict=True):
+        px, py = px - mx, py - my
+        cross += tx * py - ty * px
+        dot += tx * px + ty * py
+    return math.atan2(cross, dot)
+
+
+def upright_matrix(
+    box: tuple[int, int, int, int], keypoints: tuple[tuple[float, float], ...], width: int, height: int, scale: float = 1.0
+) -> np.ndarray:
+    """2x3 affine matrix taking frame pixels to a ``width`` x ``height`` crop in which the face stands upright.
+
+    The crop's height spans ``scale`` box sides (its width the same pixel
+    pitch), centred on the FER face's centre; for ``cv2.warpAffine``.
+    """
+    x, y, w, h = box
+    side = max(w, h) * scale
+    angle = turn(keypoints)
+    cos, sin = math.cos(angle), math.sin(angle)
+    ox, oy = BOX_TO_FACE[0] * max(w, h), BOX_TO_FACE[1] * max(w, h)
+    cx = x + w / 2.0 + cos * ox - sin * oy
+    cy = y + h / 2.0 + sin * ox + cos * oy
+    pitch = height / side  # crop pixels per frame pixel
+    a, b = cos * pitch, sin * pitch  # rotate by -angle, then scale
+    return np.array(
+        [[a, b, width / 2.0 - a * cx - b * cy], [-b, a, height / 2.0 + b * cx - a * cy]], dtype=np.float64
+    )
