@@ -6,7 +6,8 @@ every detection matched to a face this prints the keypoints and the box in
 that face's own upright frame (origin at the face's centre, unit = its side),
 so the crop that reproduces FER's framing can be read off: where the eyes sit,
 how far apart they are, and how well the eye line measures the roll.
-``python -m benchmarks.scenes.framing --split tune roll_0 roll_15 roll_30``
+``python -m benchmarks.scenes.framing --split tune roll_0 roll_15 roll_30`` (in scenes, with the roll
+error); ``python -m benchmarks.scenes.framing --pasted 300`` (the template: many faces, mirrored too).
 """
 
 from __future__ import annotations
@@ -81,12 +82,52 @@ def study(paths: list[Path], backend: str) -> None:
           f"x {box[:, 2].mean():+.3f} y {box[:, 3].mean():+.3f} (face side units)")
 
 
+def pasted(count: int, backend: str, size: int = 120) -> None:
+    """The template: ``count`` FER faces, each also mirrored, pasted upright alone on a plain frame.
+
+    Mirroring makes the mean symmetric (a level eye line by construction) and
+    cancels any handedness of the detector; hundreds of people, where a
+    scene clip holds a few dozen.
+    """
+    from benchmarks.scenes.compose import head_patch, paste
+    from benchmarks.scenes.faces import face_pool
+    from emostream.config import load_config
+    from emostream.detector import make_detector
+
+    cfg = load_config(None)
+    cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"backend": backend})})
+    pool = face_pool("tune", CACHE)
+    truth = {"box": [160 - size // 2, 160 - size // 2, size, size], "roll": 0.0}
+    rows, boxes = [], []
+    with make_detector(cfg.detector) as detector:
+        for index in range(count):
+            for face in (pool.images[index], pool.images[index][:, ::-1]):
+                frame = np.full((320, 320, 3), 110.0, np.float32)
+                paste(frame, *head_patch(np.ascontiguousarray(face), size, 0.0, (0.9, 0.7, 0.5), (0.2, 0.15, 0.1)), 160, 160)
+                rgb = frame.astype(np.uint8)
+                found = detector.detect_native(rgb if detector.colour == "rgb" else np.ascontiguousarray(rgb[:, :, ::-1]))
+                if len(found) == 1 and found[0].keypoints:
+                    det = found[0]
+                    rows.append(_upright(truth, np.asarray(det.keypoints[:4], np.float64)))
+                    boxes.append((det.w / size, (det.x + det.w / 2 - 160) / size, (det.y + det.h / 2 - 160) / size))
+    pts, box = np.stack(rows), np.asarray(boxes)
+    print(f"{backend}: {len(pts)} detections of {2 * count} pasted faces ({size} px)")
+    for i, name in enumerate(NAMES):
+        mean, sd = pts[:, i].mean(axis=0), pts[:, i].std(axis=0)
+        print(f"  {name:9s} x {mean[0]:+.3f} ±{sd[0]:.3f}  y {mean[1]:+.3f} ±{sd[1]:.3f}")
+    print(f"  box side {box[:, 0].mean():.3f} ±{box[:, 0].std():.3f}; centre x {box[:, 1].mean():+.3f} y {box[:, 2].mean():+.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clips", nargs="+")
+    parser.add_argument("clips", nargs="*")
+    parser.add_argument("--pasted", type=int, default=0, help="instead: this many FER faces (and their mirror images) pasted alone")
     parser.add_argument("--split", default="tune", choices=("tune", "test"))
     parser.add_argument("--backend", default="mediapipe", choices=("mediapipe", "blazeface"))
     args = parser.parse_args()
+    if args.pasted:
+        pasted(args.pasted, args.backend)
+        return
     study([CACHE / args.split / f"{name}.mp4" for name in args.clips], args.backend)
 
 

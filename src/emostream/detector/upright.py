@@ -7,9 +7,10 @@ frame; its box says how big the face is. The study in
 (whose true square and roll are known) and found the box's side equals the FER
 square's side within 9 % at any roll, with its centre 0.13 sides below the
 square's, while the face's turn is best read from all four central keypoints
-at once (eyes, nose, mouth) fitted to their mean FER positions: the eye line
-alone is noisier. So the turn comes from the keypoints and the size and
-position from the box, and the crop reproduces FER's framing, only levelled.
+at once (eyes, nose, mouth) fitted to their mean FER positions, a level and
+symmetric template: the eye line alone is noisier. So the turn comes from
+the keypoints and the size and position from the box, and the crop
+reproduces FER's framing with the eyes level.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import math
 import numpy as np
 
 #: Mean positions of BlazeFace's right eye, left eye, nose tip and mouth on FER2013 faces, in face sides from the
-#: face's centre (x right, y down); FER Training faces, unrolled (``python -m benchmarks.scenes.framing roll_0``).
-TEMPLATE: tuple[tuple[float, float], ...] = ((-0.156, -0.090), (0.228, -0.035), (0.004, 0.146), (-0.019, 0.340))
-#: Where the FER face's centre lies from BlazeFace's box centre, in box sides, in the face's own upright frame.
-BOX_TO_FACE: tuple[float, float] = (-0.012, -0.131)
+#: face's centre (x right, y down): 300 FER Training faces and their mirror images pasted upright, so the mean is
+#: symmetric and its eye line level (``python -m benchmarks.scenes.framing --pasted 300``), rounded.
+TEMPLATE: tuple[tuple[float, float], ...] = ((-0.191, -0.109), (0.191, -0.109), (0.0, 0.084), (0.0, 0.282))
+#: Where the FER face's centre lies from BlazeFace's box centre, in box sides, in the face's own upright frame:
+#: measured in the scene benchmark's roll sweep (faces of 80-120 px in 640x480 frames, tune), where the box's side
+#: was the FER square's within 9 % (``python -m benchmarks.scenes.framing roll_0 roll_30``); x set to 0 (symmetry).
+BOX_TO_FACE: tuple[float, float] = (0.0, -0.131)
 _TX = sum(x for x, _ in TEMPLATE) / len(TEMPLATE)
 _TY = sum(y for _, y in TEMPLATE) / len(TEMPLATE)
 _CENTRED = tuple((x - _TX, y - _TY) for x, y in TEMPLATE)
