@@ -74,7 +74,7 @@ def clip_crops(frames: list[np.ndarray], card: ModelCard) -> list[list[np.ndarra
     cfg = DetectorConfig.model_validate({})
     with make_detector(cfg) as detector:
         return [
-            [crop_detection(frame, d, card, cfg.margin, cfg.upright) for d in detector.detect(frame) if min(d.w, d.h) >= cfg.min_face_px]
+            [crop_detection(frame, d, card, cfg) for d in detector.detect(frame) if min(d.w, d.h) >= cfg.min_face_px]
             for frame in frames
         ]
 
@@ -137,7 +137,7 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
             for det in detector.detect(frame):
                 if min(det.w, det.h) < cfg.min_face_px:
                     continue
-                crop = crop_detection(frame, det, card, cfg.margin, cfg.upright)
+                crop = crop_detection(frame, det, card, cfg)
                 model.predict((crop.astype(np.float32) * card.scale + card.offset)[None], verbose=0)
                 faces += 1
         seconds = time.perf_counter() - began

@@ -12,9 +12,10 @@ import pytest
 
 from benchmarks.scenes import generate, testclips
 from benchmarks.scenes.faces import fer_dir
+from emostream.config import DetectorConfig
 from emostream.detector.base import Detection
 from emostream.detector.crop import crop_detection, crop_face, crop_upright
-from emostream.detector.upright import BOX_TO_FACE, TEMPLATE, turn, upright_matrix
+from emostream.detector.upright import BOX_TO_FACE, TEMPLATE, kept, turn, upright_matrix
 from emostream.infra.modelcard import load_card
 
 
@@ -83,9 +84,22 @@ def test_without_keypoints_or_with_upright_off_the_box_crop_is_used() -> None:
     haar = Detection(100, 60, 90, 90, 1.0)
     blaze = Detection(100, 60, 90, 90, 0.9, placed(10.0, 90.0, 145.0, 95.0))
     box_crop = crop_face(frame, haar.box, card, 0.15)
-    assert np.array_equal(crop_detection(frame, haar, card, 0.15, upright=True), box_crop)
-    assert np.array_equal(crop_detection(frame, blaze, card, 0.15, upright=False), box_crop)
-    assert not np.array_equal(crop_detection(frame, blaze, card, 0.15, upright=True), box_crop)
+    on, off = DetectorConfig(upright=True, margin=0.15), DetectorConfig(upright=False, margin=0.15)
+    assert np.array_equal(crop_detection(frame, haar, card, on), box_crop)
+    assert np.array_equal(crop_detection(frame, blaze, card, off), box_crop)
+    assert not np.array_equal(crop_detection(frame, blaze, card, on), box_crop)
+    with pytest.raises(ValueError, match="keypoints"):
+        crop_upright(frame, haar, card)
+
+
+def test_small_tilts_are_kept_and_larger_ones_brought_back_to_the_band() -> None:
+    assert kept(math.radians(5.0), 8.0) == 0.0 and kept(math.radians(-8.0), 8.0) == 0.0
+    assert abs(math.degrees(kept(math.radians(30.0), 8.0)) - 22.0) < 1e-9
+    assert abs(math.degrees(kept(math.radians(-30.0), 8.0)) + 22.0) < 1e-9
+    assert kept(0.3, 0.0) == 0.3
+    # A face turned 30° comes out turned 8°, the band's edge
+    matrix = upright_matrix((270, 203, 100, 100), placed(30.0, 100.0, 320.0, 240.0), 48, 48, keep_deg=8.0)
+    assert abs(eye_line_deg(apply(matrix, placed(30.0, 100.0, 320.0, 240.0))) - 8.0) < 1e-6
 
 
 needs_fer = pytest.mark.skipif(
@@ -104,13 +118,12 @@ def on_its_own_crop(detector: object, crop: np.ndarray) -> float | None:
 
 @needs_fer
 def test_tilted_faces_in_real_clips_come_out_with_level_eyes(tmp_path: Path) -> None:
-    """Six people rolled by 25° (either way), FFmpeg-decoded, seen by the default detector, cropped upright.
+    """Six people rolled by 25° (either way), FFmpeg-decoded, seen by the default detector, cropped fully level.
 
     BlazeFace's keypoints on one FER face can be far off (a hand over the
     mouth, a face turned aside), so the test pools the frames of six people:
     most crops must be level, not every one.
     """
-    from emostream.config import DetectorConfig
     from emostream.detector import make_detector
 
     card = load_card(None)

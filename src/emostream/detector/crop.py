@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from emostream.config import DetectorConfig
 from emostream.detector.base import Detection
 from emostream.detector.upright import upright_matrix
 from emostream.infra.modelcard import ModelCard
@@ -44,7 +45,7 @@ def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], card: ModelCard
     return np.ascontiguousarray(patch.reshape(card.input_shape))
 
 
-def crop_upright(frame: np.ndarray, detection: Detection, card: ModelCard, colour: str = "bgr") -> np.ndarray:
+def crop_upright(frame: np.ndarray, detection: Detection, card: ModelCard, colour: str = "bgr", keep_deg: float = 0.0) -> np.ndarray:
     """uint8 crop of shape ``card.input_shape``, the face levelled by its keypoints (which it must have).
 
     Bilinear sampling, no area averaging: on the scene benchmark's 128-300 px
@@ -53,8 +54,9 @@ def crop_upright(frame: np.ndarray, detection: Detection, card: ModelCard, colou
     Pixels beyond the frame's edge repeat the edge, so a face at the border
     keeps its proportions instead of being squeezed.
     """
-    assert detection.keypoints is not None, "an upright crop needs keypoints"
-    matrix = upright_matrix(detection.box, detection.keypoints, card.width, card.height)
+    if detection.keypoints is None:
+        raise ValueError("an upright crop needs the detection's keypoints")
+    matrix = upright_matrix(detection.box, detection.keypoints, card.width, card.height, keep_deg=keep_deg)
     patch = cv2.warpAffine(frame, matrix, (card.width, card.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if card.color == "gray":
         patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
@@ -63,8 +65,8 @@ def crop_upright(frame: np.ndarray, detection: Detection, card: ModelCard, colou
     return np.ascontiguousarray(patch.reshape(card.input_shape))
 
 
-def crop_detection(frame: np.ndarray, detection: Detection, card: ModelCard, margin: float, upright: bool, colour: str = "bgr") -> np.ndarray:
-    """The model's crop of one detection: upright where it has keypoints and ``upright`` is on, else the box crop."""
-    if upright and detection.keypoints is not None:
-        return crop_upright(frame, detection, card, colour)
-    return crop_face(frame, detection.box, card, margin, colour)
+def crop_detection(frame: np.ndarray, detection: Detection, card: ModelCard, config: DetectorConfig, colour: str = "bgr") -> np.ndarray:
+    """The model's crop of one detection: upright where it has keypoints and ``config.upright`` is on, else the box crop."""
+    if config.upright and detection.keypoints is not None:
+        return crop_upright(frame, detection, card, colour, config.upright_keep_deg)
+    return crop_face(frame, detection.box, card, config.margin, colour)

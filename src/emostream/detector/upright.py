@@ -49,17 +49,35 @@ def turn(keypoints: tuple[tuple[float, float], ...]) -> float:
     return math.atan2(cross, dot)
 
 
+def kept(angle: float, keep_deg: float) -> float:
+    """The part of a turn (radians) to undo when tilts up to ``keep_deg`` stay as they are.
+
+    FER2013's own faces lean up to about 12° either way (the model learned
+    them so), and keypoints on a small face wobble by a few degrees; so a
+    small tilt is left alone and a larger one is brought back to the band's
+    edge, not past it.
+    """
+    band = math.radians(keep_deg)
+    return math.copysign(max(0.0, abs(angle) - band), angle)
+
+
 def upright_matrix(
-    box: tuple[int, int, int, int], keypoints: tuple[tuple[float, float], ...], width: int, height: int, scale: float = 1.0
+    box: tuple[int, int, int, int],
+    keypoints: tuple[tuple[float, float], ...],
+    width: int,
+    height: int,
+    scale: float = 1.0,
+    keep_deg: float = 0.0,
 ) -> np.ndarray:
     """2x3 affine matrix taking frame pixels to a ``width`` x ``height`` crop in which the face stands upright.
 
     The crop's height spans ``scale`` box sides (its width the same pixel
-    pitch), centred on the FER face's centre; for ``cv2.warpAffine``.
+    pitch), centred on the FER face's centre; tilts up to ``keep_deg`` are
+    kept (:func:`kept`); for ``cv2.warpAffine``.
     """
     x, y, w, h = box
     side = max(w, h) * scale
-    angle = turn(keypoints)
+    angle = kept(turn(keypoints), keep_deg)
     cos, sin = math.cos(angle), math.sin(angle)
     ox, oy = BOX_TO_FACE[0] * max(w, h), BOX_TO_FACE[1] * max(w, h)
     cx = x + w / 2.0 + cos * ox - sin * oy

@@ -54,7 +54,7 @@ class FaceAnalyzer:
         detections = [d for d in self.detector.detect(frame_bgr) if min(d.w, d.h) >= det_cfg.min_face_px]
         if not detections:
             return []
-        crops = np.stack([crop_detection(frame_bgr, d, self.card, det_cfg.margin, det_cfg.upright) for d in detections])
+        crops = np.stack([crop_detection(frame_bgr, d, self.card, det_cfg) for d in detections])
         return list(zip(detections, self.runtime.predict(crops), strict=True))
 
     def close(self) -> None:
