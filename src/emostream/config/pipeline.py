@@ -42,11 +42,12 @@ class DetectorConfig(Section):
         "upright and frame it as FER2013 faces are (brows to chin), in one warp from the frame; off: the box crop below.",
     )
     upright_keep_deg: float = Field(
-        8.0,
+        0.0,
         ge=0,
         le=45,
         description="Upright crops: tilts up to this many degrees are left as they are and larger ones are turned back to it "
-        "(FER2013's own faces lean that much, and keypoints wobble); 0: every face levelled.",
+        "(FER2013's own faces lean up to ~12°; 8 trades roll robustness for upright faces, see docs/decisions.md); 0: every "
+        "face levelled.",
     )
     margin: float = Field(
         0.15,
