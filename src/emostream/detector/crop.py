@@ -28,6 +28,15 @@ def expand(box: tuple[int, int, int, int], margin: float, width: int, height: in
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
+def in_card_colour(patch: np.ndarray, card: ModelCard, colour: str) -> np.ndarray:
+    """A small patch in ``colour`` (bgr or rgb) turned into the card's colour; only patches, never whole frames."""
+    if card.color == "gray":
+        return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
+    if card.color != colour:  # rgb <-> bgr
+        return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    return patch
+
+
 def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], card: ModelCard, margin: float, colour: str = "bgr") -> np.ndarray:
     """uint8 crop of shape ``card.input_shape`` from a frame in ``colour`` (bgr or rgb).
 
@@ -35,11 +44,7 @@ def crop_face(frame: np.ndarray, box: tuple[int, int, int, int], card: ModelCard
     """
     height, width = frame.shape[:2]
     x, y, w, h = expand(box, margin, width, height)
-    patch = frame[y : y + h, x : x + w]
-    if card.color == "gray":
-        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
-    elif card.color != colour:  # rgb <-> bgr
-        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    patch = in_card_colour(frame[y : y + h, x : x + w], card, colour)
     shrinking = patch.shape[0] > card.height
     patch = cv2.resize(patch, (card.width, card.height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return np.ascontiguousarray(patch.reshape(card.input_shape))
@@ -58,10 +63,7 @@ def crop_upright(frame: np.ndarray, detection: Detection, card: ModelCard, colou
         raise ValueError("an upright crop needs the detection's keypoints")
     matrix = upright_matrix(detection.box, detection.keypoints, card.width, card.height, keep_deg=keep_deg)
     patch = cv2.warpAffine(frame, matrix, (card.width, card.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if card.color == "gray":
-        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
-    elif card.color != colour:
-        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+    patch = in_card_colour(patch, card, colour)
     return np.ascontiguousarray(patch.reshape(card.input_shape))
 
 
