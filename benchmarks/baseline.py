@@ -69,12 +69,12 @@ def clip_frames(clip: Path) -> list[np.ndarray]:
 def clip_crops(frames: list[np.ndarray], card: ModelCard) -> list[list[np.ndarray]]:
     """The face crops of each frame, cut exactly as ingest cuts them."""
     from emostream.detector import make_detector
-    from emostream.detector.crop import crop_face
+    from emostream.detector.crop import crop_detection
 
     cfg = DetectorConfig.model_validate({})
     with make_detector(cfg) as detector:
         return [
-            [crop_face(frame, d.box, card, cfg.margin) for d in detector.detect(frame) if min(d.w, d.h) >= cfg.min_face_px]
+            [crop_detection(frame, d, card, cfg) for d in detector.detect(frame) if min(d.w, d.h) >= cfg.min_face_px]
             for frame in frames
         ]
 
@@ -125,7 +125,7 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
 
     from emostream.classifier.keras_dtype import single_io
     from emostream.detector import make_detector
-    from emostream.detector.crop import crop_face
+    from emostream.detector.crop import crop_detection
 
     cfg = DetectorConfig.model_validate({})
     model = single_io(keras.models.load_model(card.path("keras"), compile=False))
@@ -137,7 +137,7 @@ def per_face_loop(card: ModelCard, frames: list[np.ndarray]) -> LoopRate:
             for det in detector.detect(frame):
                 if min(det.w, det.h) < cfg.min_face_px:
                     continue
-                crop = crop_face(frame, det.box, card, cfg.margin)
+                crop = crop_detection(frame, det, card, cfg)
                 model.predict((crop.astype(np.float32) * card.scale + card.offset)[None], verbose=0)
                 faces += 1
         seconds = time.perf_counter() - began

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -14,10 +15,13 @@ from pathlib import Path
 import av
 import pytest
 
+from benchmarks.scenes import testclips
+from benchmarks.scenes.faces import fer_dir
+from benchmarks.scenes.generate import CACHE as SCENE_CACHE
 from emostream.config.sources import guess_live, source_kind
 from emostream.ingest.errors import KINDS, SourceError, classify_open_error
 from emostream.ingest.reader import LatestFrameReader
-from emostream.ingest.sources import VideoSource
+from emostream.ingest.sources import VideoSource, short_tolerance
 
 
 @pytest.mark.parametrize(
@@ -289,3 +293,42 @@ def test_a_server_that_accepts_but_never_answers_is_unreachable_after_the_open_t
         took = time.monotonic() - started
     assert caught.value.kind == "unreachable" and "did not answer" in str(caught.value), str(caught.value)
     assert took < 4.0, f"the open should give up after about open_timeout_s (1 s), took {took:.1f} s"
+
+
+needs_fer = pytest.mark.skipif(
+    not (fer_dir() / "fer2013new.csv").is_file() and not (SCENE_CACHE / "faces-tune.npz").is_file(),
+    reason="no FER2013/FER+ data (../shared/data/fer2013 or EMOSTREAM_FER_DIR) and no cached face pool",
+)
+
+
+@needs_fer
+def test_a_file_a_few_frames_short_of_its_count_ends_normally_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Given an MP4 whose index declares 98 frames, 95 of them in the file
+    clip = testclips.short_file(tmp_path, frames=98, missing=3)
+    source = VideoSource(str(clip.path))
+    # When it is read to its end
+    with caplog.at_level(logging.WARNING, logger="emostream.ingest.sources"):
+        frames = sum(1 for _ in source.frames())
+    # Then every frame in it came out, no error was raised, and one warning names the shortfall
+    assert frames == 95, f"the 95 frames in the file should decode, got {frames}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "3 frame(s) short of the 98" in warnings[0], warnings
+
+
+@needs_fer
+def test_a_file_cut_well_before_its_declared_end_is_still_corrupt(tmp_path: Path) -> None:
+    # Given the same kind of file with 20 of its 98 frames cut off (1.3 s at 15 fps: past the 5-frame / 0.5 s tolerance)
+    clip = testclips.short_file(tmp_path, frames=98, missing=20)
+    source = VideoSource(str(clip.path))
+    frames = 0
+    # When it is read, its good frames come out, then the cut is an error
+    with pytest.raises(SourceError) as caught:
+        for _ in source.frames():
+            frames += 1
+    assert caught.value.kind == "corrupt" and "truncated: 78 of 98" in str(caught.value), str(caught.value)
+    assert frames == 78
+
+
+def test_the_tolerance_is_five_frames_or_half_a_second() -> None:
+    assert short_tolerance(15.0) == 7 and short_tolerance(60.0) == 30
+    assert short_tolerance(5.0) == 5, "a slow file may still lack a few frames"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -46,6 +47,24 @@ def test_an_image_gets_an_annotated_copy_and_one_line_per_face(portrait: Path, t
     original, annotated = cv2.imread(str(portrait)), cv2.imread(str(tmp_path / "out" / portrait.name))
     assert annotated.shape == original.shape
     assert np.mean(cv2.absdiff(original, annotated)) > 1, "the copy should carry boxes and bars"
+
+
+def test_every_input_gets_a_line_an_image_without_a_face_included(portrait: Path, tmp_path: Path) -> None:
+    # Given a portrait and a plain gray picture, in a folder
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(portrait, folder / "people.png")
+    cv2.imwrite(str(folder / "wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    printed = io.StringIO()
+    # When analyze goes through the folder
+    done, faces, errors = run([folder], tmp_path / "out", parse_config({}), out=printed)
+    lines = printed.getvalue().splitlines()
+    # Then the faceless picture has its own line, the portrait its face lines, and the total counts both inputs
+    assert (done, faces, errors) == (2, 2, []), (done, faces, errors)
+    assert f"{folder / 'wall.png'}: no face" in lines, lines
+    assert sum(line.startswith(f"{folder / 'people.png'} face ") for line in lines) == 2, lines
+    assert not any("people.png: no face" in line for line in lines), lines
+    assert lines[-1].startswith("analysed 2 of 2 input(s): 2 face(s)"), lines
 
 
 def test_blur_makes_faces_unrecognisable(portrait: Path, tmp_path: Path) -> None:

@@ -36,7 +36,25 @@ class DetectorConfig(Section):
     )
     min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
     min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
-    margin: float = Field(0.15, ge=0, le=1, description="Margin added around each box before cropping, as a fraction of its size.")
+    upright: bool = Field(
+        True,
+        description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
+        "upright and frame it as FER2013 faces are (brows to chin), in one warp from the frame; off: the box crop below.",
+    )
+    upright_keep_deg: float = Field(
+        0.0,
+        ge=0,
+        le=45,
+        description="Upright crops: tilts up to this many degrees are left as they are and larger ones are turned back to it "
+        "(FER2013's own faces lean up to ~12°; 8 trades roll robustness for upright faces, see docs/decisions.md); 0: every "
+        "face levelled.",
+    )
+    margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Margin added around each box before cropping, as a fraction of its size (the box crop: Haar, or upright off).",
+    )
 
 
 class TrackerConfig(Section):

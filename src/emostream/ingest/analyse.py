@@ -11,7 +11,7 @@ import time
 
 from emostream.config import SourceConfig
 from emostream.detector import Detector
-from emostream.detector.crop import crop_face
+from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
 from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.parts import Preview, RunnerParts
@@ -50,7 +50,7 @@ class FrameAnalyser:
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour)
-        crops = [crop_face(image, det.box, card, det_cfg.margin, colour) for det, _ in tracked]
+        crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         decode_detect_ms = (frame.decode_s + time.perf_counter() - began) * 1000.0
         height, width = image.shape[:2]
         seq = session.seq

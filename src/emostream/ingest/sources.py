@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 
 # A live stream that yields this many undecodable packets in a row is treated as broken.
 MAX_CONSECUTIVE_DECODE_ERRORS = 100
+# A file may end this many frames, or this many seconds, short of its declared frame count (the larger) and still be whole.
+SHORT_FRAMES = 5
+SHORT_SECONDS = 0.5
+
+
+def short_tolerance(rate: float) -> int:
+    """Frames a file may lack against its container's count and still end as ``eof`` (docs/sources.md)."""
+    return max(SHORT_FRAMES, int(SHORT_SECONDS * rate))
 
 
 class VideoSource:
@@ -241,14 +249,26 @@ class VideoSource:
         return SourceError("disconnected", self.url, f"{name}: {text}")
 
     def _check_complete(self, stream: Any) -> None:
-        """A file that decoded nothing, fewer frames than it declares, or with bad packets is damaged."""
+        """A file that decoded nothing, with bad packets, or far fewer frames than it declares is damaged.
+
+        A file a little short of its declared count is a file: edit lists,
+        B-frame reordering and rounded metadata make containers over-count by
+        a few frames, and players show it without a word. Up to
+        :func:`short_tolerance` missing frames end it normally, with one
+        warning line; more is a cut-off file.
+        """
         declared = int(stream.frames or 0)
         if self.decoded == 0:
             raise SourceError("not_video" if not self.decode_errors else "corrupt", self.url, "no frame could be decoded")
-        if declared and self.decoded + self.decode_errors < declared * 0.98:
-            raise SourceError("corrupt", self.url, f"truncated: {self.decoded} of {declared} frames decoded")
         if self.decode_errors:
             raise SourceError("corrupt", self.url, f"{self.decode_errors} damaged packet(s) skipped, {self.decoded} frames decoded")
+        missing = declared - self.decoded
+        if missing <= 0:
+            return
+        rate = float(stream.average_rate or 25)
+        if missing > short_tolerance(rate):
+            raise SourceError("corrupt", self.url, f"truncated: {self.decoded} of {declared} frames decoded")
+        log.warning("%s: ended %d frame(s) short of the %d its container declares; taken as its end", self.name, missing, declared)
 
     def _opencv_frames(self) -> Iterator[Frame]:
         start = time.monotonic()

@@ -3,7 +3,8 @@
 Writes an annotated copy of every input (box, emotion label and the seven
 probability bars per face; ``--blur`` blurs the faces too) and one JSON line
 per face to ``detections.jsonl``, and prints one line per face (file, frame,
-face, emotion, confidence). Runs in-process: no Redis, no workers.
+face, emotion, confidence), or ``<file>: no face`` for an input in which it
+finds none. Runs in-process: no Redis, no workers.
 
 Images and video frames larger than ``--max-pixels`` (default
 ``ingest.max_frame_pixels``) are refused before they are decoded: an image's
@@ -49,13 +50,13 @@ class FaceAnalyzer:
 
     def faces(self, frame_bgr: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         """(detection, probabilities) for each big-enough face, one forward pass per frame."""
-        from emostream.detector.crop import crop_face
+        from emostream.detector.crop import crop_detection
 
         det_cfg = self.config.detector
         detections = [d for d in self.detector.detect(frame_bgr) if min(d.w, d.h) >= det_cfg.min_face_px]
         if not detections:
             return []
-        crops = np.stack([crop_face(frame_bgr, d.box, self.card, det_cfg.margin) for d in detections])
+        crops = np.stack([crop_detection(frame_bgr, d, self.card, det_cfg) for d in detections])
         return list(zip(detections, self.runtime.predict(crops), strict=True))
 
     def close(self) -> None:
@@ -197,6 +198,8 @@ def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every
                     faces += 1
                     per_frame[record["frame"]] = per_frame.get(record["frame"], 0) + 1
                     print(face_line(record, per_frame[record["frame"]]), file=out)
+                if not per_frame:  # every input gets a line: silence would read as "not looked at"
+                    print(f"{item.path}: no face", file=out)
                 done += 1
             except AnalyzeError as exc:
                 errors.append(str(exc))
