@@ -25,6 +25,7 @@ from emostream.infra.metrics import FINISH_PARTS, AggregatorMetrics
 log = logging.getLogger(__name__)
 MAX_TRIES = 3
 RETRY_S = 2.0
+RELOG_S = 300.0  # a disk fault that comes and goes (a small file fits, a chart does not) is logged again only after this
 
 
 def brief(exc: BaseException) -> str:
@@ -39,6 +40,8 @@ class FinishFaults:
         self.tries: dict[tuple[str, str], int] = {}
         self.retry_at: dict[str, float] = {}
         self.disk: str | None = None  # the cause of the last failed write, until one succeeds
+        self._logged: dict[str, float] = {}  # disk fault cause -> when its line was last logged
+        self._announced = False  # the line of the current fault was logged: its end is logged too
 
     def due(self, session: str) -> bool:
         """False while a failed session waits for its next try."""
@@ -65,9 +68,10 @@ class FinishFaults:
 
     def wrote(self) -> None:
         """A write succeeded: a disk fault is over."""
-        if self.disk is not None:
+        if self.disk is not None and self._announced:
+            self._announced = False
             log.warning("aggregator: summaries are written to %s again (the %s fault is over)", self.folder, self.disk)
-            self.disk = None
+        self.disk = None
 
     def forget(self, session: str) -> None:
         self.retry_at.pop(session, None)
@@ -76,6 +80,8 @@ class FinishFaults:
 
     def _disk_fault(self, exc: DiskError) -> None:
         self.metrics.disk_errors.labels(exc.cause).inc()
-        if self.disk != exc.cause:
+        if self.disk != exc.cause and self.clock() - self._logged.get(exc.cause, -RELOG_S) >= RELOG_S:
+            self._logged[exc.cause] = self.clock()
+            self._announced = True
             log.error("aggregator: cannot write summaries to %s: %s (%s); unhealthy until a write succeeds", self.folder, exc.cause, exc.strerror)
         self.disk = exc.cause

@@ -84,7 +84,9 @@ def write_file(folder: Path, name: str, data: bytes) -> Path:
     except UnsafePathError:
         raise
     except OSError as exc:
-        raise DiskError(DISK_CAUSES.get(exc.errno or 0, "other"), path, exc) from None
+        if exc.errno in DISK_CAUSES:  # the file system's fault; anything else (a directory at the name...) is this file's
+            raise DiskError(DISK_CAUSES[exc.errno], path, exc) from None
+        raise
     return path
 
 
