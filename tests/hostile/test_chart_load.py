@@ -18,7 +18,7 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from tests.aggregator.support import run_until_summary
-from tests.hostile.test_finishing import session
+from tests.hostile.support import session
 
 pytestmark = pytest.mark.timeout(120)
 CLIENTS = 24

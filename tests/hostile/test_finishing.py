@@ -19,24 +19,10 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
-from tests.aggregator.support import end, event, publish, run_until_summary, start, step, stored_summary
+from tests.aggregator.support import run_until_summary, step, stored_summary
+from tests.hostile.support import sample, session
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def sample(worker: AggregatorWorker, name: str, **labels: str) -> float:
-    return worker.registry.get_sample_value(name, labels) or 0.0
-
-
-def session(rclient: redis.Redis, worker: AggregatorWorker, name: str, faces: int = 3) -> None:
-    start(rclient, worker.keys, name)
-    publish(rclient, worker.keys, [event(name, seq, 1, "happy") for seq in range(faces)])
-    end(rclient, worker.keys, name, faces, faces)
-
-
-@pytest.fixture
-def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("emostream.aggregator.faults.RETRY_S", 0.0)
 
 
 def test_a_chart_that_cannot_be_written_does_not_hold_up_the_next_session(

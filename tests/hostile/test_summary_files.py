@@ -20,14 +20,9 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from tests.aggregator.support import run_until_summary, step
-from tests.hostile.test_finishing import sample, session
+from tests.hostile.support import sample, session
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("emostream.aggregator.faults.RETRY_S", 0.0)
 
 
 def test_a_symlink_planted_at_a_temp_or_final_name_is_never_followed(
