@@ -19,7 +19,7 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
-from tests.aggregator.support import run_until_summary, step, stored_summary
+from tests.aggregator.support import event, publish, run_until_summary, step, stored_summary
 from tests.hostile.support import sample, session
 
 pytestmark = pytest.mark.timeout(120)
@@ -94,3 +94,16 @@ def test_dropped_faces_of_an_unknown_session_open_nothing(make_config: Any, rcli
     assert len(letters) == 1 and b"never started" in letters[0][b"reason"], letters
     assert sample(worker, "emostream_aggregator_deadletters_total", reason="unknown_session") == 1
     assert json.loads(letters[0][b"orig:data"])["session"] == "cam1-ghost"
+
+
+def test_a_late_duplicate_event_does_not_leave_a_summarised_session_open(make_config: Any, rclient: redis.Redis) -> None:
+    # Given a summarised session
+    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    session(rclient, worker, "cam1-a")
+    run_until_summary(worker, rclient, "cam1-a")
+    # When one of its events comes again (a redelivery after the close)
+    publish(rclient, worker.keys, [event("cam1-a", 0, 1, "happy")])
+    step(worker, 3)
+    # Then it is not listed as open for ever, and counted once
+    assert rclient.smembers(worker.keys.open_sessions) == set()
+    assert worker.registry.get_sample_value("emostream_aggregator_sessions_active") == 0

@@ -66,7 +66,7 @@ class SessionFinisher:
         own = self.own()
         self.metrics.sessions_active.set(len(own))
         for session, state in own.items():
-            if "summarised" in state:  # cluster mode: flagged by a closer that stopped before the end of the close
+            if "summarised" in state:  # a close another stopped in (cluster), or listed again by a late duplicate
                 if (summary := self.store.finish_closed(session, self.cfg.summary_ttl_s)) is not None:
                     self._count(summary)
                     log.info("aggregator: session %s summarised (finished the close another aggregator began)", session)
