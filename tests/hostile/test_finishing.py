@@ -107,3 +107,19 @@ def test_a_late_duplicate_event_does_not_leave_a_summarised_session_open(make_co
     # Then it is not listed as open for ever, and counted once
     assert rclient.smembers(worker.keys.open_sessions) == set()
     assert worker.registry.get_sample_value("emostream_aggregator_sessions_active") == 0
+
+
+def test_a_flood_of_bad_entries_logs_a_few_lines_and_counts_them_all(
+    make_config: Any, rclient: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given 200 malformed lifecycle entries
+    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    for n in range(200):
+        rclient.xadd(worker.keys.lifecycle, {"v": "1", "type": "start", "data": f'{{"seq": {n}}}'})
+    # When the aggregator takes them in
+    with caplog.at_level(logging.INFO):
+        step(worker, 3)
+    # Then each is dead-lettered and counted, but only a few are logged
+    assert rclient.xlen(worker.keys.deadletter) == 200
+    assert sample(worker, "emostream_aggregator_deadletters_total", reason="malformed") == 200
+    assert 1 <= sum("dead-lettered" in r.getMessage() for r in caplog.records) <= 5
