@@ -24,6 +24,7 @@ from emostream.streams.eventjson import format_events, queue_ms
 from emostream.streams.events import build_event, decode_event
 from emostream.streams.facejob import DETECTORS, FaceJob, decode_batch
 from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle, encode_lifecycle
+from emostream.streams.numbers import DAY_MS, DAY_S, PIXELS_SIDE_MAX, SAFE_INT, TEN_YEARS_S
 from emostream.streams.records import decode_summary, decode_track
 from emostream.streams.schema import event_errors
 from emostream.streams.wire import MessageError
@@ -57,11 +58,12 @@ def face_jobs(draw: st.DrawFn) -> FaceJob:
     """A valid face job, as ingest makes them: ids by the rule, numbers in their ranges, a crop of 1 or 3 channels."""
     shape = (draw(st.integers(1, 32)), draw(st.integers(1, 32)), draw(st.sampled_from([1, 3])))
     return FaceJob(
-        source=draw(ids), session=draw(ids), seq=draw(st.integers(0, 2**53)), pts=draw(finite), offset=draw(non_negative),
-        interval=draw(non_negative), captured_ts=draw(st.floats(0, 1e10)), width=draw(st.integers(1, 10_000)),
-        height=draw(st.integers(1, 10_000)), track=draw(st.integers(0, 2**31)),
-        box=(draw(st.integers(-(2**31), 2**31)), draw(st.integers(-(2**31), 2**31)), draw(st.integers(1, 2**31)), draw(st.integers(1, 2**31))),
-        detector=draw(detectors), score=draw(st.floats(0, 1)), decode_detect_ms=draw(non_negative),
+        source=draw(ids), session=draw(ids), seq=draw(st.integers(0, SAFE_INT)), pts=draw(st.floats(-TEN_YEARS_S, TEN_YEARS_S)),
+        offset=draw(st.floats(0, TEN_YEARS_S)), interval=draw(st.floats(0, DAY_S)), captured_ts=draw(st.floats(0, 1e10)),
+        width=draw(st.integers(1, 10_000)), height=draw(st.integers(1, 10_000)), track=draw(st.integers(0, 2**31)),
+        box=(draw(st.integers(-(2**31), 2**31)), draw(st.integers(-(2**31), 2**31)), draw(st.integers(1, PIXELS_SIDE_MAX)),
+             draw(st.integers(1, PIXELS_SIDE_MAX))),
+        detector=draw(detectors), score=draw(st.floats(0, 1)), decode_detect_ms=draw(st.floats(0, DAY_MS)),
         crop=draw(arrays(np.uint8, shape)),
     )
 
@@ -159,9 +161,10 @@ def test_face_job_round_trip(job: FaceJob) -> None:
     assert back.event_id == job.event_id
 
 
-lifecycle_messages = st.builds(SessionStart, ids, ids, finite, st.text(max_size=60)) | st.builds(
-    SessionEnd, ids, ids, finite, finite, st.sampled_from(["eof", "stopped", "timeout", "error"]),
-    *[st.integers(0, 2**53)] * 6,
+epoch_seconds = st.floats(0, 1e11)
+lifecycle_messages = st.builds(SessionStart, ids, ids, epoch_seconds, st.text(max_size=60)) | st.builds(
+    SessionEnd, ids, ids, epoch_seconds, epoch_seconds, st.sampled_from(["eof", "stopped", "timeout", "error"]),
+    *[st.integers(0, SAFE_INT)] * 6,
 )
 
 
@@ -185,7 +188,8 @@ def test_a_decoded_lifecycle_message_has_its_declared_types(message: SessionStar
         return
     for spec in dataclasses.fields(decoded):
         value: Any = getattr(decoded, spec.name)
-        expected = {"SourceId": str, "SessionId": str, "Url": str, "EndReason": str, "Finite": float, "NonNegative": float, "Count": int}[str(spec.type)]
+        expected = {"SourceId": str, "SessionId": str, "Url": str, "EndReason": str, "EpochSeconds": float, "Offset": float,
+                    "Count": int}[str(spec.type)]
         assert isinstance(value, expected) and not isinstance(value, bool), f"{spec.name}={value!r} is not a {expected.__name__}"
         if expected is float:
             assert math.isfinite(value), f"{spec.name}={value!r}"

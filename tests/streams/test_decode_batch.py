@@ -14,10 +14,12 @@ def fields(job: FaceJob) -> Fields:
 
 
 def test_a_malformed_job_among_good_ones_is_refused_alone() -> None:
-    # Given a batch with good jobs around a malformed one, one of a wrong size and one with too long an event id
+    # Given a batch with good jobs around a malformed one, one of a wrong size and one whose seq is past its range
+    # (this was once "too long an event id": in-range ids, seq and track cannot make one any more)
     good = [face_job(seq=seq, size=48) for seq in range(3)]
     bad_json = {b"v": b"1", b"data": b'{"a":[{}', b"crop": b"\0" * 48 * 48}
-    entries = [fields(good[0]), bad_json, fields(good[1]), fields(face_job(seq=9, size=64)), fields(face_job(seq=10**200, size=48)), fields(good[2])]
+    past_range = face_job(seq=2**53, pts=0.0, offset=0.0, size=48)
+    entries = [fields(good[0]), bad_json, fields(good[1]), fields(face_job(seq=9, size=64)), fields(past_range), fields(good[2])]
     # When it is decoded for a model that takes 48x48 grey crops
     batch = decode_batch(entries, (48, 48, 1))
     # Then the good ones are kept in order, with their crops in one array, and each bad one has its reason
@@ -29,7 +31,7 @@ def test_a_malformed_job_among_good_ones_is_refused_alone() -> None:
     assert sorted(reasons) == [1, 3, 4]
     assert "not JSON" in reasons[1], reasons[1]
     assert "does not match the model input" in reasons[3], reasons[3]
-    assert "event id" in reasons[4], reasons[4]
+    assert "seq: Input should be less than or equal to 9007199254740991" in reasons[4], reasons[4]
 
 
 def test_a_batch_of_only_malformed_jobs_has_no_crops() -> None:

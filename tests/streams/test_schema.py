@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent, build_event
 from emostream.streams.keys import SCHEMA_VERSION
+from emostream.streams.numbers import TEN_YEARS_S
 from emostream.streams.schema import DOCUMENTS, event_errors, generated_schema, schema_file, schema_text, shipped_schema_path
 from tests.helpers import face_job
 
@@ -55,11 +56,12 @@ def test_a_schema_changes_only_with_a_new_version(kind: str) -> None:
     track=st.integers(0, 2**31),
     captured=st.floats(0, 4e9),
     delay=st.floats(-5, 60),
+    offset=st.floats(0, TEN_YEARS_S),  # drawn on their own: the helper's seq / 10 passes ten years past seq 3.2e9
 )
 def test_every_built_event_is_valid_for_the_model_and_the_schema(
-    probabilities: list[float], seq: int, track: int, captured: float, delay: float
+    probabilities: list[float], seq: int, track: int, captured: float, delay: float, offset: float
 ) -> None:
-    job = face_job(seq=seq, track=track, captured_ts=captured)
+    job = face_job(seq=seq, track=track, captured_ts=captured, pts=offset - TEN_YEARS_S / 2, offset=offset)
     event = build_event(job, np.array(probabilities, np.float32), "m", "1", 1.0, 2.0, captured + delay)
     assert event_errors(event) == []
     assert EmotionEvent.model_validate_json(json.dumps(event.to_dict()), strict=True) == event

@@ -7,7 +7,8 @@ Routes (JSON unless noted):
 - ``GET /sessions/{id}``: the stored summary of an ended session, or the live
   view of an open one (``"state": "open"``, with its active tracks);
 - ``GET /sessions/{id}/timeline.png``: stacked emotion shares over time,
-  rendered from the stored summary (or from the live counts of an open session).
+  rendered from the stored summary (or from the live counts of an open session),
+  once per content, from a bounded cache (``charts``).
 
 The worker's HTTP server hands handlers the path only, so filters are path
 segments rather than query parameters.
@@ -15,8 +16,8 @@ segments rather than query parameters.
 
 from __future__ import annotations
 
+from emostream.aggregator.charts import ChartCache
 from emostream.aggregator.queries import SessionQueries
-from emostream.aggregator.summary import render_timeline_png
 from emostream.infra.httpserver import Response, WorkerHttpServer, json_response
 
 SESSIONS = "/sessions"
@@ -27,8 +28,9 @@ def not_found(what: str) -> Response:
 
 
 class SessionsApi:
-    def __init__(self, queries: SessionQueries) -> None:
+    def __init__(self, queries: SessionQueries, charts: ChartCache | None = None) -> None:
         self.queries = queries
+        self.charts = charts or ChartCache()
 
     def register(self, server: WorkerHttpServer) -> None:
         server.add(SESSIONS, self.list_all)
@@ -52,5 +54,8 @@ class SessionsApi:
         if tail == "":
             return json_response(summary)
         if tail == "timeline.png":
-            return 200, "image/png", render_timeline_png(summary)
+            png = self.charts.png(summary)
+            if png is None:
+                return json_response({"error": "busy drawing charts, try again"}, 503)
+            return 200, "image/png", png
         return not_found(path)

@@ -57,7 +57,13 @@ class SingleClose:
         return True
 
     def finish(self, session: str, retention_s: int) -> dict[str, Any] | None:
-        """Nothing to finish: a flagged session is published in the same transaction."""
+        """Nothing to publish (a flagged session was published in the same transaction); only the listing to clear.
+
+        A flagged session is listed as open again when a late duplicate of one of its
+        events (a redelivery) or a late message was recorded after its close; it is
+        taken off the list, or it would stay "open" for ever.
+        """
+        self.client.srem(self.keys.open_sessions, session)
         return None
 
 

@@ -16,12 +16,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
+
+from emostream.aggregator.faults import FinishFaults, brief
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
-from emostream.aggregator.summary import build_summary, write_summary_files
+from emostream.aggregator.summary import build_summary
+from emostream.aggregator.summaryfiles import write_summary_json, write_timeline_png
 from emostream.config import AggregatorConfig
-from emostream.config.ids import shown
 from emostream.infra.metrics import AggregatorMetrics
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class SessionFinisher:
         self.end_tracks = end_tracks  # apply what is held, end the session's tracks, publish their end events
         self.clock = clock
         self.summaries = 0
+        self.faults = FinishFaults(metrics, str(cfg.summary_dir))
 
     def own(self) -> dict[str, dict[str, str]]:
         """The open sessions this aggregator finishes, with their state: those of the sources it leases, and orphans."""
@@ -62,7 +66,7 @@ class SessionFinisher:
         own = self.own()
         self.metrics.sessions_active.set(len(own))
         for session, state in own.items():
-            if "summarised" in state:  # cluster mode: flagged by a closer that stopped before the end of the close
+            if "summarised" in state:  # a close another stopped in (cluster), or listed again by a late duplicate
                 if (summary := self.store.finish_closed(session, self.cfg.summary_ttl_s)) is not None:
                     self._count(summary)
                     log.info("aggregator: session %s summarised (finished the close another aggregator began)", session)
@@ -79,20 +83,56 @@ class SessionFinisher:
             self._summarise(session)
 
     def _summarise(self, session: str) -> None:
-        self.end_tracks(session)
-        snapshot = self.store.snapshot(session)
-        summary = build_summary(session, snapshot, self.cfg.chart_bucket_s)
+        """Build, write and publish one session's summary; a failing part is retried, then done without (see ``faults``).
+
+        Redis errors propagate (the loop reconnects and tries again); any other
+        failure stays with this session.
+        """
+        if not self.faults.due(session):
+            return
         try:
-            json_path, png_path = write_summary_files(summary, self.cfg.summary_dir)
-        except ValueError as exc:  # a session id that escaped validation: publish, but write no file
-            log.error("aggregator: session %s: %s", shown(session), exc)
-            json_path = png_path = self.cfg.summary_dir
-        if self.store.close_session(session, summary, self.cfg.summary_ttl_s, self.clock(), snapshot["state"]):
+            self.end_tracks(session)
+            snapshot = self.store.snapshot(session)
+            summary = build_summary(session, snapshot, self.cfg.chart_bucket_s)
+            written = self._write(session, summary)
+            if written is None:
+                return
+            published = self.store.close_session(session, summary, self.cfg.summary_ttl_s, self.clock(), snapshot["state"])
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            if self.faults.failed(session, "summary", exc):
+                self._abandon(session, exc)
+            return
+        self.faults.forget(session)
+        if published:
             self._count(summary)
             log.info(
-                "aggregator: session %s summarised: %d faces, %d tracks -> %s, %s",
-                session, summary["faces"], summary["tracks"], json_path, png_path.name,
+                "aggregator: session %s summarised: %d faces, %d tracks -> %s", session, summary["faces"], summary["tracks"],
+                ", ".join(written) or "no files",
             )
+
+    def _write(self, session: str, summary: dict[str, Any]) -> list[str] | None:
+        """The names of the files written; None if a part failed and is to be tried again later."""
+        folder = self.cfg.summary_dir
+        written = []
+        for part, write in (("summary_file", write_summary_json), ("chart", write_timeline_png)):
+            if self.faults.given_up(session, part):
+                continue
+            try:
+                written.append(str(write(summary, folder).name))
+            except Exception as exc:
+                if not self.faults.failed(session, part, exc):
+                    return None
+                continue
+            self.faults.wrote()
+        return written
+
+    def _abandon(self, session: str, exc: Exception) -> None:
+        """A session whose summary cannot be built: dead-lettered with the reason, and no longer open."""
+        self.store.abandon(session, f"session could not be summarised: {brief(exc)}", self.clock())
+        self.metrics.deadletters.labels("session").inc()
+        self.faults.forget(session)
 
     def _count(self, summary: dict[str, Any]) -> None:
         self.summaries += 1

@@ -21,9 +21,9 @@ from emostream.streams.events import EmotionEvent, decode_event
 from emostream.streams.group_commands import Entry, entry_ms
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
-from emostream.streams.lifecycle import SessionEnd, SessionStart, decode_lifecycle
-from emostream.streams.scripts import script_pipeline
-from emostream.streams.wire import MessageError
+from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart, decode_lifecycle
+from emostream.streams.scripts import ScriptPipeline, script_pipeline
+from emostream.streams.wire import Fields, MessageError
 
 
 class EventIntake:
@@ -77,9 +77,16 @@ class EventIntake:
         return out
 
     def record_lifecycle(self, stream: str, entries: list[Entry]) -> None:
-        """Record session starts, ends and dropped faces, and acknowledge them, in one pipeline; malformed ones are dead-lettered."""
+        """Record session starts, ends and dropped faces, and acknowledge them, in one pipeline; malformed ones are dead-lettered.
+
+        A ``dropped`` message counts only into a session that started and is not
+        yet summarised: one for an unknown session is judged like an event of it
+        (left pending while young, then dead-lettered), and one for a summarised
+        session is dead-lettered at once, so neither opens a session that never ends.
+        """
         pipe = script_pipeline(self.store.client)
-        good = []
+        good, drops = [], []
+        started: set[str] = set()
         for eid, fields in entries:
             try:
                 message = decode_lifecycle(fields)
@@ -90,13 +97,33 @@ class EventIntake:
                 self.store.record_start(pipe, message)
             elif isinstance(message, SessionEnd):
                 self.store.record_end(pipe, message, self.clock())
-            else:  # FacesDropped: faces that will never be events
-                self.store.record_dropped(pipe, message)
+            else:  # FacesDropped: faces that will never be events; counted below, once their session is known
+                drops.append((eid, fields, message))
+                continue
+            started.add(message.session)
             good.append(eid)
+        good += self._record_dropped(stream, pipe, drops, started)
         if good:
             self.reader.ack(stream, good, pipe.pipe)
             pipe.execute()
 
+    def _record_dropped(self, stream: str, pipe: ScriptPipeline, drops: list[tuple[bytes, Fields, FacesDropped]], started: set[str]) -> list[bytes]:
+        """The ids of the drops counted into ``pipe``; the others are dead-lettered or left pending (too young to judge)."""
+        if not drops:
+            return []
+        status = self.store.open_status({message.session for _, _, message in drops} - started)
+        now_ms = self.clock() * 1000.0
+        out = []
+        for eid, fields, message in drops:
+            state = "open" if message.session in started else status[message.session]
+            if state == "open":
+                self.store.record_dropped(pipe, message)
+                out.append(eid)
+            elif state == "summarised":
+                self.reader.dead_letter(stream, eid, fields, f"dropped faces of session {shown(message.session)}, already summarised", "closed_session")
+            elif now_ms - entry_ms(eid) >= self.grace_ms:
+                self.reader.dead_letter(stream, eid, fields, f"dropped faces of session {shown(message.session)}, which never started", "unknown_session")
+        return out
 
 def epoch(stamp: str) -> float | None:
     """Seconds since the epoch of an ISO 8601 UTC time; None if malformed."""

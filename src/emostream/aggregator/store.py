@@ -16,8 +16,9 @@ from typing import Any
 import redis
 
 from emostream.aggregator.closing import make_close
+from emostream.streams.deadletter import dead_letter_fields
 from emostream.streams.events import EmotionEvent
-from emostream.streams.keys import Keys, SessionPart
+from emostream.streams.keys import DEADLETTER_MAXLEN, SESSION_STATE_TTL_S, Keys, SessionPart
 from emostream.streams.lifecycle import FacesDropped, SessionEnd, SessionStart
 from emostream.streams.scripts import ScriptCall, ScriptPipeline, script_pipeline
 from emostream.streams.session_scripts import CountedEvent, CountGroup, SessionScripts
@@ -132,6 +133,17 @@ class SessionStore:
             pipe.hexists(self.keys.agg(session, P.STATE), "started_ts")
         return {s for s, seen in zip(ordered, pipe.execute(), strict=True) if seen}
 
+    def open_status(self, sessions: set[str]) -> dict[str, str]:
+        """Each of ``sessions`` as ``open`` (started, not summarised), ``summarised`` or ``unknown``, in one round trip."""
+        ordered = sorted(sessions)
+        pipe = self.client.pipeline(transaction=False)
+        for session in ordered:
+            pipe.hmget(self.keys.agg(session, P.STATE), "started_ts", "summarised")
+        out = {}
+        for session, (started, summarised) in zip(ordered, pipe.execute(), strict=True):
+            out[session] = "summarised" if summarised is not None else "open" if started is not None else "unknown"
+        return out
+
     def close_session(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
         """Publish the summary once; False if it was not published now (see ``closing``).
 
@@ -140,6 +152,16 @@ class SessionStore:
         set scored by its end time; entries older than the retention are pruned here.
         """
         return self._close.close(session, summary, retention_s, now, counted)
+
+    def abandon(self, session: str, reason: str, now: float) -> None:
+        """Dead-letter a session that cannot be summarised: its state as the letter, flagged, no longer open."""
+        state = self.keys.agg(session, P.STATE)
+        fields = {k.encode(): v.encode() for k, v in self.state(session).items()}
+        letter = dead_letter_fields(self.keys.open_sessions, session.encode(), fields, reason, "aggregator", now)
+        self.client.xadd(self.keys.deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        self.client.hset(state, "summarised", repr(now))
+        self.client.expire(state, SESSION_STATE_TTL_S)
+        self.client.srem(self.keys.open_sessions, session)
 
     def finish_closed(self, session: str, retention_s: int) -> dict[str, Any] | None:
         """Finish the close of a session flagged ``summarised`` but still open (cluster mode: its closer stopped

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.wire import utc_iso
 
 WEIGHT_DIGITS = 6  # face-time in seconds, compared at microsecond precision
+CHART_BARS_MAX = 600  # a chart of a longer session merges neighbouring buckets: its cost stays bounded
 EMOTION_COLOURS = {
     "angry": "#d62728",
     "disgust": "#8c564b",
@@ -113,6 +113,26 @@ def build_summary(session: str, snapshot: dict[str, Any], chart_bucket_s: int) -
     }
 
 
+def coarsened(rows: list[dict[str, Any]], bucket_s: int) -> tuple[list[dict[str, Any]], int]:
+    """At most CHART_BARS_MAX bars: neighbouring buckets merged by a whole factor when the session spans more.
+
+    Offsets reach ten years (``streams.numbers``): drawn one bar per bucket, such a
+    session would cost minutes and gigabytes to render.
+    """
+    if not rows:
+        return rows, bucket_s
+    span = max(int(row["index"]) for row in rows) + 1
+    factor = -(-span // CHART_BARS_MAX)
+    if factor <= 1:
+        return rows, bucket_s
+    merged: dict[int, dict[str, float]] = {}
+    for row in rows:
+        into = merged.setdefault(int(row["index"]) // factor, {})
+        for emotion, seconds in row["seconds"].items():
+            into[emotion] = into.get(emotion, 0.0) + float(seconds)
+    return [{"index": i, "seconds": w} for i, w in sorted(merged.items())], bucket_s * factor
+
+
 def render_timeline_png(summary: dict[str, Any]) -> bytes:
     """Stacked shares of each emotion over the session, one bar per chart bucket.
 
@@ -122,8 +142,7 @@ def render_timeline_png(summary: dict[str, Any]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    bucket_s = summary["chart"]["bucket_s"]
-    rows = summary["chart"]["buckets"]
+    rows, bucket_s = coarsened(summary["chart"]["buckets"], summary["chart"]["bucket_s"])
     fig = Figure(figsize=(9, 3.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -148,38 +167,6 @@ def render_timeline_png(summary: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def write_timeline_png(summary: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(render_timeline_png(summary))
-    tmp.replace(path)
-    return path
-
-
-def inside(folder: Path, name: str) -> Path:
-    """``folder / name``, refused unless it resolves to a file directly inside ``folder``.
-
-    Session ids are validated when their messages are decoded (``config.ids``),
-    so this never fires for a message that came through a decoder; it is the
-    second lock on the door, for whatever reaches here some other way.
-    """
-    base = folder.resolve()
-    if (base / name).resolve().parent != base:
-        raise ValueError(f"refusing to write {name!r} outside {folder}")
-    return folder / name
-
-
-def write_summary_files(summary: dict[str, Any], folder: Path) -> tuple[Path, Path]:
-    """``<session>.json`` and ``<session>.timeline.png`` in ``folder`` (ValueError if they would land elsewhere)."""
-    session = str(summary["session"])
-    json_path, png_path = inside(folder, f"{session}.json"), inside(folder, f"{session}.timeline.png")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = json_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(json_path)
-    return json_path, write_timeline_png(summary, png_path)
 
 
 def frames_line(frames: dict[str, int]) -> str:

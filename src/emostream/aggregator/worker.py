@@ -118,6 +118,8 @@ class AggregatorWorker(Worker):
             events=self.counted, summaries=self.finisher.summaries, track_events=self.track_events, streams=len(self.streams),
             sources=len(self.leases.owned),
         )
+        if self.finisher.faults.disk is not None:  # summaries cannot be written: say so until a write succeeds
+            body.update(ok=False, disk=self.finisher.faults.disk)
         return body
 
     def add_routes(self, server: WorkerHttpServer) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024  # a request head longer than this is answered by http.server's 431
+RESERVED_SLOTS = 2  # handler threads only /healthz and /metrics may take, once every other slot is busy
+PROBES = (b"GET /healthz", b"GET /metrics")
 BUSY = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
     b"Connection: close\r\nContent-Length: 27\r\n\r\n{\"error\": \"server is busy\"}"
@@ -154,7 +156,10 @@ class BoundedHTTPServer(ThreadingHTTPServer):
       the room holds at most ``max_waiting`` of them (the oldest is closed to
       make space, so a new client such as a probe of ``/healthz`` gets in).
     - **A fixed number of handler slots.** A complete request gets one of
-      ``max_connections`` threads; past that it is answered ``503`` at once.
+      ``max_connections`` threads; past that it is answered ``503`` at once,
+      unless it is a probe (``GET /healthz`` or ``GET /metrics``): those have
+      ``RESERVED_SLOTS`` more threads of their own, so a flood of other
+      requests (charts, streams) never makes a healthy worker look dead.
     - **Timeouts on every later read and write**, so a viewer that stops
       reading a stream is dropped after the timeout too.
 
@@ -176,6 +181,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             self._bind(address)
         self.max_connections, self.timeout_s = max_connections, timeout_s
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._reserved = threading.BoundedSemaphore(RESERVED_SLOTS)
+        self._held: dict[socket.socket, threading.BoundedSemaphore] = {}  # the slot each request holds
         self._busy = 0
         self._heads: dict[socket.socket, bytes] = {}
         self._count_lock = threading.Lock()
@@ -204,31 +211,35 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             return self._heads.pop(request, b"")
 
     def _admit(self, request: socket.socket, client_address: Any, head: bytes) -> None:
-        if not self._slots.acquire(blocking=False):
-            _refuse(request)
-            return
+        slot = self._slots
+        if not slot.acquire(blocking=False):
+            slot = self._reserved
+            if not (_is_probe(head) and slot.acquire(blocking=False)):
+                _refuse(request)
+                return
         with self._count_lock:
             self._heads[request] = head
-        with self._count_lock:
+            self._held[request] = slot
             self._busy += 1
         try:
             super().process_request(request, client_address)
         except Exception:  # e.g. no thread could be started: the slot must not leak
             self.received(request)
-            self._release()
+            self._release(request)
             _close(request)
             raise
 
-    def _release(self) -> None:
+    def _release(self, request: socket.socket) -> None:
         with self._count_lock:
             self._busy -= 1
-        self._slots.release()
+            slot = self._held.pop(request, self._slots)
+        slot.release()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release()
+            self._release(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; a client that vanished or timed out is no error of ours.
@@ -237,6 +248,10 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self.waiting.close()
         super().server_close()
+
+
+def _is_probe(head: bytes) -> bool:
+    return any(head.startswith(probe) and head[len(probe) : len(probe) + 1] in (b" ", b"?") for probe in PROBES)
 
 
 def _refuse(sock: socket.socket) -> None:

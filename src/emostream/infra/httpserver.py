@@ -4,7 +4,8 @@ Bound to 127.0.0.1 unless configured otherwise. Handlers are plain callables
 returning (status, content type, body), so routes are easy to add and test.
 The server is bounded (see ``httplimits``): at most ``max_connections``
 requests are served at once, of which at most half may be long-lived streams
-(MJPEG), so metrics scrapes and health probes always find a slot; a client
+(MJPEG), and probes have slots of their own beyond those (``RESERVED_SLOTS``), so
+metrics scrapes and health probes always find one; a client
 must send its request within ``timeout_s`` and keep reading within it.
 
 ``/metrics`` is prometheus_client's own WSGI exposition, so content

@@ -45,6 +45,8 @@ FACE_OUTCOMES = ("published", "too_small")
 DROP_REASONS = tuple(reason.value for reason in DropReason)
 CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
+FINISH_PARTS = ("summary", "summary_file", "chart")  # the parts of finishing a session that can fail on their own
+DISK_CAUSES = ("no_space", "read_only", "permission", "not_a_directory", "io", "other")
 SESSION_END_REASONS = ("eof", "stopped", "error", "timeout", "max_duration")
 TRACK_EVENT_TYPES = ("new", "update", "end")
 
@@ -208,8 +210,25 @@ class AggregatorMetrics:
             registry=registry,
         )
         self.backlog = stream_backlog(registry)
-        for reason in (*DEADLETTER_REASONS, "unknown_session"):
+        self.finish_failures = Counter(
+            "emostream_aggregator_finish_failures_total", "Failed tries to finish a session, by part: summary, summary_file, chart.",
+            ["part"], registry=registry,
+        )
+        self.sessions_incomplete = Counter(
+            "emostream_aggregator_sessions_incomplete_total",
+            "Sessions summarised without a part that kept failing (summary_file, chart), or dead-lettered (summary).",
+            ["part"], registry=registry,
+        )
+        self.disk_errors = Counter(
+            "emostream_aggregator_disk_errors_total", "Failed writes to aggregator.summary_dir, by cause.", ["cause"], registry=registry
+        )
+        for reason in (*DEADLETTER_REASONS, "unknown_session", "closed_session", "session"):
             self.deadletters.labels(reason)
+        for part in FINISH_PARTS:
+            self.finish_failures.labels(part)
+            self.sessions_incomplete.labels(part)
+        for cause in DISK_CAUSES:
+            self.disk_errors.labels(cause)
 
     def drop_source(self, source: str, stream: str, group: str) -> None:
         """Remove a source's gauges when it moves to another aggregator (summed, they would count it twice).

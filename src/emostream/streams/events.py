@@ -21,11 +21,10 @@ from emostream.config.ids import EventId, SessionId, SourceId
 from emostream.infra.emotions import EMOTIONS, Emotion
 from emostream.streams.eventjson import rounded_probabilities
 from emostream.streams.facejob import Detector, FaceJob
-from emostream.streams.numbers import Count, Finite, NonNegative, Positive, Probability
+from emostream.streams.numbers import Coordinate, Interval, Milliseconds, Offset, Probability, Pts, Seq, Side, TrackId, WaitMilliseconds
 from emostream.streams.wire import Encoded, Fields, envelope, payload, utc_iso, validate
 
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
-Milliseconds = NonNegative
 
 
 class Part(BaseModel):
@@ -35,29 +34,29 @@ class Part(BaseModel):
 
 
 class Frame(Part):
-    seq: Count = Field(description="Analysed-frame sequence number within the session.")
-    pts: Finite = Field(description="Presentation time in the source, seconds.")
-    offset_s: NonNegative = Field(
+    seq: Seq = Field(description="Analysed-frame sequence number within the session.")
+    pts: Pts = Field(description="Presentation time in the source, seconds.")
+    offset_s: Offset = Field(
         description="Seconds since the session started: media time for files, wall-clock time for live sources."
     )
-    interval_s: NonNegative = Field(
+    interval_s: Interval = Field(
         description="Seconds of the session this analysed frame stands for (time since the previous analysed frame); "
         "the weight for time-weighted shares."
     )
     captured_at: Timestamp = Field(description="Wall-clock time the frame was decoded (UTC).")
-    width: Positive
-    height: Positive
+    width: Side
+    height: Side
 
 
 class Box(Part):
-    x: int
-    y: int
-    w: Positive
-    h: Positive
+    x: Coordinate
+    y: Coordinate
+    w: Side
+    h: Side
 
 
 class Face(Part):
-    track_id: Count = Field(description="Stable id of the face within the session.")
+    track_id: TrackId = Field(description="Stable id of the face within the session.")
     box: Box
     detector: Detector
     score: Probability
@@ -80,15 +79,15 @@ class EmotionScores(Part):
 
 
 class ModelRef(Part):
-    name: str
-    version: str
+    name: str = Field(max_length=128)
+    version: str = Field(max_length=128)
 
 
 class Latency(Part):
     decode_detect: Milliseconds = Field(description="Decoding, detection and cropping of the frame.")
-    queue: Milliseconds = Field(description="From publication of the face job until the classifier took it.")
+    queue: WaitMilliseconds = Field(description="From publication of the face job until the classifier took it.")
     inference: Milliseconds = Field(description="The batched forward pass the face was part of.")
-    capture_to_publish: Milliseconds = Field(description="From frame decode to event publication.")
+    capture_to_publish: WaitMilliseconds = Field(description="From frame decode to event publication.")
 
 
 class EmotionEvent(Part):

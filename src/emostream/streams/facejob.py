@@ -1,8 +1,8 @@
 """The face job: one detected face waiting for classification (ingest -> classifier, internal).
 
 Its fields are bounded as the public event's are (a score is a probability,
-a box has a size, times are not negative), so a job that decodes always makes
-a valid event.
+a box has a size, times are not negative, every number within its range of
+``streams.numbers``), so a job that decodes always makes a valid event.
 
 Its entry on ``<prefix>:faces`` is the envelope (``v``, ``data``) plus
 ``crop``, the face's raw uint8 pixels; ``data`` carries ``crop_shape`` to
@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import AfterValidator, TypeAdapter
 
 from emostream.config.ids import EVENT_ID_MAX, SessionId, SourceId, shown
-from emostream.streams.numbers import Count, EpochSeconds, Finite, NonNegative, Positive, Probability
+from emostream.streams.numbers import Channels, Coordinate, CropSide, EpochSeconds, Interval, Milliseconds, Offset, Probability, Pts, Seq, Side, TrackId
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
 Detector = Literal["mediapipe", "blazeface", "haar"]  # the detectors ingest has; the public event's schema lists the same
@@ -45,21 +45,21 @@ class FaceJobHeader:
 
     source: SourceId
     session: SessionId
-    seq: Count  # analysed-frame sequence number within the session
-    pts: Finite  # presentation time in the source, seconds
-    offset: NonNegative  # seconds since the session started (media time for files, wall time for live)
-    interval: NonNegative  # seconds this analysed frame stands for, for time-weighted shares
+    seq: Seq  # analysed-frame sequence number within the session
+    pts: Pts  # presentation time in the source, seconds
+    offset: Offset  # seconds since the session started (media time for files, wall time for live)
+    interval: Interval  # seconds this analysed frame stands for, for time-weighted shares
     captured_ts: EpochSeconds  # wall clock when the frame was decoded
-    width: Positive
-    height: Positive
-    track: Count
-    box: tuple[int, int, Positive, Positive]  # x, y, w, h in frame pixels
+    width: Side
+    height: Side
+    track: TrackId
+    box: tuple[Coordinate, Coordinate, Side, Side]  # x, y, w, h in frame pixels
     detector: DetectorName
     score: Probability
-    decode_detect_ms: NonNegative
+    decode_detect_ms: Milliseconds
     # Live faces: a classifier drops the face instead of classifying it once it is older than
     # this since capture (ingest.max_queue_age_ms). 0: never dropped for age (files, and jobs from older ingests).
-    max_age_ms: NonNegative = 0.0
+    max_age_ms: Milliseconds = 0.0
 
     @property
     def event_id(self) -> str:
@@ -72,7 +72,7 @@ HEADER_FIELDS = tuple(FaceJobHeader.__dataclass_fields__)
 
 @dataclass(frozen=True)
 class _WireHeader(FaceJobHeader):
-    crop_shape: tuple[Positive, Positive, Positive] = field(kw_only=True)  # keyword-only: it follows a defaulted field
+    crop_shape: tuple[CropSide, CropSide, Channels] = field(kw_only=True)  # keyword-only: it follows a defaulted field
 
 
 _WIRE = TypeAdapter(_WireHeader)

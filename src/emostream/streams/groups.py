@@ -27,6 +27,7 @@ from emostream.streams.group_commands import (
     is_nogroup,
 )
 from emostream.streams.keys import DEADLETTER_MAXLEN
+from emostream.streams.loglimit import LogLimiter
 from emostream.streams.topology import topology_of
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class GroupReader:
         self.sleep = sleep
         self.streams: dict[str, str] = {}  # stream -> the id its group was created at
         self.dead = 0
+        self._dead_log = LogLimiter(log)  # a flood of bad entries logs a few lines a minute per kind, then a count
         self.recreated = 0
         self._next_claim = 0.0
 
@@ -247,7 +249,7 @@ class GroupReader:
         # Two slots on a cluster: the letter first (see the class docstring).
         self.topology.together(self.client, lambda c: c.xadd(deadletter, letter, maxlen=DEADLETTER_MAXLEN, approximate=True), ack)
         self.dead += 1
-        log.warning("%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
+        self._dead_log.warning(kind, "%s: entry %s of %s dead-lettered: %s", self.consumer, entry_id.decode(errors="replace"), stream, reason)
         if self.on_dead_letter is not None:
             self.on_dead_letter(kind, reason)
 

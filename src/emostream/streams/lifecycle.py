@@ -14,8 +14,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from emostream.config.ids import SessionId, SourceId, shown
-from emostream.streams.numbers import Count, Finite, NonNegative
+from emostream.config.ids import EventId, SessionId, SourceId, shown
+from emostream.streams.numbers import IDS_PER_MESSAGE_MAX, Count, EpochSeconds, Offset
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
 # End reasons become a metrics label, so they are short lowercase words, not free text.
@@ -30,7 +30,7 @@ class SessionStart:
 
     source: SourceId
     session: SessionId
-    started_ts: Finite
+    started_ts: EpochSeconds
     url: Url  # redacted
 
     kind: ClassVar[str] = "start"
@@ -44,8 +44,8 @@ class SessionEnd:
 
     source: SourceId
     session: SessionId
-    started_ts: Finite
-    ended_ts: Finite
+    started_ts: EpochSeconds
+    ended_ts: EpochSeconds
     reason: EndReason  # "eof", "stopped", "timeout", "error", "max_duration"
     frames_analysed: Count
     frames_dropped: Count  # not analysed because the classifiers were behind (backpressure)
@@ -54,13 +54,12 @@ class SessionEnd:
     faces_skipped: Count  # too small to classify
     frames_skipped: Count = 0  # not analysed by design: a live source delivers more than its fps
     frames_dropped_age: Count = 0  # of frames_dropped: the faces queue was older than ingest.max_queue_age_ms
-    media_s: NonNegative = 0.0  # span of the source's time line analysed: a file's playing time (wall time for live)
+    media_s: Offset = 0.0  # span of the source's time line analysed: a file's playing time (wall time for live)
 
     kind: ClassVar[str] = "end"
 
 
 DropReason = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
-EventId = Annotated[str, Field(max_length=512)]
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,8 @@ class FacesDropped:
     source: SourceId
     session: SessionId
     reason: DropReason  # "age"
-    event_ids: tuple[EventId, ...]  # the ids the faces' events would have had
+    # The ids the faces' events would have had (the id rule of ``config.ids``), at most one batch of them.
+    event_ids: Annotated[tuple[EventId, ...], Field(min_length=1, max_length=IDS_PER_MESSAGE_MAX)]
 
     kind: ClassVar[str] = "dropped"
 
