@@ -78,7 +78,7 @@ class TrackerConfig(Section):
         0.18,
         ge=0,
         le=2,
-        description="Largest appearance difference (distance of face descriptors, ingest/tracking/appearance.py; the same scale in colour and gray) at which a detection may continue a track: "
+        description="Largest appearance difference (distance of face descriptors, one scale for colour and gray) at which a detection may continue a track: "
         "a different person at the same place starts a new track at once. 0: match by position only.",
     )
     reid_window_s: float = Field(

@@ -115,8 +115,14 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gray_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """The cosine distance of the gray parts alone: what two faces differ by without their colour."""
-    return 1.0 - float(np.dot(a[_GRAY], b[_GRAY]))
+    """The cosine distance of the gray parts alone: what two faces differ by without their colour.
+
+    0 where either face has no gray structure at all (a flat patch): nothing to compare.
+    """
+    dot = float(np.dot(a[_GRAY], b[_GRAY]))
+    if dot == 0.0 and not (a[_GRAY].any() and b[_GRAY].any()):
+        return 0.0
+    return 1.0 - dot
 
 
 def blend(track: np.ndarray, new: np.ndarray, keep: float) -> np.ndarray:
