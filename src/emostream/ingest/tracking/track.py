@@ -15,9 +15,9 @@ class TrackerParams:
     iou_threshold: float = 0.3
     max_missed: int = 5
     max_distance: float = 1.0
-    appearance_distance: float = 0.18  # 0 turns the appearance check off (motion only)
+    appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
-    reid_distance: float = 0.12
+    reid_distance: float = 0.1
 
 
 @dataclass(frozen=True)
