@@ -46,7 +46,7 @@ def people_per_track(clip: testclips.TestClip) -> dict[int, Counter[str]]:
 
 
 @needs_fer
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_gray_swap_gives_each_person_a_track_of_their_own(tmp_path: Path, seed: int) -> None:
     clip = testclips.gray_swap(tmp_path, seconds=5.0, seed=seed)
     tracks = people_per_track(clip)
@@ -55,4 +55,4 @@ def test_a_gray_swap_gives_each_person_a_track_of_their_own(tmp_path: Path, seed
     found = {person for people in tracks.values() for person in people}
     assert len(found) >= len(clip.people) - 1, f"the detector found {sorted(found)} of {sorted(clip.people)}"
     per_person = Counter(person for people in tracks.values() for person in people)
-    assert max(per_person.values()) <= 2, f"a person split over more than two tracks: {per_person}"
+    assert max(per_person.values()) == 1, f"a person split over several tracks: {per_person}"
