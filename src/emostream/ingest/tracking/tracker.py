@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from emostream.ingest.tracking import appearance, kalman
+from emostream.ingest.tracking import appearance, gate, kalman
 from emostream.ingest.tracking.codec import pack, unpack
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
 from emostream.ingest.tracking.track import Gone, Observation, Track, TrackerParams
@@ -60,6 +60,7 @@ class Tracker:
     tracks: list[Track] = field(default_factory=list)
     gone: list[Gone] = field(default_factory=list)
     _next_id: int = 1
+    _alone: set[tuple[int, int]] = field(default_factory=set)  # this frame's (track, observation) pairs motion alone decides
 
     # --- one frame --------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class Tracker:
         for t in self.tracks:
             t.motion = kalman.predict(t.motion)
             t.predicted = kalman.to_box(t.motion)
+        self._alone = gate.unambiguous(self.tracks, observations, p) if p.appearance_distance > 0 else set()
         ids: list[int | None] = [None] * len(observations)
         used: dict[int, int] = {}  # track index -> the observation it took this frame
         sure = [i for i, o in enumerate(observations) if o.confident]
@@ -104,12 +106,9 @@ class Tracker:
 
     # --- matching ------------------------------------------------------------------
 
-    def _looks_alike(self, track_feature: np.ndarray | None, obs: Observation, limit: float) -> tuple[bool, float]:
-        """(allowed, appearance distance); unknown appearance on either side is allowed at distance 0."""
-        if limit <= 0 or track_feature is None or obs.feature is None:
-            return True, 0.0
-        d = appearance.distance(track_feature, obs.feature)
-        return d <= limit, d
+    def _looks_alike(self, ti: int, i: int, obs: Observation) -> tuple[bool, float]:
+        """(allowed, cost) by appearance; see ``tracking/gate.py``."""
+        return gate.allowed(self.tracks[ti], obs, self.params.appearance_distance, (ti, i) in self._alone)
 
     def _overlap_pairs(self, indices: list[int], observations: list[Observation], only: set[int] | None = None) -> list[tuple[float, int, int]]:
         pairs = []
@@ -121,7 +120,7 @@ class Tracker:
                 overlap = max(iou(t.predicted, box), iou(t.box, box))
                 if overlap < self.params.iou_threshold:
                     continue
-                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                alike, d = self._looks_alike(ti, i, observations[i])
                 if alike:
                     pairs.append((1.0 - overlap + d, ti, i))
         return sorted(pairs)
@@ -137,7 +136,7 @@ class Tracker:
                 if ids[i] is not None or not similar_size(t.box, box):
                     continue
                 dist = min(centre_distance(t.predicted, box), centre_distance(t.box, box))
-                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                alike, d = self._looks_alike(ti, i, observations[i])
                 if dist <= reach and alike:
                     pairs.append((dist / reach + d, ti, i))
         return sorted(pairs)
@@ -155,7 +154,11 @@ class Tracker:
         t.motion = kalman.update(t.motion, obs.box)
         t.box, t.missed, t.seen_s = obs.box, 0, now
         t.hits += 1
-        if obs.feature is not None:
+        if obs.feature is None:
+            return
+        t.last = obs.feature
+        if gate.learns(t, obs, self.params.appearance_distance):
+            t.clear_size = gate.size(obs.box)
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
 
     def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> set[int]:
