@@ -69,14 +69,17 @@ def near(track: Track, box: Box, params: TrackerParams) -> bool:
         centre_distance(track.predicted, box), centre_distance(track.box, box)) <= reach
 
 
-def unambiguous(tracks: list[Track], observations: list[Observation], params: TrackerParams) -> set[tuple[int, int]]:
-    """(track index, observation index) pairs that motion alone decides.
+def unambiguous(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],
+                params: TrackerParams) -> set[tuple[int, int]]:
+    """(track index, observation index) pairs, among the tracks ``left`` and observations ``boxes``, motion alone decides.
 
     The track has no other detection near it, and the detection no other track
     that was found in the previous frame (a track already missing does not
-    compete: it may be the one that went behind something).
+    compete: it may be the one that went behind something). Pairs already made
+    by appearance are out of the question: DeepSORT's cascade, where a crossing's
+    front face, matched by its looks, leaves the hidden one no rival.
     """
-    close = {(ti, i) for ti, t in enumerate(tracks) for i, o in enumerate(observations) if near(t, o.box, params)}
+    close = {(ti, i) for ti in left for i in boxes if near(tracks[ti], observations[i].box, params)}
     out = set()
     for ti, i in close:
         rivals_of_track = any(tj == ti and j != i for tj, j in close)
@@ -102,3 +105,16 @@ def allowed(track: Track, obs: Observation, limit: float, alone: bool) -> tuple[
         return True, limit
     gradual = track.last is not None and appearance.distance(track.last, obs.feature) <= limit
     return gradual, limit
+
+
+def motion_pairs(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],
+                 params: TrackerParams) -> list[tuple[float, int, int]]:
+    """(cost, track index, observation index), best first: the unambiguous pairs :func:`allowed` lets through."""
+    if params.appearance_distance <= 0:
+        return []
+    pairs = []
+    for ti, i in unambiguous(tracks, left, observations, boxes, params):
+        alike, cost = allowed(tracks[ti], observations[i], params.appearance_distance, alone=True)
+        if alike:
+            pairs.append((cost, ti, i))
+    return sorted(pairs)
