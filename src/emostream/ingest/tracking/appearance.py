@@ -1,6 +1,6 @@
 """A cheap appearance descriptor of a face crop, so that a different person at the same place is not the same track.
 
-Details at :func:`describe`.
+Details at :func:`describe` and :func:`distance`.
 """
 
 from __future__ import annotations
@@ -14,39 +14,46 @@ from emostream.ingest.tracking.geometry import Box
 
 SIZE = 32  # the face is resized to SIZE x SIZE pixels before describing it
 ORIENTATIONS = 9  # unsigned gradient orientation bins
-HUE_BINS, SAT_BINS = 16, 8
-COLOUR_WEIGHT = 0.75  # share of the colour part (the shape part has the rest); see the measurement in docs/BENCHMARKS.md
-DIMENSIONS = HUE_BINS * SAT_BINS + 3 * 3 * 4 * ORIENTATIONS
+LAYOUT = 12  # the brightness layout part is the face at LAYOUT x LAYOUT pixels
+HUE_BINS = 18  # 10 degrees each
+HOG_SHARE = 0.65  # share of the gradient part in the gray distance (the brightness layout has the rest)
+COLOUR_WEIGHT = 0.25  # how much a colour difference adds to the gray distance when both faces carry full colour
+CHROMA_FLOOR, CHROMA_FULL = 6.0, 30.0  # mean chroma (0..255) below which a face counts as gray, above which as fully coloured
 
-# 3 x 3 overlapping blocks of 2 x 2 cells of 8 x 8 pixels, 9 orientation bins, each block normalised (lighting).
+_HOG_DIMS = 3 * 3 * 4 * ORIENTATIONS
+_GRAY = slice(0, _HOG_DIMS + LAYOUT * LAYOUT)  # the gray part: gradients and brightness layout, one unit vector
+_COLOUR = slice(_GRAY.stop, _GRAY.stop + HUE_BINS)  # hue histogram weighted by chroma, a unit vector
+_CHROMA = _COLOUR.stop  # the last value: how much colour the face carries, 0 (gray) to 1
+DIMENSIONS = _CHROMA + 1
+
+# 3 x 3 overlapping blocks of 2 x 2 cells of 8 x 8 pixels, 9 orientation bins, each block normalised (contrast).
 _HOG = cv2.HOGDescriptor((SIZE, SIZE), (16, 16), (8, 8), (8, 8), ORIENTATIONS)
+_HOG_SCALE, _LAYOUT_SCALE = float(np.sqrt(HOG_SHARE)), float(np.sqrt(1.0 - HOG_SHARE))
 
 
 def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr") -> np.ndarray:
-    """Unit-length float32 descriptor of the face in ``box`` (``DIMENSIONS`` values) of a ``colour`` frame.
+    """Float32 descriptor of the face in ``box`` (``DIMENSIONS`` values) of a ``colour`` frame.
 
-    What it has to do: tell two people apart, and keep one person together across
-    expressions, head turns of a few degrees, lighting drift, scale and video
-    compression; in well under a millisecond, with nothing downloaded. A learned
-    face embedding separates people best, but none small enough ships with a
-    redistributable licence and weights, and it would cost more than the whole
-    budget on a CPU. So the descriptor is computed from the crop (measured in
-    ``docs/BENCHMARKS.md``, "Tracking"):
+    What it has to do: tell two people apart and keep one person together across
+    expressions, small head turns, lighting drift, scale and compression; in
+    colour and in gray (night-mode and infrared cameras, low light, 48 px faces),
+    in a fraction of a millisecond, with nothing downloaded. Three parts:
 
-    - **colour**: a hue x saturation histogram of the face box (skin tone, hair,
-      glasses, headwear), which an expression does not change; square-rooted
-      (Hellinger), so one dominant colour does not drown the rest;
-    - **shape**: a histogram of oriented gradients (HOG) of the face at 32 x 32
-      pixels, in overlapping blocks normalised for lighting (eyes, brows, glasses,
-      nose, face outline). It weighs a quarter: the mouth, which an expression
-      moves most, is part of it, and colour alone separates people better.
+    - **gray**: what a face looks like without colour, normalised for brightness
+      and contrast: a histogram of oriented gradients of the face at 32 x 32 px in
+      overlapping, normalised blocks (eyes, brows, glasses, face outline), and the
+      brightness layout at 8 x 8 px minus its mean, over its spread (hair, shading,
+      where the dark and light parts are). One unit vector, half each;
+    - **colour**: a hue histogram, each pixel weighted by its chroma (skin, hair,
+      headwear), square-rooted (Hellinger), a unit vector;
+    - **chroma**: how much colour the face carries (0 gray .. 1 coloured), from the
+      mean chroma of its pixels, so that colour counts only where there is some.
 
-    Both parts are unit vectors; the descriptor is their weighted concatenation,
-    again of unit length, so the cosine distance ``1 - a.b`` lies in [0, 2] and
-    0 means identical. The trade-off: it identifies a face only among the few
-    people in one camera's view over a few seconds to minutes, not among many; it
-    is not a biometric template, and it is never stored or published (see
-    ``docs/privacy.md``).
+    Why not a learned face embedding: none small enough ships with a
+    redistributable licence and weights, and its cost would exceed the budget on a
+    CPU. The descriptor identifies a face only among the few people one camera sees
+    within seconds to minutes; it is not a biometric template, and it is never
+    stored or published (see ``docs/privacy.md``).
     """
     x, y, w, h = box
     frame_h, frame_w = frame.shape[:2]
@@ -57,21 +64,35 @@ def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr")
         patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
     elif colour == "rgb":
         patch = patch[:, :, ::-1]  # a view; the resize below makes the copy
-    # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more, and
-    # histograms of a 32 x 32 sample separate people as well (measured in docs/BENCHMARKS.md).
+    # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more.
     small = cv2.resize(patch, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
-    return np.concatenate([_colour(small) * COLOUR_WEIGHT, _shape(small) * (1.0 - COLOUR_WEIGHT)]).astype(np.float32) / _norm_of_parts
+    # A light blur: a box that moves a pixel or two between frames (detector jitter) changes the gradients less.
+    gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (0, 0), 1.0)
+    out = np.empty(DIMENSIONS, np.float32)
+    out[:_HOG_DIMS] = _unit(np.asarray(_HOG.compute(gray), np.float32).ravel()) * _HOG_SCALE
+    out[_HOG_DIMS : _GRAY.stop] = _layout(gray) * _LAYOUT_SCALE
+    out[_COLOUR], out[_CHROMA] = _colour(small)
+    return out
 
 
-def _colour(small_bgr: np.ndarray) -> np.ndarray:
-    hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
-    return _unit(np.sqrt(hist))
+def _layout(gray: np.ndarray) -> np.ndarray:
+    """Where the face is dark and light, whatever the exposure: 8 x 8 means, zero mean, unit length."""
+    tiny = cv2.resize(gray, (LAYOUT, LAYOUT), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    return _unit(tiny - tiny.mean())
 
 
-def _shape(small_bgr: np.ndarray) -> np.ndarray:
-    # OpenCV's HOG in one call: at 32 x 32, a dozen numpy calls cost three times more than the work itself.
-    return _unit(np.asarray(_HOG.compute(cv2.cvtColor(small_bgr, cv2.COLOR_BGR2GRAY)), dtype=np.float32).ravel())
+def _colour(small_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """(hue histogram as a unit vector, chroma weight 0..1).
+
+    Each pixel votes for its hue with its chroma (max - min of its channels, zero
+    for any gray): exposure and contrast scale the votes, not where they go, and
+    near-gray pixels, whose hue is noise, hardly vote.
+    """
+    hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    chroma = hsv[:, 1].astype(np.float32) * hsv[:, 2] / 255.0
+    hist = np.bincount(hsv[:, 0] // (180 // HUE_BINS), weights=chroma, minlength=HUE_BINS)[:HUE_BINS]
+    weight = min(max((float(chroma.mean()) - CHROMA_FLOOR) / (CHROMA_FULL - CHROMA_FLOOR), 0.0), 1.0)
+    return _unit(np.sqrt(hist)), weight
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -79,15 +100,34 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-# Both parts are unit vectors (or zero for a blank crop); this keeps the whole at unit length for the usual case.
-_norm_of_parts = float(np.hypot(COLOUR_WEIGHT, 1.0 - COLOUR_WEIGHT))
-
-
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine distance of two descriptors: 0 identical, about 1 unrelated."""
-    return float(1.0 - np.dot(a, b))
+    """How different two faces look: 0 identical, about 1 unrelated, at most 2 + ``COLOUR_WEIGHT``.
+
+    The gray part's cosine distance, plus the colour part's weighted by the
+    colour both faces carry (the smaller chroma of the two). So colour can only
+    add evidence that two faces differ: a gray face and a coloured face of the
+    same pixels differ by their gray parts alone, and one threshold means the
+    same in colour and in gray.
+    """
+    gray = gray_distance(a, b)
+    both = min(float(a[_CHROMA]), float(b[_CHROMA]))
+    return gray + COLOUR_WEIGHT * both * (1.0 - float(np.dot(a[_COLOUR], b[_COLOUR]))) if both > 0 else gray
+
+
+def gray_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The cosine distance of the gray parts alone: what two faces differ by without their colour.
+
+    0 where either face has no gray structure at all (a flat patch): nothing to compare.
+    """
+    dot = float(np.dot(a[_GRAY], b[_GRAY]))
+    if dot == 0.0 and not (a[_GRAY].any() and b[_GRAY].any()):
+        return 0.0
+    return 1.0 - dot
 
 
 def blend(track: np.ndarray, new: np.ndarray, keep: float) -> np.ndarray:
-    """A track's descriptor after a new observation: an exponential moving average, back to unit length."""
-    return _unit(keep * track + (1.0 - keep) * new).astype(np.float32)
+    """A track's descriptor after a new observation: an exponential moving average, each part back to unit length."""
+    out = (keep * track + (1.0 - keep) * new).astype(np.float32)
+    out[_GRAY] = _unit(out[_GRAY])
+    out[_COLOUR] = _unit(out[_COLOUR])
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +16,9 @@ class TrackerParams:
     iou_threshold: float = 0.3
     max_missed: int = 5
     max_distance: float = 1.0
-    appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
+    appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
-    reid_distance: float = 0.2
+    reid_distance: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,13 @@ class Track:
     hits: int = 1
     predicted: Box = (0, 0, 0, 0)
     reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
+    last: np.ndarray | None = None  # descriptor of the last view, cut or not (tracking/gate.py: is the change gradual)
+    clear_size: float = 0.0  # box side of the last view not cut by something in front (0: unknown)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
-        return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box)
+        side = math.sqrt(max(obs.box[2] * obs.box[3], 1))
+        return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box, last=obs.feature, clear_size=side)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from emostream.ingest.tracking import appearance, kalman
+from emostream.ingest.tracking import appearance, gate, kalman
 from emostream.ingest.tracking.codec import pack, unpack
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
 from emostream.ingest.tracking.track import Gone, Observation, Track, TrackerParams
@@ -34,9 +34,10 @@ class Tracker:
        between centres (at most ``max_distance`` box sizes per missed frame, boxes
        of similar size). **Every pair must also look alike**: the cosine distance
        between the track's appearance descriptor and the detection's
-       (``tracking/appearance.py``) must be at most ``appearance_distance``. A
-       different person at the same place is therefore not matched, and starts a
-       new track at once, even within the grace period;
+       (``tracking/appearance.py``) must be at most ``appearance_distance``, so a
+       different person at the same place starts a new track at once. Then, among
+       the tracks and faces left, a pair that motion alone decides may pass a
+       gradual or partial change (a face going behind something, ``tracking/gate.py``);
     3. **low-score detections** (between ``tracker.low_score`` and
        ``detector.min_score``) only continue tracks still unmatched, by overlap and
        appearance (ByteTrack's second pass): a face the detector is briefly unsure
@@ -89,9 +90,12 @@ class Tracker:
         self._assign(self._overlap_pairs(sure, observations), observations, ids, used, now)
         if p.max_distance > 0:
             self._assign(self._distance_pairs(sure, observations, ids, used), observations, ids, used, now)
+        before = set(used)
+        self._assign(self._motion_pairs(sure, observations, ids, used), observations, ids, used, now)
+        carried = {ti for ti in used if ti not in before and not gate.is_cut(observations[used[ti]].box, self.tracks[ti])}
         recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0}  # ByteTrack: the second pass serves tracks seen last frame
         self._assign(self._overlap_pairs(unsure, observations, only=recent - used.keys()), observations, ids, used, now)
-        absorbed = self._settle_newcomers(observations, ids, used)
+        absorbed = self._settle_newcomers(observations, ids, used, carried)
         for ti, t in enumerate(self.tracks):
             if ti not in used:
                 t.missed += 1
@@ -104,12 +108,9 @@ class Tracker:
 
     # --- matching ------------------------------------------------------------------
 
-    def _looks_alike(self, track_feature: np.ndarray | None, obs: Observation, limit: float) -> tuple[bool, float]:
-        """(allowed, appearance distance); unknown appearance on either side is allowed at distance 0."""
-        if limit <= 0 or track_feature is None or obs.feature is None:
-            return True, 0.0
-        d = appearance.distance(track_feature, obs.feature)
-        return d <= limit, d
+    def _looks_alike(self, ti: int, obs: Observation) -> tuple[bool, float]:
+        """(allowed, appearance distance to the track's template); unknown appearance is allowed at 0."""
+        return gate.allowed(self.tracks[ti], obs, self.params.appearance_distance, alone=False)
 
     def _overlap_pairs(self, indices: list[int], observations: list[Observation], only: set[int] | None = None) -> list[tuple[float, int, int]]:
         pairs = []
@@ -121,7 +122,7 @@ class Tracker:
                 overlap = max(iou(t.predicted, box), iou(t.box, box))
                 if overlap < self.params.iou_threshold:
                     continue
-                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                alike, d = self._looks_alike(ti, observations[i])
                 if alike:
                     pairs.append((1.0 - overlap + d, ti, i))
         return sorted(pairs)
@@ -137,10 +138,15 @@ class Tracker:
                 if ids[i] is not None or not similar_size(t.box, box):
                     continue
                 dist = min(centre_distance(t.predicted, box), centre_distance(t.box, box))
-                alike, d = self._looks_alike(t.feature, observations[i], self.params.appearance_distance)
+                alike, d = self._looks_alike(ti, observations[i])
                 if dist <= reach and alike:
                     pairs.append((dist / reach + d, ti, i))
         return sorted(pairs)
+
+    def _motion_pairs(self, indices: list[int], observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> list[tuple[float, int, int]]:
+        """Among the tracks and detections left over, the pairs motion alone decides (``tracking/gate.py``)."""
+        left = [ti for ti in range(len(self.tracks)) if ti not in used]
+        return gate.motion_pairs(self.tracks, left, observations, [i for i in indices if ids[i] is None], self.params)
 
     def _assign(self, pairs: list[tuple[float, int, int]], observations: list[Observation], ids: list[int | None], used: dict[int, int], now: float) -> None:
         """Greedy: take pairs best first, skipping tracks and detections already matched."""
@@ -155,10 +161,14 @@ class Tracker:
         t.motion = kalman.update(t.motion, obs.box)
         t.box, t.missed, t.seen_s = obs.box, 0, now
         t.hits += 1
-        if obs.feature is not None:
+        if obs.feature is None:
+            return
+        t.last = obs.feature
+        if gate.learns(t, obs, self.params.appearance_distance):
+            t.clear_size = gate.size(obs.box)
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
 
-    def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int]) -> set[int]:
+    def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int], carried: set[int]) -> set[int]:
         """Let young tracks turn out to be someone known; returns the indices of live tracks they took over.
 
         A face first seen cut by the border or half hidden (coming out from behind
@@ -166,12 +176,13 @@ class Tracker:
         its first ``PROBATION`` faces, may still show who it is: a person who left
         within the window, or a track in its grace period that has been missing since
         before this frame. From then on it carries that id; its first few faces keep the
-        id they were published with.
+        id they were published with. So may a track whose whole view motion alone let
+        through (``carried``): born of a partial view, it does not look like its template.
         """
         absorbed: set[int] = set()
         for ti, i in used.items():
             t, feature = self.tracks[ti], observations[i].feature
-            if t.reid_open and feature is not None:
+            if (t.reid_open or ti in carried) and feature is not None:
                 # Live tracks already missing before this frame (a single missed detection is no departure).
                 waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1]
                 found = self._claim(feature, waiting)
@@ -258,7 +269,8 @@ class Tracker:
             "next_id": self._next_id,
             "tracks": [
                 {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
-                 "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open}
+                 "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open,
+                 "last": feature(t.last), "clear_size": t.clear_size}
                 for t in self.tracks
             ],
             "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
@@ -271,13 +283,13 @@ class Tracker:
         dims = (appearance.DIMENSIONS,)
         for item in state["tracks"]:
             if isinstance(item, list):  # [id, box, missed, hits]: an older checkpoint
-                track_id, box, missed, hits = item
-                t = Track.start(int(track_id), Observation(_box(box), None), 0.0)
-                t.missed, t.hits = int(missed), int(hits)
+                t = Track.start(int(item[0]), Observation(_box(item[1]), None), 0.0)
+                t.missed, t.hits = int(item[2]), int(item[3])
             else:
-                feature = None if item["feature"] is None else unpack(item["feature"], np.float32, dims)
+                feature, last = (None if item.get(k) is None else unpack(item[k], np.float32, dims) for k in ("feature", "last"))
                 t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
-                          float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)))
+                          float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)),
+                          last=last if last is not None else feature, clear_size=float(item.get("clear_size", 0.0)))
             self.tracks.append(t)
         for item in state.get("gone", []):
             self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), float(item["seen_s"])))

@@ -1,0 +1,120 @@
+"""Whether a detection may continue a track by appearance: the template first, then motion where it is unambiguous.
+
+A face going behind a pillar (or a hand, or another head) changes what the
+gray descriptor sees from one frame to the next, gradually, until it no
+longer looks like the track's template; a different person taking the same
+place changes it at once. So, as DeepSORT and BoT-SORT let motion decide
+where only one pairing is possible, a pair beyond the template gate is still
+allowed when motion leaves no choice (the track has no other detection near,
+and the detection no other track seen in the previous frame) and either
+
+- the change since the track's *last* view is gradual (at most the gate); or
+- the box is cut (markedly smaller than the track's last clear view,
+  ``PARTIAL``) and the track's last view was already cut or beyond its gate:
+  the face is going behind something, or coming out. Like a box cut by the
+  frame border it shows part of a face; its appearance is not checked.
+
+Views let through by motion alone are not learned (:func:`learns`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from emostream.ingest.tracking import appearance
+from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size
+from emostream.ingest.tracking.track import Observation, Track, TrackerParams
+
+PARTIAL = 0.85  # a box this much smaller (side) than the track's last clear view shows part of the face
+
+
+def size(box: Box) -> float:
+    return math.sqrt(max(box[2] * box[3], 1))
+
+
+def is_cut(box: Box, track: Track) -> bool:
+    """True when ``box`` is markedly smaller than the track's last clear view: something in front cuts the face."""
+    return track.clear_size > 0 and size(box) < PARTIAL * track.clear_size
+
+
+def _hidden_already(track: Track, limit: float) -> bool:
+    """The track's last view was already cut or beyond its template's gate: it is going behind something.
+
+    A face is hidden gradually; a person replaced by another at the same place
+    (a cut in the footage, a new person sitting down) changes at once, from a
+    clear view to a different face, whatever its box.
+    """
+    if is_cut(track.box, track):
+        return True
+    return track.last is not None and track.feature is not None and appearance.distance(track.feature, track.last) > limit
+
+
+def learns(track: Track, obs: Observation, limit: float) -> bool:
+    """Whether the track learns this view: a whole view (not cut) within the gate of its template.
+
+    Views let through by motion alone are not learned: the template stays the
+    person's clear face, which they are compared with again once in the open.
+    """
+    if obs.feature is None or is_cut(obs.box, track):
+        return False
+    return limit <= 0 or track.feature is None or appearance.distance(track.feature, obs.feature) <= limit
+
+
+def near(track: Track, box: Box, params: TrackerParams) -> bool:
+    """Could motion alone pair them: overlap with the predicted or last box, or within reach of its centre."""
+    if max(iou(track.predicted, box), iou(track.box, box)) >= params.iou_threshold:
+        return True
+    reach = params.max_distance * (1 + track.missed)
+    return params.max_distance > 0 and similar_size(track.box, box) and min(
+        centre_distance(track.predicted, box), centre_distance(track.box, box)) <= reach
+
+
+def unambiguous(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],
+                params: TrackerParams) -> set[tuple[int, int]]:
+    """(track index, observation index) pairs, among the tracks ``left`` and observations ``boxes``, motion alone decides.
+
+    The track has no other detection near it, and the detection no other track
+    that was found in the previous frame (a track already missing does not
+    compete: it may be the one that went behind something). Pairs already made
+    by appearance are out of the question: DeepSORT's cascade, where a crossing's
+    front face, matched by its looks, leaves the hidden one no rival.
+    """
+    close = {(ti, i) for ti in left for i in boxes if near(tracks[ti], observations[i].box, params)}
+    out = set()
+    for ti, i in close:
+        rivals_of_track = any(tj == ti and j != i for tj, j in close)
+        rivals_of_box = any(j == i and tj != ti and tracks[tj].missed == 0 for tj, j in close)
+        if not rivals_of_track and not rivals_of_box:
+            out.add((ti, i))
+    return out
+
+
+def allowed(track: Track, obs: Observation, limit: float, alone: bool) -> tuple[bool, float]:
+    """(allowed, cost): the appearance distance to the template, or ``limit`` for a pair motion alone allowed.
+
+    Unknown appearance on either side is allowed at distance 0.
+    """
+    if limit <= 0 or track.feature is None or obs.feature is None:
+        return True, 0.0
+    d = appearance.distance(track.feature, obs.feature)
+    if d <= limit:
+        return True, d
+    if not alone:
+        return False, d
+    if is_cut(obs.box, track) and _hidden_already(track, limit):
+        return True, limit
+    gradual = track.last is not None and appearance.distance(track.last, obs.feature) <= limit
+    return gradual, limit
+
+
+def motion_pairs(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],
+                 params: TrackerParams) -> list[tuple[float, int, int]]:
+    """(cost, track index, observation index), best first: the unambiguous pairs :func:`allowed` lets through."""
+    if params.appearance_distance <= 0:
+        return []
+    pairs = []
+    for ti, i in unambiguous(tracks, left, observations, boxes, params):
+        alike, cost = allowed(tracks[ti], observations[i], params.appearance_distance, alone=True)
+        if alike:
+            pairs.append((cost, ti, i))
+    return sorted(pairs)

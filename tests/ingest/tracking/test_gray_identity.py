@@ -1,0 +1,58 @@
+"""Gray faces keep one identity each: a new gray FER person in the same place every second starts a new track.
+
+Issue #23: on such a clip every track used to hold several people, because the
+descriptor weighed colour and a gray face has none. The clip is
+``benchmarks.scenes.testclips.gray_swap`` (FER2013 Training faces), decoded by
+ingest's own source, detected by the default detector and tracked as ingest
+tracks (``track_faces`` with the default tracker configuration).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scenes import generate, testclips
+from benchmarks.scenes.evaluate import Report, match_frame
+from benchmarks.scenes.faces import fer_dir
+from emostream.config import DetectorConfig, TrackerConfig
+from emostream.detector import make_detector
+from emostream.ingest.sources import VideoSource
+from emostream.ingest.tracking.detections import track_faces
+from emostream.ingest.tracking.tracker import Tracker, TrackerParams
+
+needs_fer = pytest.mark.skipif(
+    not (fer_dir() / "fer2013new.csv").is_file() and not (generate.CACHE / "faces-tune.npz").is_file(),
+    reason="no FER2013/FER+ data (../shared/data/fer2013 or EMOSTREAM_FER_DIR) and no cached face pool",
+)
+
+
+def people_per_track(clip: testclips.TestClip) -> dict[int, Counter[str]]:
+    """Track id -> how many of its faces belong to each ground-truth person."""
+    cfg, t = DetectorConfig(), TrackerConfig()
+    tracker = Tracker(TrackerParams(t.iou_threshold, t.max_missed, t.max_distance, t.appearance_distance, t.reid_window_s, t.reid_distance))
+    tracks: dict[int, Counter[str]] = defaultdict(Counter)
+    with make_detector(cfg) as detector:
+        for index, frame in enumerate(VideoSource(str(clip.path)).frames()):
+            image = frame.pixels(detector.colour)
+            found = [d for d in detector.detect_native(image) if d.score >= t.low_score]
+            published = track_faces(tracker, image, found, cfg.min_score, index / clip.truth["fps"], detector.colour)
+            truth = clip.truth["faces"][index]
+            for i, j in match_frame(truth, [Report(tuple(map(float, d.box))) for d, _ in published]):  # type: ignore[arg-type]
+                tracks[published[j][1]][truth[i]["id"]] += 1
+    return tracks
+
+
+@needs_fer
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_gray_swap_gives_each_person_a_track_of_their_own(tmp_path: Path, seed: int) -> None:
+    clip = testclips.gray_swap(tmp_path, seconds=5.0, seed=seed)
+    tracks = people_per_track(clip)
+    mixed = {track: dict(people) for track, people in tracks.items() if len(people) > 1}
+    assert not mixed, f"tracks holding several people: {mixed}"
+    found = {person for people in tracks.values() for person in people}
+    assert len(found) >= len(clip.people) - 1, f"the detector found {sorted(found)} of {sorted(clip.people)}"
+    per_person = Counter(person for people in tracks.values() for person in people)
+    assert max(per_person.values()) == 1, f"a person split over several tracks: {per_person}"
