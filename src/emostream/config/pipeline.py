@@ -91,6 +91,20 @@ class TrackerConfig(Section):
     reid_distance: float = Field(
         0.2, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
     )
+    confirm_hits: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="A new track is published once this many consecutive analysed frames found it (or at once, see confirm_score); "
+        "until then its faces are counted as unconfirmed, not published, and a track that misses a frame before then ends "
+        "unconfirmed. Stops single-frame false faces. 1: every detection is published at once.",
+    )
+    confirm_score: float = Field(
+        0.8,
+        ge=0,
+        le=1.01,
+        description="A detection scoring at least this confirms its new track at once. Above 1: only confirm_hits confirms.",
+    )
 
 
 

@@ -18,6 +18,8 @@ class TrackerParams:
     appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
     reid_distance: float = 0.2
+    confirm_hits: int = 3  # a new track is published from its confirm_hits-th consecutive hit (1: at once) ...
+    confirm_score: float = 0.8  # ... or from a hit scoring at least this (above 1: never)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Observation:
     box: Box
     feature: np.ndarray | None  # appearance descriptor; None: unknown (checked by motion only)
     confident: bool = True  # False: a low-score detection, only used to continue a track
+    score: float = 1.0  # the detector's score (1.0: unknown, taken as sure)
 
 
 @dataclass
@@ -40,10 +43,20 @@ class Track:
     hits: int = 1
     predicted: Box = (0, 0, 0, 0)
     reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
+    confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
         return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box)
+
+
+@dataclass
+class Tally:
+    """What the tracker kept back in one frame (see ``Tracker.update``), for the metrics."""
+
+    unconfirmed_faces: int = 0  # faces of tentative tracks, not published
+    confirmed: int = 0  # tracks confirmed in this frame (their faces are published from now on)
+    unconfirmed: int = 0  # tentative tracks that ended unconfirmed in this frame
 
 
 @dataclass
