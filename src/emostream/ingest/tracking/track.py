@@ -18,8 +18,8 @@ class TrackerParams:
     appearance_distance: float = 0.25  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
     reid_distance: float = 0.2
-    confirm_hits: int = 3  # a new track is published from its confirm_hits-th consecutive hit (1: at once) ...
-    confirm_score: float = 0.8  # ... or from a hit scoring at least this (above 1: never)
+    confirm_hits: int = 30  # a new track is published from its confirm_hits-th consecutive hit (1: at once) ...
+    confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never)
 
 
 @dataclass(frozen=True)
