@@ -10,7 +10,7 @@ scene. Everything is deterministic for given arguments.
 - :func:`gray_swap`: one place, a different gray FER person every second;
 - :func:`faceless_text`: titles in large letters, no face;
 - :func:`tilted_face`: one face rolled by ``roll`` degrees;
-- :func:`group`: ``people`` faces of 60-90 px in one 640x480 frame;
+- :func:`group`: ``people`` faces of 60-90 px (``sizes``) in one 640x480 frame;
 - :func:`short_file`: a file whose container claims ``frames`` frames but
   holds ``frames - missing`` decodable ones (the last packets cut off, the
   index left as it was: ``stream.frames`` still says ``frames``).
@@ -70,8 +70,10 @@ def tilted_face(folder: Path, roll: float = 20.0, seconds: float = 2.0, seed: in
     return _write(folder, cond, seed, cache)
 
 
-def group(folder: Path, people: int = 5, seconds: float = 2.0, seed: int = 0, cache: Path = CACHE) -> TestClip:
-    cond = Condition(f"group_{people}", people=people, sizes=(60, 90), seconds=seconds)
+def group(
+    folder: Path, people: int = 5, seconds: float = 2.0, seed: int = 0, cache: Path = CACHE, sizes: tuple[int, int] = (60, 90)
+) -> TestClip:
+    cond = Condition(f"group_{people}", people=people, sizes=sizes, seconds=seconds)
     return _write(folder, cond, seed, cache)
 
 

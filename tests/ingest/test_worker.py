@@ -57,11 +57,12 @@ def test_faces_smaller_than_min_face_px_are_skipped_and_counted(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
     """The demo faces are 72-156 px: with min_face_px 200 every detection is too small."""
-    worker = run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 10}], detector={"min_face_px": 200}))
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 10}], detector={"min_face_px": 200})
+    worker = run_worker(config)
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the session never ended")
     assert end.faces == 0 and not faces(rclient, prefix), "no face below min_face_px may be published"
     assert end.faces_skipped >= 25, f"the skipped faces should be counted in the session: {end}"
-    assert metric(worker, "emostream_ingest_faces_total", source="demo", detector="mediapipe", outcome="too_small") == end.faces_skipped
+    assert metric(worker, "emostream_ingest_faces_total", source="demo", detector=config.detector.backend, outcome="too_small") == end.faces_skipped
 
 
 def test_a_live_source_is_analysed_at_most_fps_times_a_second_and_the_rest_skipped(

@@ -11,10 +11,10 @@ from emostream.config.base import Section
 
 class DetectorConfig(Section):
     backend: Literal["mediapipe", "blazeface", "haar"] = Field(
-        "mediapipe",
-        description="Face detector: BlazeFace through MediaPipe Tasks (mediapipe, the reference), the same BlazeFace models "
-        "served straight through LiteRT (blazeface: the same detections for less per pass, and the `range` switch), or OpenCV's "
-        "Haar cascade.",
+        "blazeface",
+        description="Face detector: the BlazeFace models served straight through LiteRT (blazeface, the default: the `range` switch, "
+        "the same detections as MediaPipe for less per pass), BlazeFace through MediaPipe Tasks (mediapipe, the reference), or "
+        "OpenCV's Haar cascade.",
     )
     mediapipe_model: Literal["short", "full"] = Field(
         "short", description="backend mediapipe: BlazeFace short-range (<2 m) or full-range (<5 m)."
@@ -23,7 +23,8 @@ class DetectorConfig(Section):
         "auto",
         description="backend blazeface: which faces to look for. auto: cameras in rooms, shops and lobbies, faces from about 48 px "
         "to the whole frame (short range on the whole frame plus full range on the whole frame, or on tiles of tile_px in larger "
-        "frames, merged; 3 to 5 times short's cost). short: selfie-distance webcams, faces from about 0.15 of the frame's longer "
+        "frames, merged; 3 to 5 times short's cost; the default). short: selfie-distance webcams (people within ~2 m), faces from "
+        "about 0.15 of the frame's longer "
         "side (96 px in 640x480), one pass. full: the full-range model alone on the whole frame.",
     )
     tile_px: int = Field(
@@ -90,6 +91,20 @@ class TrackerConfig(Section):
     )
     reid_distance: float = Field(
         0.1, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
+    )
+    confirm_hits: int = Field(
+        30,
+        ge=1,
+        le=30,
+        description="A new track is published once this many consecutive analysed frames found it (or at once, see confirm_score); "
+        "until then its faces are counted as unconfirmed, not published, and a track that misses a frame before then ends "
+        "unconfirmed. Stops single-frame false faces. 1: every detection is published at once.",
+    )
+    confirm_score: float = Field(
+        0.7,
+        ge=0,
+        le=1.01,
+        description="A detection scoring at least this confirms its new track at once. Above 1: only confirm_hits confirms.",
     )
 
 

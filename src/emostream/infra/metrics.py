@@ -41,7 +41,8 @@ class DropReason(StrEnum):
 
 # Label values known in advance, created at 0 (see the module docstring).
 FRAME_OUTCOMES = tuple(outcome.value for outcome in FrameOutcome)
-FACE_OUTCOMES = ("published", "too_small")
+FACE_OUTCOMES = ("published", "too_small", "unconfirmed")
+TRACK_OUTCOMES = ("confirmed", "unconfirmed")
 DROP_REASONS = tuple(reason.value for reason in DropReason)
 CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
@@ -79,8 +80,16 @@ class IngestMetrics:
         )
         self.faces = Counter(
             "emostream_ingest_faces_total",
-            "Detected faces by outcome: published for classification or too_small.",
+            "Detected faces by outcome: published for classification, too_small, or unconfirmed (their track was not confirmed "
+            "yet: tracker.confirm_hits, tracker.confirm_score).",
             ["source", "detector", "outcome"],
+            registry=registry,
+        )
+        self.tracks = Counter(
+            "emostream_ingest_tracks_total",
+            "New tracks by outcome: confirmed (their faces are published from then on) or unconfirmed (ended before confirmation: "
+            "a false face or a blip, nothing published).",
+            ["source", "outcome"],
             registry=registry,
         )
         self.source_up = Gauge("emostream_ingest_source_up", "1 while the source delivers frames.", ["source"], registry=registry)
@@ -123,6 +132,8 @@ class IngestMetrics:
             self.frames.labels(source, outcome)
         for outcome in FACE_OUTCOMES:
             self.faces.labels(source, detector, outcome)
+        for outcome in TRACK_OUTCOMES:
+            self.tracks.labels(source, outcome)
         for kind in error_kinds:
             self.errors.labels(source, kind)
         for reason in DROP_REASONS:
@@ -134,7 +145,7 @@ class IngestMetrics:
     def remove_source(self, source: str) -> None:
         """Drop every series of a source that was removed, so nothing reports (or alerts on) it any more."""
         for metric in (self.frames, self.faces, self.source_up, self.reconnects, self.errors, self.decode_detect, self.sessions, self.first_frame,
-                       self.dropped):
+                       self.dropped, self.tracks):
             metric.remove_by_labels({"source": source})
 
 

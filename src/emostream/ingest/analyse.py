@@ -33,6 +33,8 @@ class FrameAnalyser:
         self._decode_detect = metrics.decode_detect.labels(src.id)
         self._published = metrics.faces.labels(src.id, detector.name, "published")
         self._too_small = metrics.faces.labels(src.id, detector.name, "too_small")
+        self._unconfirmed = metrics.faces.labels(src.id, detector.name, "unconfirmed")
+        self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
 
     def analyse(self, frame: Frame) -> None:
         keeper = self.keeper
@@ -67,6 +69,8 @@ class FrameAnalyser:
         session.analysed += 1
         session.faces += len(jobs)
         session.faces_skipped += too_small
+        tally = session.tracker.tally
+        session.faces_unconfirmed += tally.unconfirmed_faces
         self.parts.publisher.frame(self.src.id, session.id, frame.index, jobs, keeper.snapshot(frame.index))
         self.parts.probe.queued(len(jobs))
         preview = self.preview
@@ -79,3 +83,13 @@ class FrameAnalyser:
             self._published.inc(len(jobs))
         if too_small:
             self._too_small.inc(too_small)
+        self._count_tracks(tally.unconfirmed_faces, tally.confirmed, tally.unconfirmed)
+
+    def _count_tracks(self, faces: int, confirmed: int, unconfirmed: int) -> None:
+        """Faces kept back and tracks decided this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""
+        if faces:
+            self._unconfirmed.inc(faces)
+        if confirmed:
+            self._tracks["confirmed"].inc(confirmed)
+        if unconfirmed:
+            self._tracks["unconfirmed"].inc(unconfirmed)

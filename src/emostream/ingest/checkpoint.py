@@ -16,7 +16,7 @@ from emostream.config import TrackerConfig
 from emostream.ingest.session import IngestSession
 
 VERSION = 1
-COUNTERS = ("seq", "analysed", "dropped", "dropped_age", "skipped", "failed", "faces", "faces_skipped")
+COUNTERS = ("seq", "analysed", "dropped", "dropped_age", "skipped", "failed", "faces", "faces_skipped", "faces_unconfirmed")
 
 
 def url_fingerprint(url: str) -> str:

@@ -57,9 +57,14 @@ class SessionKeeper:
             return
         message = session.end_message(reason, self.parts.clock.time())
         self.parts.publisher.session_ended(message, checkpointed=session.analysed > 0)
+        pending = session.tracker.pending()  # tentative tracks the session ended on: never confirmed
+        if pending:
+            self.parts.metrics.tracks.labels(self.src.id, "unconfirmed").inc(pending)
         log.info(
-            "source %s: session %s ended (%s): %d frames analysed, %d skipped, %d dropped, %d failed, %d faces",
+            "source %s: session %s ended (%s): %d frames analysed, %d skipped, %d dropped, %d failed, %d faces (%d unconfirmed, "
+            "not published)",
             self.src.id, session.id, reason, session.analysed, session.skipped, session.dropped, session.failed, session.faces,
+            session.faces_unconfirmed,
         )
 
     def expire(self, down_since: float | None) -> bool:

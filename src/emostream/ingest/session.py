@@ -32,6 +32,7 @@ class IngestSession:
     failed: int = 0
     faces: int = 0
     faces_skipped: int = 0
+    faces_unconfirmed: int = 0  # faces of tracks not (yet) confirmed: not published, not in ``faces``
     skipped: int = 0
     _first_pts: float | None = None
     _last_offset: float | None = None
@@ -40,7 +41,8 @@ class IngestSession:
     def __post_init__(self) -> None:
         self.id = self.id or new_session_id(self.source, self.started_ts)
         c = self.tracker_cfg
-        self.tracker = Tracker(TrackerParams(c.iou_threshold, c.max_missed, c.max_distance, c.appearance_distance, c.reid_window_s, c.reid_distance))
+        self.tracker = Tracker(TrackerParams(c.iou_threshold, c.max_missed, c.max_distance, c.appearance_distance, c.reid_window_s, c.reid_distance,
+                                             c.confirm_hits, c.confirm_score))
 
     def clock(self, pts: float, captured_ts: float, live: bool) -> tuple[float, float]:
         """(offset, interval) of an analysed frame: media time for files, wall time for live."""

@@ -37,8 +37,11 @@ def confident_from(detector: DetectorConfig) -> float:
 def track_faces(
     tracker: Tracker, frame: np.ndarray, detections: list[Detection], threshold: float, now: float, colour: Literal["bgr", "rgb"] = "bgr"
 ) -> list[tuple[Detection, int]]:
-    """(detection, track id) for each face to publish, confident ones first, in detector order within each group."""
+    """(detection, track id) for each face to publish, confident ones first, in detector order within each group.
+
+    Faces of tracks not yet confirmed are left out; ``tracker.tally`` counts them.
+    """
     sure = [d for d in detections if d.score >= threshold]
     unsure = [d for d in detections if d.score < threshold]
-    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour)
+    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure])
     return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]

@@ -19,6 +19,8 @@ class TrackerParams:
     appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
     reid_distance: float = 0.1
+    confirm_hits: int = 30  # a new track is published from its confirm_hits-th consecutive hit (1: at once) ...
+    confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Observation:
     box: Box
     feature: np.ndarray | None  # appearance descriptor; None: unknown (checked by motion only)
     confident: bool = True  # False: a low-score detection, only used to continue a track
+    score: float = 1.0  # the detector's score (1.0: unknown, taken as sure)
 
 
 @dataclass
@@ -43,11 +46,21 @@ class Track:
     reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
     last: np.ndarray | None = None  # descriptor of the last view, cut or not (tracking/gate.py: is the change gradual)
     clear_size: float = 0.0  # box side of the last view not cut by something in front (0: unknown)
+    confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
         side = math.sqrt(max(obs.box[2] * obs.box[3], 1))
         return cls(track_id, kalman.initiate(obs.box), obs.box, obs.feature, now, predicted=obs.box, last=obs.feature, clear_size=side)
+
+
+@dataclass
+class Tally:
+    """What the tracker kept back in one frame (see ``Tracker.update``), for the metrics."""
+
+    unconfirmed_faces: int = 0  # faces of tentative tracks, not published
+    confirmed: int = 0  # tracks confirmed in this frame (their faces are published from now on)
+    unconfirmed: int = 0  # tentative tracks that ended unconfirmed in this frame
 
 
 @dataclass

@@ -1,7 +1,4 @@
-"""Stable ids for faces across analysed frames, one id per person: motion and appearance, ByteTrack style.
-
-Details at :class:`Tracker`.
-"""
+"""Stable ids for faces across analysed frames, one id per person: motion and appearance, ByteTrack style (see :class:`Tracker`)."""
 
 from __future__ import annotations
 
@@ -10,10 +7,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from emostream.ingest.tracking import appearance, gate, kalman
-from emostream.ingest.tracking.codec import pack, unpack
+from emostream.ingest.tracking import appearance, gate, kalman, persist
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
-from emostream.ingest.tracking.track import Gone, Observation, Track, TrackerParams
+from emostream.ingest.tracking.track import Gone, Observation, Tally, Track, TrackerParams
 
 __all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
 
@@ -45,7 +41,17 @@ class Tracker:
        continues nothing is dropped, so it costs no false face;
     4. a confident detection left over is compared with the people who left within
        ``reid_window_s`` (re-identification, off at 0): if it looks like one of them
-       (at most ``reid_distance``) it gets that person's id back, else a new id.
+       (at most ``reid_distance``) it gets that person's id back, else it starts a
+       new, tentative track.
+
+    **Confirmation** (ByteTrack's activation): a new track is tentative until
+    ``confirm_hits`` consecutive analysed frames found it, or one detection scored
+    at least ``confirm_score``; a tentative track that misses a frame ends. Its
+    faces get no id (None) and are counted in :attr:`tally`; low-score boxes
+    continue only confirmed tracks. Tentative tracks carry provisional negative ids;
+    a track gets its public id, the next of 1, 2, 3 ..., when it is confirmed, so a
+    blip that never was confirmed leaves no gap in the ids users see. A returning
+    person (re-identification) is confirmed at once: they were before.
 
     A track that finds no detection survives ``max_missed`` analysed frames; then
     it is retired, and kept (descriptor, last box, when last seen) only while
@@ -60,26 +66,32 @@ class Tracker:
     params: TrackerParams = field(default_factory=TrackerParams)
     tracks: list[Track] = field(default_factory=list)
     gone: list[Gone] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)  # the last update's, see :class:`Tally`
     _next_id: int = 1
+    _next_tentative: int = -1
 
     # --- one frame --------------------------------------------------------------
 
     def track(
-        self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr"
+        self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr",
+        scores: list[float] | None = None,
     ) -> list[int | None]:
-        """Ids for ``confident + low`` boxes of one frame (None: a low-score box that continues no track)."""
+        """Ids for ``confident + low`` boxes of one frame (None: not published); ``scores``: the confident boxes'."""
         height, width = frame.shape[:2]
         use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
 
-        def observe(box: Box, sure: bool) -> Observation:
+        def observe(box: Box, sure: bool, score: float) -> Observation:
             feature = appearance.describe(frame, box, colour) if use_appearance and not touches_edge(box, width, height) else None
-            return Observation(box, feature, sure)
+            return Observation(box, feature, sure, score)
 
-        return self.update([observe(b, True) for b in confident] + [observe(b, False) for b in low], now)
+        sure_scores = scores if scores is not None else [1.0] * len(confident)
+        observations = [observe(b, True, s) for b, s in zip(confident, sure_scores, strict=True)]
+        return self.update(observations + [observe(b, False, 0.0) for b in low], now)
 
     def update(self, observations: list[Observation], now: float) -> list[int | None]:
-        """Track ids for ``observations``, in their order; ``now`` is the session time in seconds."""
+        """Published track ids for ``observations``, in their order (None: not published); ``now``: session time, s."""
         p = self.params
+        self.tally = Tally()
         for t in self.tracks:
             t.motion = kalman.predict(t.motion)
             t.predicted = kalman.to_box(t.motion)
@@ -93,7 +105,7 @@ class Tracker:
         before = set(used)
         self._assign(self._motion_pairs(sure, observations, ids, used), observations, ids, used, now)
         carried = {ti for ti in used if ti not in before and not gate.is_cut(observations[used[ti]].box, self.tracks[ti])}
-        recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0}  # ByteTrack: the second pass serves tracks seen last frame
+        recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0 and t.confirmed}  # ByteTrack: the second pass serves confirmed tracks seen last frame
         self._assign(self._overlap_pairs(unsure, observations, only=recent - used.keys()), observations, ids, used, now)
         absorbed = self._settle_newcomers(observations, ids, used, carried)
         for ti, t in enumerate(self.tracks):
@@ -104,7 +116,8 @@ class Tracker:
         for i in sure:
             if ids[i] is None:
                 ids[i] = self._reidentify(observations[i], now) or self._new_track(observations[i], now)
-        return ids
+        self.tally.unconfirmed_faces = sum(1 for i in ids if i is not None and i < 0)
+        return [i if i is None or i > 0 else None for i in ids]
 
     # --- matching ------------------------------------------------------------------
 
@@ -161,6 +174,8 @@ class Tracker:
         t.motion = kalman.update(t.motion, obs.box)
         t.box, t.missed, t.seen_s = obs.box, 0, now
         t.hits += 1
+        if not t.confirmed and (t.hits >= self.params.confirm_hits or obs.score >= self.params.confirm_score):
+            self._confirm(t)
         if obs.feature is None:
             return
         t.last = obs.feature
@@ -184,10 +199,10 @@ class Tracker:
             t, feature = self.tracks[ti], observations[i].feature
             if (t.reid_open or ti in carried) and feature is not None:
                 # Live tracks already missing before this frame (a single missed detection is no departure).
-                waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1]
+                waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1 and w.confirmed]
                 found = self._claim(feature, waiting)
                 if found is not None:
-                    (t.id, known, taken), t.reid_open = found, False
+                    (t.id, known, taken), t.reid_open, t.confirmed = found, False, True
                     t.feature = appearance.blend(known, feature, FEATURE_KEEP)
                     ids[i] = t.id
                     absorbed |= taken
@@ -199,8 +214,10 @@ class Tracker:
     def _retire(self, now: float) -> None:
         keep = []
         for t in self.tracks:
-            if t.missed <= self.params.max_missed:
+            if t.missed <= (self.params.max_missed if t.confirmed else 0):  # a tentative track must be found every frame
                 keep.append(t)
+            elif not t.confirmed:
+                self.tally.unconfirmed += 1
             elif self.params.reid_window_s > 0 and t.feature is not None:
                 self.gone.append(Gone(t.id, t.feature, t.seen_s))
         self.tracks = keep
@@ -239,7 +256,7 @@ class Tracker:
         """Start the track of a known person under their id; None if ``obs`` looks like no one known."""
         if obs.feature is None:
             return None
-        waiting = [tj for tj, t in enumerate(self.tracks) if t.missed >= 2]  # missing before this frame too
+        waiting = [tj for tj, t in enumerate(self.tracks) if t.missed >= 2 and t.confirmed]  # missing before this frame too
         found = self._claim(obs.feature, waiting)
         if found is None:
             return None
@@ -251,50 +268,30 @@ class Tracker:
         return track_id
 
     def _new_track(self, obs: Observation, now: float) -> int:
-        track = Track.start(self._next_id, obs, now)
-        track.reid_open = self.params.reid_window_s > 0
-        self._next_id += 1
+        """A tentative track (provisional negative id), confirmed at once by a high score or ``confirm_hits`` 1."""
+        track = Track.start(self._next_tentative, obs, now)
+        track.reid_open, track.confirmed = self.params.reid_window_s > 0, False
+        self._next_tentative -= 1
+        if self.params.confirm_hits <= 1 or obs.score >= self.params.confirm_score:
+            self._confirm(track)
         self.tracks.append(track)
         return track.id
 
-    # --- checkpoint ------------------------------------------------------------------
+    def _confirm(self, track: Track) -> None:
+        """From now on the track's faces are published, under the next public id."""
+        track.id, track.confirmed = self._next_id, True
+        self._next_id += 1
+        self.tally.confirmed += 1
+
+    def pending(self) -> int:
+        """Tentative tracks still open (at the end of a session: tracks that ended unconfirmed)."""
+        return sum(1 for t in self.tracks if not t.confirmed)
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue tracking after a restart (see ingest/checkpoint.py); exact, JSON-safe."""
-
-        def feature(f: np.ndarray | None) -> str | None:
-            return None if f is None else pack(f.astype(np.float32))
-
-        return {
-            "next_id": self._next_id,
-            "tracks": [
-                {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
-                 "motion": pack(t.motion.astype(np.float64)), "feature": feature(t.feature), "reid_open": t.reid_open,
-                 "last": feature(t.last), "clear_size": t.clear_size}
-                for t in self.tracks
-            ],
-            "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": feature(g.feature)} for g in self.gone],
-        }
+        return persist.encode(persist.Saved(self._next_id, self._next_tentative, self.tracks, self.gone))
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state`; also reads the position-only tracks of checkpoints from before appearance."""
-        self._next_id = int(state["next_id"])
-        self.tracks, self.gone = [], []
-        dims = (appearance.DIMENSIONS,)
-        for item in state["tracks"]:
-            if isinstance(item, list):  # [id, box, missed, hits]: an older checkpoint
-                t = Track.start(int(item[0]), Observation(_box(item[1]), None), 0.0)
-                t.missed, t.hits = int(item[2]), int(item[3])
-            else:
-                feature, last = (None if item.get(k) is None else unpack(item[k], np.float32, dims) for k in ("feature", "last"))
-                t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
-                          float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)),
-                          last=last if last is not None else feature, clear_size=float(item.get("clear_size", 0.0)))
-            self.tracks.append(t)
-        for item in state.get("gone", []):
-            self.gone.append(Gone(int(item["id"]), unpack(item["feature"], np.float32, dims), float(item["seen_s"])))
-
-
-def _box(values: Any) -> Box:
-    x, y, w, h = (int(v) for v in values)
-    return x, y, w, h
+        """Continue from :meth:`state` (also reads checkpoints written by older versions, see ``tracking/persist.py``)."""
+        saved = persist.decode(state)
+        self._next_id, self._next_tentative, self.tracks, self.gone = saved.next_id, saved.next_tentative, saved.tracks, saved.gone

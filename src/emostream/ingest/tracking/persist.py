@@ -1,0 +1,69 @@
+"""The tracker's state in a checkpoint: exact, JSON-safe, and readable from older checkpoints.
+
+Older checkpoints knew nothing of confirmation: their tracks were all
+published, so a track without ``confirmed`` is confirmed, and one without
+``next_tentative`` starts provisional ids afresh at -1. The oldest held
+position-only tracks as ``[id, box, missed, hits]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from emostream.ingest.tracking import appearance
+from emostream.ingest.tracking.codec import pack, unpack
+from emostream.ingest.tracking.geometry import Box
+from emostream.ingest.tracking.track import Gone, Observation, Track
+
+
+@dataclass
+class Saved:
+    next_id: int
+    next_tentative: int
+    tracks: list[Track]
+    gone: list[Gone]
+
+
+def _feature(f: np.ndarray | None) -> str | None:
+    return None if f is None else pack(f.astype(np.float32))
+
+
+def encode(saved: Saved) -> dict[str, Any]:
+    return {
+        "next_id": saved.next_id,
+        "next_tentative": saved.next_tentative,
+        "tracks": [
+            {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
+             "motion": pack(t.motion.astype(np.float64)), "feature": _feature(t.feature), "reid_open": t.reid_open,
+             "confirmed": t.confirmed, "last": _feature(t.last), "clear_size": t.clear_size}
+            for t in saved.tracks
+        ],
+        "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": _feature(g.feature)} for g in saved.gone],
+    }
+
+
+def decode(state: dict[str, Any]) -> Saved:
+    dims = (appearance.DIMENSIONS,)
+    tracks: list[Track] = []
+    for item in state["tracks"]:
+        if isinstance(item, list):  # [id, box, missed, hits]: a checkpoint from before appearance
+            track_id, box, missed, hits = item
+            t = Track.start(int(track_id), Observation(_box(box), None), 0.0)
+            t.missed, t.hits = int(missed), int(hits)
+        else:
+            feature, last = (None if item.get(k) is None else unpack(item[k], np.float32, dims) for k in ("feature", "last"))
+            t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
+                      float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)),
+                      confirmed=bool(item.get("confirmed", True)), last=last if last is not None else feature,
+                      clear_size=float(item.get("clear_size", 0.0)))
+        tracks.append(t)
+    gone = [Gone(int(g["id"]), unpack(g["feature"], np.float32, dims), float(g["seen_s"])) for g in state.get("gone", [])]
+    return Saved(int(state["next_id"]), int(state.get("next_tentative", -1)), tracks, gone)
+
+
+def _box(values: Any) -> Box:
+    x, y, w, h = (int(v) for v in values)
+    return x, y, w, h
