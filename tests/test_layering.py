@@ -99,3 +99,23 @@ def test_the_check_sees_deferred_and_type_checking_imports() -> None:
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from emostream.ingest import x\n\ndef f():\n    import emostream.aggregator.worker\n"
     found = sorted(module for _, module in _imports(PACKAGE / "streams" / "probe.py", source))
     assert found == ["emostream.aggregator.worker", "emostream.ingest", "typing"], found
+
+
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 60
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """A module past 300 lines or a function past 60 usually holds two ideas (issue 26): split it, by idea."""
+    too_long: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        where = path.relative_to(PACKAGE)
+        if (lines := text.count("\n")) > MAX_MODULE_LINES:
+            too_long.append(f"{where}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.end_lineno is None:
+                continue
+            if (length := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES:
+                too_long.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, "too long: " + "; ".join(too_long)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import socket
 import sys
 from pathlib import Path
 
-from emostream.config import Config, ConfigError, SourceConfig, load_config
+from emostream.config import Config, ConfigError, load_config
+from emostream.config.sources import source_from_arg
 from emostream.infra.buildinfo import package_version
 
 log = logging.getLogger("emostream")
@@ -18,16 +18,6 @@ log = logging.getLogger("emostream")
 # Modules that add their own subcommands with ``register(subparsers)``; each must
 # import quickly (no TensorFlow at import time), since every command parses them.
 PLUGIN_COMMANDS = ("emostream.training.cli", "emostream.viewer.cli", "emostream.aggregator.cli", "emostream.ingest.cli")
-
-
-def source_from_arg(text: str, index: int) -> SourceConfig:
-    """``ID=URL`` or just ``URL``/path; without an id, one is made from the file name or host."""
-    match = re.match(r"^([A-Za-z0-9_.-]{1,64})=(.+)$", text)
-    if match and "://" not in match.group(1):
-        return SourceConfig(id=match.group(1), url=match.group(2))
-    stem = Path(text.split("?")[0].rstrip("/")).stem if "://" not in text else text.split("://", 1)[1].split("@")[-1].split("/")[0]
-    ident = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)[:60] or f"source{index}"
-    return SourceConfig(id=ident, url=text)
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -16,9 +16,17 @@ segments rather than query parameters.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from emostream.aggregator.charts import ChartCache
 from emostream.aggregator.queries import SessionQueries
+from emostream.config import Config
 from emostream.infra.httpserver import Response, WorkerHttpServer, json_response
+from emostream.streams.connection import connect
+from emostream.streams.keys import Keys
+
+log = logging.getLogger(__name__)
 
 SESSIONS = "/sessions"
 
@@ -59,3 +67,20 @@ class SessionsApi:
                 return json_response({"error": "busy drawing charts, try again"}, 503)
             return 200, "image/png", png
         return not_found(path)
+
+
+def serve_sessions(server: WorkerHttpServer, config: Config, keys: Keys, clock: Callable[[], float]) -> None:
+    """The sessions API and, when enabled, the live page, on the aggregator's server.
+
+    HTTP clients read through a Redis client of their own: however many viewers and API
+    calls, they never take a connection from the pool the work loop needs (handler threads
+    are bounded). At most one connection per handler thread (redis-py 8 raises past its
+    default of 100), per node on a cluster.
+    """
+    http_client = connect(config.redis, check=False, max_connections=max(100, config.http.max_connections + 4))
+    SessionsApi(SessionQueries(http_client, keys, config.aggregator.chart_bucket_s, clock)).register(server)
+    if config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
+        from emostream.viewer.web import WebView
+
+        WebView(http_client, keys, share_window_s=config.web.share_window_s).register(server)
+        log.info("aggregator: live web view on http://%s:%d/", config.http.host, server.port)

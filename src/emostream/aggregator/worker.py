@@ -24,7 +24,7 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry
 
-from emostream.aggregator.api import SessionsApi
+from emostream.aggregator.api import serve_sessions
 from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.expiry import Expiry
 from emostream.aggregator.finishing import SessionFinisher
@@ -42,7 +42,6 @@ from emostream.infra.gctimer import TimedCollector
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.metrics import AggregatorMetrics
 from emostream.infra.worker import Worker
-from emostream.streams.connection import connect
 from emostream.streams.group_commands import Entry
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys
@@ -123,18 +122,7 @@ class AggregatorWorker(Worker):
         return body
 
     def add_routes(self, server: WorkerHttpServer) -> None:
-        # HTTP clients read through a client of their own: however many viewers and API calls, they
-        # never take a connection from the pool the work loop needs (its handler threads are bounded).
-        # At most one connection per handler thread (redis-py 8 raises past its default of 100), per node on a cluster.
-        http_client = connect(self.config.redis, check=False, max_connections=max(100, self.config.http.max_connections + 4))
-        SessionsApi(SessionQueries(http_client, self.keys, self.config.aggregator.chart_bucket_s, self.clock)).register(server)
-        if self.config.web.enabled:  # the live page; imported only when wanted (it pulls in OpenCV)
-            from emostream.viewer.web import WebView
-
-            WebView(http_client, self.keys, share_window_s=self.config.web.share_window_s).register(server)
-            log.info("aggregator: live web view on http://%s:%d/", self.config.http.host, server.port)
-
-    # --- reading ------------------------------------------------------------------
+        serve_sessions(server, self.config, self.keys, self.clock)
 
     def _refresh_sources(self) -> None:
         """About once a second: find new sources, run a lease round (see ``sharing``), refresh the backlogs."""
@@ -196,8 +184,6 @@ class AggregatorWorker(Worker):
         for stream, entries in self.reader.claim():
             self._handle(stream, entries)
 
-    # --- tracks -------------------------------------------------------------------
-
     def _release(self) -> None:
         """Apply the held events to their tracks in frame order, publish, then acknowledge."""
         if not len(self.buffer):
@@ -245,8 +231,6 @@ class AggregatorWorker(Worker):
         self._release()
         self.tracks.end_session(session)
         self._publish(self.tracks.flush([session]))
-
-    # --- the loop -----------------------------------------------------------------
 
     def _step(self) -> None:
         self._refresh_sources()

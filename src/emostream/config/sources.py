@@ -6,6 +6,7 @@ here, where the configuration needs it; ingest opens sources by the same rule.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -110,3 +111,13 @@ class SourceConfig(Section):
         if self.live is not None:
             return self.live
         return guess_live(self.url)
+
+
+def source_from_arg(text: str, index: int) -> SourceConfig:
+    """``ID=URL`` or just ``URL``/path; without an id, one is made from the file name or host."""
+    match = re.match(r"^([A-Za-z0-9_.-]{1,64})=(.+)$", text)
+    if match and "://" not in match.group(1):
+        return SourceConfig(id=match.group(1), url=match.group(2))
+    stem = Path(text.split("?")[0].rstrip("/")).stem if "://" not in text else text.split("://", 1)[1].split("@")[-1].split("/")[0]
+    ident = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)[:60] or f"source{index}"
+    return SourceConfig(id=ident, url=text)

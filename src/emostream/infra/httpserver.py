@@ -122,75 +122,76 @@ class WorkerHttpServer:
         return int(started[0].split()[0]), list(started[1]), body
 
     def _handler_class(self, timeout_s: float) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("Handler", (_Handler,), {"owner": self, "timeout": timeout_s})
 
-        class _Handler(BaseHTTPRequestHandler):
-            timeout = timeout_s
 
-            def setup(self) -> None:
-                super().setup()
-                self.rfile.close()  # the plain reader; an open one would keep the socket from closing
-                self.rfile = io.BufferedReader(PrefixedReader(self.connection, server._server.received(self.connection)))
+class _Handler(BaseHTTPRequestHandler):
+    """One request; ``owner`` (the worker's server) and ``timeout`` are set per server by ``_handler_class``."""
 
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    status, headers, body = server._metrics(self)
-                    self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
-                    self.wfile.write(body)
-                    return
-                status, ctype, payload = server._route(path)
-                if isinstance(payload, bytes):
-                    self._send_head(status, [("Content-Type", ctype), ("Content-Length", str(len(payload)))])
-                    self.wfile.write(payload)
-                    return
-                self._stream(status, ctype, payload)
+    owner: WorkerHttpServer
 
-            def do_HEAD(self) -> None:
-                """``/metrics`` and ``/healthz`` only (what probes and uptime checkers send): GET's status and headers, no body."""
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    status, headers, body = server._metrics(self)
-                    self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
-                elif path == "/healthz":
-                    status, ctype, payload = server._route(path)
-                    size = len(payload) if isinstance(payload, bytes) else 0
-                    self._send_head(status, [("Content-Type", ctype), ("Content-Length", str(size))])
-                else:
-                    self.send_error(405 if path in server.routes else 404)
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the plain reader; an open one would keep the socket from closing
+        self.rfile = io.BufferedReader(PrefixedReader(self.connection, self.owner._server.received(self.connection)))
 
-            def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/metrics":
+            status, headers, body = self.owner._metrics(self)
+            self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
+            self.wfile.write(body)
+            return
+        status, ctype, payload = self.owner._route(path)
+        if isinstance(payload, bytes):
+            self._send_head(status, [("Content-Type", ctype), ("Content-Length", str(len(payload)))])
+            self.wfile.write(payload)
+            return
+        self._stream(status, ctype, payload)
 
-            def _stream(self, status: int, ctype: str, chunks: Iterator[bytes]) -> None:
-                if not server._streams.acquire(blocking=False):
-                    close = getattr(chunks, "close", None)
-                    if close is not None:
-                        close()
-                    body = json.dumps({"error": "too many streams, try again later"}).encode()
-                    self._send_head(503, [("Content-Type", "application/json"), ("Retry-After", "5"), ("Content-Length", str(len(body)))])
-                    self.wfile.write(body)
-                    return
-                try:
-                    self._send_head(status, [("Content-Type", ctype)])
-                    for chunk in chunks:
-                        if server._stopping.is_set():
-                            break
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-                except OSError:
-                    pass  # the client went away or stopped reading (timeout): that ends a stream
-                finally:
-                    close = getattr(chunks, "close", None)
-                    if close is not None:
-                        close()  # lets a generator unsubscribe from its frame source now
-                    server._streams.release()
+    def do_HEAD(self) -> None:
+        """``/metrics`` and ``/healthz`` only (what probes and uptime checkers send): GET's status and headers, no body."""
+        path = urlsplit(self.path).path
+        if path == "/metrics":
+            status, headers, body = self.owner._metrics(self)
+            self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
+        elif path == "/healthz":
+            status, ctype, payload = self.owner._route(path)
+            size = len(payload) if isinstance(payload, bytes) else 0
+            self._send_head(status, [("Content-Type", ctype), ("Content-Length", str(size))])
+        else:
+            self.send_error(405 if path in self.owner.routes else 404)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                log.debug("http: " + format, *args)
+    def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
 
-        return _Handler
+    def _stream(self, status: int, ctype: str, chunks: Iterator[bytes]) -> None:
+        if not self.owner._streams.acquire(blocking=False):
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            body = json.dumps({"error": "too many streams, try again later"}).encode()
+            self._send_head(503, [("Content-Type", "application/json"), ("Retry-After", "5"), ("Content-Length", str(len(body)))])
+            self.wfile.write(body)
+            return
+        try:
+            self._send_head(status, [("Content-Type", ctype)])
+            for chunk in chunks:
+                if self.owner._stopping.is_set():
+                    break
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client went away or stopped reading (timeout): that ends a stream
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # lets a generator unsubscribe from its frame source now
+            self.owner._streams.release()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("http: " + format, *args)
