@@ -11,7 +11,6 @@ the publisher charge stage by stage (production passes the no-op clock).
 from __future__ import annotations
 
 import os
-import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ class Profile:
     seconds: float  # the longest source thread's span, first decoded frame to last frame done
     wall: dict[str, float]  # ms per analysed frame, summed over the source threads; "rest" included
     cpu: dict[str, float]  # thread CPU ms per analysed frame, likewise
-    process_cpu_ms: float  # the whole process's CPU (FFmpeg and LiteRT threads, Redis client) per analysed frame
     load: tuple[float, float]
 
     @property
@@ -56,11 +54,6 @@ def _per_frame(tallies: list[Tally], frames: int, which: int) -> dict[str, float
     return {stage: ns / 1e6 / max(frames, 1) for stage, ns in totals.items()}
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workdir: Path) -> Profile:
     """One run of a worker with ``sources`` copies of ``clip``."""
     cluster = Cluster(workdir)
@@ -77,9 +70,8 @@ def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workd
         )
         stages = StageProfile()
         worker = IngestWorker(config, http_port=-1, stages=stages)
-        load_start, cpu_start = os.getloadavg()[0], _cpu_s()
+        load_start = os.getloadavg()[0]
         worker.serve()
-        cpu = _cpu_s() - cpu_start
         keys = Keys(PREFIX)
         faces = sum(int(client.xlen(shard)) for shard in keys.face_shards(config.redis.faces_shards))
         worker.client.close()
@@ -87,27 +79,28 @@ def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workd
         cluster.close()
     threads = [t for t in stages.tallies() if t.frames]
     frames = sum(t.frames for t in threads)
-    return Profile(
-        name, sources, frames, faces, max((t.span[0] for t in threads), default=0) / 1e9,
-        _per_frame(threads, frames, 0), _per_frame(threads, frames, 1), cpu * 1000 / max(frames, 1),
-        (load_start, os.getloadavg()[0]),
-    )
+    cpu = _per_frame(threads, frames, 1)
+    # CPU spent outside the source threads: FFmpeg's frame-threaded decoders above all.
+    cpu["other threads"] = max(0.0, stages.process_cpu_ns() / 1e6 / max(frames, 1) - sum(cpu.values()))
+    seconds = max((t.span[0] for t in threads), default=0) / 1e9
+    return Profile(name, sources, frames, faces, seconds, _per_frame(threads, frames, 0), cpu, (load_start, os.getloadavg()[0]))
 
 
-def _cells(per_frame: dict[str, float]) -> list[str]:
+def _cells(per_frame: dict[str, float], columns: tuple[str, ...]) -> list[str]:
     total = sum(per_frame.values())
-    return [f"{100 * per_frame.get(s, 0.0) / total:.0f}% ({per_frame.get(s, 0.0):.2f})" for s in (*STAGES, "rest")]
+    return [f"{100 * per_frame.get(s, 0.0) / total:.0f}% ({per_frame.get(s, 0.0):.2f})" for s in columns]
 
 
 def render(profiles: list[Profile]) -> str:
     heads = ["detector", "sources", "analysed frames/s", "faces/frame", "ms/frame", *STAGES, "rest"]
     wall = [
-        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.wall.values()):.2f}", *_cells(p.wall))
+        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.wall.values()):.2f}",
+         *_cells(p.wall, (*STAGES, "rest")))
         for p in profiles
     ]
     cpu = [
-        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.cpu.values()):.2f} / {p.process_cpu_ms:.2f}",
-         *_cells(p.cpu))
+        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.cpu.values()):.2f}",
+         *_cells(p.cpu, (*STAGES, "rest", "other threads")))
         for p in profiles
     ]
     loads = ", ".join(f"{p.detector} x{p.sources}: {p.load[0]:.1f}→{p.load[1]:.1f}" for p in profiles)
@@ -128,10 +121,11 @@ def render(profiles: list[Profile]) -> str:
             "",
             table(heads, wall),
             "",
-            "CPU time of the source threads (`thread_time`; ms/frame: the source threads / the whole process, whose figure "
-            "adds FFmpeg's and LiteRT's own threads and the Redis client's socket work):",
+            "CPU time (`thread_time` of the source threads; **other threads**: the rest of the process's CPU from the first "
+            "frame to the last, mostly FFmpeg's frame-threaded decoding, so decode's CPU is its column plus this one; "
+            "ms/frame: the whole process, Redis server not included):",
             "",
-            table(heads, cpu),
+            table([*heads, "other threads"], cpu),
             "",
             f"1-min load average at the start → end of each run: {loads}. On a loaded machine the shares are the reliable "
             "figure; absolute frames/s must be re-measured on a quiet one.",

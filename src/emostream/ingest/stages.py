@@ -58,6 +58,7 @@ class StageProfile(StageClock):
         self._local = threading.local()
         self._tallies: list[Tally] = []
         self._lock = threading.Lock()  # only for a thread's first call
+        self._process: list[int] = []  # process CPU ns at the first call of any thread, and at the latest frame done
 
     def _tally(self) -> Tally:
         tally: Tally | None = getattr(self._local, "tally", None)
@@ -65,6 +66,8 @@ class StageProfile(StageClock):
             tally = self._local.tally = Tally()
             with self._lock:
                 self._tallies.append(tally)
+                if not self._process:
+                    self._process = [time.process_time_ns()] * 2
         return tally
 
     def _now(self, tally: Tally) -> tuple[int, int]:
@@ -88,6 +91,11 @@ class StageProfile(StageClock):
         tally = self._tally()
         tally.frames += 1
         tally.last = self._now(tally)
+        self._process[1] = time.process_time_ns()  # one list item, set from any thread: no lock needed
+
+    def process_cpu_ns(self) -> int:
+        """CPU of the whole process (every thread: FFmpeg's decoders, the detector's) from the first call to the last frame done."""
+        return self._process[1] - self._process[0] if self._process else 0
 
     def tallies(self) -> list[Tally]:
         """The threads that called, those that analysed frames first; read once the threads are done."""
