@@ -28,6 +28,7 @@ from benchmarks import ingest_stages
 from benchmarks.markdown import num, table
 from emostream.config import DetectorConfig
 from emostream.detector import make_detector
+from emostream.ingest.frame import convert
 
 SIZES = ((640, 480), (1280, 720))
 DETECTORS = {
@@ -82,7 +83,7 @@ class Row:
 
 
 def frames_of(path: Path, limit: int) -> Callable[[], int]:
-    """A function that decodes up to ``limit`` frames to BGR (as ingest does) and returns how many."""
+    """A function that decodes up to ``limit`` frames to BGR (converted as ingest does) and returns how many."""
 
     def decode() -> int:
         count = 0
@@ -90,7 +91,7 @@ def frames_of(path: Path, limit: int) -> Callable[[], int]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                frame.to_ndarray(format="bgr24")
+                convert(frame, "bgr")
                 count += 1
                 if count >= limit:
                     break
@@ -114,14 +115,14 @@ def decode_detect(path: Path, cfg: DetectorConfig, limit: int) -> tuple[float, f
     with make_detector(cfg) as detector:
         faces = 0
         with av.open(str(path)) as container:  # warm up: the first inference allocates
-            detector.detect(next(container.decode(video=0)).to_ndarray(format="bgr24"))
+            detector.detect(convert(next(container.decode(video=0)), "bgr"))
         started = time.perf_counter()
         count = 0
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                faces += len(detector.detect(frame.to_ndarray(format="bgr24")))
+                faces += len(detector.detect(convert(frame, "bgr")))
                 count += 1
                 if count >= limit:
                     break
