@@ -37,7 +37,8 @@ def test_a_lap_charges_the_time_since_the_previous_mark_and_a_mark_charges_nobod
     assert tally.frames == 1
     cpu = {stage: ns / 1e9 for stage, ns in tally.cpu.items()}
     assert 0.02 <= cpu["detect"] < 0.028 and 0.01 <= cpu["crop"] < 0.018, cpu
-    assert tally.wall["detect"] >= tally.cpu["detect"] and tally.wall["crop"] >= tally.cpu["crop"], tally.wall
+    # wall time is at least the CPU time (the two clocks are read a few ns apart: 1 ms of slack)
+    assert all(tally.wall[stage] >= tally.cpu[stage] - 1_000_000 for stage in ("detect", "crop")), (tally.wall, tally.cpu)
     rest = (tally.span[1] - sum(tally.cpu.values())) / 1e9
     assert 0.03 <= rest < 0.038, f"the unclaimed gap is the rest: {rest * 1e3:.1f} ms"
 

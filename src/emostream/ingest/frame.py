@@ -24,10 +24,14 @@ def convert(raw: Any, colour: Colour) -> np.ndarray:
     format changes) and converts on the calling thread alone: ingest already
     runs one thread per source, so extra threads only compete for the same cores.
     """
+    from av.video.frame import VideoFrame
+    from av.video.reformatter import VideoReformatter
+
+    if not isinstance(raw, VideoFrame):  # anything else that converts itself (the unit tests' stand-in pictures)
+        converted: np.ndarray = raw.to_ndarray(format=f"{colour}24")
+        return converted
     reformatter = getattr(_converters, "reformatter", None)
     if reformatter is None:
-        from av.video.reformatter import VideoReformatter
-
         reformatter = _converters.reformatter = VideoReformatter()
     array: np.ndarray = reformatter.reformat(raw, format=f"{colour}24", threads=1).to_ndarray()
     return array
