@@ -212,5 +212,6 @@ def test_the_stage_profile_accounts_for_every_analysed_frame_of_one_and_two_sour
     text = ingest_stages.render([one, two])
     rows = [line for line in text.splitlines() if line.startswith("| blazeface short |")]
     assert len(rows) == 4, text
-    shares = [int(cell.split("%")[0]) for cell in rows[0].split(" | ")[5:-1]]
+    shares = [int(cell.strip().split("%")[0]) for cell in rows[0].strip(" |").split(" | ")[5:]]  # after detector .. ms/frame
+    assert len(shares) == len(ingest_stages.STAGES) + 1, rows[0]  # the stages and the rest
     assert 95 <= sum(shares) <= 105, rows[0]
