@@ -3,7 +3,7 @@
 Ingest code calls :meth:`StageClock.lap` at the end of each stage (decode,
 colour conversion, detection, ...) and :meth:`StageClock.mark` before a stage
 whose preceding gap should not be charged to anyone. The default clock does
-nothing (a method call, well under a microsecond per frame); the benchmark
+nothing (about a dozen empty calls, ~1 µs a frame); the benchmark
 passes a :class:`StageProfile`, which adds wall and thread CPU time to the
 named stage. Time between a mark and the next lap that no lap claims is "the
 rest" (Python glue, metrics, bookkeeping): the span of each thread minus what
