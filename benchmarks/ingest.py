@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,11 @@ from typing import Any
 import av
 import numpy as np
 
+from benchmarks import ingest_stages
 from benchmarks.markdown import num, table
 from emostream.config import DetectorConfig
 from emostream.detector import make_detector
+from emostream.ingest.frame import convert
 
 SIZES = ((640, 480), (1280, 720))
 DETECTORS = {
@@ -44,15 +46,15 @@ def demo_clip() -> Path:
     return clip()
 
 
-def make_clip(source: Path, out: Path, width: int, height: int) -> Path:
-    """The demo clip at ``width``x``height``: scaled to the width, then padded (or cropped) to the height."""
+def make_clip(source: Path, out: Path, width: int, height: int, repeat: int = 1) -> Path:
+    """The demo clip at ``width``x``height``: scaled to the width, then padded (or cropped) to the height; ``repeat`` times over."""
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+    with av.open(str(out), "w") as dst:
         stream: Any = dst.add_stream(codec, rate=15)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
             stream.options = {"g": "30", "preset": "veryfast", "crf": "23"}
-        for frame in src.decode(video=0):
+        for frame in (f for _ in range(repeat) for f in _frames(source)):
             scaled = frame.reformat(width=width, height=round(frame.height * width / frame.width), format="bgr24").to_ndarray()
             canvas = np.zeros((height, width, 3), np.uint8)
             top = (height - scaled.shape[0]) // 2
@@ -67,6 +69,11 @@ def make_clip(source: Path, out: Path, width: int, height: int) -> Path:
     return out
 
 
+def _frames(source: Path) -> Iterator[Any]:
+    with av.open(str(source)) as container:
+        yield from container.decode(video=0)
+
+
 @dataclass
 class Row:
     size: str
@@ -76,7 +83,7 @@ class Row:
 
 
 def frames_of(path: Path, limit: int) -> Callable[[], int]:
-    """A function that decodes up to ``limit`` frames to BGR (as ingest does) and returns how many."""
+    """A function that decodes up to ``limit`` frames to BGR (converted as ingest does) and returns how many."""
 
     def decode() -> int:
         count = 0
@@ -84,7 +91,7 @@ def frames_of(path: Path, limit: int) -> Callable[[], int]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                frame.to_ndarray(format="bgr24")
+                convert(frame, "bgr")
                 count += 1
                 if count >= limit:
                     break
@@ -108,14 +115,14 @@ def decode_detect(path: Path, cfg: DetectorConfig, limit: int) -> tuple[float, f
     with make_detector(cfg) as detector:
         faces = 0
         with av.open(str(path)) as container:  # warm up: the first inference allocates
-            detector.detect(next(container.decode(video=0)).to_ndarray(format="bgr24"))
+            detector.detect(convert(next(container.decode(video=0)), "bgr"))
         started = time.perf_counter()
         count = 0
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                faces += len(detector.detect(frame.to_ndarray(format="bgr24")))
+                faces += len(detector.detect(convert(frame, "bgr")))
                 count += 1
                 if count >= limit:
                     break
@@ -162,11 +169,27 @@ def render(rows: list[Row], quick: bool, load: tuple[float, float]) -> str:
     return "\n".join(lines)
 
 
+PROFILED = {  # the default detector (LiteRT, range auto), its short range alone, and MediaPipe Tasks (the reference)
+    "blazeface auto (default)": {},
+    "blazeface short": {"backend": "blazeface", "range": "short"},
+    "mediapipe short": {"backend": "mediapipe"},
+}
+
+
+def stage_profile(quick: bool, workdir: Path) -> str:
+    """The stage table: the 640x480 clip (twice over in a full run), 1 source and N in one process."""
+    clip = make_clip(demo_clip(), workdir / "profile-640x480.mp4", 640, 480, repeat=1 if quick else 2)
+    counts = (1, 4) if quick else (1, 4, 9)
+    return ingest_stages.render(ingest_stages.measure(clip, PROFILED, counts, workdir))
+
+
 def run(quick: bool) -> str:
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="emostream-bench-ingest-") as workdir:
         rows = measure(quick, Path(workdir))
-    return render(rows, quick, (load_start, os.getloadavg()[0]))
+        load = (load_start, os.getloadavg()[0])
+        profile = stage_profile(quick, Path(workdir))
+    return render(rows, quick, load) + "\n" + profile
 
 
 if __name__ == "__main__":

@@ -191,3 +191,27 @@ def test_reports_go_to_the_repository_docs_whatever_the_working_directory(tmp_pa
     assert (ROOT / "pyproject.toml").is_file(), f"{ROOT} is not the repository root"
     assert bench_main.parse_args([]).out == ROOT / "docs" / "BENCHMARKS.md"
     assert soak.parse_args([]).out == ROOT / "docs" / "SOAK.md"
+
+
+@pytest.mark.timeout(300)
+def test_the_stage_profile_accounts_for_every_analysed_frame_of_one_and_two_sources(tmp_path: Path) -> None:
+    from benchmarks import ingest, ingest_stages
+
+    # Given the demo clip through a real in-process ingest worker with the stage clock on, once alone and twice in one process,
+    detectors = {"blazeface short": {"backend": "blazeface", "range": "short"}}
+    one, two = ingest_stages.measure(ingest.demo_clip(), detectors, (1, 2), tmp_path)
+    # then every frame of every source was analysed and its faces published,
+    assert (one.frames, two.frames) == (180, 360), (one, two)
+    assert one.faces > 250 and two.faces == 2 * one.faces, "the same clip twice publishes twice the faces"
+    # each stage took some time, the stages and the rest make up the threads' spans, and other threads (FFmpeg) show,
+    for profile in (one, two):
+        assert all(profile.wall[stage] > 0 and profile.cpu[stage] > 0 for stage in ingest_stages.STAGES), profile
+        assert profile.wall["rest"] >= 0 and profile.cpu["other threads"] > 0, profile
+        assert 0 < profile.fps < 5_000, profile
+    # and the table has one row per run, its shares adding up to about 100%.
+    text = ingest_stages.render([one, two])
+    rows = [line for line in text.splitlines() if line.startswith("| blazeface short |")]
+    assert len(rows) == 4, text
+    shares = [int(cell.strip().split("%")[0]) for cell in rows[0].strip(" |").split(" | ")[5:]]  # after detector .. ms/frame
+    assert len(shares) == len(ingest_stages.STAGES) + 1, rows[0]  # the stages and the rest
+    assert 95 <= sum(shares) <= 105, rows[0]

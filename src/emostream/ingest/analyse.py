@@ -37,13 +37,17 @@ class FrameAnalyser:
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
 
     def analyse(self, frame: Frame) -> None:
+        stages = self.parts.stages  # a no-op unless the benchmark profiles (see ingest.stages)
+        stages.lap("admit")  # pacing and the backpressure decision since the frame was decoded
         keeper = self.keeper
         session = keeper.current()
         det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
         began = time.perf_counter()
         try:
             image = frame.pixels(colour)
+            stages.lap("convert")
             detections = self.detector.detect_native(image)
+            stages.lap("detect")
         except Exception:
             keeper.failed()
             log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
@@ -51,8 +55,11 @@ class FrameAnalyser:
         big = [d for d in detections if min(d.w, d.h) >= det_cfg.min_face_px]
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
+        stages.mark()
         tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour)
+        stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
+        stages.lap("crop")
         decode_detect_ms = (frame.decode_s + time.perf_counter() - began) * 1000.0
         height, width = image.shape[:2]
         seq = session.seq
@@ -84,6 +91,7 @@ class FrameAnalyser:
         if too_small:
             self._too_small.inc(too_small)
         self._count_tracks(tally.unconfirmed_faces, tally.confirmed, tally.unconfirmed)
+        stages.frame_done()
 
     def _count_tracks(self, faces: int, confirmed: int, unconfirmed: int) -> None:
         """Faces kept back and tracks decided this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Colour = Literal["bgr", "rgb"]
+
+_converters = threading.local()
+
+
+def convert(raw: Any, colour: Colour) -> np.ndarray:
+    """A PyAV frame as uint8 (H, W, 3) in ``colour``, through this thread's own swscale context.
+
+    ``VideoFrame.to_ndarray(format=...)`` builds a new scaler for every frame,
+    and with PyAV's default of automatic threads a new pool of slice threads
+    too: the stage profile measured that at about five times the conversion's
+    own cost in wall time (docs/decisions.md, issue 25). One context per thread
+    is reused across frames (swscale sets itself up again when the size or
+    format changes) and converts on the calling thread alone: ingest already
+    runs one thread per source, so extra threads only compete for the same cores.
+    """
+    from av.video.frame import VideoFrame
+    from av.video.reformatter import VideoReformatter
+
+    if not isinstance(raw, VideoFrame):  # anything else that converts itself (the unit tests' stand-in pictures)
+        converted: np.ndarray = raw.to_ndarray(format=f"{colour}24")
+        return converted
+    reformatter = getattr(_converters, "reformatter", None)
+    if reformatter is None:
+        reformatter = _converters.reformatter = VideoReformatter()
+    array: np.ndarray = reformatter.reformat(raw, format=f"{colour}24", threads=1).to_ndarray()
+    return array
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,7 @@ class Frame:
             if isinstance(self.raw, np.ndarray):
                 image = self.raw if colour == self.raw_colour else np.ascontiguousarray(self.raw[:, :, ::-1])
             else:
-                image = self.raw.to_ndarray(format=f"{colour}24")
+                image = convert(self.raw, colour)
             self._pixels[colour] = image
         return image
 

@@ -26,6 +26,7 @@ from emostream.infra.metrics import IngestMetrics
 from emostream.infra.modelcard import ModelCard
 from emostream.ingest.frame import Frame
 from emostream.ingest.policy import QueueState
+from emostream.ingest.stages import OFF, StageClock
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 
@@ -150,3 +151,4 @@ class RunnerParts:
     clock: Clock = field(default_factory=SystemClock)
     preview: Callable[[str], Preview | None] = lambda _source: None
     rand: Callable[[], float] = random.random  # reconnect jitter
+    stages: StageClock = OFF  # per-stage timing, on only in the benchmark (see ``ingest.stages``)

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from emostream.ingest import checkpoint
+from emostream.ingest.stages import OFF, StageClock
 from emostream.streams.facejob import FaceJob
 from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
@@ -39,9 +40,11 @@ class IngestPublisher:
     repeats the end message, which the aggregator records idempotently.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keys, reconnector: Reconnector, faces_maxlen: int, faces_shards: int = 1) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, reconnector: Reconnector, faces_maxlen: int, faces_shards: int = 1, stages: StageClock = OFF
+    ) -> None:
         self.client, self.keys, self.reconnector, self.faces_maxlen = client, keys, reconnector, faces_maxlen
-        self.shards = faces_shards
+        self.shards, self.stages = faces_shards, stages
         self.topology = topology_of(client)
 
     def register(self, source: str) -> None:
@@ -78,7 +81,9 @@ class IngestPublisher:
         """One analysed frame: its face jobs and the checkpoint after it, atomically (a restart resumes exactly here)."""
         key = self.keys.checkpoint(source, self.shards)
         shard = self.keys.face_shard(source, self.shards)
+        self.stages.mark()
         encoded: list[Any] = [job.encode() for job in jobs]
+        self.stages.lap("encode")
 
         def publish() -> None:
             pipe = self.client.pipeline(transaction=True)  # one slot: the shard and the checkpoint share its tag
@@ -92,6 +97,7 @@ class IngestPublisher:
             return body is not None and body["session"] == session and body["frame_index"] >= frame_index
 
         self.reconnector.call(publish, committed=published)
+        self.stages.lap("publish")
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         """Where a previous run left the source's open session, if it did."""

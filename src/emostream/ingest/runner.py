@@ -138,6 +138,7 @@ class SourceRunner:
             reason, seen_errors = "eof", 0
             try:
                 for frame in source.frames():
+                    self.parts.stages.lap("decode")  # since the previous frame was done: reading and decoding (skipped frames too)
                     keeper.failed(source.decode_errors - seen_errors)
                     seen_errors = source.decode_errors
                     if self.stop.is_set():
@@ -245,6 +246,7 @@ class SourceRunner:
                     keeper.skipped(feed.overwritten - seen_overwritten)
                     keeper.failed(feed.decode_errors - seen_errors)
                     seen_overwritten, seen_errors = feed.overwritten, feed.decode_errors
+                self.parts.stages.lap("wait for a frame")  # decoded on the reader's thread; this is pacing and waiting
                 if frame is None:
                     return None
                 if first:

@@ -29,6 +29,7 @@ from emostream.ingest.parts import Preview, RunnerParts, open_video
 from emostream.ingest.probe import RedisQueueProbe
 from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.runner import SourceRunner
+from emostream.ingest.stages import OFF, StageClock
 from emostream.ingest.tracking.detections import detector_config
 from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
@@ -49,6 +50,7 @@ class IngestWorker(Worker):
         sources: list[SourceConfig] | None = None,
         registry: CollectorRegistry | None = None,
         http_port: int | None = None,
+        stages: StageClock = OFF,
     ) -> None:
         super().__init__(config, registry, config.http.ingest_port if http_port is None else http_port)
         self.sources = sources if sources is not None else list(config.sources)
@@ -66,12 +68,13 @@ class IngestWorker(Worker):
         self.parts = RunnerParts(
             config=config,
             card=self.card,
-            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards),
+            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages),
             probe=RedisQueueProbe(self.client, self.keys, self.metrics, shards=shards),
             metrics=self.metrics,
             make_detector=functools.partial(make_detector, detector_config(config.detector, config.tracker)),
             open_source=functools.partial(open_video, config=config),
             preview=self._preview,
+            stages=stages,
         )
         self.runners: dict[str, SourceRunner] = {}
         self._revisions: dict[str, str] = {}

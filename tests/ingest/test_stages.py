@@ -1,0 +1,82 @@
+"""The stage profile: laps charge the right stage, marks leave gaps to "the rest", tallies are per thread, and a real worker fills it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from emostream.ingest.stages import OFF, StageProfile
+from emostream.ingest.worker import IngestWorker
+from tests.helpers import wait_for
+from tests.support.ingest import ends
+
+
+def busy(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU (a sleep would leave the CPU clock still; load stretches only the wall clock)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_a_lap_charges_the_time_since_the_previous_mark_and_a_mark_charges_nobody() -> None:
+    profile = StageProfile()
+    profile.mark()
+    busy(0.02)
+    profile.lap("detect")
+    busy(0.03)
+    profile.mark()  # the 30 ms before it are nobody's: the rest
+    busy(0.01)
+    profile.lap("crop")
+    profile.frame_done()
+    [tally] = profile.tallies()
+    assert tally.frames == 1
+    cpu = {stage: ns / 1e9 for stage, ns in tally.cpu.items()}
+    assert 0.02 <= cpu["detect"] < 0.028 and 0.01 <= cpu["crop"] < 0.018, cpu
+    # wall time is at least the CPU time (the two clocks are read a few ns apart: 1 ms of slack)
+    assert all(tally.wall[stage] >= tally.cpu[stage] - 1_000_000 for stage in ("detect", "crop")), (tally.wall, tally.cpu)
+    rest = (tally.span[1] - sum(tally.cpu.values())) / 1e9
+    assert 0.03 <= rest < 0.038, f"the unclaimed gap is the rest: {rest * 1e3:.1f} ms"
+
+
+def test_each_thread_keeps_its_own_tally_and_its_first_call_charges_nothing() -> None:
+    profile = StageProfile()
+
+    def work(stage: str, frames: int) -> None:
+        busy(0.01)  # before the thread's first call: not counted
+        for _ in range(frames):
+            profile.lap(stage)
+            profile.frame_done()
+
+    threads = [threading.Thread(target=work, args=("a", 3)), threading.Thread(target=work, args=("b", 2))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first, second = profile.tallies()
+    assert (first.frames, set(first.wall), second.frames, set(second.wall)) == (3, {"a"}, 2, {"b"})
+    assert first.cpu["a"] < 0.005e9 and second.cpu["b"] < 0.005e9, "a thread's first lap starts the clock"
+
+
+def test_the_production_clock_records_nothing() -> None:
+    OFF.mark()
+    OFF.lap("detect")
+    OFF.frame_done()
+    assert not hasattr(OFF, "tallies")
+
+
+def test_a_real_worker_charges_every_stage_of_each_analysed_frame(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    profile = StageProfile()
+    run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}), stages=profile)
+    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
+    [source] = [t for t in profile.tallies() if t.frames]
+    assert source.frames == end.frames_analysed == 30
+    stages = {"decode", "convert", "detect", "track", "crop", "encode", "publish", "admit"}
+    assert set(source.wall) == stages and all(ns > 0 for ns in source.wall.values()), source.wall
+    assert sum(source.wall.values()) <= source.span[0], "stages never claim more than the thread's span"
