@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -18,6 +17,7 @@ from emostream.config import parse_config
 from emostream.ingest.errors import SourceError
 from emostream.ingest.sources import VideoSource
 from emostream.viewer.analyze import run
+from tests.support.peak import run_with_peak
 
 SIDE = 20_000  # 400 MP: 1.2 GB once decoded to BGR, from a file of about 0.4 MB
 
@@ -55,18 +55,11 @@ def test_an_oversized_png_is_refused_with_bounded_memory_and_the_next_file_is_an
     huge = tmp_path / "huge.png"
     write_huge_png(huge, SIDE)
     assert huge.stat().st_size < 2_000_000
-    # When analyze runs on both in a child process (reaped with wait4, which reports its peak memory)
-    with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "emostream", "analyze", str(huge), str(portrait), "--out", str(tmp_path / "out")],
-            stdout=stdout,
-            stderr=stderr,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    peak_mb = usage.ru_maxrss / 1024
-    out, err = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+    # When analyze runs on both in a child process, its peak memory measured
+    code, peak_mb, out, err = run_with_peak(
+        [sys.executable, "-m", "emostream", "analyze", str(huge), str(portrait), "--out", str(tmp_path / "out")],
+        tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     # Then the huge file gets one clear error naming its size and the limit, and no traceback
     assert code == 1, f"exit {code}; stderr: {err}"
     assert "huge.png" in err and "20000x20000" in err and "over the limit" in err, err

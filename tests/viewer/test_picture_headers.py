@@ -14,6 +14,7 @@ from emostream.ingest.errors import SourceError
 from emostream.ingest.sources import VideoSource
 from emostream.viewer.analyze import run
 from emostream.viewer.headers import picture_size
+from tests.support.peak import run_with_peak
 
 SIDE = 12_000  # 144 MP: over the default ingest.max_frame_pixels (100 MP); 1.7 GB as floats once decoded
 
@@ -80,13 +81,9 @@ def test_a_huge_radiance_picture_named_png_is_refused_by_analyze_with_bounded_me
     # Given a complete 12000x12000 Radiance picture of about 9 MB, named .png (Pillow cannot read it)
     huge = tmp_path / "huge.png"
     write_radiance(huge, SIDE, SIDE)
-    # When analyze runs on it with the default limit (ingest.max_frame_pixels, 100 MP) in a child reaped with wait4
-    with open(tmp_path / "stderr", "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "emostream", "analyze", str(huge), "--out", str(tmp_path / "out")],
-                                stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    _, status, usage = os.wait4(proc.pid, 0)
-    code, peak_mb = os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
-    err = (tmp_path / "stderr").read_text()
+    # When analyze runs on it with the default limit (ingest.max_frame_pixels, 100 MP), its peak memory measured
+    code, peak_mb, _, err = run_with_peak([sys.executable, "-m", "emostream", "analyze", str(huge), "--out", str(tmp_path / "out")],
+                                          tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     # Then it is refused with its size and the limit, and memory stayed far below what decoding takes
     # (measured: 213 MB with the check; 2272 MB before it, when OpenCV decoded the picture first)
     assert code == 1 and "12000x12000" in err and "over the limit" in err and "Traceback" not in err, f"exit {code}: {err}"

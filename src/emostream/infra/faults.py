@@ -5,7 +5,7 @@ A poll that meets the same bad input every second (an invalid member of
 read) would otherwise log it every second for as long as it stays. A
 :class:`FaultLog` logs a (subject, cause) pair the first time it is seen and
 counts every sighting in ``emostream_faults_total{site}``, which every worker
-exposes (:class:`FaultCollector`). Memory is bounded: at most ``max_kept``
+exposes (``infra.metrics.FaultCollector``; this module needs no prometheus_client, so the client can use it). Memory is bounded: at most ``max_kept``
 pairs are remembered (the oldest is forgotten first, and would be logged again).
 """
 
@@ -14,10 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
 MAX_KEPT = 1024
 
@@ -62,13 +58,7 @@ def fault_log(site: str, logger: logging.Logger) -> FaultLog:
     return existing or FaultLog(site, logger)
 
 
-class FaultCollector(Collector):
-    """``emostream_faults_total{site}``: every repeated fault counted, logged or not, for each site of this process."""
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("emostream_faults", "Faults met by polls and probes, each logged once per distinct cause.", labels=["site"])
-        with _SITES_LOCK:
-            sites = list(_SITES.values())
-        for site in sites:
-            family.add_metric([site.site], site.count)
-        yield family
+def sites() -> list[FaultLog]:
+    """Every fault log of this process (``infra.metrics.FaultCollector`` exports their counts)."""
+    with _SITES_LOCK:
+        return list(_SITES.values())

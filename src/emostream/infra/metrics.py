@@ -16,10 +16,14 @@ number of zero series per source, which is what dashboards want anyway.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
+from emostream.infra import faults
 from emostream.infra.emotions import EMOTIONS
 
 
@@ -261,3 +265,13 @@ class AggregatorMetrics:
         self.duplicates.labels(source)
         self.unsmoothed.labels(source)
         self.tracks_active.labels(source).set(0)
+
+
+class FaultCollector(Collector):
+    """``emostream_faults_total{site}``: every repeated fault counted, logged or not, for each site of this process."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("emostream_faults", "Faults met by polls and probes, each logged once per distinct cause.", labels=["site"])
+        for site in faults.sites():
+            family.add_metric([site.site], site.count)
+        yield family

@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry
 
 from emostream.config import Config
 from emostream.infra.buildinfo import register_process_metrics
-from emostream.infra.faults import FaultCollector
 from emostream.infra.httpserver import WorkerHttpServer
+from emostream.infra.metrics import FaultCollector
 from emostream.infra.redact import RedactingFilter
 
 log = logging.getLogger(__name__)
