@@ -1,11 +1,13 @@
-"""``make soak``: hours-long stability in minutes: memory and stream lengths under steady load.
+"""``make soak``: hours-long stability in minutes: memory, fds and stream lengths under steady load.
 
 Runs the real worker processes on a private Redis with N sources (the demo
 clip looped at real-time pace, a new session each pass) for ``--minutes``,
-sampling every worker's resident memory and every stream's length. After the
-warm-up, each worker's memory must grow by less than ``--max-growth`` (10 %),
-and every stream must stay within its cap. Writes a report (default
-``docs/SOAK.md``) and exits 1 if a check fails. Not part of ``make test``.
+sampling every worker's resident memory, open file descriptors and every
+stream's length. After the warm-up, each worker's memory must grow by less
+than ``--max-growth`` (10 %), every stream must stay within its cap, and every
+summarised session's events plus counted drops must equal the faces ingest
+announced, with no dead letters. RSS and fd slopes are reported, not judged.
+Writes a report (default ``docs/SOAK.md``); exits 1 if a check fails.
 """
 
 from __future__ import annotations
