@@ -86,4 +86,4 @@ clean:
 	rm -rf $(VENV) build dist .pytest_cache sessions
 
 soak: venv
-	$(PY) -m benchmarks.soak --minutes 20 --sources 4
+	$(PY) -m benchmarks.soak --minutes 20 --sources 3

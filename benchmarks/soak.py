@@ -1,16 +1,20 @@
-"""``make soak``: hours-long stability in minutes: memory and stream lengths under steady load.
+"""``make soak``: hours-long stability in minutes: memory, fds and stream lengths under steady load.
 
 Runs the real worker processes on a private Redis with N sources (the demo
 clip looped at real-time pace, a new session each pass) for ``--minutes``,
-sampling every worker's resident memory and every stream's length. After the
-warm-up, each worker's memory must grow by less than ``--max-growth`` (10 %),
-and every stream must stay within its cap. Writes a report (default
-``docs/SOAK.md``) and exits 1 if a check fails. Not part of ``make test``.
+sampling every worker's resident memory, open file descriptors and every
+stream's length. After the warm-up, each worker's memory must grow by less
+than ``--max-growth`` (10 %), every stream must stay within its cap, and every
+summarised session's events plus counted drops must equal the faces ingest
+announced, with no dead letters. RSS and fd slopes are reported, not judged.
+Writes a report (default ``docs/SOAK.md``); exits 1 if a check fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
 import statistics
 import sys
@@ -41,10 +45,45 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def fd_count(pid: int) -> float | None:
+    try:
+        return float(len(os.listdir(f"/proc/{pid}/fd")))
+    except OSError:
+        return None
+
+
+def slope_per_hour(times_min: list[float], values: list[float]) -> float:
+    """Least-squares slope, per hour: a leak shows as a steady climb, which first/last medians can miss."""
+    if len(times_min) < 2:
+        return 0.0
+    mt, mv = statistics.fmean(times_min), statistics.fmean(values)
+    den = sum((t - mt) ** 2 for t in times_min)
+    return 60.0 * sum((t - mt) * (v - mv) for t, v in zip(times_min, values, strict=True)) / den if den else 0.0
+
+
+def faces_accounted(summary_dir: Path) -> dict[str, int]:
+    """Totals over the session summaries: events + faces dropped must equal the faces ingest announced."""
+    totals = {"sessions": 0, "expected": 0, "events": 0, "dropped": 0, "short": 0}
+    for path in summary_dir.rglob("*.json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict) or "faces_expected" not in doc:
+            continue
+        totals["sessions"] += 1
+        totals["expected"] += int(doc["faces_expected"])
+        totals["events"] += int(doc["faces"])
+        totals["dropped"] += int(doc["faces_dropped"])
+        totals["short"] += int(doc["faces"]) + int(doc["faces_dropped"]) != int(doc["faces_expected"])
+    return totals
+
+
 @dataclass
 class Samples:
     times: list[float] = field(default_factory=list)
     rss: dict[str, list[float]] = field(default_factory=dict)
+    fds: dict[str, list[float]] = field(default_factory=dict)
     lengths: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -77,14 +116,39 @@ def run(minutes: float, sources: int, warmup_minutes: float, max_growth: float, 
             samples.times.append((time.monotonic() - started) / 60.0)
             for role in ROLES:
                 samples.rss.setdefault(role, []).append(rss_mib(cluster.procs[role].pid) or 0.0)
+                samples.fds.setdefault(role, []).append(fd_count(cluster.procs[role].pid) or 0.0)
             if cluster.redis_proc is not None:
                 samples.rss.setdefault("redis", []).append(rss_mib(cluster.redis_proc.pid) or 0.0)
+                samples.fds.setdefault("redis", []).append(fd_count(cluster.redis_proc.pid) or 0.0)
             for name, stream in streams.items():
                 samples.lengths.setdefault(name, []).append(int(client.xlen(stream)))
         sessions = int(client.xlen(keys.sessions))
+        deadletters = int(client.xlen(keys.deadletter))
     finally:
         cluster.close()
-    return report(samples, minutes, sources, warmup_minutes, max_growth, caps, sessions)
+    accounted = faces_accounted(workdir / "sessions") | {"deadletters": deadletters}
+    ok, text = report(samples, minutes, sources, warmup_minutes, max_growth, caps, sessions)
+    return lost_section(ok, text, accounted)
+
+
+def lost_section(ok: bool, text: str, acc: dict[str, int]) -> tuple[bool, str]:
+    """Nothing lost: every summarised session's faces are events or counted drops, and nothing was dead-lettered."""
+    passed = acc["sessions"] > 0 and acc["short"] == 0 and acc["deadletters"] == 0
+    lines = [
+        "## Nothing lost",
+        "",
+        "Per summarised session (the aggregator's summary files): events + faces dropped for age = faces ingest announced "
+        "in its end message. Sessions still open when the run stopped are not counted.",
+        "",
+        "| sessions summarised | faces announced | events | dropped for age | sessions short | dead letters | verdict |",
+        "|---|---|---|---|---|---|---|",
+        f"| {acc['sessions']} | {acc['expected']} | {acc['events']} | {acc['dropped']} | {acc['short']} | {acc['deadletters']} "
+        f"| {'ok' if passed else '**lost**'} |",
+        "",
+    ]
+    head, _, _ = text.rpartition("**Verdict:")
+    ok &= passed
+    return ok, head + "\n".join(lines) + f"\n**Verdict: {'pass' if ok else 'FAIL'}**\n"
 
 
 def report(
@@ -125,6 +189,13 @@ def report(
         ok &= passed
         verdict = "ok" if passed else "**too much**"
         lines.append(f"| {role} | {base:.0f} | {end:.0f} | {max(values):.0f} | {growth:+.1%} | {verdict} |")
+    lines += ["", "## Slopes after the warm-up (least squares)", "", "| process | RSS (MiB/h) | open fds (start → end) | fds (per h) |", "|---|---|---|---|"]
+    for role, values in samples.rss.items():
+        ts = [samples.times[i] for i in after]
+        fds = [samples.fds.get(role, [0.0] * len(values))[i] for i in after]
+        rss_slope = slope_per_hour(ts, [values[i] for i in after])
+        span = f"{fds[0]:.0f} → {fds[-1]:.0f}" if fds else "-"
+        lines.append(f"| {role} | {rss_slope:+.1f} | {span} | {slope_per_hour(ts, fds):+.1f} |")
     lines += ["", "## Stream lengths", "", "| stream | cap (approximate) | longest seen | within cap |", "|---|---|---|---|"]
     for name, lengths in samples.lengths.items():
         cap = caps["faces"] if name == "faces" else caps["events"]
@@ -139,7 +210,7 @@ def report(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20.0, help="how long to run (default %(default)s)")
-    parser.add_argument("--sources", type=int, default=4, help="number of looped sources (default %(default)s)")
+    parser.add_argument("--sources", type=int, default=3, help="number of looped sources (default %(default)s)")
     parser.add_argument("--warmup-minutes", type=float, default=3.0, help="memory is compared from the end of this (default %(default)s)")
     parser.add_argument("--max-growth", type=float, default=0.10, help="largest allowed memory growth after warm-up (default %(default)s)")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default %(default)s)")
