@@ -157,14 +157,19 @@ def test_sources_divide_and_move_when_one_aggregator_is_killed(backend: Backend,
         logs = "".join(a.log.read_text() for a in survivors)
         assert "from agg0, whose lease expired (it stopped answering)" in logs, "the take-over should be logged"
     finally:
-        for a in aggs:
-            if a.proc.poll() is None:
-                a.proc.send_signal(signal.SIGTERM)
-        for a in aggs:
-            try:
-                a.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                a.proc.kill()
+        _stop(aggs)
+
+
+def _stop(aggs: list[Aggregator]) -> None:
+    """SIGTERM every aggregator still running, then wait for each (killed after 20 s)."""
+    for a in aggs:
+        if a.proc.poll() is None:
+            a.proc.send_signal(signal.SIGTERM)
+    for a in aggs:
+        try:
+            a.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            a.proc.kill()
 
 
 def _leased(rclient: redis.Redis, keys: Keys, member: str) -> list[str]:
@@ -205,10 +210,4 @@ def test_many_sessions_ending_at_once_do_not_cost_an_aggregator_its_sources(redi
         assert "dropped; its sources are taken" not in logs and "took over source" not in logs, \
             "an aggregator busy summarising was taken for dead:\n" + "\n".join(line for line in logs.splitlines() if "WARNING" in line)
     finally:
-        for a in aggs:
-            a.proc.send_signal(signal.SIGTERM)
-        for a in aggs:
-            try:
-                a.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                a.proc.kill()
+        _stop(aggs)
