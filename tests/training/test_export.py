@@ -6,7 +6,7 @@ import argparse
 import json
 import shlex
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,12 @@ import pytest
 from emostream.classifier.runtime import load_runtime
 from emostream.infra.modelcard import ModelCard, load_card, sha256_of
 from emostream.training import cli
+from emostream.training import export as export_module
 from emostream.training import train as train_module
 from emostream.training.data import load_fer2013
 from emostream.training.evaluate import evaluate, fit_to_card
-from emostream.training.export import export
+from emostream.training.export import ExportOptions, export
+from emostream.training.exportoptions import export_command
 from emostream.training.provenance import train_command
 
 from .conftest import TRAIN_SIZE, FerSlice, TrainedRun
@@ -120,10 +122,39 @@ def test_train_command_round_trips_non_default_options(tmp_path: Path) -> None:
     run["model"].update(dense=[], weights=None, input_size=64)
     run["augment"].update(flip=False, rotation_deg=0.0, erasing=0.25, mixup=0.2, cutmix=1.0)
     run.update(optimizer="sgd", weight_decay=5e-4, steps_per_epoch=100, teacher=["ensemble", "t.keras"], teacher_weight=0.7, teacher_temperature=2.0)
+    run.update(holdout=0.15, holdout_seed=7)
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
     parsed = json.loads(json.dumps(train_module.options_from_args(parser.parse_args(train_command(run)[2:])).to_json()))
     assert parsed == run
+
+
+def test_card_records_the_export_command_that_repeats_it(exported: Exported) -> None:
+    command = shlex.split(exported.card.extra["exported"]["command"])
+    assert command[:2] == ["emostream", "export"]
+    parser = argparse.ArgumentParser()
+    export_module.add_arguments(parser)
+    folder = exported.card.folder
+    best, report = exported.run.folder / "best.keras", folder.parent / "eval" / "report.json"
+    expected = ExportOptions(
+        best, folder, "compact-test", "0.1.0", formats=("keras", "tflite-fp16", "tflite-int8"), report=report, calibration_samples=100, check_samples=100
+    )
+    assert export_module.options_from_args(parser.parse_args(command[2:])) == expected
+
+
+def test_every_export_option_has_one_flag_and_round_trips(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    export_module.add_arguments(parser)
+    dests = {action.dest for action in parser._actions if action.dest != "help"}
+    assert dests == {f.name for f in fields(ExportOptions)}, "the flags and ExportOptions must name the same options"
+    unusual = ExportOptions(
+        tmp_path / "m.keras", tmp_path / "o", "n", "2.0.0", formats=("tflite-dynamic", "tflite-int8"), data=tmp_path / "d.npz",
+        serve_tflite="int8", scale=0.5, offset=-1.0, calibration_samples=9, check_samples=0, seed=4, license_text="MIT, with a space",
+        source="s", force=True, tta="flip", score=tmp_path / "d.npz", score_usage="Training", score_out=tmp_path / "e",
+        score_ferplus=tmp_path / "f.csv", keras_dtype="float16",
+    )  # fmt: skip
+    command = shlex.split(export_command(unusual))
+    assert export_module.options_from_args(parser.parse_args(command[2:])) == unusual
 
 
 def test_keras_and_tflite_give_the_same_labels(exported: Exported, fer_slice: FerSlice) -> None:
@@ -158,7 +189,7 @@ def test_summary_names_files_and_served_formats(exported: Exported) -> None:
 
 
 def test_int8_only_export_serves_int8_without_a_keras_file(trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path) -> None:
-    card = export(
+    card = export(ExportOptions(
         trained_run.folder / "best.keras",
         tmp_path / "m",
         "int8-only",
@@ -167,7 +198,7 @@ def test_int8_only_export_serves_int8_without_a_keras_file(trained_run: TrainedR
         data=fer_slice.csv,
         calibration_samples=50,
         check_samples=50,
-    )
+    ))
     assert card.files == {"tflite": "model-int8.tflite"}
     assert not (tmp_path / "m" / "model.keras").exists(), "keras was not asked for"
     assert "metrics" in card.extra and card.extra["metrics"] == {}
@@ -176,18 +207,18 @@ def test_int8_only_export_serves_int8_without_a_keras_file(trained_run: TrainedR
 def test_export_refuses_bad_requests_before_converting(trained_run: TrainedRun, tmp_path: Path) -> None:
     best = trained_run.folder / "best.keras"
     with pytest.raises(ValueError, match="--serve-tflite int8 needs tflite-int8"):
-        export(best, tmp_path / "a", "n", "1", formats=("keras", "tflite-fp16"), serve_tflite="int8")
+        export(ExportOptions(best, tmp_path / "a", "n", "1", formats=("keras", "tflite-fp16"), serve_tflite="int8"))
     with pytest.raises(ValueError, match="formats must be among"):
-        export(best, tmp_path / "a", "n", "1", formats=("onnx",))
+        export(ExportOptions(best, tmp_path / "a", "n", "1", formats=("onnx",)))
     lone = tmp_path / "lone" / "model.keras"
     lone.parent.mkdir()
     shutil.copy(best, lone)
     with pytest.raises(ValueError, match="tflite-int8 needs --data"):
-        export(lone, tmp_path / "a", "n", "1", formats=("tflite-int8",))
+        export(ExportOptions(lone, tmp_path / "a", "n", "1", formats=("tflite-int8",)))
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "model.json").write_text("{}")
     with pytest.raises(FileExistsError, match="--force"):
-        export(best, tmp_path / "taken", "n", "1")
+        export(ExportOptions(best, tmp_path / "taken", "n", "1"))
 
 
 def test_flip_tta_is_recorded_in_the_card_and_served_with_the_metrics_it_was_evaluated_with(
@@ -199,9 +230,9 @@ def test_flip_tta_is_recorded_in_the_card_and_served_with_the_metrics_it_was_eva
     plain_report.write_text(json.dumps(evaluate(best, dataset)))
     tta_report.write_text(json.dumps(evaluate(best, dataset, tta=True)))
     with pytest.raises(ValueError, match="evaluated without flip TTA but the model is exported with it"):
-        export(best, tmp_path / "wrong", "n", "1", formats=("keras",), report=plain_report, tta="flip")
+        export(ExportOptions(best, tmp_path / "wrong", "n", "1", formats=("keras",), report=plain_report, tta="flip"))
 
-    card = export(best, tmp_path / "m", "n", "1", formats=("keras", "tflite-fp16"), report=tta_report, tta="flip", check_samples=0)
+    card = export(ExportOptions(best, tmp_path / "m", "n", "1", formats=("keras", "tflite-fp16"), report=tta_report, tta="flip", check_samples=0))
     assert card.tta == "flip" and card.extra["metrics"]["tta"] is True
     # Served as exported: the folder evaluates (without asking for TTA) to the accuracy of the TTA report.
     again = evaluate(tmp_path / "m", dataset, fmt="tflite")
@@ -224,7 +255,7 @@ def test_an_ensemble_is_the_mean_of_its_members_and_its_card_lists_how_each_was_
     np.testing.assert_allclose(np.asarray(ensemble(faces, training=False)), expected, atol=1e-5)
     assert multiply_adds(ensemble) == sum(multiply_adds(m) for m in singles), "the cost of an ensemble is the sum of its members'"
 
-    card = export(path, tmp_path / "m", "ens", "1", formats=("keras",))
+    card = export(ExportOptions(path, tmp_path / "m", "ens", "1", formats=("keras",)))
     training = card.extra["training"]
     assert [m["source_sha256"] for m in training["members"]] == [sha256_of(m) for m in members]
     assert all(m["command"].startswith("emostream train ") for m in training["members"])
@@ -234,16 +265,16 @@ def test_an_ensemble_is_the_mean_of_its_members_and_its_card_lists_how_each_was_
 
 def test_score_puts_the_accuracy_of_the_served_file_in_the_card(trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path) -> None:
     best = trained_run.folder / "best.keras"
-    card = export(
+    card = export(ExportOptions(
         best, tmp_path / "m", "scored", "1", formats=("tflite-dynamic",), tta="flip", score=fer_slice.csv, score_out=tmp_path / "eval", check_samples=50
-    )
+    ))
     assert card.files == {"tflite": "model-dynamic.tflite"}
     served = evaluate(tmp_path / "m", load_fer2013(fer_slice.csv, ("PublicTest",)), fmt="tflite")
     metrics = card.extra["metrics"]
     assert metrics["accuracy"] == served["accuracy"] and metrics["tta"] is True and metrics["format"] == "tflite"
     assert (tmp_path / "eval" / "confusion.png").is_file()
     with pytest.raises(ValueError, match="--score and --report"):
-        export(best, tmp_path / "x", "n", "1", report=tmp_path / "eval" / "report.json", score=fer_slice.csv)
+        export(ExportOptions(best, tmp_path / "x", "n", "1", report=tmp_path / "eval" / "report.json", score=fer_slice.csv))
 
 
 def test_float32_and_dynamic_variants_with_ferplus_agreement_as_served(trained_run: TrainedRun, real_fer_slice: FerSlice, tmp_path: Path) -> None:
@@ -253,7 +284,7 @@ def test_float32_and_dynamic_variants_with_ferplus_agreement_as_served(trained_r
     from emostream.training.table import labelled, load_table
 
     best = trained_run.folder / "best.keras"
-    card = export(
+    card = export(ExportOptions(
         best,
         tmp_path / "m",
         "fast-test",
@@ -265,7 +296,7 @@ def test_float32_and_dynamic_variants_with_ferplus_agreement_as_served(trained_r
         score=real_fer_slice.csv,
         score_ferplus=real_fer_slice.ferplus,
         check_samples=50,
-    )
+    ))
     variants = card.extra["tflite_variants"]
     assert card.files["tflite"] == "model-float32.tflite" and set(variants) == {"float32", "dynamic"}
     assert variants["float32"]["agreement_with_keras"] == 1.0, "float32 TFLite computes what Keras computes"

@@ -22,13 +22,15 @@ import numpy as np
 from emostream.infra.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card, sha256_of, write_card
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
 from emostream.training.exportcard import card_body, format_summary
+from emostream.training.exportoptions import EXPORT_FORMATS, ExportOptions, add_arguments, export_command, options_from_args
 from emostream.training.provenance import read_json
 from emostream.training.scoring import score_into_card, training_images
 from emostream.training.tflite import agreement, convert_tflite
 
+__all__ = ["EXPORT_FORMATS", "ExportOptions", "add_arguments", "export", "main", "options_from_args"]
+
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("keras", "tflite-float32", "tflite-fp16", "tflite-dynamic", "tflite-int8")
 FILE_NAMES = {
     "keras": "model.keras",
     "tflite-float32": "model-float32.tflite",
@@ -38,33 +40,10 @@ FILE_NAMES = {
 }
 
 
-def export(
-    model: Path,
-    out: Path,
-    name: str,
-    version: str,
-    formats: tuple[str, ...] = ("keras", "tflite-fp16"),
-    data: Path | None = None,
-    report: Path | None = None,
-    serve_tflite: str | None = None,
-    scale: float | None = None,
-    offset: float | None = None,
-    calibration_samples: int = 200,
-    check_samples: int = 200,
-    seed: int = 1337,
-    license_text: str | None = None,
-    source: str | None = None,
-    force: bool = False,
-    tta: str = "",
-    score: Path | None = None,
-    score_usage: str = "PublicTest",
-    score_out: Path | None = None,
-    score_ferplus: Path | None = None,
-    keras_dtype: str = "float32",
-) -> ModelCard:
-    """Write a model folder to ``out`` and return its card, as loaded back by ``load_card``.
+def export(opts: ExportOptions) -> ModelCard:
+    """Write the model folder ``opts.out`` and return its card, as loaded back by ``load_card``.
 
-    ``data`` (default: the ``data`` of ``run.json`` when that path exists)
+    ``opts.data`` (default: the ``data`` of ``run.json`` when that path exists)
     supplies int8 calibration images and the TFLite agreement check; without it
     fp16 files are exported unchecked and int8 is refused. ``tta="flip"``
     makes the classifier average each face with its mirror image (two passes;
@@ -72,39 +51,41 @@ def export(
     evaluates the written folder as served (TFLite when exported) on the
     ``score_usage`` rows of that data and puts those metrics in the card, in
     place of a ``report``. ``keras_dtype="float16"`` stores the Keras weights
-    in half precision (half the size; the classifier casts them back).
+    in half precision (half the size; the classifier casts them back). The card
+    records the options as the ``emostream export`` command that repeats them.
     """
     import keras
 
-    model, out = Path(model), Path(out)
-    variants, serve_tflite = _check_options(model, out, formats, serve_tflite, report, score, tta, keras_dtype, force)
-    data, run = _training_data(model, data, variants)
+    model, out = Path(opts.model), Path(opts.out)
+    variants, serve_tflite = _check_options(opts)
+    data, run = _training_data(model, opts.data, variants)
     keras_model = keras.models.load_model(model, compile=False)
-    stand_in = bare_card(model, keras_model.input_shape, scale, offset)
-    _write_keras(keras_model, out, keras_dtype)
-    card = replace(stand_in, folder=out, name=name, version=version, files={"keras": FILE_NAMES["keras"]})
-    calibration, check = _samples(data, run, card, seed, calibration_samples, check_samples)
+    stand_in = bare_card(model, keras_model.input_shape, opts.scale, opts.offset)
+    _write_keras(keras_model, out, opts.keras_dtype)
+    card = replace(stand_in, folder=out, name=opts.name, version=opts.version, files={"keras": FILE_NAMES["keras"]})
+    calibration, check = _samples(data, run, card, opts.seed, opts.calibration_samples, opts.check_samples)
     tflite = _convert(keras_model, card, variants, calibration, check)
 
-    body = card_body(card, model, report, tta, (keras.__version__, _tf_version()), tflite, serve_tflite, license_text, source)
-    if "keras" not in formats:
+    versions = (keras.__version__, _tf_version())
+    body = card_body(card, model, opts.report, opts.tta, versions, tflite, serve_tflite, opts.license_text, opts.source)
+    body["exported"]["command"] = export_command(opts)
+    if "keras" not in opts.formats:
         # The Keras file was only the reference for the agreement check.
         (out / FILE_NAMES["keras"]).unlink()
         del body["files"]["keras"]
     write_card(out, body)
-    if score is not None:
-        score_into_card(out, body, score, score_usage, score_out, score_ferplus)
+    if opts.score is not None:
+        score_into_card(out, body, opts.score, opts.score_usage, opts.score_out, opts.score_ferplus)
     loaded = load_card(out)
     for fmt in loaded.files:
         loaded.verify(fmt)
     return loaded
 
 
-def _check_options(
-    model: Path, out: Path, formats: tuple[str, ...], serve_tflite: str | None, report: Path | None, score: Path | None,
-    tta: str, keras_dtype: str, force: bool,
-) -> tuple[list[str], str | None]:
+def _check_options(opts: ExportOptions) -> tuple[list[str], str | None]:
     """Refuse contradictory options before anything is loaded; the TFLite variants to write and the one to serve."""
+    model, out, formats, serve_tflite = Path(opts.model), Path(opts.out), opts.formats, opts.serve_tflite
+    report, score, tta, keras_dtype, force = opts.report, opts.score, opts.tta, opts.keras_dtype, opts.force
     unknown = set(formats) - set(EXPORT_FORMATS)
     if not formats or unknown:
         raise ValueError(f"formats must be among {EXPORT_FORMATS}, got {list(formats)}")
@@ -204,89 +185,8 @@ def _tf_version() -> str:
     return str(tf.__version__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser.add_argument
-    p(
-        "--model",
-        type=Path,
-        required=True,
-        help="the Keras file to export, e.g. runs/NAME/best.keras; run.json and state.json next to it fill the card's training section",
-    )
-    p("--out", type=Path, required=True, help="model folder to write (model.keras, *.tflite, model.json)")
-    p("--name", help="model name in the card (default: the --out folder's name)")
-    p("--version", default="1.0.0", help="model version in the card (default %(default)s)")
-    p("--formats", nargs="+", choices=EXPORT_FORMATS, default=["keras", "tflite-fp16"], help="files to write (default: %(default)s)")
-    p(
-        "--serve-tflite",
-        choices=("float32", "fp16", "dynamic", "int8"),
-        help="the TFLite variant the card lists as 'tflite' (default: the first exported of float32, fp16, dynamic, int8)",
-    )
-    p(
-        "--data",
-        type=Path,
-        help="training data (fer2013.csv[.gz] or image folder) for int8 calibration and the TFLite agreement check "
-        "(default: run.json's data, when it exists)",
-    )
-    p("--calibration-samples", type=int, default=200, help="training faces used to calibrate int8 (default %(default)s)")
-    p(
-        "--check-samples",
-        type=int,
-        default=200,
-        help="further training faces on which TFLite labels are compared with Keras; 0 = skip (default %(default)s)",
-    )
-    p("--seed", type=int, default=1337, help="random seed for picking the calibration and check faces (default %(default)s)")
-    p("--report", type=Path, help="report.json from `emostream evaluate`, whose headline metrics go into the card")
-    p("--scale", type=float, help="preprocessing scale, input = pixels*scale+offset (default 1/255, what `emostream train` uses)")
-    p("--offset", type=float, help="preprocessing offset (default 0)")
-    p("--license", help="licence text for the card, e.g. of the weights or the training data")
-    p("--source", help="where the model comes from, for the card")
-    p("--force", action="store_true", help="overwrite a model folder that already exists")
-    p(
-        "--keras-dtype",
-        choices=("float32", "float16"),
-        default="float32",
-        help="storage of the model.keras weights: float16 halves the file; the classifier computes in float32 "
-        "on a CPU, mixed precision on a GPU (default %(default)s)",
-    )
-    p("--score", type=Path, help="labelled data (fer2013.csv[.gz] or image folder): evaluate the written folder as served and put its metrics in the card")
-    p("--score-ferplus", type=Path, help="fer2013new.csv: with --score, also score FER+ majority agreement (automatic for a packed .npz)")
-    p("--score-usage", default="PublicTest", help="FER2013 rows --score evaluates on (default %(default)s)")
-    p("--score-out", type=Path, help="folder for the --score report.json, confusion.csv and confusion.png")
-    p(
-        "--tta",
-        choices=["flip"],
-        default="",
-        help="test-time augmentation the classifier applies: 'flip' averages each face with its mirror image "
-        "(twice the inference cost); the --report must then come from `emostream evaluate --tta`",
-    )
-
-
 def main(args: argparse.Namespace) -> int:
-    card = export(
-        model=args.model,
-        out=args.out,
-        name=args.name or Path(args.out).resolve().name,
-        version=args.version,
-        formats=tuple(args.formats),
-        data=args.data,
-        report=args.report,
-        serve_tflite=args.serve_tflite,
-        scale=args.scale,
-        offset=args.offset,
-        calibration_samples=args.calibration_samples,
-        check_samples=args.check_samples,
-        seed=args.seed,
-        license_text=args.license,
-        source=args.source,
-        force=args.force,
-        tta=args.tta,
-        score=args.score,
-        score_usage=args.score_usage,
-        score_out=args.score_out,
-        score_ferplus=args.score_ferplus,
-        keras_dtype=args.keras_dtype,
-    )
-    print(format_summary(card))
+    print(format_summary(export(options_from_args(args))))
     return 0
 
 

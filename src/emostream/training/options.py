@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emostream.training.augment import AugmentSpec
+from emostream.training.holdout import HOLDOUT_SEED
 from emostream.training.models import ARCHITECTURES, ModelSpec
 from emostream.training.table import LABEL_SOURCES
 
@@ -30,6 +31,8 @@ class TrainOptions:
     ferplus: Path | None = None
     train_usage: str = "Training"
     val_usage: str = "PublicTest"
+    holdout: float = 0.0
+    holdout_seed: int = HOLDOUT_SEED
     limit: int = 0
     epochs: int = 60
     batch_size: int = 64
@@ -68,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--labels", choices=LABEL_SOURCES, default=d.labels, help="training labels; ferplus-* also selects on FER+ majority agreement (default %(default)s)")
     p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-* with a CSV (a .npz carries them)")
     p("--train-usage", default=d.train_usage, help="Usage value of the training rows (default %(default)s)")
-    p("--val-usage", default=d.val_usage, help="Usage value of the validation rows used for model selection (default %(default)s)")
+    _selection_arguments(parser, d)
     p("--limit", type=int, default=0, help="use only this many training images (and a quarter as many validation images); 0 = all")
     p("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
     p("--batch-size", type=int, default=d.batch_size, help="batch size (default %(default)s)")
@@ -104,6 +107,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--cutmix", type=float, default=a.cutmix, help="CutMix: Beta(alpha, alpha); 0 = off; with --mixup each batch picks one (default %(default)s)")
 
 
+def _selection_arguments(parser: argparse.ArgumentParser, d: TrainOptions) -> None:
+    """The flags that say which faces choose the best epoch and which are only reported."""
+    p = parser.add_argument
+    p(
+        "--val-usage",
+        default=d.val_usage,
+        help="Usage value of the validation rows: they select the best epoch, or with --holdout are only scored once at the end (default %(default)s)",
+    )
+    p(
+        "--holdout",
+        type=float,
+        default=d.holdout,
+        help="select the best epoch on this seeded, stratified share of the training rows (e.g. 0.1), never on --val-usage, "
+        "which is then scored once on the selected model; 0 = select on --val-usage (default %(default)s)",
+    )
+    p(
+        "--holdout-seed",
+        type=int,
+        default=d.holdout_seed,
+        help="seed of the --holdout split, apart from --seed so that all runs hold out the same faces (default %(default)s)",
+    )
+
+
 def options_from_args(args: argparse.Namespace) -> TrainOptions:
     weights = None if args.weights in (None, "none") else args.weights
     return TrainOptions(
@@ -114,6 +140,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
         ferplus=args.ferplus,
         train_usage=args.train_usage,
         val_usage=args.val_usage,
+        holdout=args.holdout,
+        holdout_seed=args.holdout_seed,
         limit=args.limit,
         epochs=args.epochs,
         batch_size=args.batch_size,

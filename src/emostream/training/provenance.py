@@ -34,6 +34,8 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--ferplus": run.get("ferplus"),
         "--train-usage": run.get("train_usage"),
         "--val-usage": run.get("val_usage"),
+        "--holdout": run.get("holdout") or None,
+        "--holdout-seed": run.get("holdout_seed") if run.get("holdout") else None,
         "--limit": run.get("limit"),
         "--epochs": run.get("epochs"),
         "--batch-size": run.get("batch_size"),
@@ -112,6 +114,7 @@ def _run_section(run: dict[str, Any] | None, state: dict[str, Any] | None) -> di
         ferplus=run.get("ferplus"),
         train_usage=run.get("train_usage"),
         val_usage=run.get("val_usage"),
+        selected_on=selected_on(run),
         architecture=run.get("architecture"),
         command=shlex.join(train_command(run)),
         options=run,
@@ -123,7 +126,17 @@ def _run_section(run: dict[str, Any] | None, state: dict[str, Any] | None) -> di
             best_val_accuracy=state.get("best"),
             finished=state.get("done"),
         )
+        if state.get("reported"):
+            # Scored once after selection on the holdout had finished: the honest figure.
+            section["reported_once"] = state["reported"]
     return section
+
+
+def selected_on(run: dict[str, Any]) -> str:
+    """Which faces chose the best epoch, in words: a holdout of the training rows, or the validation rows."""
+    if run.get("holdout"):
+        return f"holdout: {run['holdout']:.0%} of {run.get('train_usage', 'Training')}, stratified, seed {run.get('holdout_seed')}"
+    return f"{run.get('val_usage')} (the reported rows; figures are best-epoch optimistic)"
 
 
 def metrics_section(report_path: Path, source_sha256: str, tta: str = "") -> dict[str, Any]:

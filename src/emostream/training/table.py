@@ -115,7 +115,11 @@ def labelled(table: FerTable, usage: str, labels: str) -> Dataset:
     evaluation rule of :func:`ferplus.majority_mask`. ``ferplus-soft``: the
     vote shares of :func:`ferplus.soft_targets`.
     """
-    index = table.rows(usage)
+    return labelled_rows(table, table.rows(usage), labels)
+
+
+def labelled_rows(table: FerTable, index: np.ndarray, labels: str) -> Dataset:
+    """The rows at ``index`` with labels from ``labels`` (see :func:`labelled`); rows without a usable label are left out."""
     if labels == "fer2013":
         onehot = np.eye(len(EMOTIONS), dtype=np.float32)[table.codes[index]]
         return Dataset(table.images[index], onehot)

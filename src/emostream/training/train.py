@@ -6,6 +6,11 @@ the latest epoch), ``best.keras`` (best validation accuracy so far),
 and ``run.json`` (the options). Starting the same command again resumes from
 ``last.keras``; early stopping and the best score survive the restart because
 they live in ``state.json``, not in callback memory.
+
+With ``--holdout 0.1`` the best epoch is chosen on a tenth of Training
+(:mod:`emostream.training.selection`) and FER+ Valid is scored once, when the
+run has finished, into ``state.json``'s ``reported``; ``val_accuracy`` in the
+history is then the holdout's.
 """
 
 from __future__ import annotations
@@ -22,44 +27,12 @@ from typing import Any
 import numpy as np
 
 from emostream.training.batches import make_batches, normalise
-from emostream.training.data import Dataset, load_image_folder
-from emostream.training.distill import mix_targets, teacher_targets
 from emostream.training.options import CLASS_WEIGHTS, TrainOptions, add_arguments, options_from_args
-from emostream.training.table import labelled, load_table
+from emostream.training.selection import load_splits, report_once
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainOptions", "add_arguments", "load_splits", "main", "normalise", "train"]
-
-
-def load_splits(opts: TrainOptions) -> tuple[Dataset, Dataset]:
-    """Training and validation data as the options describe them.
-
-    With FER+ labels the model is selected on FER+ agreement (the majority
-    rule of ``ferplus.majority_mask``) on the validation rows, the figure the
-    issue's targets are stated in; with FER2013 labels, on FER2013 accuracy.
-    PrivateTest is never used for either.
-    """
-    if "PrivateTest" in (opts.train_usage, opts.val_usage):
-        raise ValueError("PrivateTest is held out: train on Training and select on PublicTest (FER+ Valid)")
-    data = Path(opts.data)
-    if data.is_dir():
-        size = opts.model.input_size
-        train, val = load_image_folder(data / "train", size), load_image_folder(data / "test", size)
-    else:
-        table = load_table(data, opts.ferplus)
-        train = labelled(table, opts.train_usage, opts.labels)
-        val_labels = "fer2013" if opts.labels == "fer2013" else "ferplus-majority"
-        val = labelled(table, opts.val_usage, val_labels)
-    if opts.teacher:
-        soft = teacher_targets(opts.teacher, train.images, Path(opts.out))
-        train = Dataset(train.images, mix_targets(train.labels, soft, opts.teacher_weight, opts.teacher_temperature))
-    if opts.limit:
-        rng = np.random.default_rng(opts.seed)
-        train = train.subset(rng.permutation(len(train))[: opts.limit])
-        val = val.subset(rng.permutation(len(val))[: max(opts.limit // 4, 1)])
-    # FER2013 rows are 48x48 whatever --input-size says; the model wants its own size.
-    return train.resized(opts.model.input_size), val.resized(opts.model.input_size)
 
 
 def class_weight_vector(labels: np.ndarray, mode: str) -> np.ndarray:
@@ -108,9 +81,12 @@ class RunState:
         self.best_epoch: int = saved.get("best_epoch", 0)
         self.stale: int = saved.get("stale", 0)
         self.done: bool = saved.get("done", False)
+        self.reported: dict[str, Any] | None = saved.get("reported")
 
     def save(self) -> None:
-        body = {"epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch, "stale": self.stale, "done": self.done}
+        body: dict[str, Any] = {"epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch, "stale": self.stale, "done": self.done}
+        if self.reported is not None:
+            body["reported"] = self.reported
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(body, indent=2))
         tmp.replace(self.path)
@@ -213,8 +189,8 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     folder.mkdir(parents=True, exist_ok=True)
     state = RunState(folder)
     if state.done:
-        log.info("run in %s already finished (best val accuracy %.4f at epoch %d)", folder, state.best, state.best_epoch)
-        return state
+        log.info("run in %s already finished (best selection accuracy %.4f at epoch %d)", folder, state.best, state.best_epoch)
+        return _report(opts, folder, state)
     keras.utils.set_random_seed(opts.seed + state.epoch)
     # The backend is recorded for provenance: a .keras file trained under JAX loads under TensorFlow.
     (folder / "run.json").write_text(json.dumps({**opts.to_json(), "backend": keras.backend.backend()}, indent=2))
@@ -244,13 +220,22 @@ def train(opts: TrainOptions, stop_after: int = 0, threads: int = 0) -> RunState
     state.done = state.epoch >= opts.epochs or bool(opts.patience and state.stale >= opts.patience)
     state.save()
     log.info(
-        "%s in %.0f s: best val accuracy %.4f at epoch %d (%s)",
+        "%s in %.0f s: best %s accuracy %.4f at epoch %d (%s)",
         "finished" if state.done else "paused",
         time.monotonic() - started,
+        "holdout" if opts.holdout else "val",
         state.best,
         state.best_epoch,
         folder / "best.keras",
     )
+    return _report(opts, folder, state) if state.done else state
+
+
+def _report(opts: TrainOptions, folder: Path, state: RunState) -> RunState:
+    """A finished run that selected on a holdout scores ``--val-usage`` once; a rerun does not score it again."""
+    if opts.holdout and state.reported is None and (folder / "best.keras").is_file():
+        state.reported = {"best_epoch": state.best_epoch, **report_once(opts, folder / "best.keras")}
+        state.save()
     return state
 
 
@@ -263,7 +248,12 @@ def main(args: argparse.Namespace) -> int:
         ending = f"stopped early after {state.epoch} of {args.epochs} epochs"
     else:
         ending = f"paused after {state.epoch} of {args.epochs} epochs (rerun to resume)"
-    print(f"run {folder}: {ending}; best val accuracy {state.best:.4f} at epoch {state.best_epoch}")
+    selected_on = f"holdout ({args.holdout:.0%} of {args.train_usage})" if args.holdout else args.val_usage
+    print(f"run {folder}: {ending}; best accuracy on {selected_on} {state.best:.4f} at epoch {state.best_epoch}")
+    if state.reported:
+        r = state.reported
+        once = f"{r['accuracy_one_pass']:.4f} one pass, {r['accuracy_flip']:.4f} flip TTA, macro F1 {r['macro_f1_flip']:.3f}"
+        print(f"  {r['usage']} (scored once, chose nothing): {once}")
     print(f"  best model {folder / 'best.keras'}, history {folder / 'history.csv'}")
     labels = "" if args.labels == "fer2013" else " --labels ferplus-majority" + (f" --ferplus {args.ferplus}" if args.ferplus else "")
     print(f"  next: emostream evaluate --model {folder / 'best.keras'} --data {args.data}{labels} --out {folder / 'eval'}")
