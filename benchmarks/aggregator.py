@@ -227,7 +227,7 @@ def profile(events: int) -> None:
             with cProfile.Profile() as prof:
                 while counted(client, keys, sources) < events:
                     worker._step()
-                worker._release()
+                worker.held.release()
             took = time.perf_counter() - began
             print(f"{events} events in {took:.2f} s: {events / took:,.0f} events/s (under cProfile)")
             pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
