@@ -8,13 +8,15 @@ are validated on decoding (``intake``); events are counted at once in Redis
 in frame order (``rolling.ReorderBuffer``, ``held_events``, ``tracks``), then acknowledged.
 All state is in Redis, so a restarted aggregator continues where the last
 stopped. Sessions are summarised and published once by ``finishing`` and
-``closing``. Wall-clock time comes from one injected ``clock``;
-``time.monotonic`` only paces the loop's periodic chores.
+``closing``. Wall-clock time comes from one injected ``clock``; another,
+``ticks`` (``time.monotonic``), only paces the loop's periodic chores.
+:meth:`AggregatorWorker.step` is one pass of the loop, for whoever drives it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -63,6 +65,7 @@ class AggregatorWorker(Worker):
         http_port: int | None = None,
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, registry, config.http.aggregator_port if http_port is None else http_port)
         cfg = config.aggregator
@@ -71,6 +74,7 @@ class AggregatorWorker(Worker):
         # A stable name, so a restarted aggregator finds and finishes its own pending entries.
         self.consumer = consumer or f"aggregator-{socket.gethostname()}"
         self.clock = clock
+        self.ticks = ticks
         self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
@@ -96,8 +100,8 @@ class AggregatorWorker(Worker):
         self.counter = EventCounter(self.store, self.buffer, self.metrics, self.latency, cfg.share_window_s, clock)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
         self.started_wall = clock()
-        self._last_refresh = 0.0
-        self._last_housekeeping = 0.0
+        self._last_round = -math.inf
+        self._last_housekeeping = -math.inf
         self.collector = TimedCollector()
 
     @property
@@ -130,10 +134,10 @@ class AggregatorWorker(Worker):
 
     def _refresh_sources(self) -> None:
         """About once a second: find new sources, run a lease round (see ``sharing``), refresh the backlogs."""
-        now = time.monotonic()
-        if now - self._last_refresh < self.leases.round_s:
+        now = self.ticks()
+        if now - self._last_round < self.leases.round_s:
             return
-        self._last_refresh = now
+        self._last_round = now
         self._share()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
@@ -193,7 +197,7 @@ class AggregatorWorker(Worker):
 
         Only with nothing held: a held face may be the one that keeps its track alive.
         """
-        now = time.monotonic()
+        now = self.ticks()
         if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
             return
         self._last_housekeeping = now
@@ -205,7 +209,13 @@ class AggregatorWorker(Worker):
                 source = self._source_of(stream)
                 self.metrics.tracks_active.labels(source).set(active.get(source, 0))
 
-    def _step(self) -> None:
+    def step(self) -> None:
+        """One pass of the loop: lease round and claims when due, one read, release, chores, finishing sessions.
+
+        ``serve`` calls :meth:`resume` once, then repeats this under the retry ladder; so may a
+        caller that drives the worker itself (a test, a profile). The periodic chores run when
+        ``ticks`` says they are due.
+        """
         self._refresh_sources()
         self._claim()
         wait = self.buffer.wait_s(self.clock())
@@ -226,11 +236,15 @@ class AggregatorWorker(Worker):
         self.expiry.tick()
         self.collector.tick()
 
-    def _recover_pending(self) -> None:
-        """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
+    def resume(self) -> None:
+        """Before the loop: a lease round now, then what this consumer left unfinished before a restart.
 
-        Those of the events streams were taken over with their leases (``SourceSharing.start``).
+        Its lifecycle entries read but not acknowledged are handled (those of the
+        events streams were taken over with their leases, ``SourceSharing.start``),
+        and track events a predecessor wrote to an outbox but did not publish are published.
         """
+        self._last_round = -math.inf
+        self._refresh_sources()
         entries = self.reader.pending(self.keys.lifecycle, 10_000)
         if entries:
             self._handle(self.keys.lifecycle, entries)
@@ -249,11 +263,9 @@ class AggregatorWorker(Worker):
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
         self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
         self.keeper.start()
-        self._last_refresh = 0.0
-        self.reconnector.call(self._refresh_sources)
-        self.reconnector.call(self._recover_pending)
+        self.reconnector.call(self.resume)
         while not self.stop.is_set():
-            self.ladder.run(self._step)
+            self.ladder.run(self.step)
         self.keeper.stop()
         self._drain()
         try:

@@ -202,7 +202,7 @@ def _compile(
     return torch_forward
 
 
-def _interpreter_class() -> Any:
+def interpreter_class() -> Any:
     """LiteRT's interpreter (a dependency: no TensorFlow in the CPU classifier), else TensorFlow's, identical but deprecated."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -215,14 +215,17 @@ def _interpreter_class() -> Any:
 
 
 class TFLiteRuntime(Runtime):
-    """One interpreter per bucket: resizing a TFLite interpreter reallocates its tensors."""
+    """One interpreter per bucket: resizing a TFLite interpreter reallocates its tensors.
+
+    ``interpreter`` builds one (``model_path=``, ``num_threads=``); :func:`interpreter_class` by default.
+    """
 
     format = "tflite"
 
-    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0) -> None:
+    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0, interpreter: Callable[..., Any] | None = None) -> None:
         super().__init__(card, batch_max)
         path = str(card.verify("tflite"))
-        interpreter = _interpreter_class()
+        interpreter = interpreter or interpreter_class()
         self.threads = cpu_threads(threads)
         self._interpreters: dict[int, Any] = {}
         for size in self.buckets:
