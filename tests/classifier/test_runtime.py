@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from emostream.classifier import choice
+from emostream.classifier import format_choice
 from emostream.classifier import runtime as rt
 from emostream.classifier.rate import RateMeter
 from emostream.infra.modelcard import ModelCard, load_card
@@ -67,7 +67,7 @@ def test_predict_wants_uint8_pixels_of_the_card_s_shape(tflite_runtime: rt.Runti
 
 
 def test_auto_serves_tflite_on_a_cpu_and_keras_when_there_is_no_tflite(card: ModelCard) -> None:
-    assert not choice.gpu_visible(), "this test expects a machine without a GPU"
+    assert not format_choice.gpu_visible(), "this test expects a machine without a GPU"
     assert rt.resolve_format(card, "auto") == "tflite"
     keras_only = ModelCard(**{**card.__dict__, "files": {"keras": card.files["keras"]}})
     assert rt.resolve_format(keras_only, "auto") == "keras"

@@ -18,7 +18,7 @@ import redis
 import yaml
 from redis.crc import key_slot
 
-from emostream.aggregator.closing import ClusterClose
+from emostream.aggregator.session_close import ClusterClose
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.cli import main
 from emostream.config import Config, parse_config

@@ -6,7 +6,7 @@ in frame order. Releasing them folds them into their tracks (``tracks``),
 publishes the track events from the outbox, and only then acknowledges them:
 a crash in between leaves them pending, and applying them again changes
 nothing. The worker releases when the hold is over, before it gives a source
-away and when it stops; the finisher (``finishing``) before it ends a
+away and when it stops; the finisher (``session_finish``) before it ends a
 session's tracks, since a held face may belong to the session.
 """
 

@@ -7,8 +7,8 @@ are validated on decoding (``intake``); events are counted at once in Redis
 (``counting``, ``store``), held for ``reorder_ms`` so a track's events apply
 in frame order (``rolling.ReorderBuffer``, ``held_events``, ``tracks``), then acknowledged.
 All state is in Redis, so a restarted aggregator continues where the last
-stopped. Sessions are summarised and published once by ``finishing`` and
-``closing``. Wall-clock time comes from one injected ``clock``; another,
+stopped. Sessions are summarised and published once by ``session_finish`` and
+``session_close``. Wall-clock time comes from one injected ``clock``; another,
 ``ticks`` (``time.monotonic``), only paces the loop's periodic chores.
 :meth:`AggregatorWorker.step` is one pass of the loop, for whoever drives it.
 """
@@ -27,7 +27,6 @@ from prometheus_client import CollectorRegistry
 from emostream.aggregator.api import serve_sessions
 from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.expiry import Expiry
-from emostream.aggregator.finishing import SessionFinisher
 from emostream.aggregator.held_events import HeldEvents
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.keepalive import LeaseKeeper
@@ -35,6 +34,7 @@ from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer
+from emostream.aggregator.session_finish import SessionFinisher
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.tracks import TrackStore

@@ -26,7 +26,7 @@ import numpy as np
 
 from emostream.classifier import backends
 from emostream.classifier.buckets import GPU_SMALLEST_BUCKET, batch_buckets, bucket_for
-from emostream.classifier.choice import resolve_format, serving_card
+from emostream.classifier.format_choice import resolve_format, serving_card
 from emostream.classifier.keras_dtype import mixed_precision_copy, reduced_dtype, single_io, stored_in_float16, with_policy
 from emostream.infra.modelcard import ModelCard
 
@@ -263,7 +263,7 @@ def load_runtime(
     """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up.
 
     ``auto`` also picks, among the card's TFLite variants, the one suited to this CPU
-    (:mod:`emostream.classifier.choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
+    (:mod:`emostream.classifier.format_choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
     ``backend`` and ``gpu_memory_fraction`` (:func:`emostream.classifier.backends.select`) apply
     only if Keras is not imported yet; ``emostream classify`` selects them at start-up.
     """

@@ -5,7 +5,7 @@ announced have been counted (events plus faces the classifiers dropped), or
 ``end_grace_s`` after the end message at the latest. Each aggregator finishes
 the sessions of the sources it leases; a session of a source no aggregator can
 lease (never registered) is finished by any of them. The close publishes a
-summary once whoever tries (see ``closing``); whoever published it counts it
+summary once whoever tries (see ``session_close``); whoever published it counts it
 in its metrics, so the sum over aggregators is exact.
 """
 
