@@ -222,12 +222,12 @@ def profile(events: int) -> None:
             client.sadd(keys.sources, *sources)
             config = parse_config({"redis": {"url": cluster.url, "prefix": PREFIX}, "aggregator": {"summary_dir": tmp}}, "bench")
             worker = AggregatorWorker(config, http_port=-1, consumer="agg0")
-            worker._refresh_sources()
+            worker.resume()
             began = time.perf_counter()
             with cProfile.Profile() as prof:
                 while counted(client, keys, sources) < events:
-                    worker._step()
-                worker._release()
+                    worker.step()
+                worker.held.release()
             took = time.perf_counter() - began
             print(f"{events} events in {took:.2f} s: {events / took:,.0f} events/s (under cProfile)")
             pstats.Stats(prof).sort_stats("cumulative").print_stats(35)

@@ -178,11 +178,11 @@ def target_notes(rows: list[Row]) -> list[str]:
 
 def serving_notes() -> list[str]:
     """The CPU's flags and which TFLite file ``classifier.format: auto`` serves of each packaged model here."""
-    from emostream.classifier.choice import tflite_choice
+    from emostream.classifier.format_choice import tflite_choice
     from emostream.infra.cpufeatures import describe as describe_cpu
     from emostream.infra.modelcard import load_card
 
-    lines = [f"CPU: {describe_cpu()}. What `classifier.format: auto` serves on it (emostream.classifier.choice):", ""]
+    lines = [f"CPU: {describe_cpu()}. What `classifier.format: auto` serves on it (emostream.classifier.format_choice):", ""]
     for name in packaged_names():
         card = load_card(name)
         if "tflite" not in card.files:

@@ -215,7 +215,7 @@ def markdown(results: list[Result], model: str) -> str:
 
 
 def gpu_present() -> bool:
-    from emostream.classifier.choice import gpu_visible
+    from emostream.classifier.format_choice import gpu_visible
 
     return gpu_visible()
 

@@ -105,7 +105,7 @@ def float_counterpart(name: str, card: ModelCard, workdir: Path) -> Candidate | 
     """A float32 TFLite conversion of a packaged model that ships only int8 TFLite files, so both paths are measured.
 
     The classifier serves a float file where the CPU lacks fast int8 dot products
-    (emostream.classifier.choice); a folder without one cannot show what that
+    (emostream.classifier.format_choice); a folder without one cannot show what that
     path would cost here, so the benchmark converts the Keras file itself.
     """
     variants: dict[str, Any] = card.extra.get("tflite_variants") or {}

@@ -94,6 +94,17 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
+PROTECTED_PASSWORD = f"pw-{uuid.uuid4().hex}"  # distinctive: a test may look for it on disk or in what was printed
+
+
+@pytest.fixture(scope="module")
+def protected_redis() -> Iterator[RedisServer]:
+    """A Redis of the test module's own that requires :data:`PROTECTED_PASSWORD` (its ``url`` carries it, its ``port`` does not)."""
+    server = RedisServer(password=PROTECTED_PASSWORD).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisClusterServer]:
     """A real Redis Cluster of three masters on loopback (tests/support/cluster.py), started on first use."""

@@ -34,3 +34,19 @@ def face_job(source: str = "cam1", session: str = "cam1-s1", seq: int = 0, track
     )
     fields.update(kw)
     return FaceJob(**fields)  # type: ignore[arg-type]
+
+
+class Ticks:
+    """A monotonic clock for what a worker paces (its ``ticks``, a reader's ``monotonic``) that is due at every call.
+
+    Each reading is an hour after the last, so whatever it paces (a lease round, track
+    expiry, a claim) runs whenever the worker asks, and a test that steps the worker
+    gets the same passes however fast it runs.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 3600.0
+        return self.now

@@ -10,19 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.conftest import RedisServer, free_port
-from tests.security.servers import Server
-
-PASSWORD = "s3cret-startup-pw"
-
-
-@pytest.fixture(scope="module")
-def protected() -> Iterator[Server]:
-    server = Server(["--requirepass", PASSWORD], probe=lambda port: redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)).start()
-    yield server
-    server.stop()
 
 
 def emostream(args: list[str], redis_url: str, tmp_path: Path, extra: dict[str, str] | None = None) -> tuple[int, list[str], list[Path]]:
@@ -65,22 +54,22 @@ def test_an_unreachable_redis_is_one_line_and_exit_2(args: list[str], tmp_path: 
     assert not left, f"temporary files left behind: {left}"
 
 
-def test_run_without_the_password_a_redis_requires_says_so(protected: Server, tmp_path: Path) -> None:
-    code, lines, left = emostream(["run", "--quiet"], f"redis://127.0.0.1:{protected.port}", tmp_path)
+def test_run_without_the_password_a_redis_requires_says_so(protected_redis: RedisServer, tmp_path: Path) -> None:
+    code, lines, left = emostream(["run", "--quiet"], f"redis://127.0.0.1:{protected_redis.port}", tmp_path)
     assert code == 2 and len(lines) == 1, lines
     assert "requires a password" in lines[0] and "HELLO" not in lines[0], lines
     assert not left, f"temporary files left behind: {left}"
 
 
-def test_run_with_a_wrong_password_leaves_no_config_with_it(protected: Server, tmp_path: Path) -> None:
-    code, lines, left = emostream(["run", "--quiet"], f"redis://:wrongpw@127.0.0.1:{protected.port}", tmp_path)
+def test_run_with_a_wrong_password_leaves_no_config_with_it(protected_redis: RedisServer, tmp_path: Path) -> None:
+    code, lines, left = emostream(["run", "--quiet"], f"redis://:wrongpw@127.0.0.1:{protected_redis.port}", tmp_path)
     assert code == 2 and len(lines) == 1 and "refused the credentials" in lines[0], lines
     assert "wrongpw" not in lines[0], "the password must not be printed"
     assert not left, f"the worker config (it holds the password) was left behind: {left}"
 
 
-def test_events_without_the_password_is_one_line(protected: Server, tmp_path: Path) -> None:
-    code, lines, _ = emostream(["events"], f"redis://127.0.0.1:{protected.port}", tmp_path)
+def test_events_without_the_password_is_one_line(protected_redis: RedisServer, tmp_path: Path) -> None:
+    code, lines, _ = emostream(["events"], f"redis://127.0.0.1:{protected_redis.port}", tmp_path)
     assert code == 2 and len(lines) == 1 and "requires a password" in lines[0], lines
 
 

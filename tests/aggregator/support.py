@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
+from emostream.config import Config
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import EmotionEvent, build_event, encode_event
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
-from tests.helpers import face_job, wait_for
+from tests.helpers import Ticks, face_job, wait_for
 
 
 def event(
@@ -53,11 +55,15 @@ def stored_summary(rclient: redis.Redis, keys: Keys, session: str) -> dict[str, 
     return json.loads(raw) if raw else None
 
 
+def stepped(config: Config, ticks: Callable[[], float] | None = None, **options: Any) -> AggregatorWorker:
+    """An aggregator for a test to drive with :func:`step`: unless ``ticks`` says otherwise, its periodic chores
+    (lease round, track expiry) are due at every step, so what a step does does not depend on the test's speed."""
+    return AggregatorWorker(config, ticks=ticks or Ticks(), **options)
+
+
 def step(worker: AggregatorWorker, times: int = 1) -> None:
     for _ in range(times):
-        worker._last_refresh = 0.0
-        worker._last_housekeeping = 0.0
-        worker._step()
+        worker.step()
 
 
 def run_until_summary(worker: AggregatorWorker, rclient: redis.Redis, session: str, timeout: float = 20) -> dict[str, Any]:

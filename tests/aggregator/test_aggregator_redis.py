@@ -11,12 +11,12 @@ import numpy as np
 import redis
 
 from emostream.aggregator.summary import frames_line, shares_text
-from emostream.aggregator.worker import AggregatorWorker
 from emostream.infra.emotions import EMOTIONS
 from emostream.streams.events import build_event, encode_event, event_from_json
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
-from tests.helpers import face_job, wait_for
+from tests.aggregator.support import run_until_summary, stepped
+from tests.helpers import face_job
 
 
 def publish_session(rclient: redis.Redis, keys: Keys, session: str, labels: list[str], duplicate_first: bool = False) -> list[str]:
@@ -38,20 +38,8 @@ def publish_session(rclient: redis.Redis, keys: Keys, session: str, labels: list
     return ids
 
 
-def run_until_summary(worker: AggregatorWorker, rclient: redis.Redis, session: str) -> dict[str, Any]:
-    worker._refresh_sources()
-
-    def summary() -> dict[str, Any] | None:
-        worker._last_refresh = 0.0
-        worker._step()
-        raw = rclient.get(worker.keys.session(session))
-        return json.loads(raw) if raw else None
-
-    return wait_for(summary, 20, f"no summary for {session}")
-
-
 def test_summary_counts_equal_the_events_and_duplicates_are_dropped(make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config())
+    worker = stepped(make_config())
     labels = ["happy"] * 6 + ["sad"] * 2 + ["neutral"] * 2
     publish_session(rclient, worker.keys, "cam1-s1", labels, duplicate_first=True)
     summary = run_until_summary(worker, rclient, "cam1-s1")
@@ -74,22 +62,21 @@ def test_summary_counts_equal_the_events_and_duplicates_are_dropped(make_config:
 
 def test_a_restarted_aggregator_counts_nothing_twice(make_config: Any, rclient: redis.Redis) -> None:
     config = make_config()
-    first = AggregatorWorker(config, consumer="agg")
+    first = stepped(config, consumer="agg")
     keys = first.keys
     publish_session(rclient, keys, "cam1-s2", ["happy"] * 5)
-    first._refresh_sources()
+    first.resume()
     # The first aggregator counts the events of one round but dies before acknowledging them.
     first.store.count_events([event_from_json(f[b"data"]) for _, f in rclient.xrange(keys.events("cam1"))[:3]], first.leases.owned)
     rclient.xreadgroup("aggregators", "agg", {keys.events("cam1"): ">"}, count=3)
-    second = AggregatorWorker(config, consumer="agg")
-    second._refresh_sources()
-    second._recover_pending()
+    second = stepped(config, consumer="agg")
+    second.resume()
     summary = run_until_summary(second, rclient, "cam1-s2")
     assert summary["faces"] == 5, f"expected 5 faces, counted {summary['faces']}"
 
 
 def test_a_session_whose_events_never_arrive_is_summarised_after_the_grace(make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config(aggregator={"end_grace_s": 0.5}))
+    worker = stepped(make_config(aggregator={"end_grace_s": 0.5}))
     keys = worker.keys
     now = time.time()
     rclient.sadd(keys.sources, "cam1")
@@ -99,12 +86,11 @@ def test_a_session_whose_events_never_arrive_is_summarised_after_the_grace(make_
 
 
 def test_a_malformed_event_is_dead_lettered_and_counted(make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config())
+    worker = stepped(make_config())
     keys = worker.keys
     rclient.sadd(keys.sources, "cam1")
     rclient.xadd(keys.events("cam1"), {"v": "1", "data": json.dumps({"event_id": "x"})})
-    worker._refresh_sources()
-    worker._step()
+    worker.step()
     dead = rclient.xrange(keys.deadletter)
     assert len(dead) == 1 and b"without" in dead[0][1][b"reason"]
     assert worker.registry.get_sample_value("emostream_aggregator_deadletters_total", {"reason": "malformed"}) == 1

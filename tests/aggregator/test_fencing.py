@@ -9,7 +9,7 @@ import redis
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.keys import AGGREGATOR_GROUP
-from tests.aggregator.support import end, event, publish, run_until_summary, start, step
+from tests.aggregator.support import end, event, publish, run_until_summary, start, step, stepped
 
 
 def events_total(worker: AggregatorWorker) -> float:
@@ -21,7 +21,8 @@ def test_a_stalled_owner_is_fenced_off_and_its_successor_counts_every_face_once(
     # Given "agg-a" leasing cam1 and counting the first faces of a session
     config = make_config(aggregator={"lease_s": 5, "reorder_ms": 0, "claim_idle_ms": 200})
     now_a, now_b = [1_000_000.0], [1_000_000.0]
-    a = AggregatorWorker(config, consumer="agg-a", clock=lambda: now_a[0])
+    # (its pacing clock stands still: its first step runs a lease round, later ones none)
+    a = stepped(config, lambda: 0.0, consumer="agg-a", clock=lambda: now_a[0])
     keys = a.keys
     start(rclient, keys, "s-fence")
     faces = [event("s-fence", seq, 1, "happy" if seq < 10 else "sad") for seq in range(30)]
@@ -29,15 +30,14 @@ def test_a_stalled_owner_is_fenced_off_and_its_successor_counts_every_face_once(
     step(a, 2)
     assert a.counted == 10 and a.leases.fence("cam1") == 1
     # When "agg-a" stalls past its lease, "agg-b" takes cam1 over (epoch 2) and counts the next faces
-    b = AggregatorWorker(config, consumer="agg-b", clock=lambda: now_b[0])
+    b = stepped(config, consumer="agg-b", clock=lambda: now_b[0])
     now_b[0] += 6
     publish(rclient, keys, faces[10:20])
     step(b, 2)
     assert b.leases.fence("cam1") == 2 and b.counted == 10
     # ... and "agg-a" wakes up and reads more faces before its next lease round
-    a._last_refresh = time.monotonic() + 3600
     publish(rclient, keys, faces[20:])
-    a._step()
+    a.step()
     # Then "agg-a" counted none of them, stopped reading cam1 and acknowledged nothing
     assert a.counted == 10 and "cam1" not in a.leases.owned and keys.events("cam1") not in a.streams
     assert rclient.xpending(keys.events("cam1"), AGGREGATOR_GROUP)["pending"] >= 10, "its read stays pending for the new owner"
@@ -52,7 +52,7 @@ def test_lifecycle_messages_a_dead_aggregator_read_are_handled_once_it_is_droppe
     # Given "agg-a" counting a session alone, which then read the session's end message and died
     config = make_config(aggregator={"lease_s": 1, "reorder_ms": 0, "claim_idle_ms": 60_000})
     now = [1_000_000.0]
-    a = AggregatorWorker(config, consumer="agg-a", clock=lambda: now[0])
+    a = stepped(config, consumer="agg-a", clock=lambda: now[0])
     keys = a.keys
     start(rclient, keys, "s-life")
     publish(rclient, keys, [event("s-life", seq, 1, "happy") for seq in range(5)])
@@ -62,7 +62,7 @@ def test_lifecycle_messages_a_dead_aggregator_read_are_handled_once_it_is_droppe
     time.sleep(1.1)  # its pending entries have been idle for a lease (Redis's clock)
     # When "agg-b" starts a lease later (its clock), drops "agg-a" and takes cam1
     now[0] += 2
-    b = AggregatorWorker(config, consumer="agg-b", clock=lambda: now[0])
+    b = stepped(config, consumer="agg-b", clock=lambda: now[0])
     summary = run_until_summary(b, rclient, "s-life", timeout=10)
     # Then the end message was handled by "agg-b" without waiting for claim_idle_ms (60 s)
     assert summary["faces"] == 5 and summary["faces_expected"] == 5

@@ -8,13 +8,12 @@ from unittest import mock
 import pytest
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
-from tests.aggregator.support import end, event, publish, run_until_summary, start, step
+from tests.aggregator.support import end, event, publish, run_until_summary, start, step, stepped
 
 
 def test_a_connection_lost_while_closing_leaves_the_session_open_not_flagged(make_config: Any, rclient: redis.Redis) -> None:
     # Given a session whose events are all counted
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     keys = worker.keys
     start(rclient, keys, "s-close")
     publish(rclient, keys, [event("s-close", seq, 1, "happy") for seq in range(3)])
@@ -41,7 +40,7 @@ def test_a_connection_lost_while_closing_leaves_the_session_open_not_flagged(mak
 
 def test_the_aggregator_stamps_sessions_with_its_injected_clock(make_config: Any, rclient: redis.Redis) -> None:
     now = [1_234_567.0]
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}), clock=lambda: now[0])
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}), clock=lambda: now[0])
     keys = worker.keys
     start(rclient, keys, "s-clock")
     publish(rclient, keys, [event("s-clock", 0, 1, "sad")])

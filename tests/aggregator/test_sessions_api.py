@@ -16,7 +16,7 @@ import yaml
 
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.cli import main
-from tests.aggregator.support import end, event, publish, run_until_summary, start, step
+from tests.aggregator.support import end, event, publish, run_until_summary, start, step, stepped
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -24,7 +24,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def two_sessions(make_config: Any, rclient: redis.Redis) -> Iterator[AggregatorWorker]:
     """An aggregator (HTTP on a free port) that has summarised ``cam1-ended`` and is counting ``cam2-open``."""
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     keys = worker.keys
     start(rclient, keys, "cam1-ended")
     publish(rclient, keys, [event("cam1-ended", seq, 1, "happy" if seq < 30 else "sad") for seq in range(50)])
@@ -126,7 +126,7 @@ def test_cli_tracks_prints_the_stored_track_events(
 
 def test_expired_summaries_leave_the_list_and_old_index_entries_are_pruned(make_config: Any, rclient: redis.Redis) -> None:
     # Given an index entry older than the retention (its summary has expired) and one whose summary is gone
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0, "retention_s": 3600}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0, "retention_s": 3600}))
     keys = worker.keys
     rclient.zadd(keys.sessions_index, {"cam1-ancient": time.time() - 7200, "cam1-vanished": time.time() - 60})
     # When a session is summarised
@@ -142,7 +142,7 @@ def test_expired_summaries_leave_the_list_and_old_index_entries_are_pruned(make_
 
 def test_the_live_web_page_is_served_only_when_enabled(make_config: Any) -> None:
     for enabled, expected in ((False, 404), (True, 200)):
-        worker = AggregatorWorker(make_config(web={"enabled": enabled}))
+        worker = stepped(make_config(web={"enabled": enabled}))
         worker.start_http()
         try:
             status, ctype, _ = get(worker, "/")
@@ -156,7 +156,7 @@ def test_the_live_web_page_is_served_only_when_enabled(make_config: Any) -> None
 
 
 def test_latency_from_capture_to_aggregation_is_measured(make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     start(rclient, worker.keys, "cam1-lat")
     publish(rclient, worker.keys, [event("cam1-lat", seq, 1, "happy") for seq in range(3)])
     step(worker, 2)

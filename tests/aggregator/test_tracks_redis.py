@@ -7,7 +7,6 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.events import EmotionEvent
 from emostream.streams.keys import AGGREGATOR_GROUP, SessionPart
 from tests.aggregator.support import (
@@ -18,6 +17,7 @@ from tests.aggregator.support import (
     run_until_summary,
     start,
     step,
+    stepped,
     stored_summary,
     track_events,
 )
@@ -45,7 +45,7 @@ def by_track(events: list[dict[str, Any]]) -> dict[int, list[tuple[str, str]]]:
 
 def test_each_track_is_new_once_updates_on_a_label_change_and_ends_once(make_config: Any, rclient: redis.Redis) -> None:
     # Given a session with two faces, one of which changes from happy to sad and one that leaves early
-    worker = AggregatorWorker(make_config(aggregator=FAST))
+    worker = stepped(make_config(aggregator=FAST))
     keys = worker.keys
     start(rclient, keys, "s-life")
     events = two_faces("s-life")
@@ -73,7 +73,7 @@ def test_each_track_is_new_once_updates_on_a_label_change_and_ends_once(make_con
 
 def test_a_restart_mid_session_gives_the_same_track_events_as_an_uninterrupted_run(make_config: Any, rclient: redis.Redis) -> None:
     # Given the same session processed once straight through (the reference) ...
-    reference = AggregatorWorker(make_config(aggregator=FAST))
+    reference = stepped(make_config(aggregator=FAST))
     start(rclient, reference.keys, "s-ref")
     publish(rclient, reference.keys, two_faces("s-ref"))
     end(rclient, reference.keys, "s-ref", faces=70, frames=50)
@@ -86,7 +86,7 @@ def test_a_restart_mid_session_gives_the_same_track_events_as_an_uninterrupted_r
     data = reference.config.model_dump(mode="json")
     data["redis"]["prefix"] += "b"
     config = parse_config(data)
-    first = AggregatorWorker(config, consumer="agg")
+    first = stepped(config, consumer="agg")
     keys = first.keys
     start(rclient, keys, "s-ref")
     events = two_faces("s-ref")
@@ -96,9 +96,8 @@ def test_a_restart_mid_session_gives_the_same_track_events_as_an_uninterrupted_r
     del first
     publish(rclient, keys, events[35:])
     end(rclient, keys, "s-ref", faces=70, frames=50)
-    second = AggregatorWorker(config, consumer="agg")
-    second._refresh_sources()
-    second._recover_pending()
+    second = stepped(config, consumer="agg")
+    second.resume()
     run_until_summary(second, rclient, "s-ref")
     # Then the track events are identical, ids included
     assert comparable(track_events(rclient, keys)) == expected, "smoothing state must carry over a restart unchanged"
@@ -107,23 +106,23 @@ def test_a_restart_mid_session_gives_the_same_track_events_as_an_uninterrupted_r
 def test_a_crash_after_applying_but_before_publishing_and_acking_loses_and_repeats_nothing(make_config: Any, rclient: redis.Redis) -> None:
     # Given an aggregator that read and counted events, wrote their tracks' state (and outbox), then died
     config = make_config(aggregator=FAST)
-    first = AggregatorWorker(config, consumer="agg")
+    first = stepped(config, consumer="agg")
     keys = first.keys
     start(rclient, keys, "s-crash")
     events = two_faces("s-crash")
     publish(rclient, keys, events)
     end(rclient, keys, "s-crash", faces=len(events), frames=50)
-    first._refresh_sources()
+    first.resume()
     lifecycle: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.lifecycle: ">"})
     first.intake.record_lifecycle(keys.lifecycle, lifecycle[0][1])  # events count only for sessions that started
     reply: Any = rclient.xreadgroup(AGGREGATOR_GROUP, "agg", {keys.events("cam1"): ">"}, count=40)
-    first._handle_events(keys.events("cam1"), reply[0][1])
-    first.tracks.apply([e for _, _, e in first.buffer.items], time.time())
+    counted = first.intake.sort(keys.events("cam1"), reply[0][1])
+    first.counter.count(keys.events("cam1"), "cam1", counted, first.leases.owned)
+    first.tracks.apply([e for _, e in counted], time.time())
     assert track_events(rclient, keys) == [], "nothing was published before the crash"
     # When a new aggregator with the same name starts
-    second = AggregatorWorker(config, consumer="agg")
-    second._refresh_sources()
-    second._recover_pending()
+    second = stepped(config, consumer="agg")
+    second.resume()
     assert [e["type"] for e in track_events(rclient, keys)] == ["new", "new"], "the outbox of the crashed one is published on start"
     summary = run_until_summary(second, rclient, "s-crash")
     # Then every face was counted once and every track event was published exactly once
@@ -136,13 +135,13 @@ def test_a_crash_after_applying_but_before_publishing_and_acking_loses_and_repea
 def test_entries_pending_at_a_crashed_aggregator_with_another_name_are_claimed(make_config: Any, rclient: redis.Redis) -> None:
     # Given an aggregator "agg-a" that read every event and died without acknowledging any
     config = make_config(aggregator={"reorder_ms": 0, "claim_idle_ms": 200})
-    survivor = AggregatorWorker(config, consumer="agg-b")
+    survivor = stepped(config, consumer="agg-b")
     keys = survivor.keys
     start(rclient, keys, "s-claim")
     events = two_faces("s-claim")
     publish(rclient, keys, events)
     end(rclient, keys, "s-claim", faces=len(events), frames=50)
-    survivor._refresh_sources()
+    survivor.resume()
     rclient.xreadgroup(AGGREGATOR_GROUP, "agg-a", {keys.events("cam1"): ">", keys.lifecycle: ">"}, count=1000)
     # When another aggregator, "agg-b", runs for longer than claim_idle_ms
     summary = run_until_summary(survivor, rclient, "s-claim")
@@ -155,7 +154,7 @@ def test_entries_pending_at_a_crashed_aggregator_with_another_name_are_claimed(m
 
 def test_out_of_order_events_within_the_hold_are_smoothed_in_frame_order(make_config: Any, rclient: redis.Redis) -> None:
     # Given the track events of a session whose events were read in order ...
-    ordered = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    ordered = stepped(make_config(aggregator={"reorder_ms": 0}))
     start(rclient, ordered.keys, "s-ooo")
     publish(rclient, ordered.keys, two_faces("s-ooo"))
     end(rclient, ordered.keys, "s-ooo", faces=70, frames=50)
@@ -169,7 +168,7 @@ def test_out_of_order_events_within_the_hold_are_smoothed_in_frame_order(make_co
     data = ordered.config.model_dump(mode="json")
     data["redis"]["prefix"] += "s"
     data["aggregator"].update(reorder_ms=2000, claim_idle_ms=60_000)
-    worker = AggregatorWorker(parse_config(data), clock=lambda: now[0])
+    worker = stepped(parse_config(data), clock=lambda: now[0])
     keys = worker.keys
     events = two_faces("s-ooo")
     start(rclient, keys, "s-ooo")
@@ -189,7 +188,7 @@ def test_out_of_order_events_within_the_hold_are_smoothed_in_frame_order(make_co
 
 def test_a_late_face_is_counted_but_not_smoothed(make_config: Any, rclient: redis.Redis) -> None:
     # Given a track already smoothed up to frame 30
-    worker = AggregatorWorker(make_config(aggregator=FAST))
+    worker = stepped(make_config(aggregator=FAST))
     keys = worker.keys
     start(rclient, keys, "s-late")
     publish(rclient, keys, [event("s-late", seq, 1, "happy") for seq in range(31) if seq != 12])
@@ -206,7 +205,7 @@ def test_a_late_face_is_counted_but_not_smoothed(make_config: Any, rclient: redi
 
 def test_a_face_of_an_ended_track_does_not_start_it_again(make_config: Any, rclient: redis.Redis) -> None:
     # Given face 2 that timed out while face 1 went on
-    worker = AggregatorWorker(make_config(aggregator=FAST))
+    worker = stepped(make_config(aggregator=FAST))
     keys = worker.keys
     start(rclient, keys, "s-ended")
     publish(rclient, keys, two_faces("s-ended"))
@@ -222,7 +221,7 @@ def test_a_face_of_an_ended_track_does_not_start_it_again(make_config: Any, rcli
 def test_a_track_without_faces_for_idle_end_s_of_wall_time_ends(make_config: Any, rclient: redis.Redis) -> None:
     # Given a live-like session whose only face stopped arriving, and a clock we control
     now = [1_000_000.0]
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}, tracks={"idle_end_s": 5}), clock=lambda: now[0])
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}, tracks={"idle_end_s": 5}), clock=lambda: now[0])
     keys = worker.keys
     start(rclient, keys, "s-idle")
     publish(rclient, keys, [event("s-idle", seq, 1, "neutral") for seq in range(10)])
@@ -241,7 +240,7 @@ def test_a_track_without_faces_for_idle_end_s_of_wall_time_ends(make_config: Any
 
 
 def test_tracks_are_published_before_the_summary_and_the_summary_waits_for_nothing_else(make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config())  # the default reorder hold
+    worker = stepped(make_config())  # the default reorder hold
     keys = worker.keys
     start(rclient, keys, "s-order")
     publish(rclient, keys, [event("s-order", seq, 1, "surprise") for seq in range(5)])

@@ -27,7 +27,7 @@ def worker(make_config: Any) -> Iterator[ClassifierWorker]:
 def drain(worker: ClassifierWorker, rclient: redis.Redis, rounds: int = 20) -> None:
     keys = worker.keys
     for _ in range(rounds):
-        worker._step()
+        worker.step()
         if backlog(rclient, keys.faces, CLASSIFIER_GROUP) == 0:
             return
 
@@ -96,7 +96,7 @@ def test_an_entry_delivered_too_often_is_dead_lettered(make_config: Any, rclient
             time.sleep(0.15)
             rclient.xautoclaim(keys.faces, CLASSIFIER_GROUP, consumer, min_idle_time=100, start_id="0-0")
     time.sleep(0.15)
-    worker._step()
+    worker.step()
     dead = rclient.xrange(keys.deadletter)
     assert len(dead) == 1 and b"delivered" in dead[0][1][b"reason"], dead
     assert rclient.xrange(keys.events("cam1")) == []
@@ -111,7 +111,7 @@ def test_a_short_batch_wait_is_kept_against_a_real_redis(worker: ClassifierWorke
 
     rclient.xadd(worker.keys.faces, face_job(seq=0).encode())
     began = time.monotonic()
-    batch = collect_batch(worker._read, batch_max=8, batch_wait_ms=10, idle_block_ms=250)
+    batch = collect_batch(worker.read, batch_max=8, batch_wait_ms=10, idle_block_ms=250)
     elapsed_ms = (time.monotonic() - began) * 1000
     assert len(batch) == 1
     assert elapsed_ms < 60, f"a 10 ms batch wait took {elapsed_ms:.0f} ms"

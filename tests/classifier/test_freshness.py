@@ -152,7 +152,7 @@ def test_one_batch_publishes_the_fresh_faces_announces_the_stale_one_and_acknowl
     for job in jobs:
         rclient.xadd(keys.faces, job.encode())  # type: ignore[arg-type]
     # when a classifier takes them as one batch,
-    entries = worker._read(10, None)
+    entries = worker.read(10, None)
     assert worker.process(entries) == 2
     # then the two others are events, the stale one is announced as dropped (never an event), and nothing stays queued.
     assert rclient.xlen(keys.events("cam")) == 1 and rclient.xlen(keys.events("clip")) == 1

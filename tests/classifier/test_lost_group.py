@@ -23,11 +23,11 @@ def worker(make_config: Any) -> Iterator[ClassifierWorker]:
 def test_faces_after_the_group_vanished_are_classified(worker: ClassifierWorker, rclient: redis.Redis) -> None:
     # Given a running classifier whose work queue and group were lost (as after an empty restart)
     keys = worker.keys
-    worker._step()
+    worker.step()
     rclient.delete(keys.faces)
     # When ingest publishes again (which recreates the stream, but not the group)
     rclient.xadd(keys.faces, face_job(seq=1).encode())
     # Then the classifier recreates its group, without an error escaping a step, and classifies the face
-    wait_for(lambda: (worker._step(), rclient.xlen(keys.events("cam1")))[1], 20, "the face after the loss was not classified")
+    wait_for(lambda: (worker.step(), rclient.xlen(keys.events("cam1")))[1], 20, "the face after the loss was not classified")
     assert [g["name"] for g in rclient.xinfo_groups(keys.faces)] == [CLASSIFIER_GROUP.encode()]
     assert worker.reader.recreated >= 1

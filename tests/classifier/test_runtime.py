@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from emostream.classifier import choice
+from emostream.classifier import format_choice
 from emostream.classifier import runtime as rt
 from emostream.classifier.rate import RateMeter
 from emostream.infra.modelcard import ModelCard, load_card
@@ -67,27 +67,26 @@ def test_predict_wants_uint8_pixels_of_the_card_s_shape(tflite_runtime: rt.Runti
 
 
 def test_auto_serves_tflite_on_a_cpu_and_keras_when_there_is_no_tflite(card: ModelCard) -> None:
-    assert not choice.gpu_visible(), "this test expects a machine without a GPU"
+    assert not format_choice.gpu_visible(), "this test expects a machine without a GPU"
     assert rt.resolve_format(card, "auto") == "tflite"
     keras_only = ModelCard(**{**card.__dict__, "files": {"keras": card.files["keras"]}})
     assert rt.resolve_format(keras_only, "auto") == "keras"
     assert rt.resolve_format(card, "keras") == "keras", "an explicit format is kept"
 
 
-def test_tflite_interpreters_get_the_configured_thread_count(card: ModelCard, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tflite_interpreters_get_the_configured_thread_count(card: ModelCard) -> None:
     made: list[dict[str, Any]] = []
-    real = rt._interpreter_class()
+    real = rt.interpreter_class()
 
     def recording(**kwargs: Any) -> Any:
         made.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(rt, "_interpreter_class", lambda: recording)
-    runtime = rt.TFLiteRuntime(card, batch_max=4, threads=1)
+    runtime = rt.TFLiteRuntime(card, batch_max=4, threads=1, interpreter=recording)
     assert [m["num_threads"] for m in made] == [1, 1, 1], "one interpreter per bucket (1, 2, 4), each with num_threads=1"
     assert runtime.threads == 1
     made.clear()
-    rt.TFLiteRuntime(card, batch_max=1, threads=0)
+    rt.TFLiteRuntime(card, batch_max=1, threads=0, interpreter=recording)
     assert made[0]["num_threads"] == rt.cpu_threads(), "threads 0 means every core the process may use"
 
 

@@ -27,13 +27,13 @@ def test_a_small_shard_is_not_starved_by_a_busy_one(make_config: Any, rclient: r
     for seq in range(2):
         rclient.xadd(shards[1], face_job(source="cam2", session="cam2-s", seq=seq, size=48).encode())  # type: ignore[arg-type]
     # When the replica takes its first batch
-    worker._step()
+    worker.step()
     # Then the batch shared its room between the shards: cam2 did not wait behind cam1's backlog
     assert rclient.xlen(worker.keys.events("cam2")) == 2, "the small shard's faces must be in the first batch"
     assert rclient.xlen(worker.keys.events("cam1")) == 2
     # and the rest drains from both, each face once, nothing left pending.
     for _ in range(20):
-        worker._step()
+        worker.step()
     cam1: Any = rclient.xrange(worker.keys.events("cam1"))
     assert sorted(json.loads(f[b"data"])["frame"]["seq"] for _, f in cam1) == list(range(20))
     for shard in shards:
@@ -49,7 +49,7 @@ def test_a_replica_given_some_shards_serves_only_those(make_config: Any, rclient
         rclient.xadd(shard, face_job(source=f"cam{n}", session=f"cam{n}-s", seq=0, size=48).encode())  # type: ignore[arg-type]
     # When it has taken what it can
     for _ in range(3):
-        worker._step()
+        worker.step()
     # Then shards 0 and 2 were classified, and shard 1's face waits for a replica that serves it.
     assert worker.face_streams == [shards[0], shards[2]]
     assert [rclient.xlen(worker.keys.events(f"cam{n}")) for n in range(3)] == [1, 0, 1]

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
 from emostream.client.subscribe import EmotionEvent, SessionSummary, Subscriber, TrackUpdate
 from emostream.streams.keys import Keys
-from tests.aggregator.support import end, event, publish, run_until_summary, start
+from tests.aggregator.support import end, event, publish, run_until_summary, start, stepped
 from tests.conftest import RedisServer
 
 
@@ -115,7 +114,7 @@ def test_following_without_a_group_picks_up_a_source_that_appears_later(sub: Sub
 
 
 def test_tracks_and_summaries_from_a_real_aggregator(sub: Subscriber, make_config: Any, rclient: redis.Redis) -> None:
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     keys = worker.keys
     start(rclient, keys, "cam1-t")
     publish(rclient, keys, [event("cam1-t", seq, 3, "sad") for seq in range(10)])

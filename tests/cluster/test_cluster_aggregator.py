@@ -18,12 +18,12 @@ import redis
 import yaml
 from redis.crc import key_slot
 
-from emostream.aggregator.closing import ClusterClose
+from emostream.aggregator.session_close import ClusterClose
 from emostream.aggregator.worker import AggregatorWorker
 from emostream.cli import main
 from emostream.config import Config, parse_config
 from emostream.streams.keys import AGGREGATOR_GROUP, Keys, SessionPart
-from tests.aggregator.support import end, event, publish, start, step
+from tests.aggregator.support import end, event, publish, start, step, stepped
 from tests.helpers import wait_for
 from tests.support.cluster import RedisClusterServer
 
@@ -45,7 +45,7 @@ def cluster_config(redis_cluster: RedisClusterServer, prefix: str, tmp_path: Pat
 
 @pytest.fixture
 def worker(cluster_config: Config) -> Iterator[AggregatorWorker]:
-    worker = AggregatorWorker(cluster_config, consumer="agg-c1")
+    worker = stepped(cluster_config, consumer="agg-c1")
     yield worker
     if worker.http is not None:
         worker.http.stop()
@@ -165,7 +165,7 @@ def test_a_close_from_a_stale_snapshot_is_refused_and_retried(worker: Aggregator
     # Given a session whose summary was built before its last face was counted
     keys = worker.keys
     start(cclient, keys, "cam-b-s9", source="cam-b")
-    worker._refresh_sources()
+    worker.resume()
     publish(cclient, keys, [event("cam-b-s9", seq, 1, "sad", source="cam-b") for seq in range(3)])
     step(worker, 3)
     stale = worker.store.snapshot("cam-b-s9")["state"]

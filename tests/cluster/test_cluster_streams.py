@@ -18,7 +18,7 @@ from emostream.streams.lifecycle import SessionEnd
 from emostream.streams.reconnect import Reconnector
 from emostream.streams.xread import xread_streams
 from tests.aggregator.support import event
-from tests.helpers import face_job, wait_for
+from tests.helpers import Ticks, face_job, wait_for
 from tests.support.cluster import RedisClusterServer
 
 SHARDS = 6
@@ -131,12 +131,11 @@ def test_claims_and_dead_letters_work_per_shard_on_the_cluster(prefix: str, ccli
     ids = [cclient.xadd(shard, {"n": "1"}) for shard in shards]
     assert sum(len(e) for _, e in dead.read(10, None)) == 2
     # When another consumer claims them (delivery 2), and claims again once more (delivery 3 > max_deliveries 2)
-    alive = reader_on(cclient, keys, "alive", shards, acked_deleted=True)
+    alive = reader_on(cclient, keys, "alive", shards, acked_deleted=True, monotonic=Ticks())  # a claim due at every call
     claimed = wait_for(lambda: alive.claim(), 5, "nothing claimed", interval=0.05)
     assert sorted(s for s, _ in claimed) == sorted(shards)
 
     def claim_again() -> bool:
-        alive._next_claim = 0.0  # do not wait half the idle time between claims
         alive.claim()
         return bool(cclient.xlen(keys.deadletter) == 2)
 

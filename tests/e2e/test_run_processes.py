@@ -10,26 +10,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.conftest import RedisServer, free_port
+from tests.conftest import PROTECTED_PASSWORD, RedisServer, free_port
 from tests.helpers import wait_for
-from tests.security.servers import Server
 
 pytestmark = pytest.mark.slow
-
-PASSWORD = "pw-of-the-sigkilled-run-7f3a"
-
-
-@pytest.fixture(scope="module")
-def protected() -> Iterator[Server]:
-    server = Server(["--requirepass", PASSWORD], probe=lambda port: redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)).start()
-    yield server
-    server.stop()
 
 
 def base_env(tmp: Path) -> dict[str, str]:
@@ -67,8 +55,8 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
                                                                                    tmp_path: Path, demo_clip: Path) -> None:
     ports = [free_port() for _ in range(3)]
     if redis_kind == "protected":
-        protected: Server = request.getfixturevalue("protected")
-        redis_env = {"EMOSTREAM_REDIS__URL": f"redis://127.0.0.1:{protected.port}", "EMOSTREAM_REDIS__PASSWORD": PASSWORD}
+        protected: RedisServer = request.getfixturevalue("protected_redis")
+        redis_env = {"EMOSTREAM_REDIS__URL": f"redis://127.0.0.1:{protected.port}", "EMOSTREAM_REDIS__PASSWORD": PROTECTED_PASSWORD}
     else:  # the run's own server, and the reaper that ends it (emostream.run.reaper)
         redis_env = {}
     env = base_env(tmp_path / "tmp") | redis_env | {
@@ -88,7 +76,7 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
         workers = children_of(runner.pid)
         assert len(workers) == expected, workers
         # ... and no file of its TMPDIR or working folder holds the password while it runs
-        assert not files_holding(tmp_path, PASSWORD.encode()), "a file holds the Redis password"
+        assert not files_holding(tmp_path, PROTECTED_PASSWORD.encode()), "a file holds the Redis password"
         # When the runner is SIGKILLed
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
@@ -97,7 +85,7 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
         wait_for(lambda: not any(alive(pid) for pid in workers), 15, f"workers {workers} should die with their runner")
         wait_for(lambda: not any(listening(p) for p in ports), 5, "the workers' ports should be free")
         print(f"workers gone {time.monotonic() - killed:.1f} s after the SIGKILL")
-        assert not files_holding(tmp_path, PASSWORD.encode()), "a file holds the Redis password"
+        assert not files_holding(tmp_path, PROTECTED_PASSWORD.encode()), "a file holds the Redis password"
         wait_for(lambda: not list((tmp_path / "tmp").iterdir()), 5, "the run's temporary files should be gone")
     finally:
         if runner.poll() is None:

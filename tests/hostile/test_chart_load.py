@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from emostream.aggregator.worker import AggregatorWorker
-from tests.aggregator.support import run_until_summary
+from tests.aggregator.support import run_until_summary, stepped
 from tests.hostile.support import session
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,7 +38,7 @@ def get(url: str, timeout: float = 5.0) -> int:
 
 def test_health_probes_answer_while_many_clients_loop_on_charts(make_config: Any, rclient: redis.Redis) -> None:
     # Given an aggregator with 8 handler slots and a summarised session
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}, http={"max_connections": 8}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}, http={"max_connections": 8}))
     session(rclient, worker, "cam1-a")
     run_until_summary(worker, rclient, "cam1-a")
     worker.start_http()

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
 from emostream.streams.lifecycle import FacesDropped, encode_lifecycle
-from tests.aggregator.support import event, publish, run_until_summary, step, stored_summary
+from tests.aggregator.support import event, publish, run_until_summary, step, stepped, stored_summary
 from tests.hostile.support import sample, session
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,7 +31,7 @@ def test_a_chart_that_cannot_be_written_does_not_hold_up_the_next_session(
     config = make_config(aggregator={"reorder_ms": 0})
     folder = Path(config.aggregator.summary_dir)
     (folder / "cam1-a.timeline.png").mkdir(parents=True)
-    worker = AggregatorWorker(config)
+    worker = stepped(config)
     session(rclient, worker, "cam1-a")
     session(rclient, worker, "cam1-b")
     # When the aggregator runs
@@ -56,7 +55,7 @@ def test_a_summary_that_cannot_be_built_is_dead_lettered_and_a_restart_finishes_
 ) -> None:
     # Given an ended session whose counted state is corrupt (written behind the aggregator's back), and a good one
     config = make_config(aggregator={"reorder_ms": 0})
-    worker = AggregatorWorker(config)
+    worker = stepped(config)
     session(rclient, worker, "cam1-a")
     session(rclient, worker, "cam1-b")
     step(worker, 3)
@@ -67,7 +66,7 @@ def test_a_summary_that_cannot_be_built_is_dead_lettered_and_a_restart_finishes_
     rclient.hset(worker.keys.agg("cam1-a", "tracks"), "not-a-track:first", "x")
     # When one aggregator tries once and stops, and a new one takes over
     step(worker)
-    restarted = AggregatorWorker(config)
+    restarted = stepped(config)
     session(rclient, restarted, "cam1-c")
     run_until_summary(restarted, rclient, "cam1-c")
     step(restarted, 5)
@@ -82,7 +81,7 @@ def test_a_summary_that_cannot_be_built_is_dead_lettered_and_a_restart_finishes_
 def test_dropped_faces_of_an_unknown_session_open_nothing(make_config: Any, rclient: redis.Redis) -> None:
     # Given a dropped message for a session that never started, older than the grace
     config = make_config(aggregator={"reorder_ms": 0, "end_grace_s": 0.1})
-    worker = AggregatorWorker(config)
+    worker = stepped(config)
     rclient.xadd(worker.keys.lifecycle, encode_lifecycle(FacesDropped("cam1", "cam1-ghost", "age", ("cam1-ghost:1:1",))))
     time.sleep(0.2)
     # When the aggregator reads it
@@ -98,7 +97,7 @@ def test_dropped_faces_of_an_unknown_session_open_nothing(make_config: Any, rcli
 
 def test_a_late_duplicate_event_does_not_leave_a_summarised_session_open(make_config: Any, rclient: redis.Redis) -> None:
     # Given a summarised session
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     session(rclient, worker, "cam1-a")
     run_until_summary(worker, rclient, "cam1-a")
     # When one of its events comes again (a redelivery after the close)
@@ -113,7 +112,7 @@ def test_a_flood_of_bad_entries_logs_a_few_lines_and_counts_them_all(
     make_config: Any, rclient: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given 200 malformed lifecycle entries
-    worker = AggregatorWorker(make_config(aggregator={"reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"reorder_ms": 0}))
     for n in range(200):
         rclient.xadd(worker.keys.lifecycle, {"v": "1", "type": "start", "data": f'{{"seq": {n}}}'})
     # When the aggregator takes them in

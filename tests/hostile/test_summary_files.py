@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
-from tests.aggregator.support import run_until_summary, step
+from tests.aggregator.support import run_until_summary, step, stepped
 from tests.hostile.support import sample, session
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,7 +39,7 @@ def test_a_symlink_planted_at_a_temp_or_final_name_is_never_followed(
     for name, victim in victims.items():
         victim.write_text("precious\n")
         (folder / name).symlink_to(victim)
-    worker = AggregatorWorker(config)
+    worker = stepped(config)
     session(rclient, worker, "cam1-a")
     # When the session is summarised
     with caplog.at_level(logging.WARNING):
@@ -81,7 +80,7 @@ def test_a_full_disk_is_named_counted_unhealthy_and_leaves_no_temp_files(
         filler = folder / "filler"
         with contextlib.suppress(OSError), filler.open("wb") as out:
             out.write(b"\0" * 128 * 1024)
-        worker = AggregatorWorker(config)
+        worker = stepped(config)
         session(rclient, worker, "cam1-a", faces=20)
         # When a session ends
         with caplog.at_level(logging.INFO):
@@ -108,7 +107,7 @@ def test_a_read_only_summary_dir_is_named_and_unhealthy(make_config: Any, rclien
     folder = Path(config.aggregator.summary_dir)
     with tiny_tmpfs(folder, "1m"):
         subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
-        worker = AggregatorWorker(config)
+        worker = stepped(config)
         session(rclient, worker, "cam1-a")
         assert run_until_summary(worker, rclient, "cam1-a")["faces"] == 3
         assert sample(worker, "emostream_aggregator_disk_errors_total", cause="read_only") >= 1

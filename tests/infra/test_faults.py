@@ -34,7 +34,10 @@ def test_each_subject_and_cause_is_logged_once_and_every_sighting_counted(caplog
         faults.report("b", "bad", "b is bad")  # well again in between: logged again
     assert [r.getMessage() for r in caplog.records] == ["a is bad", "b is bad", "a is worse", "b is bad"]
     assert faults.count == 22
-    assert len(faults._seen) <= 2, "memory is bounded by max_kept"
+    # ... and memory is bounded by max_kept (2): a new pair pushes out the least recent, which is news again
+    assert faults.report("c", "bad", "c is bad"), "a new pair is logged"
+    assert faults.report("a", "worse", "a is worse"), "the least recent pair was forgotten, so it is logged again"
+    assert not faults.report("c", "bad", "c is bad"), "a recent pair is still remembered"
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ from emostream.infra.metrics import IngestMetrics
 from emostream.infra.modelcard import load_card
 from emostream.ingest.errors import SourceError
 from emostream.ingest.frame import Frame
-from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import QueueState
 from emostream.ingest.runner import SourceRunner
+from emostream.ingest.runner_parts import Feed, RunnerParts, Source
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
 

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 import redis
 
-from emostream.aggregator.worker import AggregatorWorker
 from emostream.classifier.worker import ClassifierWorker
 from emostream.streams.events import build_event, encode_event
 from emostream.streams.keys import Keys, SessionPart
-from tests.aggregator.support import end, event, publish, run_until_summary, start, step
+from tests.aggregator.support import end, event, publish, run_until_summary, start, step, stepped
 from tests.helpers import face_job
 
 HOSTILE = ["../pwned", "../../evil\r\nx", "a}b{c", "..", "ok\n", "x" * 200]
@@ -46,7 +45,7 @@ def test_a_lifecycle_entry_with_a_hostile_session_id_is_dead_lettered_and_writes
     make_config: Any, rclient: redis.Redis, tmp_path: Path, session: str
 ) -> None:
     # Given a start and an end message whose session id is hostile
-    worker = AggregatorWorker(make_config())
+    worker = stepped(make_config())
     keys = worker.keys
     rclient.xadd(keys.lifecycle, lifecycle_entry("start", session))
     rclient.xadd(keys.lifecycle, lifecycle_entry("end", session))
@@ -64,7 +63,7 @@ def test_a_lifecycle_entry_with_a_hostile_session_id_is_dead_lettered_and_writes
 
 def test_an_event_with_hostile_ids_or_a_foreign_source_is_dead_lettered(make_config: Any, rclient: redis.Redis) -> None:
     # Given a started session, and events on its stream whose session or source is hostile or not the stream's
-    worker = AggregatorWorker(make_config())
+    worker = stepped(make_config())
     keys = worker.keys
     start(rclient, keys, "cam1-s")
     good = event("cam1-s", 0, 1, "happy")
@@ -88,7 +87,7 @@ def test_an_event_with_hostile_ids_or_a_foreign_source_is_dead_lettered(make_con
 
 def test_an_event_for_a_session_that_never_started_is_dead_lettered_not_counted(make_config: Any, rclient: redis.Redis) -> None:
     # Given an event of a session no start message announced, older than end_grace_s
-    worker = AggregatorWorker(make_config(aggregator={"end_grace_s": 0.2}))
+    worker = stepped(make_config(aggregator={"end_grace_s": 0.2}))
     keys = worker.keys
     rclient.sadd(keys.sources, "cam1")
     publish(rclient, keys, [event("cam1-forged", 0, 1, "angry")])
@@ -105,7 +104,7 @@ def test_an_event_for_a_session_that_never_started_is_dead_lettered_not_counted(
 
 def test_a_young_event_of_a_session_not_yet_recorded_waits_instead_of_being_refused(make_config: Any, rclient: redis.Redis) -> None:
     # Given an event whose session's start message is not recorded yet (another aggregator holds it)
-    worker = AggregatorWorker(make_config(aggregator={"claim_idle_ms": 200, "reorder_ms": 0}))
+    worker = stepped(make_config(aggregator={"claim_idle_ms": 200, "reorder_ms": 0}))
     keys = worker.keys
     rclient.sadd(keys.sources, "cam1")
     publish(rclient, keys, [event("cam1-late", 0, 1, "sad")])
@@ -134,7 +133,7 @@ def test_a_face_job_with_a_hostile_source_creates_no_stream(classifier: Classifi
     rclient.xadd(keys.faces, face_job().encode())
     # When the classifier runs
     for _ in range(5):
-        classifier._step()
+        classifier.step()
     # Then only the good face has an event, the others are dead-lettered with the reason, and no other stream exists
     streams = sorted(k.decode() for k in rclient.scan_iter(f"{prefix}:*", _type="stream"))
     assert streams == sorted([keys.faces, keys.deadletter, keys.events("cam1")]), streams
@@ -147,7 +146,7 @@ def test_a_face_job_with_a_hostile_source_creates_no_stream(classifier: Classifi
 
 def test_a_dead_letter_keeps_a_bounded_prefix_of_an_oversized_entry(make_config: Any, rclient: redis.Redis) -> None:
     # Given a 2 MB entry that is not an event
-    worker = AggregatorWorker(make_config())
+    worker = stepped(make_config())
     keys = worker.keys
     rclient.sadd(keys.sources, "cam1")
     rclient.xadd(keys.events("cam1"), {"v": "1", "data": b"{" + b" " * 2_000_000})

@@ -6,7 +6,7 @@ import redis
 
 from emostream.streams.groups import GroupReader
 from emostream.streams.keys import Keys
-from tests.helpers import wait_for
+from tests.helpers import Ticks, wait_for
 
 
 def reader(client: redis.Redis, keys: Keys, consumer: str, **options: object) -> GroupReader:
@@ -39,14 +39,13 @@ def test_an_entry_delivered_more_than_k_times_goes_to_the_dead_letter_stream(rcl
     keys = Keys(prefix)
     stream = f"{prefix}:work"
     hooks: list[tuple[str, str]] = []
-    consumer = reader(rclient, keys, "a", on_dead_letter=lambda kind, reason: hooks.append((kind, reason)))
+    consumer = reader(rclient, keys, "a", on_dead_letter=lambda kind, reason: hooks.append((kind, reason)), monotonic=Ticks())
     consumer.follow(stream)
     poison = rclient.xadd(stream, {"v": "1", "data": "x" * 20_000})
     consumer.read(10, None)  # delivery 1
-    # When it is claimed again and again after the idle time
+    # When it is claimed again and again after the idle time (a claim due at every call, not every half idle time: Ticks)
     rounds = []
     for _ in range(5):
-        consumer._next_claim = 0.0  # do not wait half the idle time between claims
         rounds.append(wait_for(lambda: consumer.claim() or rclient.xlen(keys.deadletter), 5, "no claim or dead letter", interval=0.05))
         if rclient.xlen(keys.deadletter):
             break

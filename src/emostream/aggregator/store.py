@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from emostream.aggregator.closing import make_close
+from emostream.aggregator.session_close import make_close
 from emostream.streams.deadletter import dead_letter_fields
 from emostream.streams.events import EmotionEvent
 from emostream.streams.keys import DEADLETTER_MAXLEN, SESSION_STATE_TTL_S, Keys, SessionPart
@@ -145,7 +145,7 @@ class SessionStore:
         return out
 
     def close_session(self, session: str, summary: dict[str, Any], retention_s: int, now: float, counted: dict[str, str]) -> bool:
-        """Publish the summary once; False if it was not published now (see ``closing``).
+        """Publish the summary once; False if it was not published now (see ``session_close``).
 
         ``counted`` is the session's state the summary was built from. The
         summary is kept ``retention_s`` under its own key and listed in a sorted

@@ -5,21 +5,21 @@ sources it leases (``leases``, ``sharing``) in the consumer group
 ``aggregators``, through the shared ``streams.groups.GroupReader``. Entries
 are validated on decoding (``intake``); events are counted at once in Redis
 (``counting``, ``store``), held for ``reorder_ms`` so a track's events apply
-in frame order (``rolling.ReorderBuffer``, ``tracks``), then acknowledged.
+in frame order (``rolling.ReorderBuffer``, ``held_events``, ``tracks``), then acknowledged.
 All state is in Redis, so a restarted aggregator continues where the last
-stopped. Sessions are summarised and published once by ``finishing`` and
-``closing``. Wall-clock time comes from one injected ``clock``;
-``time.monotonic`` only paces the loop's periodic chores.
+stopped. Sessions are summarised and published once by ``session_finish`` and
+``session_close``. Wall-clock time comes from one injected ``clock``; another,
+``ticks`` (``time.monotonic``), only paces the loop's periodic chores.
+:meth:`AggregatorWorker.step` is one pass of the loop, for whoever drives it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
@@ -27,13 +27,14 @@ from prometheus_client import CollectorRegistry
 from emostream.aggregator.api import serve_sessions
 from emostream.aggregator.counting import Counted, EventCounter
 from emostream.aggregator.expiry import Expiry
-from emostream.aggregator.finishing import SessionFinisher
+from emostream.aggregator.held_events import HeldEvents
 from emostream.aggregator.intake import EventIntake
 from emostream.aggregator.keepalive import LeaseKeeper
 from emostream.aggregator.latency import EventLatency
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.queries import SessionQueries
 from emostream.aggregator.rolling import ReorderBuffer
+from emostream.aggregator.session_finish import SessionFinisher
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
 from emostream.aggregator.tracks import TrackStore
@@ -64,6 +65,7 @@ class AggregatorWorker(Worker):
         http_port: int | None = None,
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, registry, config.http.aggregator_port if http_port is None else http_port)
         cfg = config.aggregator
@@ -72,6 +74,7 @@ class AggregatorWorker(Worker):
         # A stable name, so a restarted aggregator finds and finishes its own pending entries.
         self.consumer = consumer or f"aggregator-{socket.gethostname()}"
         self.clock = clock
+        self.ticks = ticks
         self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.store = SessionStore(self.client, self.keys, cfg.chart_bucket_s)
         self.tracks = TrackStore(self.client, self.keys, config.tracks)
@@ -89,22 +92,27 @@ class AggregatorWorker(Worker):
         self.keeper = LeaseKeeper(self.leases, limit_s=max(60.0, 4 * cfg.lease_s))  # leases kept while finishing sessions
         self.sharing = SourceSharing(self.client, self.keys, self.leases, self.reader, self.metrics)
         self.latency = EventLatency(self.metrics.latency)
-        self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.metrics, self._end_tracks, clock)
-        self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.buffer = ReorderBuffer(cfg.reorder_ms / 1000.0)
+        self.held = HeldEvents(self.client, self.reader, self.buffer, self.tracks, self.metrics, clock)
+        self.finisher = SessionFinisher(cfg, self.store, self.leases, self.sharing, self.held, self.metrics, clock)
+        self.intake = EventIntake(self.keys, self.store, self.reader, cfg.end_grace_s, clock)
         self.expiry = Expiry(self.client, self.keys, cfg.summary_dir, cfg.expire_after_s, cfg.expire_every_s, clock)
         self.counter = EventCounter(self.store, self.buffer, self.metrics, self.latency, cfg.share_window_s, clock)
         self.caught_up: set[str] = set()  # sources whose last read came back empty
         self.started_wall = clock()
-        self.track_events = 0
-        self._last_refresh = 0.0
-        self._last_housekeeping = 0.0
+        self._last_round = -math.inf
+        self._last_housekeeping = -math.inf
         self.collector = TimedCollector()
 
     @property
     def counted(self) -> int:
         """Events this aggregator counted first (a duplicate, or one another aggregator counted, is not)."""
         return self.counter.counted
+
+    @property
+    def track_events(self) -> int:
+        """Track events this aggregator published."""
+        return self.held.published
 
     @property
     def streams(self) -> dict[str, str]:
@@ -126,10 +134,10 @@ class AggregatorWorker(Worker):
 
     def _refresh_sources(self) -> None:
         """About once a second: find new sources, run a lease round (see ``sharing``), refresh the backlogs."""
-        now = time.monotonic()
-        if now - self._last_refresh < self.leases.round_s:
+        now = self.ticks()
+        if now - self._last_round < self.leases.round_s:
             return
-        self._last_refresh = now
+        self._last_round = now
         self._share()
         for stream in self.streams:
             self.metrics.backlog.labels(stream, AGGREGATOR_GROUP).set(self.reader.backlog(stream))
@@ -140,7 +148,7 @@ class AggregatorWorker(Worker):
         for source in change.lost:  # before applying what is held: those events stay pending for the new owner
             self._forget(source)
         if change.to_release:
-            self._release()  # applied and acknowledged before the next owner starts
+            self.held.release()  # applied and acknowledged before the next owner starts
             for source in change.to_release:
                 self.sharing.release(source)
                 self._forget(source)
@@ -184,55 +192,30 @@ class AggregatorWorker(Worker):
         for stream, entries in self.reader.claim():
             self._handle(stream, entries)
 
-    def _release(self) -> None:
-        """Apply the held events to their tracks in frame order, publish, then acknowledge."""
-        if not len(self.buffer):
-            return
-        items = list(self.buffer.items)
-        result = self.tracks.apply([event for _, _, event in items], self.clock())
-        for source, count in result.late.items():
-            if count:
-                self.metrics.unsmoothed.labels(source).inc(count)
-        self._publish(self.tracks.flush(result.sessions))
-        by_stream: dict[str, list[bytes]] = defaultdict(list)
-        for stream, eid, _ in items:
-            by_stream[stream].append(eid)
-        pipe = self.client.pipeline(transaction=False)
-        for stream, ids in by_stream.items():
-            self.reader.ack(stream, ids, pipe)
-        pipe.execute()
-        self.buffer.clear()
-
-    def _publish(self, published: list[dict[str, Any]]) -> None:
-        for body in published:
-            self.track_events += 1
-            self.metrics.track_events.labels(body["source"], body["type"]).inc()
-
     def _housekeeping(self) -> None:
         """End timed-out and idle tracks and refresh the gauges, about once a second.
 
         Only with nothing held: a held face may be the one that keeps its track alive.
         """
-        now = time.monotonic()
+        now = self.ticks()
         if len(self.buffer) or now - self._last_housekeeping < HOUSEKEEPING_S:
             return
         self._last_housekeeping = now
         sessions = list(self.finisher.own())
         self.metrics.sessions_active.set(len(sessions))
-        ended, active = self.tracks.expire(sessions, self.clock(), self.caught_up, self.started_wall)
-        self._publish(self.tracks.flush(e.session for e in ended))
+        active = self.held.expire(sessions, self.caught_up, self.started_wall)
         for stream in self.streams:
             if stream != self.keys.lifecycle:
                 source = self._source_of(stream)
                 self.metrics.tracks_active.labels(source).set(active.get(source, 0))
 
-    def _end_tracks(self, session: str) -> None:
-        """Apply whatever is held, then end the session's remaining tracks and publish their end events."""
-        self._release()
-        self.tracks.end_session(session)
-        self._publish(self.tracks.flush([session]))
+    def step(self) -> None:
+        """One pass of the loop: lease round and claims when due, one read, release, chores, finishing sessions.
 
-    def _step(self) -> None:
+        ``serve`` calls :meth:`resume` once, then repeats this under the retry ladder; so may a
+        caller that drives the worker itself (a test, a profile). The periodic chores run when
+        ``ticks`` says they are due.
+        """
         self._refresh_sources()
         self._claim()
         wait = self.buffer.wait_s(self.clock())
@@ -246,29 +229,33 @@ class AggregatorWorker(Worker):
             self._handle(stream, entries)
         self.caught_up = {self._source_of(s) for s in self.streams if s != self.keys.lifecycle and s not in touched}
         if self.buffer.due(self.clock()):
-            self._release()
+            self.held.release()
         self._housekeeping()
         with self.keeper.busy():  # a summary draws a chart, which may take longer than the lease
             self.finisher.finish()
         self.expiry.tick()
         self.collector.tick()
 
-    def _recover_pending(self) -> None:
-        """Lifecycle entries this consumer read but did not acknowledge before a restart: handle them first.
+    def resume(self) -> None:
+        """Before the loop: a lease round now, then what this consumer left unfinished before a restart.
 
-        Those of the events streams were taken over with their leases (``SourceSharing.start``).
+        Its lifecycle entries read but not acknowledged are handled (those of the
+        events streams were taken over with their leases, ``SourceSharing.start``),
+        and track events a predecessor wrote to an outbox but did not publish are published.
         """
+        self._last_round = -math.inf
+        self._refresh_sources()
         entries = self.reader.pending(self.keys.lifecycle, 10_000)
         if entries:
             self._handle(self.keys.lifecycle, entries)
-        self._release()
+        self.held.release()
         # Track events written to an outbox by a predecessor that stopped before publishing them.
-        self._publish(self.tracks.flush(self.store.open_sessions()))
+        self.held.publish(self.store.open_sessions())
 
     def _drain(self) -> None:
         """On stop: apply and acknowledge what is held, so nothing waits for a redelivery."""
         try:
-            self._release()
+            self.held.release()
         except Exception:  # Redis gone: the entries stay pending and are redelivered
             log.exception("aggregator: could not apply %d held events while stopping", len(self.buffer))
 
@@ -276,11 +263,9 @@ class AggregatorWorker(Worker):
         log.info("aggregator %s: summaries in %s", self.consumer, self.config.aggregator.summary_dir)
         self.collector.start()  # the reorder buffer's young objects made the default collector cost a third of the time
         self.keeper.start()
-        self._last_refresh = 0.0
-        self.reconnector.call(self._refresh_sources)
-        self.reconnector.call(self._recover_pending)
+        self.reconnector.call(self.resume)
         while not self.stop.is_set():
-            self.ladder.run(self._step)
+            self.ladder.run(self.step)
         self.keeper.stop()
         self._drain()
         try:

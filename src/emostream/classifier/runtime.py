@@ -26,7 +26,7 @@ import numpy as np
 
 from emostream.classifier import backends
 from emostream.classifier.buckets import GPU_SMALLEST_BUCKET, batch_buckets, bucket_for
-from emostream.classifier.choice import resolve_format, serving_card
+from emostream.classifier.format_choice import resolve_format, serving_card
 from emostream.classifier.keras_dtype import mixed_precision_copy, reduced_dtype, single_io, stored_in_float16, with_policy
 from emostream.infra.modelcard import ModelCard
 
@@ -202,7 +202,7 @@ def _compile(
     return torch_forward
 
 
-def _interpreter_class() -> Any:
+def interpreter_class() -> Any:
     """LiteRT's interpreter (a dependency: no TensorFlow in the CPU classifier), else TensorFlow's, identical but deprecated."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -215,14 +215,17 @@ def _interpreter_class() -> Any:
 
 
 class TFLiteRuntime(Runtime):
-    """One interpreter per bucket: resizing a TFLite interpreter reallocates its tensors."""
+    """One interpreter per bucket: resizing a TFLite interpreter reallocates its tensors.
+
+    ``interpreter`` builds one (``model_path=``, ``num_threads=``); :func:`interpreter_class` by default.
+    """
 
     format = "tflite"
 
-    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0) -> None:
+    def __init__(self, card: ModelCard, batch_max: int, threads: int = 0, interpreter: Callable[..., Any] | None = None) -> None:
         super().__init__(card, batch_max)
         path = str(card.verify("tflite"))
-        interpreter = _interpreter_class()
+        interpreter = interpreter or interpreter_class()
         self.threads = cpu_threads(threads)
         self._interpreters: dict[int, Any] = {}
         for size in self.buckets:
@@ -260,7 +263,7 @@ def load_runtime(
     """Load the model in ``fmt`` ("auto", "keras" or "tflite") and warm every batch shape up.
 
     ``auto`` also picks, among the card's TFLite variants, the one suited to this CPU
-    (:mod:`emostream.classifier.choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
+    (:mod:`emostream.classifier.format_choice`); an explicit ``tflite`` serves the card's ``files.tflite``.
     ``backend`` and ``gpu_memory_fraction`` (:func:`emostream.classifier.backends.select`) apply
     only if Keras is not imported yet; ``emostream classify`` selects them at start-up.
     """

@@ -122,8 +122,8 @@ class ClassifierWorker(Worker):
 
     # --- stage 1: take a batch ----------------------------------------------
 
-    def _read(self, count: int, block_ms: int | None) -> list[Delivery]:
-        """New entries for this consumer; ``block_ms`` None returns at once with what is there."""
+    def read(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """New entries for this consumer, for :meth:`process`; ``block_ms`` None returns at once with what is there."""
         order, each = read_order(self.face_streams, self._turn, count)
         self._turn += 1
         return [(stream, eid, fields) for stream, entries in self.reader.read(each, block_ms, order) for eid, fields in entries]
@@ -149,7 +149,7 @@ class ClassifierWorker(Worker):
     def _take(self, ready: Callable[[], bool] | None = None) -> Taken | None:
         """Claimed entries, else a new batch (filled until ``ready()`` or batch_wait_ms), decoded."""
         cfg = self.config.classifier
-        deliveries = self._claim() or collect_batch(self._read, cfg.batch_max, cfg.batch_wait_ms, idle_block_ms=250, ready=ready)
+        deliveries = self._claim() or collect_batch(self.read, cfg.batch_max, cfg.batch_wait_ms, idle_block_ms=250, ready=ready)
         now = time.monotonic()
         if now - self._last_backlog >= 1.0:  # one XLEN per stream per second, not per batch
             self._last_backlog = now
@@ -213,8 +213,8 @@ class ClassifierWorker(Worker):
         taken = self._decode(deliveries)
         return self._publish(self._infer(taken)) if taken else 0
 
-    def _step(self) -> None:
-        """One batch through the three stages in turn (``serve`` overlaps them)."""
+    def step(self) -> None:
+        """One batch (claimed, else read) through the three stages in turn, each under its retry ladder (``serve`` overlaps them)."""
         taken = self.stages["take"].run(self._take)
         inferred = taken and self.stages["model"].run(lambda: self._infer(taken))
         if inferred:

@@ -13,8 +13,8 @@ from emostream.config import SourceConfig
 from emostream.detector import Detector
 from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
-from emostream.ingest.keeper import SessionKeeper
-from emostream.ingest.parts import Preview, RunnerParts
+from emostream.ingest.runner_parts import Preview, RunnerParts
+from emostream.ingest.session_keeper import SessionKeeper
 from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.streams.facejob import FaceJob
 

@@ -5,11 +5,11 @@ when the classifiers fall behind. Live sources keep only the newest frame,
 analyse at most ``fps`` per second and drop frames (counted, with the reason)
 while the classifiers are behind: see ``policy.Backpressure``. A live source
 that fails to open, ends, errors or stalls is reconnected with exponential
-backoff and jitter; the session rules are ``keeper.SessionKeeper``'s. Each
+backoff and jitter; the session rules are ``session_keeper.SessionKeeper``'s. Each
 runner has its own stop event, so a source can be removed at run time without
 touching the others.
 
-The runner is built from its parts (``parts.RunnerParts``), never from the
+The runner is built from its parts (``runner_parts.RunnerParts``), never from the
 worker, so its state machine runs in unit tests with a scripted source and a
 fake clock.
 """
@@ -26,10 +26,10 @@ from emostream.ingest.analyse import FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
 from emostream.ingest.frame import Frame
-from emostream.ingest.keeper import SessionKeeper
 from emostream.ingest.pacing import FilePacer, LivePacer
-from emostream.ingest.parts import Feed, RunnerParts, Source
 from emostream.ingest.policy import Backpressure, Limits, SourceState, Verdict
+from emostream.ingest.runner_parts import Feed, RunnerParts, Source
+from emostream.ingest.session_keeper import SessionKeeper
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from emostream.infra.modelcard import ModelCard, load_card
 from emostream.infra.worker import Worker
 from emostream.ingest import control
 from emostream.ingest.errors import KINDS
-from emostream.ingest.parts import Preview, RunnerParts, open_video
 from emostream.ingest.probe import RedisQueueProbe
 from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.runner import SourceRunner
+from emostream.ingest.runner_parts import Preview, RunnerParts, open_video
 from emostream.ingest.stages import OFF, StageClock
 from emostream.ingest.tracking.detections import detector_config
 from emostream.streams.group_commands import ensure_group

@@ -31,7 +31,7 @@ SESSION_STATE_TTL_S = 3_600  # a summarised session's working state is kept this
 class SessionPart(StrEnum):
     """The keys of one session's aggregator working state, ``<prefix>:agg:{<session>}:<part>`` (:meth:`Keys.agg`).
 
-    All of them expire together a while after the session's close (``aggregator/closing.py``).
+    All of them expire together a while after the session's close (``aggregator/session_close.py``).
     """
 
     STATE = "state"  # hash: source, times, counts of events and drops, the fence, the end message, ``summarised``
@@ -111,7 +111,7 @@ class Keys:
         return f"{self.prefix}:published:{{{events_stream}}}:{bucket}"
 
     def summary_published(self, session_id: str) -> str:
-        """Aggregator, cluster mode: set once the session's summary is appended to :attr:`sessions` (see aggregator/closing.py).
+        """Aggregator, cluster mode: set once the session's summary is appended to :attr:`sessions` (see aggregator/session_close.py).
 
         Tagged with that stream's name, so one Lua call in its slot checks the guard and appends.
         """

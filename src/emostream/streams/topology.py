@@ -8,7 +8,7 @@ reader of several streams asks each in a pipeline (a round trip per node),
 polling while it would block (``XREAD`` without a group too). One Redis does
 both in one step. The scripts'
 pipelines and the commit and close steps have strategies of their own
-(``streams.scripts``, ``classifier.commit``, ``aggregator.closing``).
+(``streams.scripts``, ``classifier.commit``, ``aggregator.session_close``).
 """
 
 from __future__ import annotations

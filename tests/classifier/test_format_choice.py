@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emostream.classifier import backends, choice
+from emostream.classifier import backends, format_choice
 from emostream.infra import cpufeatures
 from emostream.infra.modelcard import ModelCard, load_card
 
@@ -69,14 +69,14 @@ def test_auto_serves_int8_only_where_the_cpu_has_fast_int8(
     tmp_path: Path, flags: frozenset[str], served: str, variants: dict[str, str], expected: str
 ) -> None:
     card = card_with(tmp_path, served, variants)
-    chosen = choice.serving_card(card, flags)
+    chosen = format_choice.serving_card(card, flags)
     assert chosen.files["tflite"] == expected
     assert chosen.verify("tflite").name == expected, "the chosen file is checked like the card's own"
 
 
 def test_a_slow_int8_only_card_is_named_as_such(tmp_path: Path) -> None:
     card = card_with(tmp_path, "model-dynamic.tflite", {"dynamic": "model-dynamic.tflite"})
-    name, why = choice.tflite_choice(card, AVX2_ONLY)
+    name, why = format_choice.tflite_choice(card, AVX2_ONLY)
     assert name is None and "slow here" in why, why
 
 
@@ -85,21 +85,21 @@ def test_a_variant_whose_hash_does_not_match_is_refused(tmp_path: Path) -> None:
     entry = card.extra["tflite_variants"]["fp16"]
     entry["sha256"] = "0" * 64
     with pytest.raises(ValueError, match="sha256 does not match"):
-        choice.serving_card(card, AVX2_ONLY).verify("tflite")
+        format_choice.serving_card(card, AVX2_ONLY).verify("tflite")
 
 
 def test_no_gpu_device_means_no_framework_question(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert not choice.gpu_device_present()
+    assert not format_choice.gpu_device_present()
     monkeypatch.setattr("importlib.util.find_spec", lambda name: pytest.fail(f"{name} must not be looked for"))
-    assert not choice.gpu_visible()
+    assert not format_choice.gpu_visible()
 
 
 def test_an_explicit_tflite_format_serves_the_cards_own_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from emostream.classifier import runtime as rt
 
     card = card_with(tmp_path, "model-dynamic.tflite", {"dynamic": "model-dynamic.tflite", "fp16": "model-fp16.tflite"})
-    monkeypatch.setattr(choice, "cpu_flags", lambda: AVX2_ONLY)
+    monkeypatch.setattr(format_choice, "cpu_flags", lambda: AVX2_ONLY)
     assert rt.load_runtime(card, "tflite", batch_max=1).card.files["tflite"] == "model-dynamic.tflite", "evaluation needs the named file"
     assert rt.load_runtime(card, "auto", batch_max=1).card.files["tflite"] == "model-fp16.tflite", "auto picks for this CPU"
 
@@ -107,10 +107,10 @@ def test_an_explicit_tflite_format_serves_the_cards_own_file(tmp_path: Path, mon
 def test_a_gpu_device_node_sends_the_question_to_the_installed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(backends.glob, "glob", lambda pattern: ["/dev/nvidia0"] if pattern.startswith("/dev/nvidia") else [])
-    assert choice.gpu_device_present()
+    assert format_choice.gpu_device_present()
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setattr(backends, "loaded_backend", lambda: None)  # as in a fresh classifier process
     asked: list[str] = []
     monkeypatch.setattr("importlib.util.find_spec", lambda name: asked.append(name))
-    assert not choice.gpu_visible(), "a GPU without any Keras backend installed is served on the CPU (TFLite)"
+    assert not format_choice.gpu_visible(), "a GPU without any Keras backend installed is served on the CPU (TFLite)"
     assert asked == list(backends.GPU_ORDER), f"every backend is asked, JAX first: {asked}"

@@ -5,7 +5,7 @@ announced have been counted (events plus faces the classifiers dropped), or
 ``end_grace_s`` after the end message at the latest. Each aggregator finishes
 the sessions of the sources it leases; a session of a source no aggregator can
 lease (never registered) is finished by any of them. The close publishes a
-summary once whoever tries (see ``closing``); whoever published it counts it
+summary once whoever tries (see ``session_close``); whoever published it counts it
 in its metrics, so the sum over aggregators is exact.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from emostream.aggregator.faults import FinishFaults, brief
+from emostream.aggregator.held_events import HeldEvents
 from emostream.aggregator.leases import SourceLeases
 from emostream.aggregator.sharing import SourceSharing
 from emostream.aggregator.store import SessionStore
@@ -37,16 +38,16 @@ class SessionFinisher:
         store: SessionStore,
         leases: SourceLeases,
         sharing: SourceSharing,
+        held: HeldEvents,
         metrics: AggregatorMetrics,
-        end_tracks: Callable[[str], None],
         clock: Callable[[], float],
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.leases = leases
         self.sharing = sharing
+        self.held = held  # what is held is applied before a session's tracks end: a held face may be the session's
         self.metrics = metrics
-        self.end_tracks = end_tracks  # apply what is held, end the session's tracks, publish their end events
         self.clock = clock
         self.summaries = 0
         self.faults = FinishFaults(metrics, str(cfg.summary_dir))
@@ -91,7 +92,7 @@ class SessionFinisher:
         if not self.faults.due(session):
             return
         try:
-            self.end_tracks(session)
+            self.held.end_tracks(session)
             snapshot = self.store.snapshot(session)
             summary = build_summary(session, snapshot, self.cfg.chart_bucket_s)
             written = self._write(session, summary)

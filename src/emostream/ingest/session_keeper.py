@@ -18,7 +18,7 @@ from emostream.config import SourceConfig
 from emostream.infra.metrics import DropReason, FrameOutcome
 from emostream.infra.redact import redact
 from emostream.ingest import checkpoint
-from emostream.ingest.parts import RunnerParts
+from emostream.ingest.runner_parts import RunnerParts
 from emostream.ingest.session import IngestSession
 
 log = logging.getLogger(__name__)
