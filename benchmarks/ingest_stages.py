@@ -22,7 +22,7 @@ from emostream.ingest.stages import StageProfile, Tally
 from emostream.ingest.worker import IngestWorker
 from emostream.streams.keys import Keys
 
-STAGES = ("decode", "convert", "detect", "track", "crop", "encode", "publish", "admit")
+STAGES = ("decode", "convert", "detect", "wait", "track", "crop", "encode", "publish", "admit")
 PREFIX = "stages"
 
 
@@ -43,26 +43,32 @@ class Profile:
 
 
 def _per_frame(tallies: list[Tally], frames: int, which: int) -> dict[str, float]:
-    """ms per frame of each stage, and "rest": the threads' spans less what their stages claimed."""
+    """ms per frame of each stage, over every thread, and "rest": the source threads' spans less what their stages claimed.
+
+    A source's decode thread (``ingest.decode_ahead``) charges decode, convert
+    and detect on its own tally; its waits for the source thread are no stage
+    and no rest (they overlap the source thread's work).
+    """
     totals: dict[str, int] = {}
-    span = 0
+    span = claimed = 0
     for tally in tallies:
         for stage, ns in (tally.wall if which == 0 else tally.cpu).items():
             totals[stage] = totals.get(stage, 0) + ns
-        span += tally.span[which]
-    totals["rest"] = span - sum(totals.values())
+            claimed += ns if tally.frames else 0
+        span += tally.span[which] if tally.frames else 0
+    totals["rest"] = span - claimed
     return {stage: ns / 1e6 / max(frames, 1) for stage, ns in totals.items()}
 
 
-def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workdir: Path) -> Profile:
-    """One run of a worker with ``sources`` copies of ``clip``."""
+def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workdir: Path, ingest: dict[str, Any] | None = None) -> Profile:
+    """One run of a worker with ``sources`` copies of ``clip`` (``ingest``: settings beside the raised backlog)."""
     cluster = Cluster(workdir)
     client = cluster.start_redis()
     try:
         config = parse_config(
             {
                 "redis": {"url": cluster.url, "prefix": PREFIX, "faces_maxlen": 10_000_000},
-                "ingest": {"backlog_max": 100_000_000},
+                "ingest": {"backlog_max": 100_000_000, **(ingest or {})},
                 "detector": detector,
                 "sources": [{"id": f"clip{i}", "url": str(clip), "live": False, "realtime": False} for i in range(sources)],
             },
@@ -77,12 +83,12 @@ def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workd
         worker.client.close()
     finally:
         cluster.close()
-    threads = [t for t in stages.tallies() if t.frames]
+    threads = stages.tallies()
     frames = sum(t.frames for t in threads)
     cpu = _per_frame(threads, frames, 1)
     # CPU spent outside the source threads: FFmpeg's frame-threaded decoders above all.
     cpu["other threads"] = max(0.0, stages.process_cpu_ns() / 1e6 / max(frames, 1) - sum(cpu.values()))
-    seconds = max((t.span[0] for t in threads), default=0) / 1e9
+    seconds = max((t.span[0] for t in threads if t.frames), default=0) / 1e9
     return Profile(name, sources, frames, faces, seconds, _per_frame(threads, frames, 0), cpu, (load_start, os.getloadavg()[0]))
 
 

@@ -73,10 +73,25 @@ def test_a_real_worker_charges_every_stage_of_each_analysed_frame(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
     profile = StageProfile()
-    run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}), stages=profile)
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}, ingest={"decode_ahead": 0})
+    run_worker(config, stages=profile)
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
     [source] = [t for t in profile.tallies() if t.frames]
     assert source.frames == end.frames_analysed == 30
-    stages = {"decode", "convert", "detect", "track", "crop", "encode", "publish", "admit"}
+    stages = {"decode", "convert", "detect", "wait", "track", "crop", "encode", "publish", "admit"}
     assert set(source.wall) == stages and all(ns > 0 for ns in source.wall.values()), source.wall
     assert sum(source.wall.values()) <= source.span[0], "stages never claim more than the thread's span"
+
+
+def test_with_decode_ahead_the_decode_thread_charges_decoding_and_detection_and_the_source_thread_the_rest(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    profile = StageProfile()
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}, ingest={"decode_ahead": 2})
+    run_worker(config, stages=profile)
+    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
+    [source] = [t for t in profile.tallies() if t.frames]
+    [ahead] = [t for t in profile.tallies() if not t.frames]
+    assert source.frames == end.frames_analysed == 30
+    assert set(ahead.wall) == {"decode", "convert", "detect"}, ahead.wall
+    assert set(source.wall) == {"wait", "track", "crop", "encode", "publish", "admit"}, source.wall

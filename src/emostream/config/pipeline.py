@@ -144,6 +144,14 @@ class IngestConfig(Section):
         description="This ingest worker's name, for `emostream sources` (run-time add/remove). Empty: the host name.",
     )
     control: bool = Field(True, description="Accept sources added and removed at run time (`emostream sources add/remove`, via Redis).")
+    decode_ahead: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Files: frames decoded, converted and detected on a thread of the source's own, ahead of tracking and publishing "
+        "(the stages overlap; each frame held costs its pixels in memory). 0: every stage on the source's thread, one after another. "
+        "Live sources always decode on their own thread and keep only the newest frame.",
+    )
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> IngestConfig:

@@ -75,6 +75,7 @@ class IngestWorker(Worker):
             open_source=functools.partial(open_video, config=config),
             preview=self._preview,
             stages=stages,
+            decode_ahead=config.ingest.decode_ahead,
         )
         self.runners: dict[str, SourceRunner] = {}
         self._revisions: dict[str, str] = {}
