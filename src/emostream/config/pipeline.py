@@ -152,6 +152,14 @@ class IngestConfig(Section):
         "(the stages overlap; each frame held costs its pixels in memory). 0: every stage on the source's thread, one after another. "
         "Live sources always decode on their own thread and keep only the newest frame.",
     )
+    publish_behind: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Analysed frames a source may hand to the worker's writer thread before it waits; the writer puts everything "
+        "handed over (any sources) in one transaction per faces shard, each frame's faces with its checkpoint as before. "
+        "0: each frame written on its source's thread, one round trip per frame.",
+    )
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> IngestConfig:

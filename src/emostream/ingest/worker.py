@@ -31,6 +31,7 @@ from emostream.ingest.publisher import IngestPublisher
 from emostream.ingest.runner import SourceRunner
 from emostream.ingest.stages import OFF, StageClock
 from emostream.ingest.tracking.detections import detector_config
+from emostream.ingest.writebehind import WriteBehind
 from emostream.streams.group_commands import ensure_group
 from emostream.streams.keys import CLASSIFIER_GROUP, Keys
 from emostream.streams.reconnect import Reconnector
@@ -65,10 +66,13 @@ class IngestWorker(Worker):
         for shard in self.keys.face_shards(shards):
             ensure_group(self.client, shard, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
+        publisher = IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages)
+        behind = config.ingest.publish_behind
+        self.writer = WriteBehind(publisher, behind, stages) if behind else None
         self.parts = RunnerParts(
             config=config,
             card=self.card,
-            publisher=IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages),
+            publisher=self.writer or publisher,
             probe=RedisQueueProbe(self.client, self.keys, self.metrics, shards=shards),
             metrics=self.metrics,
             make_detector=functools.partial(make_detector, detector_config(config.detector, config.tracker)),
@@ -197,6 +201,8 @@ class IngestWorker(Worker):
         deadline = time.monotonic() + STOP_JOIN_S
         for runner in runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.writer is not None and not self.writer.close(max(0.0, deadline - time.monotonic())):
+            log.warning("ingest: frames still being written at shutdown (Redis away?); their sources resume from the last checkpoint")
         with contextlib.suppress(redis.RedisError):
             control.clear_state(self.client, self.keys, self.name)
         frames = sum(self.registry.get_sample_value("emostream_ingest_frames_total", {"source": r.src.id, "outcome": FrameOutcome.ANALYSED}) or 0
