@@ -160,6 +160,13 @@ class IngestConfig(Section):
         "handed over (any sources) in one transaction per faces shard, each frame's faces with its checkpoint as before. "
         "0: each frame written on its source's thread, one round trip per frame.",
     )
+    detect_batch: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="detector.backend blazeface: one detector shared by the worker's sources, taking up to this many frames that "
+        "wait at the same moment as one batch (one model in memory instead of one per source). 0 or 1: each source has its own.",
+    )
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> IngestConfig:

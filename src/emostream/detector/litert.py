@@ -34,7 +34,6 @@ from emostream.detector.views import View, letterbox, tiles
 MODEL_FILES = {"short": "face_detection_short_range.tflite", "full": "face_detection_full_range_sparse.tflite"}
 SPECS = {"short": SHORT_RANGE, "full": FULL_RANGE}
 NMS_IOU = 0.3  # MediaPipe Tasks' FaceDetectorOptions.min_suppression_threshold default
-MAX_BATCH = 8
 BUCKETS = (1, 2, 4, 8)  # batch shapes allocated; a batch is padded up to the next, so at most four interpreters per model
 
 
@@ -126,9 +125,10 @@ class LiteRTBlazeFace(Detector):
         for step in self.passes:
             model = self.models[step.model]
             jobs = [(i, view) for i, image in enumerate(images) for view in self.views(image.shape[1], image.shape[0], step)]
-            chunk = MAX_BATCH if self.batch else 1
-            for start in range(0, len(jobs), chunk):
-                part = jobs[start : start + chunk]
+            start = 0
+            for size in batch_sizes(len(jobs)) if self.batch else [1] * len(jobs):
+                part = jobs[start : start + size]
+                start += size
                 pixels = np.empty((len(part), model.size, model.size, 3), np.uint8)
                 for slot, (i, view) in enumerate(part):
                     view.sample(images[i], model.size, pixels[slot])
@@ -146,6 +146,21 @@ class LiteRTBlazeFace(Detector):
                 keypoints = tuple((float(x), float(y)) for x, y in points)
                 out.append(Detection(*box, score=min(max(float(score), 0.0), 1.0), keypoints=keypoints))
         return out
+
+
+def batch_sizes(views: int) -> list[int]:
+    """Batches that cover ``views`` with no padding view: the largest bucket that fits, again (6 tiles: 4 + 2, not 8).
+
+    A padding view costs as much as a real one (the model's time per view is the
+    same at every batch size, docs/decisions.md), so a frame's six full-range
+    tiles at 1920x1080 padded to eight paid for two views nobody looks at.
+    """
+    sizes = []
+    while views > 0:
+        size = max(b for b in BUCKETS if b <= views)
+        sizes.append(size)
+        views -= size
+    return sizes
 
 
 def per_frame(output: np.ndarray, batch: int, blocks: list[int]) -> np.ndarray:

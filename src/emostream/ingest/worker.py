@@ -13,12 +13,14 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
-from emostream.detector import make_detector
+from emostream.detector import Detector, make_detector
+from emostream.detector.batching import BatchingDetector
 from emostream.infra.faults import fault_log
 from emostream.infra.metrics import FrameOutcome, IngestMetrics
 from emostream.infra.modelcard import ModelCard, load_card
@@ -66,6 +68,8 @@ class IngestWorker(Worker):
         for shard in self.keys.face_shards(shards):
             ensure_group(self.client, shard, CLASSIFIER_GROUP)
         self.reconnector = Reconnector("ingest", self.stop.is_set)
+        self._lock = threading.Lock()
+        self.shared_detector: BatchingDetector | None = None
         publisher = IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages)
         behind = config.ingest.publish_behind
         self.writer = WriteBehind(publisher, behind, stages) if behind else None
@@ -75,7 +79,7 @@ class IngestWorker(Worker):
             publisher=self.writer or publisher,
             probe=RedisQueueProbe(self.client, self.keys, self.metrics, shards=shards),
             metrics=self.metrics,
-            make_detector=functools.partial(make_detector, detector_config(config.detector, config.tracker)),
+            make_detector=self._detector_factory(),
             open_source=functools.partial(open_video, config=config),
             preview=self._preview,
             stages=stages,
@@ -86,7 +90,27 @@ class IngestWorker(Worker):
         self._retiring: list[SourceRunner] = []
         self._invalid = fault_log("ingest_runtime_source", log)
         self._polled = False  # whether the run-time changes were read (or given up on) once
-        self._lock = threading.Lock()
+
+    def _detector_factory(self) -> Callable[[], Detector]:
+        """Each source's detector: its own, or a handle on one shared by all (``ingest.detect_batch`` > 1, LiteRT BlazeFace).
+
+        The shared one is built by the first source that asks, on its thread, so
+        a detector that cannot be built fails the sources as it always did.
+        """
+        cfg = detector_config(self.config.detector, self.config.tracker)
+        batch = self.config.ingest.detect_batch
+        if batch <= 1 or cfg.backend != "blazeface":
+            return functools.partial(make_detector, cfg)
+
+        def handle() -> Detector:
+            with self._lock:
+                if self.shared_detector is None:
+                    from emostream.detector.litert import LiteRTBlazeFace
+
+                    self.shared_detector = BatchingDetector(LiteRTBlazeFace(cfg.range, cfg.min_score, cfg.tile_px), batch)
+                return self.shared_detector.handle()
+
+        return handle
 
     def health(self) -> dict[str, object]:
         body = super().health()
@@ -201,6 +225,8 @@ class IngestWorker(Worker):
         deadline = time.monotonic() + STOP_JOIN_S
         for runner in runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.shared_detector is not None:
+            self.shared_detector.close()
         if self.writer is not None and not self.writer.close(max(0.0, deadline - time.monotonic())):
             log.warning("ingest: frames still being written at shutdown (Redis away?); their sources resume from the last checkpoint")
         with contextlib.suppress(redis.RedisError):
