@@ -81,10 +81,13 @@ class BlazeFaceModel:
     def run(self, pixels: np.ndarray, min_score: float) -> list[Decoded]:
         """(B, size, size, 3) uint8 RGB views, B <= 8, to B suppressed detection sets in 0..1 view coordinates."""
         batch = next(size for size in BUCKETS if size >= len(pixels))
-        tensor = np.full((batch, self.size, self.size, 3), -1.0, np.float32)  # padding views are black
-        tensor[: len(pixels)] = pixels * np.float32(1 / 127.5) - np.float32(1.0)  # MediaPipe's -1..1 range
         it, inp, reg_index, score_index = self._interpreter(batch)
-        it.set_tensor(inp, tensor)
+        tensor = it.tensor(inp)()  # the interpreter's own input buffer, filled in place (no float copy made and then copied in)
+        views = tensor[: len(pixels)]
+        np.multiply(pixels, np.float32(1 / 127.5), out=views)  # MediaPipe's -1..1 range
+        views -= np.float32(1.0)
+        tensor[len(pixels) :] = -1.0  # padding views are black
+        del tensor, views  # LiteRT refuses to invoke while a view of its buffers is alive
         it.invoke()
         regressors = per_frame(it.get_tensor(reg_index), batch, self.blocks)
         logits = per_frame(it.get_tensor(score_index), batch, self.blocks)[:, :, 0]
@@ -165,6 +168,8 @@ def batch_sizes(views: int) -> list[int]:
 
 def per_frame(output: np.ndarray, batch: int, blocks: list[int]) -> np.ndarray:
     """A batched (1, B x anchors, values) output as (B, anchors, values): each grid's block holds the frames one after another."""
+    if batch == 1:  # one frame's rows are its grids one after another already
+        return output.reshape(1, -1, output.shape[-1])
     rows = output.reshape(-1, output.shape[-1])
     parts, start = [], 0
     for size in blocks:
