@@ -7,8 +7,8 @@ goes: near 1, decoding dominates; far below, the detector does.
 
 The clips are made from the bundled demo clip (two real faces, 72-156 px at
 640x360), so the detectors have faces to find: padded to 640x480 (faces
-unchanged) and scaled to 1280x720 (faces 144-312 px). They are encoded with
-H.264 at a camera-like GOP of 30 frames.
+unchanged) and scaled to 1280x720 (faces 144-312 px) and 1920x1080 (faces
+216-468 px). They are encoded with H.264 at a camera-like GOP of 30 frames.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any
 import av
 import numpy as np
 
-from benchmarks import ingest_stages
+from benchmarks import ingest_procs, ingest_stages
 from benchmarks.markdown import num, table
 from emostream.config import DetectorConfig
 from emostream.detector import make_detector
 from emostream.ingest.frame import convert
 
-SIZES = ((640, 480), (1280, 720))
+SIZES = ((640, 480), (1280, 720), (1920, 1080))
 DETECTORS = {
     "mediapipe short": DetectorConfig.model_validate({"backend": "mediapipe", "mediapipe_model": "short"}),
     "mediapipe full": DetectorConfig.model_validate({"backend": "mediapipe", "mediapipe_model": "full"}),
@@ -169,18 +169,37 @@ def render(rows: list[Row], quick: bool, load: tuple[float, float]) -> str:
     return "\n".join(lines)
 
 
-PROFILED = {  # the default detector (LiteRT, range auto), its short range alone, and MediaPipe Tasks (the reference)
-    "blazeface auto (default)": {},
-    "blazeface short": {"backend": "blazeface", "range": "short"},
-    "mediapipe short": {"backend": "mediapipe"},
-}
+DEFAULT = "blazeface auto (default)"
+SHORT = "blazeface short"
+PROFILED = {DEFAULT: {}, SHORT: {"backend": "blazeface", "range": "short"}, "mediapipe short": {"backend": "mediapipe"}}
+
+
+def profile_runs(quick: bool) -> list[tuple[str, ingest_stages.Run]]:
+    """(frame size, run): the default detector and short range, one source and nine, threads overlapped and not; larger frames."""
+    run = ingest_stages.Run
+    if quick:
+        return [("640x480", run(SHORT, PROFILED[SHORT], 1, one_thread=True)), ("640x480", run(SHORT, PROFILED[SHORT], 1)),
+                ("640x480", run(SHORT, PROFILED[SHORT], 4)), ("1280x720", run(DEFAULT, PROFILED[DEFAULT], 1))]
+    runs = []
+    for name in (SHORT, DEFAULT):
+        for sources in (1, 9):
+            runs += [("640x480", run(name, PROFILED[name], sources, one_thread=True)), ("640x480", run(name, PROFILED[name], sources))]
+    runs.append(("640x480", run("mediapipe short", PROFILED["mediapipe short"], 1)))
+    for size in ("1280x720", "1920x1080"):
+        runs += [(size, run(SHORT, PROFILED[SHORT], 1)), (size, run(DEFAULT, PROFILED[DEFAULT], 1)), (size, run(SHORT, PROFILED[SHORT], 2))]
+    return runs
 
 
 def stage_profile(quick: bool, workdir: Path) -> str:
-    """The stage table: the 640x480 clip (twice over in a full run), 1 source and N in one process."""
-    clip = make_clip(demo_clip(), workdir / "profile-640x480.mp4", 640, 480, repeat=1 if quick else 2)
-    counts = (1, 4) if quick else (1, 4, 9)
-    return ingest_stages.render(ingest_stages.measure(clip, PROFILED, counts, workdir))
+    """The stage table: the 640x480 clip twice over (larger frames once), 1 source and N in one process."""
+    clips = {
+        f"{w}x{h}": make_clip(demo_clip(), workdir / f"profile-{w}x{h}.mp4", w, h, repeat=2 if w == 640 and not quick else 1)
+        for w, h in SIZES
+    }
+    profiles = ingest_stages.render(ingest_stages.measure(clips, profile_runs(quick), workdir))
+    detectors = {SHORT: PROFILED[SHORT]} if quick else {SHORT: PROFILED[SHORT], DEFAULT: PROFILED[DEFAULT]}
+    split = ingest_procs.measure(clips["640x480"], detectors, 4 if quick else 9, (1, 2), workdir / "procs")
+    return profiles + "\n" + ingest_procs.render(split)
 
 
 def run(quick: bool) -> str:

@@ -4,8 +4,12 @@ A real :class:`~emostream.ingest.worker.IngestWorker` (file sources played as
 fast as they decode, every frame analysed, detector and tracker included)
 publishes to a private Redis with nothing consuming; ``ingest.backlog_max``
 is raised so files never wait. It runs in this process with a
-:class:`~emostream.ingest.stages.StageProfile`, which the source threads and
-the publisher charge stage by stage (production passes the no-op clock).
+:class:`~emostream.ingest.stages.StageProfile`, which every ingest thread
+charges stage by stage (production passes the no-op clock): a source's thread,
+its decode thread (``ingest.decode_ahead``) and the worker's writer
+(``ingest.publish_behind``). "One thread" rows turn both off
+(``decode_ahead: 0, publish_behind: 0``): every stage on the source's thread,
+as before issue 25.
 """
 
 from __future__ import annotations
@@ -24,47 +28,105 @@ from emostream.streams.keys import Keys
 
 STAGES = ("decode", "convert", "detect", "track", "crop", "encode", "publish", "admit")
 PREFIX = "stages"
+ONE_THREAD = {"decode_ahead": 0, "publish_behind": 0}
+KINDS = ("source", "decode", "writer")  # the threads of a worker, as the stages they charge tell them apart
+
+
+@dataclass(frozen=True)
+class Run:
+    """What to measure: a clip, a detector and the sources' threads."""
+
+    detector: str
+    settings: dict[str, Any]
+    sources: int
+    one_thread: bool = False
+
+    @property
+    def threads(self) -> str:
+        return "one thread" if self.one_thread else "overlapped"
 
 
 @dataclass(frozen=True)
 class Profile:
-    detector: str
-    sources: int
+    run: Run
+    size: str
     frames: int
     faces: int
     seconds: float  # the longest source thread's span, first decoded frame to last frame done
-    wall: dict[str, float]  # ms per analysed frame, summed over the source threads; "rest" included
-    cpu: dict[str, float]  # thread CPU ms per analysed frame, likewise
+    cpu: dict[str, float]  # CPU ms per analysed frame of each stage, over every thread; "rest" and "other threads" included
+    busy: dict[str, float]  # per kind of thread: the share of the run its threads were working, on average (0..1)
+    top: dict[str, str]  # per kind of thread: its largest stage
+    cores: float  # the process's CPU over the run / its wall time
     load: tuple[float, float]
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
 
+    @property
+    def faces_s(self) -> float:
+        return self.faces / self.seconds if self.seconds else 0.0
 
-def _per_frame(tallies: list[Tally], frames: int, which: int) -> dict[str, float]:
-    """ms per frame of each stage, and "rest": the threads' spans less what their stages claimed."""
+    def bound(self) -> str:
+        """All cores busy, or the kind of thread that works the largest share of the run (and its largest stage)."""
+        if self.cores >= 0.9 * (os.cpu_count() or 1):
+            return "all cores busy"
+        kind = max(self.busy, key=lambda k: self.busy[k])
+        return f"{kind} thread {100 * self.busy[kind]:.0f}% busy ({self.top[kind]})"
+
+
+def kind_of(tally: Tally) -> str:
+    if tally.frames:
+        return "source"
+    return "decode" if "detect" in tally.wall else "writer"
+
+
+def _cpu_per_frame(tallies: list[Tally], frames: int) -> dict[str, float]:
+    """CPU ms per frame of each stage over every thread, and "rest": the source threads' spans less what their stages claimed.
+
+    A decode thread's or the writer's waits for the source threads are no stage
+    and no rest: they overlap the source threads' work.
+    """
     totals: dict[str, int] = {}
-    span = 0
+    span = claimed = 0
     for tally in tallies:
-        for stage, ns in (tally.wall if which == 0 else tally.cpu).items():
+        for stage, ns in tally.cpu.items():
             totals[stage] = totals.get(stage, 0) + ns
-        span += tally.span[which]
-    totals["rest"] = span - sum(totals.values())
+            claimed += ns if tally.frames else 0
+        span += tally.span[1] if tally.frames else 0
+    totals["rest"] = span - claimed
     return {stage: ns / 1e6 / max(frames, 1) for stage, ns in totals.items()}
 
 
-def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workdir: Path) -> Profile:
-    """One run of a worker with ``sources`` copies of ``clip``."""
+def _busy(tallies: list[Tally], seconds: float) -> tuple[dict[str, float], dict[str, str]]:
+    """Per kind of thread: the share of the run its threads spent working (waits for each other excluded), and its top stage."""
+    busy: dict[str, float] = {}
+    top: dict[str, str] = {}
+    for kind in KINDS:
+        mine = [t for t in tallies if kind_of(t) == kind]
+        if not mine or not seconds:
+            continue
+        work = sum((t.span[0] if t.frames else sum(t.wall.values())) - t.wall.get("wait", 0) for t in mine)
+        busy[kind] = work / 1e9 / (len(mine) * seconds)
+        stages: dict[str, int] = {}
+        for t in mine:
+            for stage, ns in t.wall.items():
+                stages[stage] = stages.get(stage, 0) + (ns if stage != "wait" else 0)
+        top[kind] = max(stages, key=lambda s: stages[s])
+    return busy, top
+
+
+def profile(clip: Path, size: str, run: Run, workdir: Path) -> Profile:
+    """One run of a worker with ``run.sources`` copies of ``clip``."""
     cluster = Cluster(workdir)
     client = cluster.start_redis()
     try:
         config = parse_config(
             {
                 "redis": {"url": cluster.url, "prefix": PREFIX, "faces_maxlen": 10_000_000},
-                "ingest": {"backlog_max": 100_000_000},
-                "detector": detector,
-                "sources": [{"id": f"clip{i}", "url": str(clip), "live": False, "realtime": False} for i in range(sources)],
+                "ingest": {"backlog_max": 100_000_000, **(ONE_THREAD if run.one_thread else {})},
+                "detector": run.settings,
+                "sources": [{"id": f"clip{i}", "url": str(clip), "live": False, "realtime": False} for i in range(run.sources)],
             },
             "stages",
         )
@@ -77,13 +139,17 @@ def profile(clip: Path, sources: int, name: str, detector: dict[str, Any], workd
         worker.client.close()
     finally:
         cluster.close()
-    threads = [t for t in stages.tallies() if t.frames]
+    threads = stages.tallies()
     frames = sum(t.frames for t in threads)
-    cpu = _per_frame(threads, frames, 1)
-    # CPU spent outside the source threads: FFmpeg's frame-threaded decoders above all.
-    cpu["other threads"] = max(0.0, stages.process_cpu_ns() / 1e6 / max(frames, 1) - sum(cpu.values()))
-    seconds = max((t.span[0] for t in threads), default=0) / 1e9
-    return Profile(name, sources, frames, faces, seconds, _per_frame(threads, frames, 0), cpu, (load_start, os.getloadavg()[0]))
+    cpu = _cpu_per_frame(threads, frames)
+    cpu["rest"] += cpu.pop("wait", 0.0)  # the CPU of waiting for another thread is glue, like the rest
+    process_ms = stages.process_cpu_ns() / 1e6
+    # CPU spent outside the stages of the ingest threads: FFmpeg's frame-threaded decoders above all.
+    cpu["other threads"] = max(0.0, process_ms / max(frames, 1) - sum(cpu.values()))
+    seconds = max((t.span[0] for t in threads if t.frames), default=0) / 1e9
+    busy, top = _busy(threads, seconds)
+    cores = process_ms / 1e3 / seconds if seconds else 0.0
+    return Profile(run, size, frames, faces, seconds, cpu, busy, top, cores, (load_start, os.getloadavg()[0]))
 
 
 def _cells(per_frame: dict[str, float], columns: tuple[str, ...]) -> list[str]:
@@ -92,51 +158,50 @@ def _cells(per_frame: dict[str, float], columns: tuple[str, ...]) -> list[str]:
 
 
 def render(profiles: list[Profile]) -> str:
-    heads = ["detector", "sources", "analysed frames/s", "faces/frame", "ms/frame", *STAGES, "rest"]
-    wall = [
-        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.wall.values()):.2f}",
-         *_cells(p.wall, (*STAGES, "rest")))
+    def head(p: Profile) -> list[object]:
+        return [p.size, p.run.detector, p.run.sources, p.run.threads]
+
+    rates = [
+        (*head(p), num(p.fps), num(p.faces_s), f"{p.faces / max(p.frames, 1):.2f}", f"{p.cores:.2f}", num(p.fps / p.cores if p.cores else None),
+         p.bound())
         for p in profiles
     ]
-    cpu = [
-        (p.detector, p.sources, num(p.fps), f"{p.faces / max(p.frames, 1):.2f}", f"{sum(p.cpu.values()):.2f}",
-         *_cells(p.cpu, (*STAGES, "rest", "other threads")))
-        for p in profiles
-    ]
-    loads = ", ".join(f"{p.detector} x{p.sources}: {p.load[0]:.1f}→{p.load[1]:.1f}" for p in profiles)
+    cpu = [(*head(p), f"{sum(p.cpu.values()):.2f}", *_cells(p.cpu, (*STAGES, "rest", "other threads"))) for p in profiles]
+    loads = ", ".join(f"{p.size} {p.run.detector} x{p.run.sources} {p.run.threads}: {p.load[0]:.1f}→{p.load[1]:.1f}" for p in profiles)
     return "\n".join(
         [
             "### Stage profile of the ingest loop",
             "",
             __doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
             "",
-            "Each cell: the stage's share of an analysed frame (its time in ms per frame). **decode**: reading and decoding "
-            "(skipped frames included); **convert**: YUV to the detector's colour; **detect**: the detector's call; **track**: "
-            "the tracker with its appearance descriptor; **crop**: cutting and resizing the faces; **encode**: face jobs to "
-            "stream entries; **publish**: the MULTI/EXEC round trip with its checkpoint; **admit**: pacing and the backpressure "
-            "probe; **rest**: the Python between them (metrics, bookkeeping, the face job objects). With N sources the times "
-            "are summed over the source threads, so wall time includes waiting for the GIL and the cores.",
+            "**cores used**: the process's CPU time over the run's wall time (Redis not included); **frames/s per core**: "
+            "analysed frames/s divided by it. **Bound by**: *all cores busy* when the process used at least 90% of the machine's "
+            "cores; otherwise the kind of thread that spent the largest share of the run working (its waits for the others "
+            "excluded), with its largest stage: the one to make cheaper (or to run more of) for that row to go faster.",
             "",
-            "Wall time (per thread, `perf_counter`):",
+            table(["frame size", "detector", "sources", "threads", "analysed frames/s", "faces/s", "faces/frame", "cores used",
+                   "frames/s per core", "bound by"], rates),
             "",
-            table(heads, wall),
+            "CPU per analysed frame, by stage (`thread_time` of every ingest thread; each cell: the share of the frame's CPU and "
+            "ms). **decode**: reading and decoding on the thread that iterates the file (FFmpeg's own frame threads are in "
+            "**other threads**); **convert**: YUV to the detector's colour; **detect**: the detector's call; **track**: the tracker "
+            "with its appearance descriptor; **crop**: cutting and resizing the faces; **encode**: face jobs to stream entries; "
+            "**publish**: the MULTI/EXEC round trip with its checkpoint; **admit**: pacing and the backpressure probe; **rest**: "
+            "the Python between them on the source thread (metrics, bookkeeping, the face job objects); **other threads**: the "
+            "process's CPU from the first frame to the last less all of the above (FFmpeg's threads, the hand-overs between "
+            "threads). CPU times are the stable figure on a loaded machine; frames/s is not.",
             "",
-            "CPU time (`thread_time` of the source threads; **other threads**: the rest of the process's CPU from the first "
-            "frame to the last, mostly FFmpeg's frame-threaded decoding, so decode's CPU is its column plus this one; "
-            "ms/frame: the whole process, Redis server not included):",
+            table(["frame size", "detector", "sources", "threads", "ms/frame", *STAGES, "rest", "other threads"], cpu),
             "",
-            table([*heads, "other threads"], cpu),
-            "",
-            f"1-min load average at the start → end of each run: {loads}. On a loaded machine the shares are the reliable "
-            "figure; absolute frames/s must be re-measured on a quiet one.",
+            f"1-min load average at the start → end of each run: {loads}.",
             "",
         ]
     )
 
 
-def measure(clip: Path, detectors: dict[str, dict[str, Any]], counts: tuple[int, ...], workdir: Path) -> list[Profile]:
-    profiles = []
-    for name, detector in detectors.items():
-        for sources in counts:
-            profiles.append(profile(clip, sources, name, detector, workdir / f"{name.replace(' ', '-')}-{sources}"))
-    return profiles
+def measure(clips: dict[str, Path], runs: list[tuple[str, Run]], workdir: Path) -> list[Profile]:
+    """Each (size, run), its clip from ``clips`` by size."""
+    out = []
+    for i, (size, run) in enumerate(runs):
+        out.append(profile(clips[size], size, run, workdir / f"run{i}"))
+    return out

@@ -198,20 +198,35 @@ def test_the_stage_profile_accounts_for_every_analysed_frame_of_one_and_two_sour
     from benchmarks import ingest, ingest_stages
 
     # Given the demo clip through a real in-process ingest worker with the stage clock on, once alone and twice in one process,
-    detectors = {"blazeface short": {"backend": "blazeface", "range": "short"}}
-    one, two = ingest_stages.measure(ingest.demo_clip(), detectors, (1, 2), tmp_path)
+    short = {"backend": "blazeface", "range": "short"}
+    runs = [("640x360", ingest_stages.Run("blazeface short", short, n)) for n in (1, 2)]
+    one, two = ingest_stages.measure({"640x360": ingest.demo_clip()}, runs, tmp_path)
     # then every frame of every source was analysed and its faces published,
     assert (one.frames, two.frames) == (180, 360), (one, two)
     assert one.faces > 250 and two.faces == 2 * one.faces, "the same clip twice publishes twice the faces"
-    # each stage took some time, the stages and the rest make up the threads' spans, and other threads (FFmpeg) show,
+    # each stage took some CPU, whichever thread ran it, and the source, decode and writer threads each worked part of the run,
     for profile in (one, two):
-        assert all(profile.wall[stage] > 0 and profile.cpu[stage] > 0 for stage in ingest_stages.STAGES), profile
-        assert profile.wall["rest"] >= 0 and profile.cpu["other threads"] > 0, profile
-        assert 0 < profile.fps < 5_000, profile
-    # and the table has one row per run, its shares adding up to about 100%.
+        assert all(profile.cpu[stage] > 0 for stage in ingest_stages.STAGES), profile.cpu
+        assert profile.cpu["rest"] >= 0 and profile.cpu["other threads"] >= 0, profile.cpu
+        assert set(profile.busy) == {"source", "decode", "writer"} and all(0 < b <= 1.05 for b in profile.busy.values()), profile.busy
+        assert 0 < profile.fps < 5_000 and 0 < profile.cores <= 1.05 * (os.cpu_count() or 1), profile
+    # and each table has one row per run, the CPU shares adding up to about 100%.
     text = ingest_stages.render([one, two])
-    rows = [line for line in text.splitlines() if line.startswith("| blazeface short |")]
+    rows = [line for line in text.splitlines() if line.startswith("| 640x360 | blazeface short |")]
     assert len(rows) == 4, text
-    shares = [int(cell.strip().split("%")[0]) for cell in rows[0].strip(" |").split(" | ")[5:]]  # after detector .. ms/frame
-    assert len(shares) == len(ingest_stages.STAGES) + 1, rows[0]  # the stages and the rest
-    assert 95 <= sum(shares) <= 105, rows[0]
+    shares = [int(cell.strip().split("%")[0]) for cell in rows[2].strip(" |").split(" | ")[5:]]  # after size .. ms/frame
+    assert len(shares) == len(ingest_stages.STAGES) + 2, rows[2]  # the stages, the rest and other threads
+    assert 95 <= sum(shares) <= 105, rows[2]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sources_divided_among_ingest_processes_are_all_analysed_and_timed_from_their_sessions(tmp_path: Path) -> None:
+    from benchmarks import ingest, ingest_procs
+
+    # Given three copies of the demo clip dealt to two ingest processes,
+    split = ingest_procs.run_split(ingest.demo_clip(), 3, 2, {"backend": "blazeface", "range": "short"}, tmp_path)
+    # then every frame of each was analysed, and the rate and the cores are those of real work.
+    assert (split.sources, split.processes, split.frames) == (3, 2, 540), split
+    assert split.faces > 3 * 250 and 0 < split.fps < 5_000 and 0 < split.cores <= 1.05 * (os.cpu_count() or 1), split
+    assert "| blazeface short | 3 | 2 |" in ingest_procs.render([("blazeface short", split)])

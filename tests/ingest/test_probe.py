@@ -113,3 +113,30 @@ def test_with_shards_the_classifiers_stats_are_read_once_per_probe(rclient: redi
 def _calls(client: redis.Redis, command: str) -> int:
     stats: Any = client.info("commandstats")
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_while_one_source_reads_redis_the_others_go_on_with_the_last_reading(rclient: redis.Redis, prefix: str) -> None:
+    import threading
+
+    faces = Keys(prefix).faces
+    ensure_group(rclient, faces, CLASSIFIER_GROUP)
+    for _ in range(5):
+        rclient.xadd(faces, {"v": "1"})
+    probe = RedisQueueProbe(rclient, Keys(prefix), IngestMetrics(CollectorRegistry()), period_s=0.05)
+    assert probe.state().backlog == 5
+    probe.queued(2)
+    # Given Redis that answers nobody for half a second, and one source whose reading is due,
+    time.sleep(0.06)
+    admin = redis.Redis(connection_pool=redis.ConnectionPool(**rclient.connection_pool.connection_kwargs))
+    admin.execute_command("CLIENT", "PAUSE", "500", "ALL")
+    reader = threading.Thread(target=probe.state)
+    reader.start()
+    time.sleep(0.05)  # the reader is waiting for Redis now
+    # when another source asks, it gets the last reading with its own faces on top at once, not after the pause,
+    began = time.monotonic()
+    state = probe.state()
+    waited = time.monotonic() - began
+    reader.join(5)
+    assert state.backlog == 7 and waited < 0.25, f"backlog {state.backlog}, waited {waited:.3f} s for another source's read"
+    # and once the read is in, the faces this worker queued before it began are in Redis's count, not counted twice.
+    assert probe.state().backlog == 5

@@ -73,10 +73,27 @@ def test_a_real_worker_charges_every_stage_of_each_analysed_frame(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
     profile = StageProfile()
-    run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}), stages=profile)
+    ingest = {"decode_ahead": 0, "publish_behind": 0}
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}, ingest=ingest)
+    run_worker(config, stages=profile)
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
     [source] = [t for t in profile.tallies() if t.frames]
     assert source.frames == end.frames_analysed == 30
-    stages = {"decode", "convert", "detect", "track", "crop", "encode", "publish", "admit"}
+    stages = {"decode", "convert", "detect", "wait", "track", "crop", "encode", "publish", "admit"}
     assert set(source.wall) == stages and all(ns > 0 for ns in source.wall.values()), source.wall
     assert sum(source.wall.values()) <= source.span[0], "stages never claim more than the thread's span"
+
+
+def test_with_threads_ahead_and_behind_the_decode_thread_charges_detection_the_writer_publishing_and_the_source_the_rest(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    profile = StageProfile()
+    ingest = {"decode_ahead": 2, "publish_behind": 2}
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}, ingest=ingest)
+    run_worker(config, stages=profile)
+    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
+    [source] = [t for t in profile.tallies() if t.frames]
+    helpers = sorted((set(t.wall) for t in profile.tallies() if not t.frames), key=len)
+    assert source.frames == end.frames_analysed == 30
+    assert helpers == [{"encode", "publish"}, {"decode", "convert", "detect"}], helpers
+    assert set(source.wall) == {"wait", "track", "crop", "admit"}, source.wall

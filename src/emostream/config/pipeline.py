@@ -144,6 +144,29 @@ class IngestConfig(Section):
         description="This ingest worker's name, for `emostream sources` (run-time add/remove). Empty: the host name.",
     )
     control: bool = Field(True, description="Accept sources added and removed at run time (`emostream sources add/remove`, via Redis).")
+    decode_ahead: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Files: frames decoded, converted and detected on a thread of the source's own, ahead of tracking and publishing "
+        "(the stages overlap; each frame held costs its pixels in memory). 0: every stage on the source's thread, one after another. "
+        "Live sources always decode on their own thread and keep only the newest frame.",
+    )
+    publish_behind: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Analysed frames a source may hand to the worker's writer thread before it waits; the writer puts everything "
+        "handed over (any sources) in one transaction per faces shard, each frame's faces with its checkpoint as before. "
+        "0: each frame written on its source's thread, one round trip per frame.",
+    )
+    detect_batch: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="detector.backend blazeface: one detector shared by the worker's sources, taking up to this many frames that "
+        "wait at the same moment as one batch (one model in memory instead of one per source). 0 or 1: each source has its own.",
+    )
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> IngestConfig:

@@ -34,7 +34,6 @@ from emostream.detector.views import View, letterbox, tiles
 MODEL_FILES = {"short": "face_detection_short_range.tflite", "full": "face_detection_full_range_sparse.tflite"}
 SPECS = {"short": SHORT_RANGE, "full": FULL_RANGE}
 NMS_IOU = 0.3  # MediaPipe Tasks' FaceDetectorOptions.min_suppression_threshold default
-MAX_BATCH = 8
 BUCKETS = (1, 2, 4, 8)  # batch shapes allocated; a batch is padded up to the next, so at most four interpreters per model
 
 
@@ -82,10 +81,13 @@ class BlazeFaceModel:
     def run(self, pixels: np.ndarray, min_score: float) -> list[Decoded]:
         """(B, size, size, 3) uint8 RGB views, B <= 8, to B suppressed detection sets in 0..1 view coordinates."""
         batch = next(size for size in BUCKETS if size >= len(pixels))
-        tensor = np.full((batch, self.size, self.size, 3), -1.0, np.float32)  # padding views are black
-        tensor[: len(pixels)] = pixels * np.float32(1 / 127.5) - np.float32(1.0)  # MediaPipe's -1..1 range
         it, inp, reg_index, score_index = self._interpreter(batch)
-        it.set_tensor(inp, tensor)
+        tensor = it.tensor(inp)()  # the interpreter's own input buffer, filled in place (no float copy made and then copied in)
+        views = tensor[: len(pixels)]
+        np.multiply(pixels, np.float32(1 / 127.5), out=views)  # MediaPipe's -1..1 range
+        views -= np.float32(1.0)
+        tensor[len(pixels) :] = -1.0  # padding views are black
+        del tensor, views  # LiteRT refuses to invoke while a view of its buffers is alive
         it.invoke()
         regressors = per_frame(it.get_tensor(reg_index), batch, self.blocks)
         logits = per_frame(it.get_tensor(score_index), batch, self.blocks)[:, :, 0]
@@ -126,9 +128,10 @@ class LiteRTBlazeFace(Detector):
         for step in self.passes:
             model = self.models[step.model]
             jobs = [(i, view) for i, image in enumerate(images) for view in self.views(image.shape[1], image.shape[0], step)]
-            chunk = MAX_BATCH if self.batch else 1
-            for start in range(0, len(jobs), chunk):
-                part = jobs[start : start + chunk]
+            start = 0
+            for size in batch_sizes(len(jobs)) if self.batch else [1] * len(jobs):
+                part = jobs[start : start + size]
+                start += size
                 pixels = np.empty((len(part), model.size, model.size, 3), np.uint8)
                 for slot, (i, view) in enumerate(part):
                     view.sample(images[i], model.size, pixels[slot])
@@ -148,8 +151,25 @@ class LiteRTBlazeFace(Detector):
         return out
 
 
+def batch_sizes(views: int) -> list[int]:
+    """Batches that cover ``views`` with no padding view: the largest bucket that fits, again (6 tiles: 4 + 2, not 8).
+
+    A padding view costs as much as a real one (the model's time per view is the
+    same at every batch size, docs/decisions.md), so a frame's six full-range
+    tiles at 1920x1080 padded to eight paid for two views nobody looks at.
+    """
+    sizes = []
+    while views > 0:
+        size = max(b for b in BUCKETS if b <= views)
+        sizes.append(size)
+        views -= size
+    return sizes
+
+
 def per_frame(output: np.ndarray, batch: int, blocks: list[int]) -> np.ndarray:
     """A batched (1, B x anchors, values) output as (B, anchors, values): each grid's block holds the frames one after another."""
+    if batch == 1:  # one frame's rows are its grids one after another already
+        return output.reshape(1, -1, output.shape[-1])
     rows = output.reshape(-1, output.shape[-1])
     parts, start = [], 0
     for size in blocks:

@@ -2,15 +2,21 @@
 
 The frame's pixels are made here, in the detector's own colour, and only for
 frames that pacing and backpressure let through (see ``sources.Frame``).
+Detection (:meth:`FrameAnalyser.detect`) touches no session state, so a file's
+decode thread runs it ahead of the rest (see ``ingest.ahead``); everything
+after it runs on the source's thread, in frame order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+
+import numpy as np
 
 from emostream.config import SourceConfig
-from emostream.detector import Detector
+from emostream.detector import Detection, Detector
 from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
 from emostream.ingest.runner_parts import Preview, RunnerParts
@@ -19,6 +25,15 @@ from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.streams.facejob import FaceJob
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A frame's pixels in the detector's colour and its faces; ``image`` None when detection failed (logged)."""
+
+    image: np.ndarray | None
+    detections: list[Detection]
+    seconds: float  # converting and detecting
 
 
 class FrameAnalyser:
@@ -36,21 +51,33 @@ class FrameAnalyser:
         self._unconfirmed = metrics.faces.labels(src.id, detector.name, "unconfirmed")
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
 
-    def analyse(self, frame: Frame) -> None:
+    def detect(self, frame: Frame) -> Detected:
+        """The frame's pixels and faces; safe on another thread (it reads and writes no session state)."""
+        stages = self.parts.stages
+        began = time.perf_counter()
+        try:
+            image = frame.pixels(self.detector.colour)
+            stages.lap("convert")
+            detections = self.detector.detect_native(image)
+            stages.lap("detect")
+        except Exception:
+            log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
+            return Detected(None, [], time.perf_counter() - began)
+        return Detected(image, detections, time.perf_counter() - began)
+
+    def analyse(self, frame: Frame, detected: Detected | None = None) -> None:
+        """Track, crop and publish the frame's faces; ``detected``: what :meth:`detect` found ahead (None: detect now)."""
         stages = self.parts.stages  # a no-op unless the benchmark profiles (see ingest.stages)
         stages.lap("admit")  # pacing and the backpressure decision since the frame was decoded
         keeper = self.keeper
         session = keeper.current()
         det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
+        if detected is None:
+            detected = self.detect(frame)
         began = time.perf_counter()
-        try:
-            image = frame.pixels(colour)
-            stages.lap("convert")
-            detections = self.detector.detect_native(image)
-            stages.lap("detect")
-        except Exception:
+        image, detections = detected.image, detected.detections
+        if image is None:
             keeper.failed()
-            log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
             return
         big = [d for d in detections if min(d.w, d.h) >= det_cfg.min_face_px]
         too_small = len(detections) - len(big)
@@ -60,7 +87,7 @@ class FrameAnalyser:
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
-        decode_detect_ms = (frame.decode_s + time.perf_counter() - began) * 1000.0
+        decode_detect_ms = (frame.decode_s + detected.seconds + time.perf_counter() - began) * 1000.0
         height, width = image.shape[:2]
         seq = session.seq
         jobs = [

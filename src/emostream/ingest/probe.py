@@ -150,6 +150,7 @@ class RedisQueueProbe:
         self._delivered: deque[tuple[float, int]] = deque()  # (clock, entries-read)
         self._faults = fault_log("faces_queue_probe", log)
         self._lock = threading.Lock()
+        self._reading_now = False  # a thread is reading Redis (outside the lock)
 
     def queued(self, faces: int) -> None:
         """This worker just queued ``faces``: count them as waiting until the next reading sees them."""
@@ -157,30 +158,54 @@ class RedisQueueProbe:
             self._since += faces
 
     def state(self) -> QueueState:
+        """The latest reading, plus the faces queued since; read again when it is ``period_s`` old.
+
+        The thread that finds the reading due reads Redis without holding the
+        lock; the other sources go on with the last reading meanwhile (a round
+        trip on a busy host takes milliseconds, and nine sources waited for it
+        ten times a second).
+        """
         with self._lock:
             now = self.clock()
-            if now - self._at >= self.period_s:
-                self._read(now)
+            due = now - self._at >= self.period_s and not self._reading_now
+            if due:
+                self._at, self._reading_now, counted = now, True, self._since
+        if due:
+            try:
+                fetched = self._fetch()
+            finally:
+                with self._lock:
+                    self._reading_now = False
+                    if fetched is not None:
+                        self._apply(now, counted, *fetched)
+        with self._lock:
             r = self._reading
             waiting = r.waiting + self._since if r.joined else 0
             return QueueState(r.backlog + self._since, r.oldest_age_ms, waiting, self._drain_rate(), r.service_ms)
 
-    def _read(self, now: float) -> None:
-        self._at = now
+    def _fetch(self) -> tuple[QueueReading, list[QueueReading]] | None:
+        """The queue as Redis sees it now (combined, per shard); None when it cannot be read (the last reading stands)."""
         try:
             if len(self.shards) == 1:
                 readings = [read_queue(self.client, self.shards[0], CLASSIFIER_GROUP, self.keys.classifier_stats)]
-                reading = readings[0]
-            else:  # the stats hash once, not once per shard: every ingest process reads it ten times a second
-                readings = [read_queue(self.client, shard, CLASSIFIER_GROUP, None) for shard in self.shards]
-                advertised: Any = self.client.hgetall(self.keys.classifier_stats)
-                reading = replace(combine(readings), service_ms=service_ms(advertised, time.time()))
+                return readings[0], readings
+            # the stats hash once, not once per shard: every ingest process reads it ten times a second
+            readings = [read_queue(self.client, shard, CLASSIFIER_GROUP, None) for shard in self.shards]
+            advertised: Any = self.client.hgetall(self.keys.classifier_stats)
+            return replace(combine(readings), service_ms=service_ms(advertised, time.time())), readings
         except (redis.ConnectionError, redis.TimeoutError):
-            return  # keep the last value; the publisher notices outages itself
+            return None  # keep the last value; the publisher notices outages itself
         except redis.RedisError as exc:  # e.g. an ACL without XINFO: backpressure cannot work, say so
             self._faults.report("faces queue", type(exc).__name__, "ingest: cannot read the faces queue, backpressure is off until it can: %s", exc)
-            return
-        self._reading, self._since = reading, 0
+            return None
+
+    def _apply(self, now: float, counted: int, reading: QueueReading, readings: list[QueueReading]) -> None:
+        """Take a new reading (under the lock): the ``counted`` faces queued before it began are in it now.
+
+        Faces queued while it was read stay counted on top (some may be in the
+        reading too: an overestimate for a tenth of a second, never a gap).
+        """
+        self._reading, self._since = reading, self._since - counted
         if reading.delivered is not None:
             self._delivered.append((now, reading.delivered))
             while len(self._delivered) > 2 and now - self._delivered[1][0] >= self.rate_window_s:

@@ -16,6 +16,7 @@ Details at :class:`IngestPublisher`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -27,6 +28,17 @@ from emostream.streams.keys import LIFECYCLE_MAXLEN, Keys
 from emostream.streams.lifecycle import SessionEnd, SessionStart, encode_lifecycle
 from emostream.streams.reconnect import Reconnector
 from emostream.streams.topology import topology_of
+
+
+@dataclass(frozen=True)
+class FrameWrite:
+    """One analysed frame's writes: its face jobs, then the checkpoint ``state`` after ``frame_index``."""
+
+    source: str
+    session: str
+    frame_index: int
+    jobs: list[FaceJob]
+    state: str
 
 
 class IngestPublisher:
@@ -79,25 +91,45 @@ class IngestPublisher:
 
     def frame(self, source: str, session: str, frame_index: int, jobs: list[FaceJob], state: str) -> None:
         """One analysed frame: its face jobs and the checkpoint after it, atomically (a restart resumes exactly here)."""
-        key = self.keys.checkpoint(source, self.shards)
-        shard = self.keys.face_shard(source, self.shards)
-        self.stages.mark()
-        encoded: list[Any] = [job.encode() for job in jobs]
-        self.stages.lap("encode")
+        self.frames([FrameWrite(source, session, frame_index, jobs, state)])
 
-        def publish() -> None:
-            pipe = self.client.pipeline(transaction=True)  # one slot: the shard and the checkpoint share its tag
-            for fields in encoded:
-                pipe.xadd(shard, fields, maxlen=self.faces_maxlen, approximate=True)
-            pipe.set(key, state)
-            pipe.execute()
+    def frames(self, writes: list[FrameWrite]) -> None:
+        """Analysed frames, each with its checkpoint after its jobs, in one MULTI/EXEC per faces shard.
 
-        def published() -> bool:
-            body = checkpoint.load(self.client, key)
-            return body is not None and body["session"] == session and body["frame_index"] >= frame_index
+        A transaction is all or nothing, so several frames in one (of one source
+        or of many, in the order given) keep each frame's jobs and checkpoint
+        together as one frame alone does; it costs one round trip instead of one
+        per frame. A cluster runs a transaction within one slot: a shard's
+        stream and the checkpoints of its sources share its hash tag.
+        """
+        by_shard: dict[str, list[FrameWrite]] = {}
+        for write in writes:
+            by_shard.setdefault(self.keys.face_shard(write.source, self.shards), []).append(write)
+        for shard, group in by_shard.items():
+            self.stages.mark()
+            entries: list[tuple[str, list[Any], str]] = [
+                (self.keys.checkpoint(w.source, self.shards), [job.encode() for job in w.jobs], w.state) for w in group
+            ]
+            self.stages.lap("encode")
+            last = {w.source: w for w in group}  # where each source's checkpoint stands once the transaction ran
 
-        self.reconnector.call(publish, committed=published)
-        self.stages.lap("publish")
+            def publish(shard: str = shard, entries: list[tuple[str, list[Any], str]] = entries) -> None:
+                pipe = self.client.pipeline(transaction=True)  # one slot: the shard and the checkpoints share its tag
+                for key, encoded, state in entries:
+                    for fields in encoded:
+                        pipe.xadd(shard, fields, maxlen=self.faces_maxlen, approximate=True)
+                    pipe.set(key, state)
+                pipe.execute()
+
+            def published(last: dict[str, FrameWrite] = last) -> bool:
+                for w in last.values():
+                    body = checkpoint.load(self.client, self.keys.checkpoint(w.source, self.shards))
+                    if body is None or body["session"] != w.session or body["frame_index"] < w.frame_index:
+                        return False
+                return True
+
+            self.reconnector.call(publish, committed=published)
+            self.stages.lap("publish")
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         """Where a previous run left the source's open session, if it did."""

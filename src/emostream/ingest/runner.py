@@ -16,19 +16,21 @@ fake clock.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 
 from emostream.config import SourceConfig
 from emostream.config.sources import paced_by_pts
-from emostream.ingest.analyse import FrameAnalyser
+from emostream.ingest.ahead import Ahead
+from emostream.ingest.analyse import Detected, FrameAnalyser
 from emostream.ingest.backoff import Backoff
 from emostream.ingest.errors import SourceError
+from emostream.ingest.fileplay import Feed, Inline, Step, file_steps
 from emostream.ingest.frame import Frame
 from emostream.ingest.pacing import FilePacer, LivePacer
 from emostream.ingest.policy import Backpressure, Limits, SourceState, Verdict
-from emostream.ingest.runner_parts import Feed, RunnerParts, Source
+from emostream.ingest.runner_parts import Feed as LiveFeed
+from emostream.ingest.runner_parts import RunnerParts, Source
 from emostream.ingest.session_keeper import SessionKeeper
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # A source failing the same way again is logged at most this often (it is counted every time).
 REPEAT_LOG_S = 300.0
 FILE_WAIT_S = 0.05  # how often a waiting file asks again whether the classifiers caught up
+STOP_AHEAD_S = 5.0  # how long a stopping file source waits for its decode thread
 
 
 class SourceRunner:
@@ -84,12 +87,12 @@ class SourceRunner:
         else:
             log.debug("source %s: %s (%s): %s", self.src.id, what, exc.kind, exc)
 
-    def _admit(self, analyser: FrameAnalyser, frame: Frame) -> None:
+    def _admit(self, analyser: FrameAnalyser, frame: Frame, detected: Detected | None = None) -> None:
         """Analyse the frame, or wait (file) or drop it (live) as the backpressure policy says."""
         while True:
             verdict = self.policy.decide(self.parts.probe.state(), self.limits)
             if verdict is Verdict.ANALYSE:
-                analyser.analyse(frame)
+                analyser.analyse(frame, detected)
                 return
             if verdict is not Verdict.WAIT:
                 self.keeper.dropped(verdict.drop_reason)
@@ -135,29 +138,27 @@ class SourceRunner:
             self._up.set(1)
             self.state = SourceState.UP
             pacer = FilePacer(self.src.every_nth, self.src.realtime, clock=self.clock.monotonic, sleep=self._sleep)
+            feed = self._file_feed(source, pacer, resume_after, analyser)
             reason, seen_errors = "eof", 0
             try:
-                for frame in source.frames():
-                    self.parts.stages.lap("decode")  # since the previous frame was done: reading and decoding (skipped frames too)
-                    keeper.failed(source.decode_errors - seen_errors)
-                    seen_errors = source.decode_errors
+                for step in feed:
+                    self.parts.stages.lap("wait")  # for the decode thread's next step (decode_ahead); ~0 inline
+                    keeper.failed(step.decode_errors - seen_errors)
+                    seen_errors = step.decode_errors
                     if self.stop.is_set():
                         reason = "stopped"
                         break
-                    if frame.index <= resume_after:  # analysed before a restart: only keep the count
-                        pacer.skip()
-                        continue
-                    if not pacer.admit(frame.pts):  # decided before any pixel is converted
-                        continue
-                    if self.src.realtime:  # played as a camera: captured when due, not when decoded ahead of time
-                        frame = dataclasses.replace(frame, captured_ts=self.clock.time())
-                    self._admit(analyser, frame)
+                    if step.analyse:
+                        self._admit(analyser, step.frame, step.detected)
             except SourceError as exc:
                 reason = "error"
                 keeper.failed(source.decode_errors - seen_errors)
                 self._source_error(exc, "cannot read" if exc.kind != "corrupt" else "damaged")
             finally:
-                source.close()
+                if feed.close(STOP_AHEAD_S):
+                    source.close()  # closed already unless the steps never started
+                else:  # the decode thread closes the source itself when it gets there
+                    log.warning("source %s: its decode thread did not stop within %.0f s", self.src.id, STOP_AHEAD_S)
                 self._up.set(0)
             keeper.end(reason)
             resume_after = -1
@@ -165,6 +166,13 @@ class SourceRunner:
                 self.state = {"stopped": SourceState.STOPPED, "error": SourceState.FAILED}.get(reason, SourceState.ENDED)
                 return
         self.state = SourceState.STOPPED
+
+    def _file_feed(self, source: Source, pacer: FilePacer, resume_after: int, analyser: FrameAnalyser) -> Feed[Step]:
+        """The file's steps: on a decode thread, detected ahead (``ingest.decode_ahead`` > 0), or on this thread."""
+        depth = self.parts.decode_ahead
+        captured = self.clock.time if self.src.realtime else None
+        steps = file_steps(source, pacer, resume_after, captured, analyser.detect if depth else None, self.parts.stages)
+        return Ahead(steps, depth, f"decode:{self.src.id}") if depth else Inline(steps)
 
     def _sleep(self, seconds: float) -> None:
         self.clock.wait(self.stop, seconds)
@@ -232,7 +240,7 @@ class SourceRunner:
         keeper = self.keeper
         pacer = LivePacer(self.src.fps, clock=self.clock.monotonic)
         # A camera sends at its own pace already; a lavfi graph, or a file played as a camera, is paced by its timestamps.
-        feed: Feed = self.parts.live_feed(source, paced_by_pts(self.src.url, self.src.realtime))
+        feed: LiveFeed = self.parts.live_feed(source, paced_by_pts(self.src.url, self.src.realtime))
         seen_overwritten = seen_errors = 0
         first = True
         try:

@@ -152,3 +152,4 @@ class RunnerParts:
     preview: Callable[[str], Preview | None] = lambda _source: None
     rand: Callable[[], float] = random.random  # reconnect jitter
     stages: StageClock = OFF  # per-stage timing, on only in the benchmark (see ``ingest.stages``)
+    decode_ahead: int = 0  # frames a file's decode thread works ahead (``ingest.decode_ahead``); 0: none, all on the source's thread

@@ -62,10 +62,10 @@ def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr")
     patch = frame[y0:y1, x0:x1]
     if patch.ndim == 2:
         patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
-    elif colour == "rgb":
-        patch = patch[:, :, ::-1]  # a view; the resize below makes the copy
     # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more.
     small = cv2.resize(patch, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+    if colour == "rgb" and patch.ndim == 3:  # channels swapped after resizing (each is resized alone: the same pixels),
+        small = np.ascontiguousarray(small[:, :, ::-1])  # so a 32 x 32 patch is copied, not the face byte by byte (issue 25)
     # A light blur: a box that moves a pixel or two between frames (detector jitter) changes the gradients less.
     gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (0, 0), 1.0)
     out = np.empty(DIMENSIONS, np.float32)

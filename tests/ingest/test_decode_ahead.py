@@ -1,0 +1,31 @@
+"""A file decoded and detected ahead on its own thread publishes exactly what the one-thread loop publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from emostream.ingest.worker import IngestWorker
+from tests.helpers import wait_for
+from tests.support.ingest import ends, faces
+
+
+def published(make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, clip: Path, ahead: int) -> list[tuple]:
+    source = f"demo{ahead}"
+    config = make_config(sources=[{"id": source, "url": str(clip), "every_nth": 3}], detector={"backend": "blazeface"}, ingest={"decode_ahead": ahead})
+    run_worker(config)
+    [end] = wait_for(lambda: ends(rclient, prefix, source), 120, f"the session with decode_ahead {ahead} never ended")
+    assert end.reason == "eof" and end.frames_analysed == 60, end
+    return [(j.seq, j.pts, j.track, j.box, round(j.score, 5), j.crop.tobytes()) for j in faces(rclient, prefix, source)]
+
+
+def test_decoding_ahead_publishes_the_same_faces_tracks_and_crops_as_the_single_thread(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    inline = published(make_config, run_worker, rclient, prefix, demo_clip, 0)
+    ahead = published(make_config, run_worker, rclient, prefix, demo_clip, 3)
+    assert len(inline) > 50, f"the demo clip shows about two faces a frame: {len(inline)} published"
+    assert ahead == inline, "the same frames, boxes, track ids and crops, in the same order"
