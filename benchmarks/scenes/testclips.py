@@ -11,6 +11,7 @@ scene. Everything is deterministic for given arguments.
 - :func:`faceless_text`: titles in large letters, no face; :func:`faceless_clip`: any faceless kind;
 - :func:`tilted_face`: one face rolled by ``roll`` degrees;
 - :func:`group`: ``people`` faces of 60-90 px (``sizes``) in one 640x480 frame;
+- :func:`distant_faces`: small faces in a large frame (1280x720 by default);
 - :func:`short_file`: a file whose container claims ``frames`` frames but
   holds ``frames - missing`` decodable ones (the last packets cut off, the
   index left as it was: ``stream.frames`` still says ``frames``).
@@ -74,6 +75,15 @@ def group(
     folder: Path, people: int = 5, seconds: float = 2.0, seed: int = 0, cache: Path = CACHE, sizes: tuple[int, int] = (60, 90)
 ) -> TestClip:
     cond = Condition(f"group_{people}", people=people, sizes=sizes, seconds=seconds)
+    return _write(folder, cond, seed, cache)
+
+
+def distant_faces(
+    folder: Path, width: int = 1280, height: int = 720, people: int = 4, sizes: tuple[int, int] = (40, 56), seconds: float = 2.0,
+    seed: int = 0, cache: Path = CACHE,
+) -> TestClip:
+    """``people`` small faces (``sizes`` px) in a large frame, as a camera across a room sees them."""
+    cond = Condition(f"distant_{width}x{height}", width=width, height=height, people=people, sizes=sizes, seconds=seconds)
     return _write(folder, cond, seed, cache)
 
 

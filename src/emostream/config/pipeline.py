@@ -41,8 +41,8 @@ class DetectorConfig(Section):
         True,
         description="Take a second look at each new track's face before it is published: its keypoints must have a face's layout, "
         "the short-range model must find a face in an upright close-up of it and the full-range model in a wide view around it. "
-        "Stops face-like clouds, textures and pictures (the detector's own score cannot); costs ~3-15 ms once per new track, not "
-        "per frame. Off: tracker.confirm_hits and confirm_score alone decide (raise confirm_hits to ~30 then).",
+        "Stops face-like clouds, textures and pictures (the detector's own score cannot); costs ~3 ms (~13 ms where the close-up "
+        "is not sure) once per new track, not per frame. Off: tracker.confirm_hits and confirm_score alone decide (raise confirm_hits to ~30 then).",
     )
     check_misfit: float = Field(
         0.08, gt=0, le=1, description="check: the largest misfit of the eyes, nose and mouth against a mean face's layout (face sides)."
@@ -50,12 +50,19 @@ class DetectorConfig(Section):
     check_close: float = Field(
         0.7, ge=0, le=1, description="check: the short-range model's least score on the upright close-up (and its mirror image, mean)."
     )
+    check_close_alone: float = Field(
+        0.8,
+        ge=0,
+        le=1.01,
+        description="check: a close-up scoring at least this passes without the wide view (which costs three times as much); "
+        "between check_close and this, the wide view decides. Above 1: the wide view always decides.",
+    )
     check_wide: float = Field(
         0.3,
         ge=0,
         le=1,
         description="check: the full-range model's least score on the wide view, six box sides or the frame's longer side (and "
-        "its mirror image, mean).",
+        "its mirror image, mean), where the close-up scored under check_close_alone.",
     )
     upright: bool = Field(
         True,
