@@ -2,6 +2,9 @@
 
     PYTHONPATH=src:. python -m benchmarks.scenes.confirm --split tune --confirm 1:1.01,2:0.8,3:0.8 [--config FILE]
 
+The face check (``detector.check``, ``detector/check.py``) applies as configured;
+``EMOSTREAM_DETECTOR__CHECK=false`` (or a ``--config``) measures without it.
+
 Each clip is decoded once and detected once (down to ``tracker.low_score``, as
 ingest does); every ``hits:score`` setting then runs its own tracker on the
 same detections, the way ``ingest/analyse.py`` does (boxes under
@@ -28,7 +31,7 @@ from benchmarks.scenes.generate import load_truth
 def sweep(paths: list[Path], settings: list[tuple[int, float]], config: Path | None) -> tuple[dict[tuple[int, float], Score], Score, float]:
     """Per setting the merged score over ``paths``; the detector's own score (every box, untracked); detector frames/s."""
     from emostream.config import load_config
-    from emostream.detector import make_detector
+    from emostream.detector import make_check, make_detector
     from emostream.ingest.tracking.detections import confident_from, detector_config, track_faces
     from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 
@@ -36,11 +39,12 @@ def sweep(paths: list[Path], settings: list[tuple[int, float]], config: Path | N
     c, threshold = cfg.tracker, confident_from(cfg.detector)
     totals = {s: Score() for s in settings}
     raw, frames, spent = Score(), 0, 0.0
+    check = make_check(cfg.detector)
     with make_detector(detector_config(cfg.detector, cfg.tracker)) as detector:
         for path in paths:
             meta = load_truth(path)
             trackers = {s: Tracker(TrackerParams(c.iou_threshold, c.max_missed, c.max_distance, c.appearance_distance, c.reid_window_s,
-                                                 c.reid_distance, s[0], s[1])) for s in settings}
+                                                 c.reid_distance, s[0], s[1], c.check_tries)) for s in settings}
             reports: dict[tuple[int, float], list[list[Report]]] = {s: [] for s in settings}
             plain: list[list[Report]] = []
             for f, rgb in enumerate(decode(path)):
@@ -52,7 +56,7 @@ def sweep(paths: list[Path], settings: list[tuple[int, float]], config: Path | N
                 big = [d for d in found if min(d.w, d.h) >= cfg.detector.min_face_px]
                 plain.append([Report((d.x, d.y, d.w, d.h)) for d in big if d.score >= threshold])
                 for s, tracker in trackers.items():
-                    tracked = track_faces(tracker, image, big, threshold, f / meta["fps"], detector.colour)
+                    tracked = track_faces(tracker, image, big, threshold, f / meta["fps"], detector.colour, check)
                     reports[s].append([Report((d.x, d.y, d.w, d.h), track) for d, track in tracked])
             pad = meta["frames"] - len(plain)
             raw = raw.merge(score_clip(meta, plain + [[] for _ in range(pad)], tracked=False))

@@ -8,9 +8,10 @@ the first time, then the cache under ``build/scenes``); ``seed`` varies the
 scene. Everything is deterministic for given arguments.
 
 - :func:`gray_swap`: one place, a different gray FER person every second;
-- :func:`faceless_text`: titles in large letters, no face;
+- :func:`faceless_text`: titles in large letters, no face; :func:`faceless_clip`: any faceless kind;
 - :func:`tilted_face`: one face rolled by ``roll`` degrees;
 - :func:`group`: ``people`` faces of 60-90 px (``sizes``) in one 640x480 frame;
+- :func:`distant_faces`: small faces in a large frame (1280x720 by default);
 - :func:`short_file`: a file whose container claims ``frames`` frames but
   holds ``frames - missing`` decodable ones (the last packets cut off, the
   index left as it was: ``stream.frames`` still says ``frames``).
@@ -77,12 +78,27 @@ def group(
     return _write(folder, cond, seed, cache)
 
 
+def distant_faces(
+    folder: Path, width: int = 1280, height: int = 720, people: int = 4, sizes: tuple[int, int] = (40, 56), seconds: float = 2.0,
+    seed: int = 0, cache: Path = CACHE,
+) -> TestClip:
+    """``people`` small faces (``sizes`` px) in a large frame, as a camera across a room sees them."""
+    cond = Condition(f"distant_{width}x{height}", width=width, height=height, people=people, sizes=sizes, seconds=seconds)
+    return _write(folder, cond, seed, cache)
+
+
 def faceless_text(folder: Path, seconds: float = 3.0, seed: int = 0) -> TestClip:
+    return faceless_clip(folder, "text", seconds, seed)
+
+
+def faceless_clip(folder: Path, kind: str, seconds: float = 3.0, seed: int = 0) -> TestClip:
+    """640x480 frames without a face: one of the benchmark's faceless kinds (text, clouds, patterns, textures, bars, pictures)."""
     folder.mkdir(parents=True, exist_ok=True)
     count = round(seconds * FPS)
-    path = folder / "faceless_text.mp4"
-    write_mp4(path, faceless.frames("text", 640, 480, count, FPS, rng_for("tune", f"faceless_text-{seed}")), FPS)
-    meta = {"name": "faceless_text", "fps": FPS, "frames": count, "width": 640, "height": 480, "gray": False, "faceless": True,
+    name = f"faceless_{kind}"
+    path = folder / f"{name}.mp4"
+    write_mp4(path, faceless.frames(kind, 640, 480, count, FPS, rng_for("tune", f"{name}-{seed}")), FPS)
+    meta = {"name": name, "fps": FPS, "frames": count, "width": 640, "height": 480, "gray": False, "faceless": True,
             "faces": [[] for _ in range(count)], "ignore": [[] for _ in range(count)]}
     path.with_suffix(".json").write_text(json.dumps(meta))
     return TestClip(path, meta)

@@ -37,6 +37,33 @@ class DetectorConfig(Section):
     )
     min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
     min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
+    check: bool = Field(
+        True,
+        description="Take a second look at each new track's face before it is published: its keypoints must have a face's layout, "
+        "the short-range model must find a face in an upright close-up of it and the full-range model in a wide view around it. "
+        "Stops face-like clouds, textures and pictures (the detector's own score cannot); costs ~3 ms (~13 ms where the close-up "
+        "is not sure) once per new track, not per frame. Off: tracker.confirm_hits and confirm_score alone decide (raise confirm_hits to ~30 then).",
+    )
+    check_misfit: float = Field(
+        0.08, gt=0, le=1, description="check: the largest misfit of the eyes, nose and mouth against a mean face's layout (face sides)."
+    )
+    check_close: float = Field(
+        0.7, ge=0, le=1, description="check: the short-range model's least score on the upright close-up (and its mirror image, mean)."
+    )
+    check_close_alone: float = Field(
+        0.8,
+        ge=0,
+        le=1.01,
+        description="check: a close-up scoring at least this passes without the wide view (which costs three times as much); "
+        "between check_close and this, the wide view decides. Above 1: the wide view always decides.",
+    )
+    check_wide: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="check: the full-range model's least score on the wide view, six box sides or the frame's longer side (and "
+        "its mirror image, mean), where the close-up scored under check_close_alone.",
+    )
     upright: bool = Field(
         True,
         description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
@@ -93,18 +120,27 @@ class TrackerConfig(Section):
         0.1, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
     )
     confirm_hits: int = Field(
-        30,
+        1,
         ge=1,
         le=30,
-        description="A new track is published once this many consecutive analysed frames found it (or at once, see confirm_score); "
-        "until then its faces are counted as unconfirmed, not published, and a track that misses a frame before then ends "
-        "unconfirmed. Stops single-frame false faces. 1: every detection is published at once.",
+        description="A new track is published once this many consecutive analysed frames found it (or at once, see confirm_score) "
+        "and, with detector.check on, its face passed the check; until then its faces are counted as unconfirmed, not published, "
+        "and a track that misses a frame before then ends unconfirmed. 1 (the default): from its first frame once the check "
+        "passes. With detector.check off, ~30 stops most single-frame and weak false faces.",
     )
     confirm_score: float = Field(
         0.7,
         ge=0,
         le=1.01,
-        description="A detection scoring at least this confirms its new track at once. Above 1: only confirm_hits confirms.",
+        description="A detection scoring at least this gives its new track the evidence confirm_hits would (the check still "
+        "applies). Above 1: only confirm_hits does.",
+    )
+    check_tries: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="detector.check: how often a new track's face is checked before the track is given up (never published): at "
+        "its first frame with the evidence, then 1, 2, 4 ... frames after each failure.",
     )
 
 

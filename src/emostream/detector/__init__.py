@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from emostream.config import DetectorConfig
 from emostream.detector.base import Detection, Detector
 
-__all__ = ["Detection", "Detector", "make_detector"]
+if TYPE_CHECKING:
+    from emostream.detector.check import FaceCheck
+
+__all__ = ["Detection", "Detector", "make_check", "make_detector"]
 
 
 def make_detector(cfg: DetectorConfig) -> Detector:
@@ -21,3 +26,12 @@ def make_detector(cfg: DetectorConfig) -> Detector:
     from emostream.detector.haar import HaarDetector
 
     return HaarDetector()
+
+
+def make_check(cfg: DetectorConfig) -> FaceCheck | None:
+    """The second look at new tracks' faces (``detector.check``), or None when it is off; one per source thread, like the detector."""
+    if not cfg.check:
+        return None
+    from emostream.detector.check import FaceCheck
+
+    return FaceCheck(cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide)

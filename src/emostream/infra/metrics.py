@@ -47,6 +47,7 @@ class DropReason(StrEnum):
 FRAME_OUTCOMES = tuple(outcome.value for outcome in FrameOutcome)
 FACE_OUTCOMES = ("published", "too_small", "unconfirmed")
 TRACK_OUTCOMES = ("confirmed", "unconfirmed")
+CHECK_OUTCOMES = ("passed", "failed")
 DROP_REASONS = tuple(reason.value for reason in DropReason)
 CLASSIFIER_OUTCOMES = ("classified", "dropped", "deadletter")
 DEADLETTER_REASONS = ("malformed", "max_deliveries")
@@ -85,7 +86,7 @@ class IngestMetrics:
         self.faces = Counter(
             "emostream_ingest_faces_total",
             "Detected faces by outcome: published for classification, too_small, or unconfirmed (their track was not confirmed "
-            "yet: tracker.confirm_hits, tracker.confirm_score).",
+            "yet: detector.check, tracker.confirm_hits, tracker.confirm_score).",
             ["source", "detector", "outcome"],
             registry=registry,
         )
@@ -93,6 +94,13 @@ class IngestMetrics:
             "emostream_ingest_tracks_total",
             "New tracks by outcome: confirmed (their faces are published from then on) or unconfirmed (ended before confirmation: "
             "a false face or a blip, nothing published).",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.checks = Counter(
+            "emostream_ingest_face_checks_total",
+            "Second looks at new tracks' faces before they are published (detector.check), by outcome: passed (the track is "
+            "published) or failed (not a face, or not clearly one yet).",
             ["source", "outcome"],
             registry=registry,
         )
@@ -138,6 +146,8 @@ class IngestMetrics:
             self.faces.labels(source, detector, outcome)
         for outcome in TRACK_OUTCOMES:
             self.tracks.labels(source, outcome)
+        for outcome in CHECK_OUTCOMES:
+            self.checks.labels(source, outcome)
         for kind in error_kinds:
             self.errors.labels(source, kind)
         for reason in DROP_REASONS:
@@ -149,7 +159,7 @@ class IngestMetrics:
     def remove_source(self, source: str) -> None:
         """Drop every series of a source that was removed, so nothing reports (or alerts on) it any more."""
         for metric in (self.frames, self.faces, self.source_up, self.reconnects, self.errors, self.decode_detect, self.sessions, self.first_frame,
-                       self.dropped, self.tracks):
+                       self.dropped, self.tracks, self.checks):
             metric.remove_by_labels({"source": source})
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from emostream.config import SourceConfig
-from emostream.detector import Detection, Detector
+from emostream.detector import Detection, Detector, make_check
 from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
 from emostream.ingest.runner_parts import Preview, RunnerParts
 from emostream.ingest.session_keeper import SessionKeeper
 from emostream.ingest.tracking.detections import confident_from, track_faces
+from emostream.ingest.tracking.track import Tally
 from emostream.streams.facejob import FaceJob
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ class FrameAnalyser:
         self.max_age_ms = parts.config.ingest.max_queue_age_ms if self.live else 0.0
         self.preview: Preview | None = parts.preview(src.id)
         self.confident_from = confident_from(parts.config.detector)  # below: low-score boxes, for the tracker's second pass
+        self.check = make_check(parts.config.detector)  # a second look at each new track's face, in this source's thread
         metrics = parts.metrics
         self._decode_detect = metrics.decode_detect.labels(src.id)
         self._published = metrics.faces.labels(src.id, detector.name, "published")
         self._too_small = metrics.faces.labels(src.id, detector.name, "too_small")
         self._unconfirmed = metrics.faces.labels(src.id, detector.name, "unconfirmed")
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
+        self._checks = {outcome: metrics.checks.labels(src.id, outcome) for outcome in ("passed", "failed")}
 
     def detect(self, frame: Frame) -> Detected:
         """The frame's pixels and faces; safe on another thread (it reads and writes no session state)."""
@@ -83,7 +86,7 @@ class FrameAnalyser:
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
-        tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour)
+        tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
@@ -117,14 +120,17 @@ class FrameAnalyser:
             self._published.inc(len(jobs))
         if too_small:
             self._too_small.inc(too_small)
-        self._count_tracks(tally.unconfirmed_faces, tally.confirmed, tally.unconfirmed)
+        self._count_tracks(tally)
         stages.frame_done()
 
-    def _count_tracks(self, faces: int, confirmed: int, unconfirmed: int) -> None:
-        """Faces kept back and tracks decided this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""
-        if faces:
-            self._unconfirmed.inc(faces)
-        if confirmed:
-            self._tracks["confirmed"].inc(confirmed)
-        if unconfirmed:
-            self._tracks["unconfirmed"].inc(unconfirmed)
+    def _count_tracks(self, tally: Tally) -> None:
+        """Faces kept back, tracks decided and faces checked this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""
+        if tally.unconfirmed_faces:
+            self._unconfirmed.inc(tally.unconfirmed_faces)
+        if tally.confirmed:
+            self._tracks["confirmed"].inc(tally.confirmed)
+        if tally.unconfirmed:
+            self._tracks["unconfirmed"].inc(tally.unconfirmed)
+        if tally.checked:
+            self._checks["passed"].inc(tally.checked - tally.rejected)
+            self._checks["failed"].inc(tally.rejected)

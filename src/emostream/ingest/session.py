@@ -42,7 +42,7 @@ class IngestSession:
         self.id = self.id or new_session_id(self.source, self.started_ts)
         c = self.tracker_cfg
         self.tracker = Tracker(TrackerParams(c.iou_threshold, c.max_missed, c.max_distance, c.appearance_distance, c.reid_window_s, c.reid_distance,
-                                             c.confirm_hits, c.confirm_score))
+                                             c.confirm_hits, c.confirm_score, c.check_tries))
 
     def clock(self, pts: float, captured_ts: float, live: bool) -> tuple[float, float]:
         """(offset, interval) of an analysed frame: media time for files, wall time for live."""

@@ -115,3 +115,71 @@ def test_a_checkpoint_from_before_confirmation_holds_confirmed_tracks() -> None:
     again = tracker(hits=3)
     again.restore(state)
     assert again.update([face((101, 100, 80, 80), 0.6)], 0.1) == [1]
+
+
+class Checks:
+    """A face check that answers from a script, one answer per call, and counts its calls."""
+
+    def __init__(self, *answers: bool) -> None:
+        self.answers, self.calls = list(answers), 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.answers.pop(0)
+
+
+def checked(box: tuple[int, int, int, int], score: float, check: Checks) -> Observation:
+    return Observation(box, person(0), True, score, check)
+
+
+def test_a_passed_check_publishes_a_new_track_from_its_first_frame_whatever_its_score() -> None:
+    t, check = tracker(hits=1, score=0.7), Checks(True)
+    assert t.update([checked((100, 100, 80, 80), 0.52, check)], 0.0) == [1]
+    assert (t.tally.checked, t.tally.rejected, t.tally.confirmed) == (1, 0, 1)
+    assert t.update([checked((101, 100, 80, 80), 0.52, check)], 0.1) == [1]
+    assert check.calls == 1, "a confirmed track is never checked again"
+
+
+def test_a_failed_check_keeps_even_a_high_scoring_track_back() -> None:
+    t = tracker(hits=1, score=0.7)
+    assert t.update([checked((100, 100, 80, 80), 0.95, Checks(False))], 0.0) == [None]
+    assert (t.tally.checked, t.tally.rejected, t.tally.unconfirmed_faces) == (1, 1, 1)
+
+
+def test_checks_are_retried_1_2_4_hits_apart_and_given_up_after_check_tries() -> None:
+    t, check = tracker(hits=1, score=0.7, check_tries=3), Checks(False, False, False)
+    tried = []
+    for i in range(12):
+        assert t.update([checked((100 + i, 100, 80, 80), 0.6, check)], i / 15) == [None]
+        tried.append(t.tally.checked)
+    assert tried == [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], "hits 1, 2 and 4; none after the third failure"
+    assert check.calls == 3 and t.pending() == 1, "the track lives on, tentative: its faces are never published"
+
+
+def test_a_face_that_fails_once_is_published_when_a_retry_passes() -> None:
+    t, check = tracker(hits=1, score=0.7), Checks(False, True)
+    published = [t.update([checked((100 + i, 100, 80, 80), 0.6, check)], i / 15)[0] for i in range(3)]
+    assert published == [None, 1, 1]
+
+
+def test_the_check_waits_for_the_evidence_of_confirm_hits() -> None:
+    t, check = tracker(hits=3, score=0.9), Checks(True)
+    published = [t.update([checked((100 + i, 100, 80, 80), 0.6, check)], i / 15)[0] for i in range(4)]
+    assert published == [None, None, 1, 1] and check.calls == 1, "checked once, at the third hit"
+
+
+def test_low_score_boxes_are_never_checked() -> None:
+    t, check = tracker(hits=1), Checks()
+    assert t.update([Observation((100, 100, 80, 80), person(0), False, 0.4, check)], 0.0) == [None]
+    assert check.calls == 0 and not t.tracks
+
+
+def test_a_checkpoint_keeps_the_failed_checks_of_a_tentative_track() -> None:
+    t = tracker(hits=1, check_tries=2)
+    t.update([checked((100, 100, 80, 80), 0.6, Checks(False))], 0.0)
+    again = tracker(hits=1, check_tries=2)
+    again.restore(t.state())
+    check = Checks(False, True)
+    again.update([checked((101, 100, 80, 80), 0.6, check)], 0.1)
+    again.update([checked((102, 100, 80, 80), 0.6, check)], 0.2)
+    assert check.calls == 1, "the second try was the last one: the restored track had used one already"

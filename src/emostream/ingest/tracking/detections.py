@@ -11,12 +11,14 @@ cascade weight) and it has no threshold to lower: all its boxes are confident.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
 
 from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import Detection
+from emostream.detector.check import FaceCheck
 from emostream.ingest.tracking.tracker import Tracker
 
 BLAZEFACE = ("mediapipe", "blazeface")  # the backends whose score is a probability with a threshold to lower
@@ -35,13 +37,17 @@ def confident_from(detector: DetectorConfig) -> float:
 
 
 def track_faces(
-    tracker: Tracker, frame: np.ndarray, detections: list[Detection], threshold: float, now: float, colour: Literal["bgr", "rgb"] = "bgr"
+    tracker: Tracker, frame: np.ndarray, detections: list[Detection], threshold: float, now: float, colour: Literal["bgr", "rgb"] = "bgr",
+    check: FaceCheck | None = None,
 ) -> list[tuple[Detection, int]]:
     """(detection, track id) for each face to publish, confident ones first, in detector order within each group.
 
-    Faces of tracks not yet confirmed are left out; ``tracker.tally`` counts them.
+    Faces of tracks not yet confirmed are left out; ``tracker.tally`` counts them. With a ``check``, a
+    new track is confirmed only once its face passes it; the tracker asks only for candidates it would
+    confirm, so the check costs a second look per candidate, not per face.
     """
     sure = [d for d in detections if d.score >= threshold]
     unsure = [d for d in detections if d.score < threshold]
-    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure])
+    checks = None if check is None else [functools.partial(check.passes, frame, d, colour) for d in sure]
+    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure], checks)
     return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]

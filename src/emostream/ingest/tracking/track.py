@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from emostream.ingest.tracking import kalman
 from emostream.ingest.tracking.geometry import Box
+
+Check = Callable[[], bool]  # is this detection a face? (a second look; see detector/check.py)
 
 
 @dataclass(frozen=True)
@@ -19,8 +22,9 @@ class TrackerParams:
     appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
     reid_distance: float = 0.1
-    confirm_hits: int = 30  # a new track is published from its confirm_hits-th consecutive hit (1: at once) ...
-    confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never)
+    confirm_hits: int = 1  # a new track may be published from its confirm_hits-th consecutive hit (1: at once) ...
+    confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never) ...
+    check_tries: int = 3  # ... once its face passes the check (Observation.check, where given), tried at most this many times
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Observation:
     feature: np.ndarray | None  # appearance descriptor; None: unknown (checked by motion only)
     confident: bool = True  # False: a low-score detection, only used to continue a track
     score: float = 1.0  # the detector's score (1.0: unknown, taken as sure)
+    check: Check | None = None  # is it a face? asked only when a tentative track would be confirmed by it (None: yes)
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Track:
     last: np.ndarray | None = None  # descriptor of the last view, cut or not (tracking/gate.py: is the change gradual)
     clear_size: float = 0.0  # box side of the last view not cut by something in front (0: unknown)
     confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
+    checks: int = 0  # face checks this tentative track failed (Tracker: tries up to TrackerParams.check_tries)
+    next_check: int = 0  # hits from which the next check may be tried (spaced 1, 2, 4 ... hits after each failure)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
@@ -61,6 +68,8 @@ class Tally:
     unconfirmed_faces: int = 0  # faces of tentative tracks, not published
     confirmed: int = 0  # tracks confirmed in this frame (their faces are published from now on)
     unconfirmed: int = 0  # tentative tracks that ended unconfirmed in this frame
+    checked: int = 0  # face checks run in this frame (each a second look at one candidate)
+    rejected: int = 0  # ... of which failed: the candidate did not look like a face
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from emostream.ingest.tracking import appearance, gate, kalman, persist
+from emostream.ingest.tracking import appearance, confirm, gate, kalman, persist
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
-from emostream.ingest.tracking.track import Gone, Observation, Tally, Track, TrackerParams
+from emostream.ingest.tracking.track import Check, Gone, Observation, Tally, Track, TrackerParams
 
 __all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
 
@@ -44,9 +44,10 @@ class Tracker:
        (at most ``reid_distance``) it gets that person's id back, else it starts a
        new, tentative track.
 
-    **Confirmation** (ByteTrack's activation): a new track is tentative until
-    ``confirm_hits`` consecutive analysed frames found it, or one detection scored
-    at least ``confirm_score``; a tentative track that misses a frame ends. Its
+    **Confirmation** (ByteTrack's activation, ``tracking/confirm.py``): a new track is
+    tentative until ``confirm_hits`` consecutive analysed frames found it, or one
+    detection scored at least ``confirm_score``, and its face passed the check where
+    ingest gives one; a tentative track that misses a frame ends. Its
     faces get no id (None) and are counted in :attr:`tally`; low-score boxes
     continue only confirmed tracks. Tentative tracks carry provisional negative ids;
     a track gets its public id, the next of 1, 2, 3 ..., when it is confirmed, so a
@@ -74,18 +75,19 @@ class Tracker:
 
     def track(
         self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr",
-        scores: list[float] | None = None,
+        scores: list[float] | None = None, checks: list[Check | None] | None = None,
     ) -> list[int | None]:
-        """Ids for ``confident + low`` boxes of one frame (None: not published); ``scores``: the confident boxes'."""
+        """Ids for ``confident + low`` boxes of one frame (None: not published); ``scores`` and face ``checks``: the confident boxes'."""
         height, width = frame.shape[:2]
         use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
 
-        def observe(box: Box, sure: bool, score: float) -> Observation:
+        def observe(box: Box, sure: bool, score: float, check: Check | None = None) -> Observation:
             feature = appearance.describe(frame, box, colour) if use_appearance and not touches_edge(box, width, height) else None
-            return Observation(box, feature, sure, score)
+            return Observation(box, feature, sure, score, check)
 
         sure_scores = scores if scores is not None else [1.0] * len(confident)
-        observations = [observe(b, True, s) for b, s in zip(confident, sure_scores, strict=True)]
+        sure_checks = checks if checks is not None else [None] * len(confident)
+        observations = [observe(b, True, s, c) for b, s, c in zip(confident, sure_scores, sure_checks, strict=True)]
         return self.update(observations + [observe(b, False, 0.0) for b in low], now)
 
     def update(self, observations: list[Observation], now: float) -> list[int | None]:
@@ -174,7 +176,7 @@ class Tracker:
         t.motion = kalman.update(t.motion, obs.box)
         t.box, t.missed, t.seen_s = obs.box, 0, now
         t.hits += 1
-        if not t.confirmed and (t.hits >= self.params.confirm_hits or obs.score >= self.params.confirm_score):
+        if not t.confirmed and confirm.due(t, obs, self.params, self.tally):
             self._confirm(t)
         if obs.feature is None:
             return
@@ -268,11 +270,11 @@ class Tracker:
         return track_id
 
     def _new_track(self, obs: Observation, now: float) -> int:
-        """A tentative track (provisional negative id), confirmed at once by a high score or ``confirm_hits`` 1."""
+        """A tentative track (provisional negative id), confirmed at once where its first hit is enough (``confirm.due``)."""
         track = Track.start(self._next_tentative, obs, now)
         track.reid_open, track.confirmed = self.params.reid_window_s > 0, False
         self._next_tentative -= 1
-        if self.params.confirm_hits <= 1 or obs.score >= self.params.confirm_score:
+        if confirm.due(track, obs, self.params, self.tally):
             self._confirm(track)
         self.tracks.append(track)
         return track.id
