@@ -19,6 +19,7 @@ import numpy as np
 from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import Detection
 from emostream.detector.check import FaceCheck
+from emostream.ingest.tracking.track import Check
 from emostream.ingest.tracking.tracker import Tracker
 
 BLAZEFACE = ("mediapipe", "blazeface")  # the backends whose score is a probability with a threshold to lower
@@ -48,6 +49,6 @@ def track_faces(
     """
     sure = [d for d in detections if d.score >= threshold]
     unsure = [d for d in detections if d.score < threshold]
-    checks = None if check is None else [functools.partial(check.passes, frame, d, colour) for d in sure]
+    checks: list[Check | None] | None = None if check is None else [functools.partial(check.passes, frame, d, colour) for d in sure]
     ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure], checks)
     return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]
