@@ -148,6 +148,7 @@ def test_no_gpu_device_means_auto_imports_no_framework(monkeypatch: pytest.Monke
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two JAX serving processes of up to 240 s each: past pytest's 300 s at load 10-20
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_mixed_precision_labels_agree_with_float32_on_fer_faces(dtype: str, fer2013_dir: Path, tmp_path: Path) -> None:
     """The GPU path's reduced-precision model against float32, both under JAX, on 512 real FER2013 test faces.
