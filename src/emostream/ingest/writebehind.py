@@ -34,8 +34,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from emostream.ingest.runner_parts import Publisher
 from emostream.ingest.publisher import FrameWrite
+from emostream.ingest.runner_parts import Publisher
 from emostream.ingest.stages import OFF, StageClock
 from emostream.streams.facejob import FaceJob
 from emostream.streams.lifecycle import SessionEnd, SessionStart
