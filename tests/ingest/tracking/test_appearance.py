@@ -101,3 +101,18 @@ def test_blend_keeps_each_part_at_unit_length() -> None:
     mixed = appearance.blend(a, b, 0.9)
     assert appearance.distance(mixed, mixed) == pytest.approx(0.0, abs=1e-5)
     assert 0.0 < mixed[-1] < a[-1], "the chroma weight is averaged like the rest"
+
+
+def test_the_channel_order_and_a_one_channel_frame_give_the_same_descriptor() -> None:
+    """The patch is resized where it lies and converted by the frame's own order: RGB, BGR and gray agree."""
+    rng = np.random.default_rng(5)
+    face = rng.integers(30, 230, (48, 48), dtype=np.uint8)
+    bgr = scene(face, TINT)
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    from_bgr, from_rgb = appearance.describe(bgr, BOX, "bgr"), appearance.describe(rgb, BOX, "rgb")
+    np.testing.assert_allclose(from_rgb, from_bgr, atol=1e-6)
+    assert from_bgr[-1] > 0.5, "a tinted face carries colour"
+    gray = scene(face)
+    one_channel = appearance.describe(np.ascontiguousarray(gray[:, :, 0]), BOX)
+    np.testing.assert_allclose(one_channel, appearance.describe(gray, BOX), atol=1e-6)
+    assert one_channel[-1] == 0.0
