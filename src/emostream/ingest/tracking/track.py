@@ -19,9 +19,9 @@ class TrackerParams:
     iou_threshold: float = 0.3
     max_missed: int = 5
     max_distance: float = 1.0
-    appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
+    appearance_distance: float = 0.17  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
-    reid_distance: float = 0.1
+    reid_distance: float = 0.12
     confirm_hits: int = 1  # a new track may be published from its confirm_hits-th consecutive hit (1: at once) ...
     confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never) ...
     check_tries: int = 3  # ... once its face passes the check (Observation.check, where given), tried at most this many times
