@@ -100,6 +100,7 @@ def test_a_square_box_at_the_border_is_a_whole_face_and_an_oblong_one_part_of_on
     assert not cut_by_border((0, 100, 90, 90), 640, 480), "square at the left edge: the whole face"
     assert cut_by_border((600, 100, 40, 80), 640, 480), "cut to an oblong at the right edge"
     assert not cut_by_border((100, 100, 40, 80), 640, 480), "not at the border"
+    assert cut_by_border((550, 115, 90, 100), 640, 360), "a face coming in at the right edge, its box clipped by a tenth"
 
 
 def test_a_swap_at_the_border_is_seen_and_a_face_leaving_through_it_keeps_its_track() -> None:

@@ -40,7 +40,7 @@ def touches_edge(box: Box, width: int, height: int, margin: int = 2) -> bool:
     return x <= margin or y <= margin or x + w >= width - margin or y + h >= height - margin
 
 
-def cut_by_border(box: Box, width: int, height: int, square: float = 0.9) -> bool:
+def cut_by_border(box: Box, width: int, height: int, square: float = 0.95) -> bool:
     """True when the face runs out of the frame: the box touches the border and is no longer square.
 
     Detectors give faces square boxes (BlazeFace) or nearly so and clip them to
