@@ -7,8 +7,11 @@ rather than misses); among several candidates the nearest centres win
 (Hungarian assignment). A box whose centre lies in an "ignore" region (a face
 more than half hidden) counts for nothing; any other unmatched box is a false
 face. A track "holds two people" when more than :data:`MIXED_SHARE` of its
-matched faces belong to people other than its most frequent one. IDF1 is
-motmetrics' with the same matching rule as its distance gate.
+matched faces belong to people other than its most frequent one, and, counted
+strictly, "shares" when any of its faces belongs to a second person. IDF1 is
+motmetrics' with the same matching rule as its distance gate; "IDF1 of found
+faces" leaves out the faces nothing was reported on, so it says what the
+tracker did with what detection and confirmation let through.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Score:
     idf1: float | None = None
     tracks: int = 0
     mixed: int = 0
+    idf1_found: float | None = None  # IDF1 over the faces something was reported on
+    shared: int = 0  # tracks holding any face of a second person
 
     def recall(self, lo: int = 0, hi: int = 10_000) -> float | None:
         keys = [k for k, (a, b) in enumerate(BANDS) if a >= lo and b <= hi + 1]
@@ -54,7 +59,8 @@ class Score:
     def merge(self, other: Score) -> Score:
         out = Score(self.frames + other.frames, self.seconds + other.seconds, Counter(self.faces) + Counter(other.faces),
                     Counter(self.found) + Counter(other.found), self.labelled + other.labelled, self.agreed + other.agreed,
-                    self.false_faces + other.false_faces, None, self.tracks + other.tracks, self.mixed + other.mixed)
+                    self.false_faces + other.false_faces, None, self.tracks + other.tracks, self.mixed + other.mixed,
+                    None, self.shared + other.shared)
         return out
 
 
@@ -86,6 +92,7 @@ def score_clip(meta: dict[str, Any], reports: list[list[Report]], tracked: bool)
     score = Score(frames=len(reports), seconds=meta["frames"] / meta["fps"])
     per_track: dict[int, Counter[str]] = defaultdict(Counter)
     acc = _accumulator() if tracked else None
+    found_acc = _accumulator() if tracked else None
     for f, reps in enumerate(reports):
         truth, ignore = meta["faces"][f], meta["ignore"][f]
         pairs = match_frame(truth, reps)
@@ -103,12 +110,15 @@ def score_clip(meta: dict[str, Any], reports: list[list[Report]], tracked: bool)
             score.found[band(truth[i]["box"][2])] += 1
         kept = [j for j in range(len(reps)) if j in matched or not any(_inside(reps[j].box, r) for r in ignore)]
         score.false_faces += sum(1 for j in kept if j not in matched)
-        if acc is not None:
+        if acc is not None and found_acc is not None:
             _update(acc, truth, [reps[j] for j in kept], f)
+            _update(found_acc, [truth[i] for i, _ in pairs], [reps[j] for j in kept], f)
     if tracked:
         score.tracks = len({r.track for reps in reports for r in reps if r.track is not None})
         score.mixed = sum(1 for people in per_track.values() if 1 - max(people.values()) / sum(people.values()) > MIXED_SHARE)
+        score.shared = sum(1 for people in per_track.values() if len(people) > 1)
         score.idf1 = _idf1(acc) if meta["faces"] and any(meta["faces"]) else None
+        score.idf1_found = _idf1(found_acc) if score.found and sum(score.found.values()) else None
     return score
 
 

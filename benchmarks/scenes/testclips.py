@@ -8,6 +8,11 @@ the first time, then the cache under ``build/scenes``); ``seed`` varies the
 scene. Everything is deterministic for given arguments.
 
 - :func:`gray_swap`: one place, a different gray FER person every second;
+- :func:`turnover`: ``people`` places, a different FER person in each every
+  second (the scene benchmark's ``medium_640`` and ``gray`` in small);
+- :func:`changing_light`: the same people throughout while the picture changes
+  suddenly, every ``step_s``: dimmer, blurred, brighter (clipped highlights),
+  gray (a camera's night mode), JPEG-compressed, each followed by the plain view;
 - :func:`faceless_text`: titles in large letters, no face; :func:`faceless_clip`: any faceless kind;
 - :func:`tilted_face`: one face rolled by ``roll`` degrees;
 - :func:`group`: ``people`` faces of 60-90 px (``sizes``) in one 640x480 frame;
@@ -20,11 +25,13 @@ scene. Everything is deterministic for given arguments.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from benchmarks.scenes import faceless, scene
 from benchmarks.scenes.conditions import FPS, Condition
@@ -43,15 +50,19 @@ class TestClip:
         return {face["id"] for faces in self.truth["faces"] for face in faces}
 
 
-def _write(folder: Path, cond: Condition, seed: int, cache: Path, faststart: bool = False) -> TestClip:
+def _write(
+    folder: Path, cond: Condition, seed: int, cache: Path, faststart: bool = False, effect: Callable[[int], Condition] | None = None
+) -> TestClip:
+    """Render ``cond`` into ``folder``; ``effect(frame index)``, if given, is a condition whose picture effects
+    (exposure, blur, gray, JPEG) that frame gets on top of the scene."""
     folder.mkdir(parents=True, exist_ok=True)
     pool = face_pool("tune", cache)
     truth: list[dict[str, Any]] = []
 
     def frames() -> Any:
-        for image, faces in scene.render(cond, pool, rng_for("tune", f"{cond.name}-{seed}")):
+        for index, (image, faces) in enumerate(scene.render(cond, pool, rng_for("tune", f"{cond.name}-{seed}"))):
             truth.append(faces)
-            yield image
+            yield image if effect is None else scene.finish(image.astype(np.float32), effect(index))
 
     path = folder / f"{cond.name}.mp4"
     write_mp4(path, frames(), FPS, cond.crf, faststart)
@@ -59,6 +70,36 @@ def _write(folder: Path, cond: Condition, seed: int, cache: Path, faststart: boo
             "faceless": False, "faces": [t["faces"] for t in truth], "ignore": [t["ignore"] for t in truth]}
     path.with_suffix(".json").write_text(json.dumps(meta))
     return TestClip(path, meta)
+
+
+def turnover(folder: Path, people: int = 4, seconds: float = 3.0, gray: bool = False, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    cond = Condition(f"turnover{'_gray' if gray else ''}", people=people, sizes=(64, 128), seconds=seconds, turnover_s=1.0, gray=gray)
+    return _write(folder, cond, seed, cache)
+
+
+#: What :func:`changing_light` does to the picture, in turn (each change is followed by the plain picture).
+CHANGES: tuple[dict[str, Any], ...] = (
+    {"brightness": -60.0, "contrast": 0.55}, {"blur": 2.0}, {"brightness": 45.0, "contrast": 1.3}, {"gray": True}, {"jpeg": 20},
+)
+
+
+def changing_light(folder: Path, people: int = 2, step_s: float = 0.6, seed: int = 0, cache: Path = CACHE) -> TestClip:
+    """``people`` colour faces that stay in place (drifting) while the whole picture changes at once, every ``step_s``.
+
+    The clip alternates the plain picture with each of :data:`CHANGES`, so every
+    change comes and goes suddenly, as a light switched on, autofocus hunting, a
+    camera switching to night mode or a stream's bitrate dropping would. One
+    person should keep one track throughout.
+    """
+    seconds = step_s * 2 * len(CHANGES)
+    cond = Condition("changing_light", people=people, sizes=(90, 120), seconds=seconds)
+    step = round(step_s * FPS)
+
+    def effect(index: int) -> Condition:
+        change = CHANGES[index // step // 2] if index // step % 2 else {}
+        return Condition(cond.name, **change)
+
+    return _write(folder, cond, seed, cache, effect=effect)
 
 
 def gray_swap(folder: Path, seconds: float = 4.0, seed: int = 0, cache: Path = CACHE) -> TestClip:

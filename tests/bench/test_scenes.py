@@ -91,3 +91,17 @@ def test_scores_count_misses_false_faces_and_a_track_that_changes_person() -> No
     assert score.false_faces == 5
     assert (score.tracks, score.mixed) == (2, 1)  # track 1 went from person 1 to person 2
     assert score.idf1 is not None and score.idf1 < 0.9
+    assert score.shared == 1
+    # Among the found faces alone, track 1 still holds two people: the tracker's own mistake.
+    assert score.idf1_found is not None and score.idf1_found < 0.9
+
+
+def test_a_track_with_one_face_of_someone_else_shares_but_does_not_hold_two_people() -> None:
+    a = {"id": "fer1", "row": 1, "label": "happy", "box": [100.0, 100.0, 40.0, 40.0]}
+    b = {"id": "fer2", "row": 2, "label": "sad", "box": [100.0, 100.0, 40.0, 40.0]}
+    meta = _meta([[a]] * 19 + [[b]])
+    reports = [[Report((105, 105, 30, 30), 1)]] * 20
+    score = score_clip(meta, reports, tracked=True)
+    assert (score.mixed, score.shared) == (0, 1), "one face in twenty is under the 10 % rule, but it is someone else's"
+    missed = score_clip(meta, [[Report((105, 105, 30, 30), 1)]] * 10 + [[]] * 10, tracked=True)
+    assert missed.idf1_found == 1.0 and missed.idf1 is not None and missed.idf1 < 0.7, "missed faces count in IDF1 only"

@@ -103,7 +103,7 @@ class TrackerConfig(Section):
         "briefly unsure about keeps its track); they never start one. BlazeFace only; at or above detector.min_score: off.",
     )
     appearance_distance: float = Field(
-        0.16,
+        0.17,
         ge=0,
         le=2,
         description="Largest appearance difference (distance of face descriptors, one scale for colour and gray) at which a detection may continue a track: "
@@ -117,7 +117,7 @@ class TrackerConfig(Section):
         "their face descriptor is kept in memory only that long. 0: off. Needs tracks.end_after_s at least as long.",
     )
     reid_distance: float = Field(
-        0.1, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
+        0.12, gt=0, le=2, description="Largest appearance difference at which a returning face is taken for a person who left."
     )
     confirm_hits: int = Field(
         1,

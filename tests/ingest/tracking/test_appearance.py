@@ -53,11 +53,15 @@ def describe(frame: np.ndarray) -> np.ndarray:
 @needs_fer
 @pytest.mark.parametrize("tint", [None, TINT], ids=["gray", "colour"])
 def test_one_face_stays_close_under_exposure_contrast_and_jpeg(pool: FacePool, tint: np.ndarray | None) -> None:
+    """Dimmer and flatter keeps the order of grey levels (the patterns do not change); brighter and steeper clips the
+    highlights and JPEG adds blocks, which change them, but not past the gate: the track goes on."""
     for face in pool.images[:10]:
         plain = describe(scene(face, tint))
-        for change in ({"brightness": -60.0, "contrast": 0.6}, {"brightness": 40.0, "contrast": 1.3}, {"jpeg": 20}):
+        d = appearance.distance(plain, describe(scene(face, tint, brightness=-60.0, contrast=0.6)))
+        assert d < LIMIT / 4, f"dimmer: distance {d:.3f} to the same face (limit {LIMIT})"
+        for change in ({"brightness": 40.0, "contrast": 1.3}, {"jpeg": 20}):
             d = appearance.distance(plain, describe(scene(face, tint, **change)))  # type: ignore[arg-type]
-            assert d < LIMIT / 2, f"{change}: distance {d:.3f} to the same face (limit {LIMIT})"
+            assert d < LIMIT, f"{change}: distance {d:.3f} to the same face (limit {LIMIT})"
 
 
 @needs_fer
@@ -65,14 +69,14 @@ def test_one_face_stays_close_under_exposure_contrast_and_jpeg(pool: FacePool, t
 def test_different_faces_stay_apart_with_the_same_skin(pool: FacePool, tint: np.ndarray | None) -> None:
     """Every pair of 60 faces, all of one skin tone (in colour) or none (gray), so colour cannot tell them apart.
 
-    The margin is real but thin: a few pairs in a thousand come within the limit
-    (one person's consecutive views are ten times closer, see docs/decisions.md);
-    the tracker also needs the newcomer at the same place for a mix-up.
+    Every pair lies beyond the limit (the closest at 0.19 against 0.17; the
+    descriptor of gradients and brightness layout it replaced let 1 % of such
+    pairs within 0.16, see docs/decisions.md). The tracker also needs the
+    newcomer at the same place for a mix-up.
     """
     features = [describe(scene(face, tint)) for face in pool.images[:60]]
     distances = np.array([appearance.distance(a, b) for a, b in itertools.combinations(features, 2)])
-    assert np.mean(distances > LIMIT) >= 0.99, f"{np.mean(distances <= LIMIT):.1%} of pairs within the limit {LIMIT}"
-    assert distances.min() > 0.75 * LIMIT, f"two different faces at distance {distances.min():.3f} (limit {LIMIT})"
+    assert distances.min() > LIMIT, f"two different faces at distance {distances.min():.3f} (limit {LIMIT})"
 
 
 @needs_fer
@@ -101,3 +105,18 @@ def test_blend_keeps_each_part_at_unit_length() -> None:
     mixed = appearance.blend(a, b, 0.9)
     assert appearance.distance(mixed, mixed) == pytest.approx(0.0, abs=1e-5)
     assert 0.0 < mixed[-1] < a[-1], "the chroma weight is averaged like the rest"
+
+
+def test_the_channel_order_and_a_one_channel_frame_give_the_same_descriptor() -> None:
+    """The patch is resized where it lies and converted by the frame's own order: RGB, BGR and gray agree."""
+    rng = np.random.default_rng(5)
+    face = rng.integers(30, 230, (48, 48), dtype=np.uint8)
+    bgr = scene(face, TINT)
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    from_bgr, from_rgb = appearance.describe(bgr, BOX, "bgr"), appearance.describe(rgb, BOX, "rgb")
+    np.testing.assert_allclose(from_rgb, from_bgr, atol=1e-6)
+    assert from_bgr[-1] > 0.5, "a tinted face carries colour"
+    gray = scene(face)
+    one_channel = appearance.describe(np.ascontiguousarray(gray[:, :, 0]), BOX)
+    np.testing.assert_allclose(one_channel, appearance.describe(gray, BOX), atol=1e-6)
+    assert one_channel[-1] == 0.0

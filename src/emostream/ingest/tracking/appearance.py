@@ -5,6 +5,7 @@ Details at :func:`describe` and :func:`distance`.
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import cv2
@@ -12,23 +13,53 @@ import numpy as np
 
 from emostream.ingest.tracking.geometry import Box
 
+VERSION = 3  # of what a descriptor holds; checkpoints of another version drop their descriptors (tracking/persist.py)
 SIZE = 32  # the face is resized to SIZE x SIZE pixels before describing it
 ORIENTATIONS = 9  # unsigned gradient orientation bins
-LAYOUT = 12  # the brightness layout part is the face at LAYOUT x LAYOUT pixels
+LBP_RADIUS = 2  # local binary patterns compare each pixel with 8 neighbours this many pixels away (a square ring)
+LBP_GRID = 3  # ... and are counted in LBP_GRID x LBP_GRID regions of the face
 HUE_BINS = 18  # 10 degrees each
-HOG_SHARE = 0.65  # share of the gradient part in the gray distance (the brightness layout has the rest)
+HOG_SHARE = 0.3  # share of the gradient part in the gray distance (the local binary patterns have the rest)
 COLOUR_WEIGHT = 0.25  # how much a colour difference adds to the gray distance when both faces carry full colour
 CHROMA_FLOOR, CHROMA_FULL = 6.0, 30.0  # mean chroma (0..255) below which a face counts as gray, above which as fully coloured
 
+
+def _uniform_labels() -> tuple[np.ndarray, int]:
+    """Ojala's "uniform" patterns: the 58 codes with at most two 0/1 transitions around the ring keep a label each,
+    every other code shares the last one (59 labels)."""
+    labels, uniform = np.empty(256, np.intp), 0
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            labels[code], uniform = uniform, uniform + 1
+        else:
+            labels[code] = -1
+    labels[labels < 0] = uniform
+    return labels, uniform + 1
+
+
+_LABELS, _LBP_BINS = _uniform_labels()
+_RING = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))  # neighbour directions, clockwise
+_INNER = SIZE - 2 * LBP_RADIUS  # the pixels that have all 8 neighbours
+_ROWS, _COLS = np.mgrid[LBP_RADIUS : SIZE - LBP_RADIUS, LBP_RADIUS : SIZE - LBP_RADIUS]
+_CENTRES = (_ROWS * SIZE + _COLS).ravel()  # flat index of each such pixel in the SIZE x SIZE face ...
+_NEIGHBOURS = _CENTRES[:, None] + np.array([LBP_RADIUS * (dy * SIZE + dx) for dy, dx in _RING])  # ... and of its 8 neighbours
+_REGION = np.arange(_INNER) * LBP_GRID // _INNER  # each inner row's (and column's) region index
+_BIN_BASE = ((_REGION[:, None] * LBP_GRID + _REGION[None, :]) * _LBP_BINS).ravel()  # first histogram bin of each pixel's region
+# Eight 0/1 bytes read as one little-endian integer, times this, carry bit k of the code into bit 56 + k (no carries).
+_GATHER = np.uint64(0x0102040810204080) if sys.byteorder == "little" else None
+
 _HOG_DIMS = 3 * 3 * 4 * ORIENTATIONS
-_GRAY = slice(0, _HOG_DIMS + LAYOUT * LAYOUT)  # the gray part: gradients and brightness layout, one unit vector
+_LBP_DIMS = LBP_GRID * LBP_GRID * _LBP_BINS
+_GRAY = slice(0, _HOG_DIMS + _LBP_DIMS)  # the gray part: gradients and local binary patterns, one unit vector
 _COLOUR = slice(_GRAY.stop, _GRAY.stop + HUE_BINS)  # hue histogram weighted by chroma, a unit vector
 _CHROMA = _COLOUR.stop  # the last value: how much colour the face carries, 0 (gray) to 1
 DIMENSIONS = _CHROMA + 1
 
 # 3 x 3 overlapping blocks of 2 x 2 cells of 8 x 8 pixels, 9 orientation bins, each block normalised (contrast).
 _HOG = cv2.HOGDescriptor((SIZE, SIZE), (16, 16), (8, 8), (8, 8), ORIENTATIONS)
-_HOG_SCALE, _LAYOUT_SCALE = float(np.sqrt(HOG_SHARE)), float(np.sqrt(1.0 - HOG_SHARE))
+_HOG_SCALE, _LBP_SCALE = float(np.sqrt(HOG_SHARE)), float(np.sqrt(1.0 - HOG_SHARE))
+_BLUR = cv2.getGaussianKernel(7, 1.0)
 
 
 def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr") -> np.ndarray:
@@ -39,11 +70,13 @@ def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr")
     colour and in gray (night-mode and infrared cameras, low light, 48 px faces),
     in a fraction of a millisecond, with nothing downloaded. Three parts:
 
-    - **gray**: what a face looks like without colour, normalised for brightness
-      and contrast: a histogram of oriented gradients of the face at 32 x 32 px in
-      overlapping, normalised blocks (eyes, brows, glasses, face outline), and the
-      brightness layout at 8 x 8 px minus its mean, over its spread (hair, shading,
-      where the dark and light parts are). One unit vector, half each;
+    - **gray**: what a face looks like without colour, blind to brightness and
+      contrast: local binary patterns of the face at 32 x 32 px (each pixel
+      against 8 neighbours ``LBP_RADIUS`` px away: edges, corners, spots; the
+      classic texture descriptor of face recognition, Ahonen et al. 2006) counted
+      per region of a 3 x 3 grid, and a histogram of oriented gradients in
+      overlapping, normalised blocks (eyes, brows, glasses, face outline). One
+      unit vector, ``HOG_SHARE`` of it gradients;
     - **colour**: a hue histogram, each pixel weighted by its chroma (skin, hair,
       headwear), square-rooted (Hellinger), a unit vector;
     - **chroma**: how much colour the face carries (0 gray .. 1 coloured), from the
@@ -59,39 +92,57 @@ def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr")
     frame_h, frame_w = frame.shape[:2]
     x0, y0 = min(max(x, 0), frame_w - 1), min(max(y, 0), frame_h - 1)
     x1, y1 = min(max(x + w, x0 + 1), frame_w), min(max(y + h, y0 + 1), frame_h)
-    patch = frame[y0:y1, x0:x1]
-    if patch.ndim == 2:
-        patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
-    # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more.
-    small = cv2.resize(patch, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
-    if colour == "rgb" and patch.ndim == 3:  # channels swapped after resizing (each is resized alone: the same pixels),
-        small = np.ascontiguousarray(small[:, :, ::-1])  # so a 32 x 32 patch is copied, not the face byte by byte (issue 25)
-    # A light blur: a box that moves a pixel or two between frames (detector jitter) changes the gradients less.
-    gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (0, 0), 1.0)
+    # Bilinear, not area averaging: OpenCV's INTER_AREA at a non-integer ratio costs several times more. The patch is
+    # resized as it lies in the frame (a view): reordering its channels first made OpenCV copy it, half the old cost.
+    small = cv2.resize(frame[y0:y1, x0:x1], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
     out = np.empty(DIMENSIONS, np.float32)
-    out[:_HOG_DIMS] = _unit(np.asarray(_HOG.compute(gray), np.float32).ravel()) * _HOG_SCALE
-    out[_HOG_DIMS : _GRAY.stop] = _layout(gray) * _LAYOUT_SCALE
-    out[_COLOUR], out[_CHROMA] = _colour(small)
+    if small.ndim == 2:  # a gray frame: no colour, no chroma
+        gray = small
+        out[_COLOUR], out[_CHROMA] = 0.0, 0.0
+    else:
+        rgb = colour == "rgb"
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY if rgb else cv2.COLOR_BGR2GRAY)
+        out[_COLOUR], out[_CHROMA] = _colour(small, rgb)
+    # A light blur (Gaussian, sigma 1 px) for the gradients: a box that moves a pixel or two between frames (detector
+    # jitter) changes them less. Two passes of a precomputed kernel: GaussianBlur builds its kernel on every call.
+    gradients = _HOG.compute(cv2.sepFilter2D(gray, -1, _BLUR, _BLUR)).ravel()
+    if gradients.any():
+        out[:_HOG_DIMS] = _unit(gradients) * _HOG_SCALE
+        out[_HOG_DIMS : _GRAY.stop] = _patterns(gray) * _LBP_SCALE
+    else:  # a flat patch has no gray structure at all (see gray_distance), whatever its ties make of the patterns
+        out[_GRAY] = 0.0
     return out
 
 
-def _layout(gray: np.ndarray) -> np.ndarray:
-    """Where the face is dark and light, whatever the exposure: 8 x 8 means, zero mean, unit length."""
-    tiny = cv2.resize(gray, (LAYOUT, LAYOUT), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    return _unit(tiny - tiny.mean())
+def _patterns(gray: np.ndarray) -> np.ndarray:
+    """Uniform local binary patterns (radius ``LBP_RADIUS``, 8 neighbours) counted per region, square-rooted, unit length.
+
+    Each bit says whether a neighbour is at least as bright as the centre: any
+    change of exposure or contrast that keeps the order of grey levels keeps the
+    code. Square-rooted counts (Hellinger) so that the few common codes of flat
+    skin do not outweigh the rest.
+    """
+    flat = np.ascontiguousarray(gray).ravel()
+    bits = flat[_NEIGHBOURS] >= flat[_CENTRES, None]  # one row of 8 booleans (bytes) per pixel
+    if _GATHER is not None:
+        code = (bits.view(np.uint64).ravel() * _GATHER) >> np.uint64(56)  # 7x cheaper than np.packbits along rows
+    else:
+        code = np.packbits(bits, axis=1, bitorder="little").ravel()
+    counts = np.bincount(_BIN_BASE + _LABELS[code], minlength=_LBP_DIMS)
+    return _unit(np.sqrt(counts.astype(np.float32)))
 
 
-def _colour(small_bgr: np.ndarray) -> tuple[np.ndarray, float]:
-    """(hue histogram as a unit vector, chroma weight 0..1).
+def _colour(small: np.ndarray, rgb: bool) -> tuple[np.ndarray, float]:
+    """(hue histogram as a unit vector, chroma weight 0..1) of a small RGB (``rgb``) or BGR patch.
 
     Each pixel votes for its hue with its chroma (max - min of its channels, zero
     for any gray): exposure and contrast scale the votes, not where they go, and
     near-gray pixels, whose hue is noise, hardly vote.
     """
-    hsv = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2HSV).reshape(-1, 3)
-    chroma = hsv[:, 1].astype(np.float32) * hsv[:, 2] / 255.0
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV if rgb else cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    chroma = hsv[:, 1].astype(np.float32) * hsv[:, 2]  # saturation x value = 255 x chroma; the scale cancels below
     hist = np.bincount(hsv[:, 0] // (180 // HUE_BINS), weights=chroma, minlength=HUE_BINS)[:HUE_BINS]
-    weight = min(max((float(chroma.mean()) - CHROMA_FLOOR) / (CHROMA_FULL - CHROMA_FLOOR), 0.0), 1.0)
+    weight = min(max((float(chroma.sum()) / (255.0 * chroma.size) - CHROMA_FLOOR) / (CHROMA_FULL - CHROMA_FLOOR), 0.0), 1.0)
     return _unit(np.sqrt(hist)), weight
 
 

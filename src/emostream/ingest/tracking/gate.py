@@ -25,7 +25,10 @@ from emostream.ingest.tracking import appearance
 from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size
 from emostream.ingest.tracking.track import Observation, Track, TrackerParams
 
-PARTIAL = 0.85  # a box this much smaller (side) than the track's last clear view shows part of the face
+PARTIAL = 0.85  # a box this much smaller (side) than the track's clear size shows part of the face
+GROW, SHRINK = 0.1, 0.5  # how far the clear size moves towards a learned view's size when that is larger, or smaller
+YOUNG = 3  # a track's first views all teach its clear size (its first box alone may be an outlier)
+DOMINANT = 0.5  # a pair overlapping this much is ambiguous only by rivals that overlap too (see unambiguous)
 
 
 def size(box: Box) -> float:
@@ -33,7 +36,7 @@ def size(box: Box) -> float:
 
 
 def is_cut(box: Box, track: Track) -> bool:
-    """True when ``box`` is markedly smaller than the track's last clear view: something in front cuts the face."""
+    """True when ``box`` is markedly smaller than the track's clear size: something in front cuts the face."""
     return track.clear_size > 0 and size(box) < PARTIAL * track.clear_size
 
 
@@ -49,6 +52,28 @@ def _hidden_already(track: Track, limit: float) -> bool:
     return track.last is not None and track.feature is not None and appearance.distance(track.feature, track.last) > limit
 
 
+def remember(track: Track, obs: Observation, limit: float) -> bool:
+    """Keep what the track needs of this view (last view, clear size); True: learn it into the template.
+
+    The clear size (the face's side when nothing covers it) follows the views
+    the template learns, and every whole view of a young track: down at once
+    (``SHRINK``), up slowly (``GROW``). The detector's box for one face may
+    alternate between two sizes (BlazeFace's two ranges give boxes some 25 %
+    apart), and a first box may be an outlier: a clear size set by the larger
+    ones made every normal box look cut, so the track stopped learning and any
+    face smaller than it passed as the same one going behind something.
+    """
+    if obs.feature is None:
+        return False
+    track.last = obs.feature
+    learn = learns(track, obs, limit)
+    if learn or track.hits <= YOUNG:
+        side = size(obs.box)
+        step = GROW if side > track.clear_size else SHRINK
+        track.clear_size = side if track.clear_size <= 0 else track.clear_size + step * (side - track.clear_size)
+    return learn
+
+
 def learns(track: Track, obs: Observation, limit: float) -> bool:
     """Whether the track learns this view: a whole view (not cut) within the gate of its template.
 
@@ -62,11 +87,16 @@ def learns(track: Track, obs: Observation, limit: float) -> bool:
 
 def near(track: Track, box: Box, params: TrackerParams) -> bool:
     """Could motion alone pair them: overlap with the predicted or last box, or within reach of its centre."""
-    if max(iou(track.predicted, box), iou(track.box, box)) >= params.iou_threshold:
+    if overlap(track, box) >= params.iou_threshold:
         return True
     reach = params.max_distance * (1 + track.missed)
     return params.max_distance > 0 and similar_size(track.box, box) and min(
         centre_distance(track.predicted, box), centre_distance(track.box, box)) <= reach
+
+
+def overlap(track: Track, box: Box) -> float:
+    """IoU of ``box`` with the track's predicted or last box, whichever is larger."""
+    return max(iou(track.predicted, box), iou(track.box, box))
 
 
 def unambiguous(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],
@@ -77,13 +107,17 @@ def unambiguous(tracks: list[Track], left: list[int], observations: list[Observa
     that was found in the previous frame (a track already missing does not
     compete: it may be the one that went behind something). Pairs already made
     by appearance are out of the question: DeepSORT's cascade, where a crossing's
-    front face, matched by its looks, leaves the hidden one no rival.
+    front face, matched by its looks, leaves the hidden one no rival. A pair that
+    overlaps by at least :data:`DOMINANT` is not made ambiguous by a rival that is
+    merely near (within reach of the centre, no overlap): two faces crossing are
+    near each other for seconds, while each box still lies on its own track.
     """
-    close = {(ti, i) for ti in left for i in boxes if near(tracks[ti], observations[i].box, params)}
+    close = {(ti, i): overlap(tracks[ti], observations[i].box) for ti in left for i in boxes if near(tracks[ti], observations[i].box, params)}
     out = set()
-    for ti, i in close:
-        rivals_of_track = any(tj == ti and j != i for tj, j in close)
-        rivals_of_box = any(j == i and tj != ti and tracks[tj].missed == 0 for tj, j in close)
+    for (ti, i), own in close.items():
+        bar = params.iou_threshold if own >= DOMINANT else -1.0  # rivals that count: overlapping ones, or any near one
+        rivals_of_track = any(tj == ti and j != i and o >= bar for (tj, j), o in close.items())
+        rivals_of_box = any(j == i and tj != ti and tracks[tj].missed == 0 and o >= bar for (tj, j), o in close.items())
         if not rivals_of_track and not rivals_of_box:
             out.add((ti, i))
     return out

@@ -38,3 +38,14 @@ def touches_edge(box: Box, width: int, height: int, margin: int = 2) -> bool:
     """True when the box is cut by the frame border, so it shows only part of a face."""
     x, y, w, h = box
     return x <= margin or y <= margin or x + w >= width - margin or y + h >= height - margin
+
+
+def cut_by_border(box: Box, width: int, height: int, square: float = 0.95) -> bool:
+    """True when the face runs out of the frame: the box touches the border and is no longer square.
+
+    Detectors give faces square boxes (BlazeFace) or nearly so and clip them to
+    the frame; one that touches the border but is still square shows the whole
+    face (someone sitting at the edge of the picture), one cut to an oblong
+    shows part of it.
+    """
+    return touches_edge(box, width, height) and min(box[2], box[3]) < square * max(box[2], box[3])

@@ -3,7 +3,11 @@
 Older checkpoints knew nothing of confirmation: their tracks were all
 published, so a track without ``confirmed`` is confirmed, and one without
 ``next_tentative`` starts provisional ids afresh at -1. The oldest held
-position-only tracks as ``[id, box, missed, hits]``.
+position-only tracks as ``[id, box, missed, hits]``. Descriptors written by
+another version of the appearance descriptor (``descriptor`` differs or is
+missing) are not comparable with today's: they are dropped, so those tracks
+continue by motion and learn their looks again, and those who left cannot be
+re-identified.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ def _feature(f: np.ndarray | None) -> str | None:
 
 def encode(saved: Saved) -> dict[str, Any]:
     return {
+        "descriptor": appearance.VERSION,
         "next_id": saved.next_id,
         "next_tentative": saved.next_tentative,
         "tracks": [
@@ -47,6 +52,11 @@ def encode(saved: Saved) -> dict[str, Any]:
 
 def decode(state: dict[str, Any]) -> Saved:
     dims = (appearance.DIMENSIONS,)
+    comparable = state.get("descriptor") == appearance.VERSION
+
+    def feature(item: dict[str, Any], key: str) -> np.ndarray | None:
+        return unpack(item[key], np.float32, dims) if comparable and item.get(key) is not None else None
+
     tracks: list[Track] = []
     for item in state["tracks"]:
         if isinstance(item, list):  # [id, box, missed, hits]: a checkpoint from before appearance
@@ -54,13 +64,13 @@ def decode(state: dict[str, Any]) -> Saved:
             t = Track.start(int(track_id), Observation(_box(box), None), 0.0)
             t.missed, t.hits = int(missed), int(hits)
         else:
-            feature, last = (None if item.get(k) is None else unpack(item[k], np.float32, dims) for k in ("feature", "last"))
-            t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), feature,
+            template, last = feature(item, "feature"), feature(item, "last")
+            t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), template,
                       float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)),
-                      confirmed=bool(item.get("confirmed", True)), last=last if last is not None else feature,
+                      confirmed=bool(item.get("confirmed", True)), last=last if last is not None else template,
                       clear_size=float(item.get("clear_size", 0.0)), checks=int(item.get("checks", 0)), next_check=int(item.get("next_check", 0)))
         tracks.append(t)
-    gone = [Gone(int(g["id"]), unpack(g["feature"], np.float32, dims), float(g["seen_s"])) for g in state.get("gone", [])]
+    gone = [Gone(int(g["id"]), unpack(g["feature"], np.float32, dims), float(g["seen_s"])) for g in state.get("gone", []) if comparable]
     return Saved(int(state["next_id"]), int(state.get("next_tentative", -1)), tracks, gone)
 
 

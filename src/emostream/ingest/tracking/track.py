@@ -19,9 +19,9 @@ class TrackerParams:
     iou_threshold: float = 0.3
     max_missed: int = 5
     max_distance: float = 1.0
-    appearance_distance: float = 0.16  # 0 turns the appearance check off (motion only)
+    appearance_distance: float = 0.17  # 0 turns the appearance check off (motion only)
     reid_window_s: float = 2.0  # 0: no re-identification
-    reid_distance: float = 0.1
+    reid_distance: float = 0.12
     confirm_hits: int = 1  # a new track may be published from its confirm_hits-th consecutive hit (1: at once) ...
     confirm_score: float = 0.7  # ... or from a hit scoring at least this (above 1: never) ...
     check_tries: int = 3  # ... once its face passes the check (Observation.check, where given), tried at most this many times
@@ -50,7 +50,7 @@ class Track:
     predicted: Box = (0, 0, 0, 0)
     reid_open: bool = False  # a new track that may still turn out to be someone who left (see _continue)
     last: np.ndarray | None = None  # descriptor of the last view, cut or not (tracking/gate.py: is the change gradual)
-    clear_size: float = 0.0  # box side of the last view not cut by something in front (0: unknown)
+    clear_size: float = 0.0  # the face's box side when nothing covers it, from the views learned (gate.remember; 0: unknown)
     confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
     checks: int = 0  # face checks this tentative track failed (Tracker: tries up to TrackerParams.check_tries)
     next_check: int = 0  # hits from which the next check may be tried (spaced 1, 2, 4 ... hits after each failure)

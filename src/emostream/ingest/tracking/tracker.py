@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from emostream.ingest.tracking import appearance, confirm, gate, kalman, persist
-from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size, touches_edge
+from emostream.ingest.tracking.geometry import Box, centre_distance, cut_by_border, iou, similar_size
 from emostream.ingest.tracking.track import Check, Gone, Observation, Tally, Track, TrackerParams
 
 __all__ = ["Box", "Observation", "Tracker", "TrackerParams", "iou"]
@@ -82,7 +82,7 @@ class Tracker:
         use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
 
         def observe(box: Box, sure: bool, score: float, check: Check | None = None) -> Observation:
-            feature = appearance.describe(frame, box, colour) if use_appearance and not touches_edge(box, width, height) else None
+            feature = appearance.describe(frame, box, colour) if use_appearance and not cut_by_border(box, width, height) else None
             return Observation(box, feature, sure, score, check)
 
         sure_scores = scores if scores is not None else [1.0] * len(confident)
@@ -178,11 +178,7 @@ class Tracker:
         t.hits += 1
         if not t.confirmed and confirm.due(t, obs, self.params, self.tally):
             self._confirm(t)
-        if obs.feature is None:
-            return
-        t.last = obs.feature
-        if gate.learns(t, obs, self.params.appearance_distance):
-            t.clear_size = gate.size(obs.box)
+        if gate.remember(t, obs, self.params.appearance_distance):
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
 
     def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int], carried: set[int]) -> set[int]:
@@ -202,7 +198,7 @@ class Tracker:
             if (t.reid_open or ti in carried) and feature is not None:
                 # Live tracks already missing before this frame (a single missed detection is no departure).
                 waiting = [tj for tj, w in enumerate(self.tracks) if tj not in used and tj not in absorbed and w.missed >= 1 and w.confirmed]
-                found = self._claim(feature, waiting)
+                found = self._claim(feature, waiting, in_place={tj for tj in waiting if gate.overlap(self.tracks[tj], t.box) >= self.params.iou_threshold})
                 if found is not None:
                     (t.id, known, taken), t.reid_open, t.confirmed = found, False, True
                     t.feature = appearance.blend(known, feature, FEATURE_KEEP)
@@ -226,7 +222,7 @@ class Tracker:
         # Nothing is kept past the window: a person who left longer ago is forgotten.
         self.gone = [g for g in self.gone if now - g.seen_s <= self.params.reid_window_s]
 
-    def _claim(self, feature: np.ndarray, waiting: list[int]) -> tuple[int, np.ndarray, set[int]] | None:
+    def _claim(self, feature: np.ndarray, waiting: list[int], in_place: frozenset[int] | set[int] = frozenset()) -> tuple[int, np.ndarray, set[int]] | None:
         """(id, descriptor, live track indices taken) of the known person who looks most like ``feature``, if any.
 
         Candidates: people who left within the window (forgotten once claimed), and
@@ -244,7 +240,7 @@ class Tracker:
             known = self.tracks[tj].feature
             if known is not None:
                 d = appearance.distance(known, feature)
-                if d <= limit and (best is None or d < best[0]):
+                if d <= (self.params.appearance_distance if tj in in_place else limit) and (best is None or d < best[0]):
                     best = (d, tj, True)
         if best is None:
             return None
