@@ -13,6 +13,11 @@ LOCK   := requirements/dev.lock
 CHECKOV_VENV := $(VENV)/tools/checkov
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
+# The suite runs on several pytest processes (pytest-xdist), a test file per process so that a file's
+# fixtures (its own Redis, a cluster, a loaded model) start once: one per core, at most 4 (each
+# process that loads TensorFlow holds about 2 GiB). TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: help venv run test test-fast bench soak lint lock docs system-deps clean
 
@@ -64,10 +69,10 @@ run: $(RUN_STAMP)
 	$(VENV)/bin/emostream run
 
 test: venv system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m benchmarks
