@@ -1,29 +1,23 @@
-"""A password-protected Redis with an admin client, shared by the ACL tests."""
+"""The ACL tests' Redis: the suite's password-protected server (``protected_redis``), and its admin client."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.security.servers import Server
-
-ADMIN_PASSWORD = f"admin-{uuid.uuid4().hex}"
+from tests.conftest import PROTECTED_PASSWORD, RedisServer
 
 
 @pytest.fixture(scope="module")
-def acl_server() -> Iterator[Server]:
-    server = Server(
-        ["--requirepass", ADMIN_PASSWORD], probe=lambda port: redis.Redis(host="127.0.0.1", port=port, password=ADMIN_PASSWORD)
-    ).start()
-    yield server
-    server.stop()
+def acl_server(protected_redis: RedisServer) -> RedisServer:
+    """A Redis that requires a password, where a test adds ACL users of its own through ``admin``."""
+    return protected_redis
 
 
 @pytest.fixture
-def admin(acl_server: Server) -> Iterator[redis.Redis]:
-    client = redis.Redis(host="127.0.0.1", port=acl_server.port, password=ADMIN_PASSWORD)
+def admin(acl_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis(host="127.0.0.1", port=acl_server.port, password=PROTECTED_PASSWORD)
     yield client
     client.close()

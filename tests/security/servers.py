@@ -114,17 +114,44 @@ def make_certs(folder: Path) -> Certs:
 
     folder.mkdir(parents=True, exist_ok=True)
     for ca in ("ca", "other-ca"):
-        run("req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "2",
-            "-subj", f"/CN=emostream test {ca}")
+        run(
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            f"{ca}.key",
+            "-out",
+            f"{ca}.crt",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=emostream test {ca}",
+        )
     (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
     (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for who in ("server", "client"):
-        run("req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", f"{who}.key", "-out", f"{who}.csr",
-            "-subj", f"/CN=emostream test {who}")
-        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{who}.crt",
-            "-days", "2", "-extfile", f"{who}.ext")
-    return Certs(folder, folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt", folder / "client.key",
-                 folder / "other-ca.crt")
+        run("req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN=emostream test {who}")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{who}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{who}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{who}.ext",
+        )
+    return Certs(folder, folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt", folder / "client.key", folder / "other-ca.crt")
 
 
 def publish_session(client: redis.Redis, keys: Keys, session: str, labels: list[str], source: str = "cam1") -> None:
@@ -141,9 +168,7 @@ def publish_session(client: redis.Redis, keys: Keys, session: str, labels: list[
     client.xadd(keys.lifecycle, encode_lifecycle(end))
 
 
-def serve_until_summary(
-    worker: Any, admin: redis.Redis, session: str, logs: Callable[[], str] = str, timeout: float = 30
-) -> dict[str, Any]:
+def serve_until_summary(worker: Any, admin: redis.Redis, session: str, logs: Callable[[], str] = str, timeout: float = 30) -> dict[str, Any]:
     """Run ``worker.serve()`` (the real loop) in a thread until the session's summary is stored, then drain it.
 
     The loop logs and survives a failing step (a denied command, say), so a failure

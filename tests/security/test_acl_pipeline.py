@@ -20,23 +20,25 @@ import yaml
 
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import decode_lifecycle
+from tests.conftest import RedisServer
 from tests.helpers import wait_for
-from tests.security.servers import Server, acl_rule_from_docs
+from tests.security.servers import acl_rule_from_docs
 
 pytestmark = pytest.mark.slow
 
 
-
-
-
 def config_file(tmp_path: Path, port: int, user: str, prefix: str, demo_clip: Path) -> Path:
     path = tmp_path / "emostream.yaml"
-    path.write_text(yaml.safe_dump({
-        "redis": {"url": f"redis://{user}@127.0.0.1:{port}/0", "prefix": prefix},  # password from the environment
-        "sources": [{"id": "demo", "url": str(demo_clip), "every_nth": 4}],
-        "http": {"ingest_port": 0, "classifier_port": 0, "aggregator_port": 0},
-        "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 20},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "redis": {"url": f"redis://{user}@127.0.0.1:{port}/0", "prefix": prefix},  # password from the environment
+                "sources": [{"id": "demo", "url": str(demo_clip), "every_nth": 4}],
+                "http": {"ingest_port": 0, "classifier_port": 0, "aggregator_port": 0},
+                "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 20},
+            }
+        )
+    )
     return path
 
 
@@ -48,9 +50,7 @@ def spawn(role: str, config: Path, password: str, log: Path) -> subprocess.Popen
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def test_every_role_runs_as_the_documented_acl_user(
-    acl_server: Server, admin: redis.Redis, prefix: str, tmp_path: Path, demo_clip: Path
-) -> None:
+def test_every_role_runs_as_the_documented_acl_user(acl_server: RedisServer, admin: redis.Redis, prefix: str, tmp_path: Path, demo_clip: Path) -> None:
     user, password = f"pipe-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     admin.execute_command("ACL", "SETUSER", *acl_rule_from_docs(user, password, prefix))
     config = config_file(tmp_path, acl_server.port, user, prefix, demo_clip)
@@ -61,6 +61,7 @@ def test_every_role_runs_as_the_documented_acl_user(
         return "\n".join(f"--- {role} ---\n{(tmp_path / f'{role}.log').read_text(errors='replace')[-3000:]}" for role in procs)
 
     try:
+
         def summarised() -> list[tuple[bytes, dict[bytes, bytes]]]:
             dead = [role for role, proc in procs.items() if proc.poll() not in (None, 0)]
             assert not dead, f"{dead} exited early:\n{logs()}"
@@ -88,7 +89,7 @@ def test_every_role_runs_as_the_documented_acl_user(
 
 @pytest.mark.parametrize("role", ["aggregate", "ingest"])
 def test_a_worker_the_acl_refuses_exits_2_with_one_clear_line(
-    role: str, acl_server: Server, admin: redis.Redis, prefix: str, tmp_path: Path, demo_clip: Path
+    role: str, acl_server: RedisServer, admin: redis.Redis, prefix: str, tmp_path: Path, demo_clip: Path
 ) -> None:
     user, password = f"deny-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     admin.execute_command("ACL", "SETUSER", *acl_rule_from_docs(user, password, "someone-else"))

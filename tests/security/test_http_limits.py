@@ -61,9 +61,7 @@ def served(make_config: Any, rclient: redis.Redis, prefix: str, tmp_path: Path) 
 
     keys = Keys(prefix)
     rclient.sadd(keys.sources, "demo")
-    PreviewPublisher(rclient, keys, "demo", fps=5, max_width=640, blur=False, ttl_s=600).publish(
-        demo_frame(), "demo-s1", 1, [(104, 114, 122, 122)], [1]
-    )
+    PreviewPublisher(rclient, keys, "demo", fps=5, max_width=640, blur=False, ttl_s=600).publish(demo_frame(), "demo-s1", 1, [(104, 114, 122, 122)], [1])
     port = free_port()
     config = make_config(http={"aggregator_port": port, "max_connections": MAX_CONNECTIONS, "timeout_s": TIMEOUT_S}, web={"enabled": True})
     path = tmp_path / "config.yaml"

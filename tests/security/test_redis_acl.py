@@ -20,7 +20,8 @@ from emostream.config import Config, parse_config
 from emostream.streams.connection import connect
 from emostream.streams.errors import RedisPermissionDenied, RedisUnavailable
 from emostream.streams.keys import Keys
-from tests.security.servers import Server, acl_rule_from_docs, publish_session, serve_until_summary
+from tests.conftest import RedisServer
+from tests.security.servers import acl_rule_from_docs, publish_session, serve_until_summary
 
 
 def add_user(admin: redis.Redis, rules: list[str]) -> None:
@@ -29,16 +30,18 @@ def add_user(admin: redis.Redis, rules: list[str]) -> None:
     admin.execute_command("ACL", "SETUSER", user, *rest)
 
 
-def worker_config(server: Server, user: str, password: str, prefix: str, tmp_path: Path) -> Config:
-    return parse_config({
-        "redis": {"url": f"redis://127.0.0.1:{server.port}/0", "username": user, "password": password, "prefix": prefix},
-        "http": {"aggregator_port": 0},
-        "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 10},
-    })
+def worker_config(server: RedisServer, user: str, password: str, prefix: str, tmp_path: Path) -> Config:
+    return parse_config(
+        {
+            "redis": {"url": f"redis://127.0.0.1:{server.port}/0", "username": user, "password": password, "prefix": prefix},
+            "http": {"aggregator_port": 0},
+            "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 10},
+        }
+    )
 
 
 def test_an_aggregator_runs_as_the_documented_acl_user(
-    acl_server: Server, admin: redis.Redis, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    acl_server: RedisServer, admin: redis.Redis, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     user, password = f"agg-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     add_user(admin, acl_rule_from_docs(user, password, prefix))
@@ -51,7 +54,7 @@ def test_an_aggregator_runs_as_the_documented_acl_user(
     assert admin.xlen(Keys(prefix).sessions) == 1, "the summary must be published on the sessions stream"
 
 
-def test_the_documented_acl_user_cannot_touch_other_keys_or_admin_commands(acl_server: Server, admin: redis.Redis, prefix: str) -> None:
+def test_the_documented_acl_user_cannot_touch_other_keys_or_admin_commands(acl_server: RedisServer, admin: redis.Redis, prefix: str) -> None:
     """The rule restricts as well as allows: outside its prefix, and for dangerous commands, it is refused."""
     user, password = f"lim-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     add_user(admin, acl_rule_from_docs(user, password, prefix))
@@ -64,9 +67,7 @@ def test_the_documented_acl_user_cannot_touch_other_keys_or_admin_commands(acl_s
             client.execute_command(*command)
 
 
-def test_a_worker_outside_its_key_pattern_fails_fast_with_a_clear_error(
-    acl_server: Server, admin: redis.Redis, prefix: str, tmp_path: Path
-) -> None:
+def test_a_worker_outside_its_key_pattern_fails_fast_with_a_clear_error(acl_server: RedisServer, admin: redis.Redis, prefix: str, tmp_path: Path) -> None:
     user, password = f"wrong-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     rules = acl_rule_from_docs(user, password, "someone-else")  # the documented commands, another prefix
     add_user(admin, rules)
@@ -78,16 +79,14 @@ def test_a_worker_outside_its_key_pattern_fails_fast_with_a_clear_error(
     assert password not in message
 
 
-def test_a_user_without_the_commands_fails_fast_with_a_clear_error(
-    acl_server: Server, admin: redis.Redis, prefix: str, tmp_path: Path
-) -> None:
+def test_a_user_without_the_commands_fails_fast_with_a_clear_error(acl_server: RedisServer, admin: redis.Redis, prefix: str, tmp_path: Path) -> None:
     user, password = f"ro-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     add_user(admin, [user, "on", f">{password}", f"~{prefix}:*", "-@all", "+@connection", "+@read"])
     with pytest.raises(RedisPermissionDenied, match="may not create consumer group"):
         AggregatorWorker(worker_config(acl_server, user, password, prefix, tmp_path))
 
 
-def test_an_acl_user_with_a_wrong_password_is_named_in_the_error(acl_server: Server, admin: redis.Redis, prefix: str) -> None:
+def test_an_acl_user_with_a_wrong_password_is_named_in_the_error(acl_server: RedisServer, admin: redis.Redis, prefix: str) -> None:
     user, password = f"named-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     add_user(admin, acl_rule_from_docs(user, password, prefix))
     wrong = f"wrong-{uuid.uuid4().hex}"
@@ -99,7 +98,7 @@ def test_an_acl_user_with_a_wrong_password_is_named_in_the_error(acl_server: Ser
     assert wrong not in message and password not in message, message
 
 
-def test_a_disabled_user_cannot_connect(acl_server: Server, admin: redis.Redis, prefix: str) -> None:
+def test_a_disabled_user_cannot_connect(acl_server: RedisServer, admin: redis.Redis, prefix: str) -> None:
     user, password = f"off-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     rules: list[Any] = acl_rule_from_docs(user, password, prefix)
     add_user(admin, [r if r != "on" else "off" for r in rules])

@@ -32,15 +32,27 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 def tls_server(certs: Certs, clients_need_certs: bool) -> Server:
     args = [
-        "--requirepass", PASSWORD,
-        "--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key), "--tls-ca-cert-file", str(certs.ca),
-        "--tls-auth-clients", "yes" if clients_need_certs else "no",
+        "--requirepass",
+        PASSWORD,
+        "--tls-cert-file",
+        str(certs.server_cert),
+        "--tls-key-file",
+        str(certs.server_key),
+        "--tls-ca-cert-file",
+        str(certs.ca),
+        "--tls-auth-clients",
+        "yes" if clients_need_certs else "no",
     ]
 
     def probe(port: int) -> redis.Redis:
         return redis.Redis(
-            host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(certs.ca),
-            ssl_certfile=str(certs.client_cert), ssl_keyfile=str(certs.client_key),
+            host="127.0.0.1",
+            port=port,
+            password=PASSWORD,
+            ssl=True,
+            ssl_ca_certs=str(certs.ca),
+            ssl_certfile=str(certs.client_cert),
+            ssl_keyfile=str(certs.client_key),
         )
 
     server = Server(args, probe, tls=True, bind="127.0.0.1 127.0.0.2")
@@ -100,8 +112,7 @@ def test_tls_insecure_skips_verification(tls: Server) -> None:
 
 def test_the_host_name_is_verified(tls: Server, certs: Certs) -> None:
     """The certificate names 127.0.0.1 and localhost; the server also listens on 127.0.0.2, which it does not name."""
-    config = parse_config({"redis": {"url": f"rediss://127.0.0.2:{tls.port}/0", "password": PASSWORD, "tls_ca_file": str(certs.ca),
-                                     "connect_timeout_s": 2}})
+    config = parse_config({"redis": {"url": f"rediss://127.0.0.2:{tls.port}/0", "password": PASSWORD, "tls_ca_file": str(certs.ca), "connect_timeout_s": 2}})
     with pytest.raises(RedisUnavailable, match=r"mismatch.*does not name this host"):
         connect(config.redis)
     insecure = config.redis.model_copy(update={"tls_insecure": True})
@@ -125,10 +136,12 @@ def test_mutual_tls_without_a_client_certificate_is_refused(mtls: Server, certs:
 
 
 def test_an_aggregator_runs_over_tls(tls: Server, certs: Certs, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    config = parse_config({
-        "redis": {"url": f"rediss://127.0.0.1:{tls.port}/0", "password": PASSWORD, "tls_ca_file": str(certs.ca), "prefix": prefix},
-        "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 10},
-    })
+    config = parse_config(
+        {
+            "redis": {"url": f"rediss://127.0.0.1:{tls.port}/0", "password": PASSWORD, "tls_ca_file": str(certs.ca), "prefix": prefix},
+            "aggregator": {"summary_dir": str(tmp_path / "sessions"), "end_grace_s": 10},
+        }
+    )
     worker = AggregatorWorker(config, consumer="tls-test")
     admin = redis.Redis(host="127.0.0.1", port=tls.port, password=PASSWORD, ssl=True, ssl_ca_certs=str(certs.ca))
     publish_session(admin, Keys(prefix), "cam1-tls", ["neutral"] * 3)

@@ -54,7 +54,9 @@ def start(config_file: Path, env: dict[str, str], log: Path) -> subprocess.Popen
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "emostream", "--config", str(config_file), "--log-level", "DEBUG", "aggregate"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
 
@@ -66,7 +68,10 @@ def test_a_wrong_password_exits_2_with_one_clear_line_and_no_password(how: str, 
         config_file, env = write_config(tmp_path, how, server.port, wrong)
         proc = subprocess.run(
             [sys.executable, "-m", "emostream", "--config", str(config_file), "--log-level", "DEBUG", "aggregate"],
-            capture_output=True, text=True, timeout=120, env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
     finally:
         server.stop()
