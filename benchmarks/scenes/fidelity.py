@@ -34,7 +34,7 @@ import numpy as np
 from benchmarks import ROOT
 from benchmarks.scenes.cropvariants import Sample, spec, variants
 from benchmarks.scenes.detect import decode
-from benchmarks.scenes.evaluate import Report, match_frame
+from benchmarks.scenes.evaluate import Report, match_frame, paired_cost
 from benchmarks.scenes.faces import face_pool
 from benchmarks.scenes.generate import CACHE, ensure, load_truth
 from emostream.detector.base import Detection
@@ -138,21 +138,9 @@ def _per_person(records: list[dict[str, Any]], name: str) -> dict[int, tuple[flo
     return out
 
 
-def roll_cost(upright: list[dict[str, Any]], rolled: list[dict[str, Any]], name: str, rounds: int = 2000) -> tuple[int, float, float, float]:
-    """(people, cost in points, 90 % interval): agreement upright minus rolled, on the people found at both rolls.
-
-    Each person weighs as much as their found frames at each roll; people are resampled for the interval.
-    """
-    a, b = _per_person(upright, name), _per_person(rolled, name)
-    both = sorted(set(a) & set(b))
-    if not both:
-        return 0, math.nan, math.nan, math.nan
-    ha, na = np.array([a[p][0] for p in both]), np.array([a[p][1] for p in both], float)
-    hb, nb = np.array([b[p][0] for p in both]), np.array([b[p][1] for p in both], float)
-    draws = np.random.default_rng(23).integers(0, len(both), (rounds, len(both)))
-    costs = (ha[draws].sum(1) / na[draws].sum(1) - hb[draws].sum(1) / nb[draws].sum(1)) * 100
-    cost = (ha.sum() / na.sum() - hb.sum() / nb.sum()) * 100
-    return len(both), float(cost), float(np.percentile(costs, 5)), float(np.percentile(costs, 95))
+def roll_cost(upright: list[dict[str, Any]], rolled: list[dict[str, Any]], name: str) -> tuple[int, float, float, float]:
+    """(people, cost in points, 90 % interval): agreement upright minus rolled, on the people found at both rolls."""
+    return paired_cost(_per_person(upright, name), _per_person(rolled, name))
 
 
 def roll_costs(records: list[dict[str, Any]], names: list[str]) -> str:
