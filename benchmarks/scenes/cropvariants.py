@@ -30,6 +30,7 @@ class Sample:
     frame: int
     face: dict[str, Any]
     detection: Detection | None
+    history: tuple[Detection, ...] = ()  # the same person's matched detections in the frames before, oldest first
 
 
 
@@ -135,8 +136,13 @@ def spec(name: str) -> Crop:
     flags = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}.get(opts.get("interp", ""), cv2.INTER_LINEAR)
     sharpen = float(opts.get("sharpen", 0.0))
 
+    window = int(opts.get("smooth", 1))
+
     def fn(s: Sample) -> tuple[float, float, float, float]:
         cx, cy, side, angle = box_geometry(s, scale, dy)
+        if window > 1:  # the geometry averaged over this and the person's last window - 1 detections (a causal track)
+            recent = [Sample(s.clip, s.frame, s.face, d) for d in s.history[-(window - 1) :]]
+            cx, cy, side, angle = (float(v) for v in np.mean([box_geometry(r, scale, dy) for r in [*recent, s]], axis=0))
         if which == "true":
             angle = true_geometry(s)[3]
         elif which == "none":

@@ -65,10 +65,15 @@ def samples(path: Path, split: str) -> list[Sample]:
     meta = load_truth(path)
     found = detections(path, split)
     out = []
+    seen: dict[str, list[Detection]] = {}  # person -> their matched detections so far (a track that never errs)
     for f, truth in enumerate(meta["faces"]):
         dets = found[f] if f < len(found) else []
         pairs = dict(match_frame(truth, [Report((d.x, d.y, d.w, d.h)) for d in dets]))
-        out += [Sample(path.stem, f, face, dets[pairs[i]] if i in pairs else None) for i, face in enumerate(truth)]
+        for i, face in enumerate(truth):
+            history = seen.setdefault(face["id"], [])
+            out.append(Sample(path.stem, f, face, dets[pairs[i]] if i in pairs else None, tuple(history[-8:])))
+            if i in pairs:
+                history.append(dets[pairs[i]])
     return out
 
 
