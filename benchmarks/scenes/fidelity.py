@@ -16,7 +16,7 @@ It prints, per clip and over the split, how many faces were found and the FER+
 agreement of each crop on the faces found, so the loss splits into detection
 (faces not found), pixels (``original`` against ``truth``) and geometry
 (``truth`` against ``crop``). Detections are cached per clip under
-``build/fidelity/`` (detection is the slow part).
+``build/fidelity/`` (keyed by the detector's settings).
 
     python -m benchmarks.scenes.fidelity --split tune [--only roll_0,roll_30] [--variants crop,box15]
 """
@@ -24,6 +24,7 @@ agreement of each crop on the faces found, so the loss splits into detection
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -44,16 +45,18 @@ DETECTIONS = ROOT / "build" / "fidelity"
 
 
 def detections(path: Path, split: str) -> list[list[Detection]]:
-    """The default detector's detections on every frame of a clip, cached as JSON."""
-    cache = DETECTIONS / split / f"{path.stem}.json"
-    if cache.is_file():
-        rows = json.loads(cache.read_text())
-        return [[Detection(d[0], d[1], d[2], d[3], d[4], tuple(map(tuple, d[5])) if d[5] else None) for d in frame] for frame in rows]
+    """The default detector's detections on every frame of a clip, cached as JSON (keyed by the detector's settings)."""
     from emostream.config import load_config
     from emostream.detector import make_detector
 
+    config = load_config(None).detector
+    key = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:10]
+    cache = DETECTIONS / split / f"{path.stem}-{key}.json"
+    if cache.is_file():
+        rows = json.loads(cache.read_text())
+        return [[Detection(d[0], d[1], d[2], d[3], d[4], tuple(map(tuple, d[5])) if d[5] else None) for d in frame] for frame in rows]
     out: list[list[Detection]] = []
-    with make_detector(load_config(None).detector) as detector:
+    with make_detector(config) as detector:
         for rgb in decode(path):
             out.append(detector.detect_native(rgb if detector.colour == "rgb" else np.ascontiguousarray(rgb[:, :, ::-1])))
     cache.parent.mkdir(parents=True, exist_ok=True)
