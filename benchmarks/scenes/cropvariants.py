@@ -43,8 +43,9 @@ def truth_matrix(face: dict[str, Any], size: int = 48) -> np.ndarray:
     return matrix
 
 
-def gray_warp(rgb: np.ndarray, matrix: np.ndarray, flags: int = cv2.INTER_LINEAR, sharpen: float = 0.0) -> np.ndarray:
-    """The warp to 48x48 in gray; INTER_AREA stands for "warp to 96, then area-average to 48"; ``sharpen``: unsharp mask."""
+def gray_warp(rgb: np.ndarray, matrix: np.ndarray, flags: int = cv2.INTER_LINEAR, sharpen: float = 0.0, gray: str = "luma") -> np.ndarray:
+    """The warp to 48x48 in gray; INTER_AREA stands for "warp to 96, then area-average to 48"; ``sharpen``: unsharp mask;
+    ``gray``: luma (ITU-R 601, OpenCV's and the pipeline's), mean (of the channels) or green."""
     if flags == cv2.INTER_AREA:
         double = matrix * 2.0
         double[:, 2] += 0.5  # pixel centres at twice the pitch
@@ -52,11 +53,16 @@ def gray_warp(rgb: np.ndarray, matrix: np.ndarray, flags: int = cv2.INTER_LINEAR
         patch = cv2.resize(patch, (48, 48), interpolation=cv2.INTER_AREA)
     else:
         patch = cv2.warpAffine(rgb, matrix, (48, 48), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    gray = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)
+    if gray == "mean":
+        out = patch.mean(axis=2).round().astype(np.uint8)
+    elif gray == "green":
+        out = np.ascontiguousarray(patch[:, :, 1])
+    else:
+        out = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)
     if sharpen:
-        soft = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
-        gray = np.clip(gray + sharpen * (gray - soft), 0, 255).astype(np.uint8)
-    return gray
+        soft = cv2.GaussianBlur(out, (0, 0), 1.0).astype(np.float32)
+        out = np.clip(out + sharpen * (out - soft), 0, 255).astype(np.uint8)
+    return out
 
 
 Crop = Callable[[np.ndarray, Sample], np.ndarray | None]
@@ -129,12 +135,16 @@ def _mixed(centre: Callable[[Sample], tuple[float, float, float, float]], angle_
 
 
 def spec(name: str) -> Crop:
-    """A crop from a spec ``g:scale=1+dy=-0.131+keep=0+turn=est|true|none+centre=pts+norm=M/SD``: the upright crop's geometry varied."""
+    """The upright crop varied by a spec, ``g:`` then ``+``-joined settings.
+
+    ``scale=1``, ``dy=-0.131`` (box sides), ``keep=0`` (degrees), ``turn=est|true|none``, ``centre=pts``,
+    ``interp=linear|area|cubic``, ``sharpen=0``, ``gray=luma|mean|green``, ``smooth=K`` (detections), ``norm=M/SD``.
+    """
     opts = dict(kv.split("=") for kv in name[2:].split("+") if kv)
     scale, dy, keep = float(opts.get("scale", 1.0)), float(opts.get("dy", BOX_TO_FACE[1])), float(opts.get("keep", 0.0))
     which = opts.get("turn", "est")
     flags = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}.get(opts.get("interp", ""), cv2.INTER_LINEAR)
-    sharpen = float(opts.get("sharpen", 0.0))
+    sharpen, gray = float(opts.get("sharpen", 0.0)), opts.get("gray", "luma")
 
     window = int(opts.get("smooth", 1))
 
@@ -149,7 +159,7 @@ def spec(name: str) -> Crop:
             angle = 0.0
         return cx, cy, side, kept(angle, keep)
 
-    crop = _geometric(fn, flags=flags, sharpen=sharpen)
+    crop = _geometric(fn, flags=flags, sharpen=sharpen, gray=gray)
     if opts.get("centre") == "pts":  # the centre from the keypoints' fit, the size from the box
 
         def fn(s: Sample) -> tuple[float, float, float, float]:
@@ -157,7 +167,7 @@ def spec(name: str) -> Crop:
             _, _, side, _ = box_geometry(s, scale, dy)
             return cx, cy, side, true_geometry(s)[3] if which == "true" else angle
 
-        crop = _geometric(fn, flags=flags, sharpen=sharpen)
+        crop = _geometric(fn, flags=flags, sharpen=sharpen, gray=gray)
     if opts.get("norm"):
         target_mean, target_sd = (float(v) for v in opts["norm"].split("/"))
         inner = crop
