@@ -172,4 +172,3 @@ def paired_cost(upright: dict[Any, Any], rolled: dict[Any, Any], rounds: int = 2
     costs = (ha[draws].sum(1) / na[draws].sum(1) - hb[draws].sum(1) / nb[draws].sum(1)) * 100
     cost = (ha.sum() / na.sum() - hb.sum() / nb.sum()) * 100
     return len(both), float(cost), float(np.percentile(costs, 5)), float(np.percentile(costs, 95))
-

@@ -82,4 +82,3 @@ def original_labels(split: str, cache: Path) -> dict[int, str]:
     finally:
         runtime.close()
     return {int(row): EMOTIONS[int(k)] for row, k in zip(pool.rows, np.argmax(probs, axis=1), strict=True)}
-

@@ -61,12 +61,12 @@ def _roll_rows(result: SplitResult) -> list[list[str]]:
     if a is None or b is None:
         return []
     cost = (a - b) * 100
+    rows = [["agreement lost at 30° roll (roll_0 − roll_30)", "≤ 2 points", num(cost, 1), verdict(cost <= 2)]]
     people, same, lo, hi = paired_cost(upright.score.people, tilted.score.people)
-    return [
-        ["agreement lost at 30° roll (roll_0 − roll_30)", "≤ 2 points", num(cost, 1), verdict(cost <= 2)],
-        [f"the same, on the {people} people found at both rolls (90 % interval, people resampled)", "≤ 2 points",
-         f"{num(same, 1)} ({num(lo, 1)} to {num(hi, 1)})", verdict(same <= 2)],
-    ]
+    if people:
+        rows.append([f"the same, on the {people} people found at both rolls (90 % interval, people resampled)", "≤ 2 points",
+                     f"{num(same, 1)} ({num(lo, 1)} to {num(hi, 1)})", verdict(same <= 2)])
+    return rows
 
 
 def targets(result: SplitResult, per10: float) -> list[list[str]]:
