@@ -152,3 +152,17 @@ def test_only_faces_that_pass_the_face_check_are_reported(tmp_path: Path) -> Non
     # ... and without the check the galaxies are reported as faces, as the detector alone sees them
     _, unchecked, _ = run([folder / "hubble_deep_field.png"], tmp_path / "raw", parse_config({"detector": {"check": False}}), out=io.StringIO())
     assert unchecked == 2
+
+
+def test_no_check_on_the_command_line_reports_what_the_detector_alone_finds(tmp_path: Path) -> None:
+    import argparse
+
+    from emostream.viewer.analyze import add_arguments, main
+
+    picture = _real_picture(tmp_path, "hubble_deep_field")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "checked")])) == 0
+    assert records(tmp_path / "checked") == []
+    assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "raw"), "--no-check"])) == 0
+    assert len(records(tmp_path / "raw")) == 2
