@@ -183,6 +183,60 @@ def spec(name: str) -> Crop:
     return crop
 
 
+def _closer_look(model: Any, rgb: np.ndarray, d: Detection, scale: float = 2.0) -> Detection:
+    """The face the short-range model finds on an upright close-up of ``d`` (``scale`` box sides, as the face
+    check's close-up), in frame pixels; ``d`` itself where it finds none."""
+    from emostream.detector.upright import upright_matrix
+
+    assert d.keypoints is not None
+    size = model.size
+    matrix = upright_matrix(d.box, d.keypoints, size, size, scale=scale)
+    view = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    found = model.run(view[None], 0.3)[0]
+    if not len(found):
+        return d
+    k = int(np.argmin(np.abs((found.boxes[:, :2] + found.boxes[:, 2:]) / 2 - 0.5).sum(axis=1)))
+    back = cv2.invertAffineTransform(matrix)
+    points = np.c_[found.keypoints[k] * size, np.ones(len(found.keypoints[k]))] @ back.T
+    (x0, y0), (x1, y1) = found.boxes[k, :2] * size, found.boxes[k, 2:] * size
+    cx, cy = back @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+    side = max(x1 - x0, y1 - y0) / float(np.hypot(*matrix[0, :2]))
+    return Detection(round(cx - side / 2), round(cy - side / 2), round(side), round(side), float(found.scores[k]),
+                     tuple((float(x), float(y)) for x, y in points))
+
+
+def _refined(once: bool = False) -> Crop:
+    """The upright crop of the closer look's face (:func:`_closer_look`) on every frame, or (``once``) the correction
+    the closer look made to a person's first detection, carried to their later ones (what the face check's close-up,
+    taken once per track, could give for nothing)."""
+    from emostream.config import load_config
+    from emostream.detector.crop import crop_detection
+    from emostream.detector.litert import BlazeFaceModel
+    from emostream.infra.modelcard import load_card
+
+    model, card, config = BlazeFaceModel("short"), load_card(None), load_config(None).detector
+    corrections: dict[tuple[str, int], tuple[float, float, float, float]] = {}
+
+    def crop(rgb: np.ndarray, s: Sample) -> np.ndarray | None:
+        d = s.detection
+        if d is None or d.keypoints is None:
+            return None
+        if not once:
+            return crop_detection(rgb, _closer_look(model, rgb, d), card, config, "rgb")[..., 0]
+        key = (s.clip, s.face["row"])
+        if key not in corrections:  # the person's first detection: look closer, keep the change in its own frame
+            cx, cy, side, angle = box_geometry(s)
+            rx, ry, rside, rangle = box_geometry(Sample(s.clip, s.frame, s.face, _closer_look(model, rgb, d)))
+            c, si = math.cos(-angle), math.sin(-angle)
+            corrections[key] = ((c * (rx - cx) - si * (ry - cy)) / side, (si * (rx - cx) + c * (ry - cy)) / side, rside / side, rangle - angle)
+        ux, uy, ratio, turned = corrections[key]
+        cx, cy, side, angle = box_geometry(s)
+        c, si = math.cos(angle), math.sin(angle)
+        return gray_warp(rgb, frame_matrix(cx + (c * ux - si * uy) * side, cy + (si * ux + c * uy) * side, side * ratio, angle + turned))
+
+    return crop
+
+
 def variants() -> dict[str, Crop]:
     """Name -> crop function (a detected face's crop, or any face's for ``truth``)."""
     return {
@@ -199,4 +253,6 @@ def variants() -> dict[str, Crop]:
         "box+roll": _mixed(box_geometry, true_geometry),
         "truth+turn": _mixed(true_geometry, box_geometry),
         "det0": _mixed(box_geometry, lambda s: (0, 0, 0, 0.0)),
+        "refined": _refined(),
+        "refined1": _refined(once=True),
     }
