@@ -54,7 +54,7 @@ def gray_warp(rgb: np.ndarray, matrix: np.ndarray, flags: int = cv2.INTER_LINEAR
     else:
         patch = cv2.warpAffine(rgb, matrix, (48, 48), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     if gray == "mean":
-        out = patch.mean(axis=2).round().astype(np.uint8)
+        out: np.ndarray = patch.mean(axis=2).round().astype(np.uint8)
     elif gray == "green":
         out = np.ascontiguousarray(patch[:, :, 1])
     else:
