@@ -8,7 +8,9 @@ or the detector alone (``--detector-only``), for tuning. Modules: ``faces``
 and ``generate`` (the cache under ``build/scenes``), ``pipeline`` (the real
 processes), ``evaluate`` (matching and scores), ``detect`` (detector only),
 ``realmedia`` (annotated photos), ``report`` (markdown), ``testclips``
-(small clips for the test suite).
+(small clips for the test suite), ``fidelity``/``cropvariants`` (what the
+classifier sees: where agreement is lost) and ``rollstudy`` (roll on 600
+people).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def run(quick: bool) -> str:
     parts = ["## Scenes", "", METHOD, ""]
     for split in splits:
         parts += [split_section(measure_split(split)), ""]
+    from benchmarks.scenes.rollstudy import section
+
+    parts += [section(splits), ""]
     photos = table(["photo", "frame", "face width px", "faces", "found", "false faces"], detect_photos())
     parts += ["Real photos (public domain, shipped in scikit-image and matplotlib; the default detector alone):", "", photos]
     return "\n".join(parts) + "\n"

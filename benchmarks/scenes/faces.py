@@ -64,3 +64,21 @@ def _choose(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     candidates = np.flatnonzero(mask & (usages == usage))
     chosen = np.sort(np.random.default_rng(seed).choice(candidates, POOL_SIZE, replace=False))
     return images[chosen, :, :, 0], chosen.astype(np.int64), np.argmax(onehot[chosen], axis=1).astype(np.int64)
+
+
+def original_labels(split: str, cache: Path) -> dict[int, str]:
+    """FER row -> the served default model's label on the pool's original 48x48 face (as the classifier serves it).
+
+    The scene benchmark sets this beside the end-to-end agreement: the agreement a front end that lost nothing
+    (no detection, crop, resampling or compression) would reach on the same faces.
+    """
+    from emostream.classifier.runtime import load_runtime
+    from emostream.infra.modelcard import load_card
+
+    pool = face_pool(split, cache)
+    runtime = load_runtime(load_card(None), "auto", 64)
+    try:
+        probs = runtime.predict(np.ascontiguousarray(pool.images[..., None]))
+    finally:
+        runtime.close()
+    return {int(row): EMOTIONS[int(k)] for row, k in zip(pool.rows, np.argmax(probs, axis=1), strict=True)}

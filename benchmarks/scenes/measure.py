@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scenes.evaluate import Score, score_clip
-from benchmarks.scenes.generate import ensure, load_truth
+from benchmarks.scenes.faces import original_labels
+from benchmarks.scenes.generate import CACHE, ensure, load_truth
 from benchmarks.scenes.pipeline import Pipeline
 
 log = logging.getLogger("benchmarks.scenes")
@@ -49,12 +50,13 @@ def measure_split(split: str, paths: list[Path] | None = None, config: dict[str,
     began = time.monotonic()
     result = SplitResult(split)
     paths = paths or ensure(split)  # before the workers start: generating takes a while
+    originals = original_labels(split, CACHE)
     with Pipeline(config) as pipeline:
         for path in paths:
             meta = load_truth(path)
             source = f"{split}-{path.stem}"
             published = pipeline.run_clip(path, source, float(meta["fps"]), int(meta["frames"]))
-            score = score_clip(meta, published.reports, tracked=True)
+            score = score_clip(meta, published.reports, tracked=True, originals=originals)
             analysed = int(published.summary.get("frames", {}).get("analysed", 0))
             reason = str(published.summary.get("end_reason"))
             result.clips.append(ClipResult(path.stem, meta, score, published.frames_per_s, reason, analysed))

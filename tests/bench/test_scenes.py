@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.scenes import generate, scene, testclips
 from benchmarks.scenes.conditions import CONDITIONS, FPS, Condition, by_name
-from benchmarks.scenes.evaluate import Report, score_clip
+from benchmarks.scenes.evaluate import Report, paired_cost, score_clip
 from benchmarks.scenes.faces import face_pool, fer_dir
 from emostream.infra.emotions import EMOTIONS
 
@@ -105,3 +105,25 @@ def test_a_track_with_one_face_of_someone_else_shares_but_does_not_hold_two_peop
     assert (score.mixed, score.shared) == (0, 1), "one face in twenty is under the 10 % rule, but it is someone else's"
     missed = score_clip(meta, [[Report((105, 105, 30, 30), 1)]] * 10 + [[]] * 10, tracked=True)
     assert missed.idf1_found == 1.0 and missed.idf1 is not None and missed.idf1 < 0.7, "missed faces count in IDF1 only"
+
+
+def test_agreement_sits_beside_the_models_reading_of_the_same_original_faces() -> None:
+    a = {"id": "fer1", "row": 1, "label": "happy", "box": [100.0, 100.0, 40.0, 40.0]}
+    b = {"id": "fer2", "row": 2, "label": "sad", "box": [300.0, 100.0, 40.0, 40.0]}
+    meta = _meta([[a, b]] * 4)
+    # Person 1 found in every frame but read wrong once; person 2 found twice; the model reads 1's original right, 2's wrong.
+    reports = [[Report((105, 105, 30, 30), 1, "happy" if f else "sad"), *([Report((305, 105, 30, 30), 2, "sad")] if f < 2 else [])] for f in range(4)]
+    score = score_clip(meta, reports, tracked=True, originals={1: "happy", 2: "neutral"})
+    assert (score.labelled, score.agreed, score.original_agreed) == (6, 5, 4)
+    assert score.people == {"fer1": [3, 4], "fer2": [2, 2]}
+    assert score_clip(meta, reports, tracked=True).original_agreed == 0, "without the model's readings there is no ceiling"
+
+
+def test_the_roll_cost_compares_the_same_people_only() -> None:
+    upright = {"fer1": (10, 10), "fer2": (0, 10), "fer3": (10, 10)}
+    rolled = {"fer1": (5, 10), "fer2": (0, 10), "fer4": (0, 10)}  # fer3 not found rolled, fer4 not upright
+    people, cost, lo, hi = paired_cost(upright, rolled)
+    assert people == 2 and cost == 25.0  # 10/20 upright against 5/20 rolled
+    assert lo <= cost <= hi
+    assert paired_cost(upright, {})[0] == 0
+

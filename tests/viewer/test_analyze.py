@@ -115,3 +115,54 @@ def test_unknown_files_and_missing_paths_are_clear_errors(tmp_path: Path) -> Non
         collect_inputs([text])
     with pytest.raises(AnalyzeError, match="no such file"):
         collect_inputs([tmp_path / "missing.jpg"])
+
+
+def _real_picture(folder: Path, name: str) -> Path:
+    """A public-domain picture shipped with scikit-image or matplotlib, written as a PNG."""
+    import matplotlib.cbook
+    from skimage import data as skdata
+
+    if name == "grace_hopper":
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+            image = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    else:
+        image = np.ascontiguousarray(getattr(skdata, name)()[..., ::-1])  # RGB to BGR
+    path = folder / f"{name}.png"
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def test_only_faces_that_pass_the_face_check_are_reported(tmp_path: Path) -> None:
+    # Given two portraits and the Hubble deep field, whose galaxies the detector alone takes for faces
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("astronaut", "grace_hopper", "hubble_deep_field"):
+        _real_picture(folder, name)
+    printed = io.StringIO()
+    # When analyze goes through them with the default configuration
+    done, faces, errors = run([folder], tmp_path / "out", parse_config({}), out=printed)
+    lines = printed.getvalue().splitlines()
+    # Then each portrait has its face, the galaxies none, and the lines say what the check turned down
+    assert (done, faces, errors) == (3, 2, []), lines
+    assert {Path(str(r["file"])).stem for r in records(tmp_path / "out")} == {"astronaut", "grace_hopper"}
+    hubble = [line for line in lines if "hubble_deep_field.png" in line]
+    assert len(hubble) == 1 and hubble[0].endswith(": no face (2 candidates refused by the face check)"), lines
+    assert not any("refused" in line for line in lines if "astronaut" in line or "grace_hopper" in line), lines
+    assert lines[-1].startswith("analysed 3 of 3 input(s): 2 face(s) (2 candidates refused by the face check);"), lines
+    # ... and without the check the galaxies are reported as faces, as the detector alone sees them
+    _, unchecked, _ = run([folder / "hubble_deep_field.png"], tmp_path / "raw", parse_config({"detector": {"check": False}}), out=io.StringIO())
+    assert unchecked == 2
+
+
+def test_no_check_on_the_command_line_reports_what_the_detector_alone_finds(tmp_path: Path) -> None:
+    import argparse
+
+    from emostream.viewer.analyze import add_arguments, main
+
+    picture = _real_picture(tmp_path, "hubble_deep_field")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "checked")])) == 0
+    assert records(tmp_path / "checked") == []
+    assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "raw"), "--no-check"])) == 0
+    assert len(records(tmp_path / "raw")) == 2

@@ -6,6 +6,11 @@ per face to ``detections.jsonl``, and prints one line per face (file, frame,
 face, emotion, confidence), or ``<file>: no face`` for an input in which it
 finds none. Runs in-process: no Redis, no workers.
 
+A face is reported only if it passes the same second look the pipeline gives
+every new track before publishing it (``detector.check``,
+:mod:`emostream.detector.check`): the detector alone takes clouds, galaxies
+and textures for faces. An input whose candidates were refused says how many.
+
 Images and video frames larger than ``--max-pixels`` (default
 ``ingest.max_frame_pixels``) are refused before they are decoded: an image's
 size is read from its header (any format OpenCV reads, see ``headers``), a
@@ -37,23 +42,29 @@ class FaceAnalyzer:
 
     def __init__(self, config: Any, model: str | None = None, fmt: str | None = None) -> None:
         from emostream.classifier.runtime import load_runtime
-        from emostream.detector import make_detector
+        from emostream.detector import make_check, make_detector
         from emostream.infra.modelcard import load_card
 
         self.config = config
         self.card = load_card(model or config.classifier.model or None)
         self.detector = make_detector(config.detector)
+        self.check = make_check(config.detector)  # None with detector.check off
+        self.refused = 0  # candidates the check turned down since the caller last reset this
         cfg = config.classifier
         self.runtime = load_runtime(
             self.card, fmt or cfg.format, batch_max=16, threads=cfg.threads, backend=cfg.backend, gpu_memory_fraction=cfg.gpu_memory_fraction
         )
 
     def faces(self, frame_bgr: np.ndarray) -> list[tuple[Any, np.ndarray]]:
-        """(detection, probabilities) for each big-enough face, one forward pass per frame."""
+        """(detection, probabilities) for each big-enough face that passes the check, one forward pass per frame."""
         from emostream.detector.crop import crop_detection
 
         det_cfg = self.config.detector
         detections = [d for d in self.detector.detect(frame_bgr) if min(d.w, d.h) >= det_cfg.min_face_px]
+        if self.check is not None:
+            passed = [d for d in detections if self.check.passes(frame_bgr, d, "bgr")]
+            self.refused += len(detections) - len(passed)
+            detections = passed
         if not detections:
             return []
         crops = np.stack([crop_detection(frame_bgr, d, self.card, det_cfg) for d in detections])
@@ -174,6 +185,18 @@ def face_line(record: dict[str, Any], face: int) -> str:
     return f"{where} face {face}: {record['emotion']} {record['confidence']:.2f}"
 
 
+def _candidates(count: int) -> str:
+    return f"{count} candidate" + ("" if count == 1 else "s")
+
+
+def input_line(path: Path, found: bool, refused: int) -> str:
+    """The line for an input with no face, or whose candidates the face check turned down: ``<file>: no face (2 candidates refused ...)``."""
+    if not refused:
+        return f"{path}: no face"
+    why = f"{_candidates(refused)} refused by the face check"
+    return f"{path}: {why}" if found else f"{path}: no face ({why})"
+
+
 def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every_nth: int = 1, model: str | None = None,
         out: TextIO = sys.stdout, max_pixels: int | None = None) -> tuple[int, int, list[str]]:
     """Analyse everything; returns (inputs done, faces found, errors). A bad input never stops the others."""
@@ -185,7 +208,7 @@ def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every
     except OSError as exc:
         raise AnalyzeError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from None
     analyzer = FaceAnalyzer(config, model)
-    done, faces, errors = 0, 0, []
+    done, faces, refused, errors = 0, 0, 0, []
     try:
         for item in inputs:
             try:
@@ -193,13 +216,15 @@ def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every
                     item, analyzer, out_dir, blur, every_nth, limit
                 )
                 per_frame: dict[int | None, int] = {}
+                analyzer.refused = 0
                 for record in records:
                     jsonl.write(json.dumps(record) + "\n")
                     faces += 1
                     per_frame[record["frame"]] = per_frame.get(record["frame"], 0) + 1
                     print(face_line(record, per_frame[record["frame"]]), file=out)
-                if not per_frame:  # every input gets a line: silence would read as "not looked at"
-                    print(f"{item.path}: no face", file=out)
+                refused += analyzer.refused
+                if not per_frame or analyzer.refused:  # every input gets a line: silence would read as "not looked at"
+                    print(input_line(item.path, bool(per_frame), analyzer.refused), file=out)
                 done += 1
             except AnalyzeError as exc:
                 errors.append(str(exc))
@@ -210,7 +235,8 @@ def run(paths: list[Path], out_dir: Path, config: Any, blur: bool = False, every
     finally:
         jsonl.close()
         analyzer.close()
-    print(f"analysed {done} of {len(inputs)} input(s): {faces} face(s); annotated copies and detections.jsonl in {out_dir}", file=out)
+    checked = f" ({_candidates(refused)} refused by the face check)" if refused else ""
+    print(f"analysed {done} of {len(inputs)} input(s): {faces} face(s){checked}; annotated copies and detections.jsonl in {out_dir}", file=out)
     return done, faces, errors
 
 
@@ -222,6 +248,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder or packaged model name (default: the configured one)")
     parser.add_argument("--detector", choices=("mediapipe", "blazeface", "haar"), help="face detector (default: the configured one)")
     parser.add_argument(
+        "--no-check", action="store_true", help="report every detection, without the face check new tracks pass before they are published"
+    )
+    parser.add_argument(
         "--max-pixels", type=int, help="refuse images and video frames with more pixels than this (default: ingest.max_frame_pixels)"
     )
 
@@ -230,8 +259,9 @@ def main(args: argparse.Namespace) -> int:
     from emostream.config import load_config
 
     config = load_config(Path(args.config) if getattr(args, "config", None) else None)
-    if args.detector:
-        config = config.model_copy(update={"detector": config.detector.model_copy(update={"backend": args.detector})})
+    if args.detector or args.no_check:
+        change = {"backend": args.detector or config.detector.backend, "check": config.detector.check and not args.no_check}
+        config = config.model_copy(update={"detector": config.detector.model_copy(update=change)})
     if args.every_nth < 1:
         print("emostream analyze: --every-nth must be at least 1", file=sys.stderr)
         return 2
