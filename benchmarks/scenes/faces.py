@@ -45,7 +45,11 @@ def face_pool(split: str, cache: Path) -> FacePool:
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         images, rows, labels = _choose(split)
-        np.savez_compressed(path, images=images, rows=rows, labels=labels)
+        # Written whole under a name of this process's own, then renamed: processes that build the
+        # pool at once (the suite's workers) never read each other's half-written file.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.npz")
+        np.savez_compressed(partial, images=images, rows=rows, labels=labels)
+        os.replace(partial, path)
     with np.load(path) as data:
         return FacePool(data["images"], data["rows"], data["labels"])
 
