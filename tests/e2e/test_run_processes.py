@@ -46,6 +46,37 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def listeners_of_session(session: int, ports: list[int]) -> list[tuple[int, int]]:
+    """(pid, port) for every process of ``session`` that holds a listening TCP socket on one of ``ports``.
+
+    A port number alone is no proof: once the run's workers let a port go, a process of
+    another test (the suite runs in several processes) may be handed the same number.
+    """
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in ports:  # 0A: LISTEN
+                inodes[f"socket:[{fields[9]}]"] = port
+    held: list[tuple[int, int]] = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) != session:
+                continue
+            fds = list((proc / "fd").iterdir())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # the process ended while we looked
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue  # closed while we looked
+            if link in inodes:
+                held.append((int(proc.name), inodes[link]))
+    return held
+
+
 def files_holding(folder: Path, text: bytes) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and text in p.read_bytes()]
 
@@ -83,7 +114,7 @@ def test_a_sigkilled_run_takes_its_workers_with_it_and_leaves_no_password_on_dis
         killed = time.monotonic()
         # Then its workers are gone within seconds, their ports free, and no file holds the password
         wait_for(lambda: not any(alive(pid) for pid in workers), 15, f"workers {workers} should die with their runner")
-        wait_for(lambda: not any(listening(p) for p in ports), 5, "the workers' ports should be free")
+        wait_for(lambda: not listeners_of_session(runner.pid, ports), 5, "no process of the run should hold the workers' ports")
         print(f"workers gone {time.monotonic() - killed:.1f} s after the SIGKILL")
         assert not files_holding(tmp_path, PROTECTED_PASSWORD.encode()), "a file holds the Redis password"
         wait_for(lambda: not list((tmp_path / "tmp").iterdir()), 5, "the run's temporary files should be gone")
