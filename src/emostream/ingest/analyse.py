@@ -21,6 +21,7 @@ from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
 from emostream.ingest.runner_parts import Preview, RunnerParts
 from emostream.ingest.session_keeper import SessionKeeper
+from emostream.ingest.tracking import carry
 from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.ingest.tracking.track import Tally
 from emostream.streams.facejob import FaceJob
@@ -35,6 +36,7 @@ class Detected:
     image: np.ndarray | None
     detections: list[Detection]
     seconds: float  # converting and detecting
+    due: bool = True  # False: a frame between detection frames (``detector.interval``): tracks are carried to it
 
 
 class FrameAnalyser:
@@ -46,6 +48,8 @@ class FrameAnalyser:
         self.preview: Preview | None = parts.preview(src.id)
         self.confident_from = confident_from(parts.config.detector)  # below: low-score boxes, for the tracker's second pass
         self.check = make_check(parts.config.detector)  # a second look at each new track's face, in this source's thread
+        self.interval = parts.config.detector.interval
+        self._since_detect = 0  # analysed frames since the last detection frame (counted by whichever thread detects)
         metrics = parts.metrics
         self._decode_detect = metrics.decode_detect.labels(src.id)
         self._published = metrics.faces.labels(src.id, detector.name, "published")
@@ -58,9 +62,13 @@ class FrameAnalyser:
         """The frame's pixels and faces; safe on another thread (it reads and writes no session state)."""
         stages = self.parts.stages
         began = time.perf_counter()
+        due = self._since_detect % self.interval == 0
+        self._since_detect = self._since_detect + 1 if self.interval > 1 else 0
         try:
             image = frame.pixels(self.detector.colour)
             stages.lap("convert")
+            if not due:
+                return Detected(image, [], time.perf_counter() - began, due=False)
             detections = self.detector.detect_native(image)
             stages.lap("detect")
         except Exception:
@@ -86,7 +94,12 @@ class FrameAnalyser:
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
-        tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
+        if not detected.due:
+            tracked = carry.carry(session.tracker, image, offset, colour, det_cfg.carry_match)
+        else:
+            tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
+            if self.interval > 1:
+                carry.remember(session.tracker, image, tracked, colour)
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
