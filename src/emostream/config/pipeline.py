@@ -81,6 +81,10 @@ class DetectorConfig(Section):
         description="check: the full-range model's least score on the wide view, six box sides or the frame's longer side (and "
         "its mirror image, mean), where the close-up scored under check_close_alone.",
     )
+    check_mirror: bool = Field(
+        True,
+        description="check: score each view and its mirror image (mean); off: the view alone, half the check's inferences.",
+    )
     upright: bool = Field(
         True,
         description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
