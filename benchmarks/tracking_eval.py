@@ -98,7 +98,9 @@ def run_carried(clip: Clip, params: TrackerParams, interval: int, min_match: flo
             found = carry.carry(tracker, frame, now, "bgr", min_match)
         else:
             found = track_faces(tracker, frame, clip.detections[index], MIN_SCORE, now)
-            carry.remember(tracker, frame, found, "bgr")
+            filled = carry.fill(tracker, frame, now, "bgr", min_match, clip.detections[index], found)
+            found += filled
+            carry.remember(tracker, frame, found, "bgr", frozenset(t for _, t in filled))
         spent += time.perf_counter() - began
         faces += len(found)
         hyps.append([(d.box, track) for d, track in found])

@@ -81,7 +81,9 @@ def test_a_session_resumed_at_a_detection_frame_continues_with_the_same_ids(trac
             found = carry.carry(session.tracker, frame, now, "bgr", 0.6)
         else:
             found = track_faces(session.tracker, frame, clip.detections[index], 0.5, now)
-            carry.remember(session.tracker, frame, found, "bgr")
+            filled = carry.fill(session.tracker, frame, now, "bgr", 0.6, clip.detections[index], found)
+            found += filled
+            carry.remember(session.tracker, frame, found, "bgr", frozenset(t for _, t in filled))
         return [(d.box, track) for d, track in found]
 
     whole = IngestSession("seat", cfg, 0.0)

@@ -99,7 +99,9 @@ class FrameAnalyser:
         else:
             tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
             if self.interval > 1:
-                carry.remember(session.tracker, image, tracked, colour)
+                filled = carry.fill(session.tracker, image, offset, colour, det_cfg.carry_match, detections, tracked)
+                tracked += filled
+                carry.remember(session.tracker, image, tracked, colour, frozenset(t for _, t in filled))
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")

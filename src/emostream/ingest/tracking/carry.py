@@ -40,21 +40,23 @@ import numpy as np
 
 from emostream.detector.base import Detection, clip_box
 from emostream.ingest.tracking import appearance, kalman
-from emostream.ingest.tracking.geometry import Box, cut_by_border
-from emostream.ingest.tracking.track import Tally
+from emostream.ingest.tracking.geometry import Box, cut_by_border, iou
+from emostream.ingest.tracking.track import Tally, Track
 from emostream.ingest.tracking.tracker import Tracker
 
 PATCH = 24  # px: the longer side of a face's anchor patch; the search runs at this scale, whatever the face's size
 REACH = 0.35  # box sides the search window reaches past the predicted box on each side
+CROSSING = 0.0  # predicted boxes overlapping more than this (IoU) are not carried: one face may be hiding the other
 
 
 @dataclass
 class Anchor:
-    """What a track is carried by: its face on the last detection frame, as published, and its gray patch."""
+    """What a track is carried by: its face on the last detection frame that found it, as published, and its gray patch."""
 
     detection: Detection
     patch: np.ndarray  # gray, float32, the box scaled by ``scale``
     scale: float  # patch px per frame px
+    filled: bool = False  # made from a box carried on a detection frame (:func:`fill`): no second fill before a detection
 
 
 def _gray(image: np.ndarray, box: tuple[int, int, int, int], scale: float, colour: str) -> np.ndarray:
@@ -66,8 +68,10 @@ def _gray(image: np.ndarray, box: tuple[int, int, int, int], scale: float, colou
     return small.astype(np.float32)
 
 
-def remember(tracker: Tracker, image: np.ndarray, tracked: list[tuple[Detection, int]], colour: Literal["bgr", "rgb"]) -> None:
-    """After a detection frame: anchor each published track to its face; tracks not published are not carried."""
+def remember(
+    tracker: Tracker, image: np.ndarray, tracked: list[tuple[Detection, int]], colour: Literal["bgr", "rgb"], filled: frozenset[int] = frozenset()
+) -> None:
+    """After a detection frame: anchor each published track to its face (``filled``: the ids :func:`fill` published); the rest are not carried."""
     published = {track_id: det for det, track_id in tracked}
     for t in tracker.tracks:
         det = published.get(t.id) if t.confirmed else None
@@ -75,7 +79,32 @@ def remember(tracker: Tracker, image: np.ndarray, tracked: list[tuple[Detection,
             t.anchor = None
             continue
         scale = PATCH / max(det.w, det.h)
-        t.anchor = Anchor(det, _gray(image, det.box, scale, colour), scale)
+        t.anchor = Anchor(det, _gray(image, det.box, scale, colour), scale, filled=t.id in filled)
+
+
+def fill(
+    tracker: Tracker, image: np.ndarray, now: float, colour: Literal["bgr", "rgb"], min_match: float,
+    detections: list[Detection], tracked: list[tuple[Detection, int]],
+) -> list[tuple[Detection, int]]:
+    """On a detection frame, before :func:`remember`: confirmed tracks the detector just missed, carried where nothing was detected.
+
+    A face the detector misses on one detection frame (a low score, a turned
+    head) would otherwise be lost for the ``interval`` frames until the next.
+    Only tracks carried to the frame before from a detection (not from an
+    earlier fill: a track the detector misses twice in a row is left to it),
+    and only where no box of this frame overlaps the carried one (there the
+    tracker has decided).
+    """
+    out = []
+    seen = [d.box for d in detections]
+    candidates = [ti for ti, t in enumerate(tracker.tracks) if t.confirmed and t.missed == 1 and t.anchor is not None and not t.anchor.filled]
+    crossing = _crossing(tracker, candidates)
+    for ti in candidates:
+        t = tracker.tracks[ti]
+        found = None if ti in crossing else _follow(t, image, now, colour, min_match, tracker.params.appearance_distance)
+        if found is not None and not any(iou(found.box, box) > 0 for box in seen):
+            out.append((found, t.id))
+    return out
 
 
 def carry(
@@ -83,33 +112,49 @@ def carry(
 ) -> list[tuple[Detection, int]]:
     """A frame without detection: (carried detection, track id) for each confirmed track verified on it, in track order."""
     tracker.tally = Tally()
-    limit = tracker.params.appearance_distance
-    height, width = image.shape[:2]
     out = []
     for t in tracker.tracks:
         t.motion = kalman.predict(t.motion)
         t.predicted = kalman.to_box(t.motion)
+    candidates = [ti for ti, t in enumerate(tracker.tracks) if t.confirmed and t.anchor is not None and t.missed == 0]
+    crossing = _crossing(tracker, candidates)
+    for ti, t in enumerate(tracker.tracks):
         if not t.confirmed:
             continue  # decided by the next detection frame
-        anchor = t.anchor
-        found = None if anchor is None or t.missed else _locate(image, t.predicted, anchor, colour, min_match)
-        if found is not None and limit > 0 and t.feature is not None and not cut_by_border(found, width, height):
-            feature = appearance.describe(image, found, colour)
-            if appearance.distance(t.feature, feature) <= limit:
-                t.last = feature  # the last view, which the next detection frame's gate compares with (tracking/gate.py)
-            else:
-                found = None
-        if found is None or anchor is None:
+        found = _follow(t, image, now, colour, min_match, tracker.params.appearance_distance) if ti in candidates and ti not in crossing else None
+        if found is None:
             t.missed += 1
             t.anchor = None
             continue
-        t.motion = kalman.update(t.motion, found)
-        t.box, t.missed, t.seen_s = found, 0, now
-        base = anchor.detection
-        dx, dy = found[0] - base.x, found[1] - base.y
-        keypoints = None if base.keypoints is None else tuple((px + dx, py + dy) for px, py in base.keypoints)
-        out.append((Detection(*found, score=base.score, keypoints=keypoints), t.id))
+        out.append((found, t.id))
     return out
+
+
+def _follow(t: Track, image: np.ndarray, now: float, colour: str, min_match: float, limit: float) -> Detection | None:
+    """The track's face near its prediction, verified, with the track moved onto it; None (the track untouched) when not found."""
+    anchor = t.anchor
+    assert anchor is not None
+    height, width = image.shape[:2]
+    found = _locate(image, t.predicted, anchor, colour, min_match)
+    if found is None:
+        return None
+    if limit > 0 and t.feature is not None and not cut_by_border(found, width, height):
+        feature = appearance.describe(image, found, colour)
+        if appearance.distance(t.feature, feature) > limit:
+            return None
+        t.last = feature  # the last view, which the next detection frame's gate compares with (tracking/gate.py)
+    t.motion = kalman.update(t.motion, found)
+    t.box, t.missed, t.seen_s = found, 0, now
+    base = anchor.detection
+    dx, dy = found[0] - base.x, found[1] - base.y
+    keypoints = None if base.keypoints is None else tuple((px + dx, py + dy) for px, py in base.keypoints)
+    return Detection(*found, score=base.score, keypoints=keypoints)
+
+
+def _crossing(tracker: Tracker, candidates: list[int]) -> set[int]:
+    """Those of ``candidates`` whose predicted boxes overlap another candidate's or a track just found: faces crossing, left to detection."""
+    boxes = [(ti, t.predicted) for ti, t in enumerate(tracker.tracks) if ti in candidates or (t.confirmed and t.missed == 0)]
+    return {ti for ti in candidates for tj, other in boxes if ti != tj and iou(tracker.tracks[ti].predicted, other) > CROSSING}
 
 
 def _locate(image: np.ndarray, predicted: Box, anchor: Anchor, colour: str, min_match: float) -> Box | None:
