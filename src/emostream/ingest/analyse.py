@@ -24,6 +24,7 @@ from emostream.ingest.session_keeper import SessionKeeper
 from emostream.ingest.tracking import carry
 from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.ingest.tracking.track import Tally
+from emostream.ingest.tracking.tracker import Tracker
 from emostream.streams.facejob import FaceJob
 
 log = logging.getLogger(__name__)
@@ -94,14 +95,7 @@ class FrameAnalyser:
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
-        if not detected.due:
-            tracked = carry.carry(session.tracker, image, offset, colour, det_cfg.carry_match)
-        else:
-            tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
-            if self.interval > 1:
-                filled = carry.fill(session.tracker, image, offset, colour, det_cfg.carry_match, detections, tracked)
-                tracked += filled
-                carry.remember(session.tracker, image, tracked, colour, frozenset(t for _, t in filled))
+        tracked = self._track(session.tracker, detected, big, offset)
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
@@ -137,6 +131,19 @@ class FrameAnalyser:
             self._too_small.inc(too_small)
         self._count_tracks(tally)
         stages.frame_done()
+
+    def _track(self, tracker: Tracker, detected: Detected, big: list[Detection], offset: float) -> list[tuple[Detection, int]]:
+        """(detection, track id) of the frame's faces to publish: detected and tracked, or carried between detection frames."""
+        image, colour, match = detected.image, self.detector.colour, self.parts.config.detector.carry_match
+        assert image is not None
+        if not detected.due:
+            return carry.carry(tracker, image, offset, colour, match)
+        tracked = track_faces(tracker, image, big, self.confident_from, offset, colour, self.check)
+        if self.interval > 1:
+            filled = carry.fill(tracker, image, offset, colour, match, detected.detections, tracked)
+            tracked += filled
+            carry.remember(tracker, image, tracked, colour, frozenset(t for _, t in filled))
+        return tracked
 
     def _count_tracks(self, tally: Tally) -> None:
         """Faces kept back, tracks decided and faces checked this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""

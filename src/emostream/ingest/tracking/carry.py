@@ -130,7 +130,7 @@ def carry(
     return out
 
 
-def _follow(t: Track, image: np.ndarray, now: float, colour: str, min_match: float, limit: float) -> Detection | None:
+def _follow(t: Track, image: np.ndarray, now: float, colour: Literal["bgr", "rgb"], min_match: float, limit: float) -> Detection | None:
     """The track's face near its prediction, verified, with the track moved onto it; None (the track untouched) when not found."""
     anchor = t.anchor
     assert anchor is not None
