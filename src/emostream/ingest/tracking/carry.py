@@ -62,7 +62,8 @@ class Anchor:
 def _gray(image: np.ndarray, box: tuple[int, int, int, int], scale: float, colour: str) -> np.ndarray:
     x, y, w, h = box
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(image[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
+    step = max(1, int(0.5 / scale))  # every step-th pixel first: area averaging over a 1080p face costs more than the rest
+    small = cv2.resize(np.ascontiguousarray(image[y : y + h : step, x : x + w : step]), size, interpolation=cv2.INTER_AREA)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY if colour == "rgb" else cv2.COLOR_BGR2GRAY)
     return small.astype(np.float32)
