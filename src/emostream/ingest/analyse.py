@@ -59,12 +59,17 @@ class FrameAnalyser:
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
         self._checks = {outcome: metrics.checks.labels(src.id, outcome) for outcome in ("passed", "failed")}
 
-    def detect(self, frame: Frame) -> Detected:
-        """The frame's pixels and faces; safe on another thread (it reads and writes no session state)."""
+    def detect(self, frame: Frame, force: bool = False) -> Detected:
+        """The frame's pixels and faces, on every ``detector.interval``-th call (``force``: this one, uncounted).
+
+        Safe on another thread (it reads and writes no session state); called
+        in frame order by one thread per source, which alone keeps the count.
+        """
         stages = self.parts.stages
         began = time.perf_counter()
-        due = self._since_detect % self.interval == 0
-        self._since_detect = self._since_detect + 1 if self.interval > 1 else 0
+        due = force or self._since_detect % self.interval == 0
+        if not force and self.interval > 1:
+            self._since_detect += 1
         try:
             image = frame.pixels(self.detector.colour)
             stages.lap("convert")
@@ -86,6 +91,8 @@ class FrameAnalyser:
         det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
         if detected is None:
             detected = self.detect(frame)
+        if not detected.due and session.analysed == 0:  # a session starts with no tracks to carry: detect its first frame
+            detected = self.detect(frame, force=True)
         began = time.perf_counter()
         image, detections = detected.image, detected.detections
         if image is None:
