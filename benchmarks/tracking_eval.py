@@ -83,6 +83,30 @@ def run_new(clip: Clip, params: TrackerParams, step: int = 1) -> Run:
     return Run(indices, hyps, spent, faces)
 
 
+def run_carried(clip: Clip, params: TrackerParams, interval: int, min_match: float = 0.6) -> Run:
+    """As ingest with ``detector.interval``: detections on every ``interval``-th frame, tracks carried between (``tracking/carry.py``)."""
+    from emostream.ingest.tracking import carry
+    from emostream.ingest.tracking.detections import track_faces
+
+    tracker = Tracker(params)
+    indices = list(range(len(clip.frames)))
+    hyps, spent, faces = [], 0.0, 0
+    for index in indices:
+        frame, now = clip.frames[index], index / clip.fps
+        began = time.perf_counter()
+        if index % interval:
+            found = carry.carry(tracker, frame, now, "bgr", min_match)
+        else:
+            found = track_faces(tracker, frame, clip.detections[index], MIN_SCORE, now)
+            filled = carry.fill(tracker, frame, now, "bgr", min_match, clip.detections[index], found)
+            found += filled
+            carry.remember(tracker, frame, found, "bgr", frozenset(t for _, t in filled))
+        spent += time.perf_counter() - began
+        faces += len(found)
+        hyps.append([(d.box, track) for d, track in found])
+    return Run(indices, hyps, spent, faces)
+
+
 def run_old(clip: Clip, step: int = 1) -> Run:
     """The position-only tracker as ingest used it: confident boxes only."""
     from benchmarks.position_tracker import PositionTracker

@@ -20,9 +20,9 @@ def placed(angle_deg: float, side: float, cx: float, cy: float, points: tuple[tu
     return tuple((cx + side * (x * math.cos(a) - y * math.sin(a)), cy + side * (x * math.sin(a) + y * math.cos(a))) for x, y in points)
 
 
-@pytest.fixture(scope="module")
-def check() -> FaceCheck:
-    return FaceCheck()
+@pytest.fixture(scope="module", params=[True, False], ids=["view-and-mirror", "one-view"])
+def check(request: pytest.FixtureRequest) -> FaceCheck:
+    return FaceCheck(mirror=request.param)
 
 
 @pytest.mark.parametrize(("angle", "side", "cx", "cy"), [(0, 50, 100, 100), (30, 200, 640, 300), (-75, 33, 20, 700)])

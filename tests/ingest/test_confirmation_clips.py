@@ -33,7 +33,8 @@ needs_fer = pytest.mark.skipif(
 
 
 def ingest_file(make_config: Any, run_worker: Callable[..., IngestWorker], client: redis.Redis, prefix: str, path: Path) -> tuple[Config, IngestWorker]:
-    config = make_config(sources=[{"id": "clip", "url": str(path)}])
+    # Every frame detected (detector.interval 1): these tests count what each detection made of every box.
+    config = make_config(sources=[{"id": "clip", "url": str(path)}], detector={"interval": 1})
     worker = run_worker(config)
     wait_for(lambda: ends(client, prefix, "clip"), 120, "the clip's session never ended")
     return config, worker

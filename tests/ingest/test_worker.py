@@ -33,7 +33,7 @@ def test_a_file_is_analysed_completely_and_its_session_ends_at_eof(
 def test_the_litert_blazeface_backend_serves_ingest_and_names_itself_in_the_jobs(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
-    worker = run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface"}))
+    worker = run_worker(make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector={"backend": "blazeface", "interval": 1}))
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
     assert end.reason == "eof" and end.frames_analysed == 30, end
     jobs = faces(rclient, prefix, "demo")
@@ -57,7 +57,7 @@ def test_faces_smaller_than_min_face_px_are_skipped_and_counted(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
     """The demo faces are 72-156 px: with min_face_px 200 every detection is too small."""
-    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 10}], detector={"min_face_px": 200})
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 10}], detector={"min_face_px": 200, "interval": 1})
     worker = run_worker(config)
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the session never ended")
     assert end.faces == 0 and not faces(rclient, prefix), "no face below min_face_px may be published"

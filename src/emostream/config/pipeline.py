@@ -36,6 +36,24 @@ class DetectorConfig(Section):
         "about 32 px at two to four times the cost of 720.",
     )
     min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
+    interval: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="Ingest: run the detector on every interval-th analysed frame only (1: every frame). On the frames between, "
+        "each confirmed track published on the frame before is carried: its box predicted by motion, found again by correlating "
+        "its face's patch near the prediction and checked against the track's appearance; a carried box is that frame's face "
+        "(one event, as a detected one), a track that fails, or whose box crosses another's, is not published until a detection "
+        "finds it again. New faces are published from the next detection frame (up to interval - 1 frames later). 3 (the "
+        "default) nearly halves ingest's CPU per frame with range auto; 1: detect every frame, as before.",
+    )
+    carry_match: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="interval > 1: the least normalised cross-correlation of a carried face's patch with the track's face on "
+        "the last detection frame.",
+    )
     min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
     check: bool = Field(
         True,
@@ -63,6 +81,10 @@ class DetectorConfig(Section):
         le=1,
         description="check: the full-range model's least score on the wide view, six box sides or the frame's longer side (and "
         "its mirror image, mean), where the close-up scored under check_close_alone.",
+    )
+    check_mirror: bool = Field(
+        True,
+        description="check: score each view and its mirror image (mean); off: the view alone, half the check's inferences.",
     )
     upright: bool = Field(
         True,

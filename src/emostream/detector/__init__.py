@@ -34,4 +34,4 @@ def make_check(cfg: DetectorConfig) -> FaceCheck | None:
         return None
     from emostream.detector.check import FaceCheck
 
-    return FaceCheck(cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide)
+    return FaceCheck(cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide, mirror=cfg.check_mirror)

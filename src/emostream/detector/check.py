@@ -91,9 +91,11 @@ class FaceCheck:
     """
 
     def __init__(
-        self, max_misfit: float = 0.08, min_close: float = 0.7, close_alone: float = 0.8, min_wide: float = 0.3, threads: int = 1
+        self, max_misfit: float = 0.08, min_close: float = 0.7, close_alone: float = 0.8, min_wide: float = 0.3, threads: int = 1,
+        mirror: bool = True,
     ) -> None:
         self.max_misfit, self.min_close, self.close_alone, self.min_wide = max_misfit, min_close, close_alone, min_wide
+        self.mirror = mirror  # False: each view alone, without its mirror image (half the inferences)
         self.short, self.full = BlazeFaceModel("short", threads), BlazeFaceModel("full", threads)
 
     def look(self, image: np.ndarray, detection: Detection, colour: str = "rgb", everything: bool = False) -> Look:
@@ -112,18 +114,19 @@ class FaceCheck:
         seen = self.look(image, detection, colour)
         return seen.misfit <= self.max_misfit and seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
 
-    @staticmethod
-    def view_score(model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
+    def view_score(self, model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
         """Mean over the upright view of ``scale`` box sides and its mirror image of the best face near its centre."""
         size = model.size
         matrix = _matrix(detection, size, scale)
-        views = np.empty((2, size, size, 3), np.uint8)
+        views = np.empty((2 if self.mirror else 1, size, size, 3), np.uint8)
         cv2.warpAffine(image, matrix, (size, size), dst=views[0], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if colour == "bgr":
             views[0] = views[0][:, :, ::-1]
-        views[1] = views[0][:, ::-1]
         x, y, w, h = detection.box
         cx, cy = (matrix @ np.array([x + w / 2, y + h / 2, 1.0])) / size  # where the candidate's box centre lands, 0..1
+        if not self.mirror:
+            return _centred_score(model.run(views, 0.05)[0], cx, cy, scale)
+        views[1] = views[0][:, ::-1]
         mirrored, direct = model.run(views, 0.05)[::-1]
         return (_centred_score(direct, cx, cy, scale) + _centred_score(mirrored, 1.0 - cx, cy, scale)) / 2
 

@@ -21,8 +21,10 @@ from emostream.detector.crop import crop_detection
 from emostream.ingest.frame import Frame
 from emostream.ingest.runner_parts import Preview, RunnerParts
 from emostream.ingest.session_keeper import SessionKeeper
+from emostream.ingest.tracking import carry
 from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.ingest.tracking.track import Tally
+from emostream.ingest.tracking.tracker import Tracker
 from emostream.streams.facejob import FaceJob
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Detected:
     image: np.ndarray | None
     detections: list[Detection]
     seconds: float  # converting and detecting
+    due: bool = True  # False: a frame between detection frames (``detector.interval``): tracks are carried to it
 
 
 class FrameAnalyser:
@@ -46,6 +49,8 @@ class FrameAnalyser:
         self.preview: Preview | None = parts.preview(src.id)
         self.confident_from = confident_from(parts.config.detector)  # below: low-score boxes, for the tracker's second pass
         self.check = make_check(parts.config.detector)  # a second look at each new track's face, in this source's thread
+        self.interval = parts.config.detector.interval
+        self._since_detect = 0  # analysed frames since the last detection frame (counted by whichever thread detects)
         metrics = parts.metrics
         self._decode_detect = metrics.decode_detect.labels(src.id)
         self._published = metrics.faces.labels(src.id, detector.name, "published")
@@ -54,13 +59,22 @@ class FrameAnalyser:
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
         self._checks = {outcome: metrics.checks.labels(src.id, outcome) for outcome in ("passed", "failed")}
 
-    def detect(self, frame: Frame) -> Detected:
-        """The frame's pixels and faces; safe on another thread (it reads and writes no session state)."""
+    def detect(self, frame: Frame, force: bool = False) -> Detected:
+        """The frame's pixels and faces, on every ``detector.interval``-th call (``force``: this one, uncounted).
+
+        Safe on another thread (it reads and writes no session state); called
+        in frame order by one thread per source, which alone keeps the count.
+        """
         stages = self.parts.stages
         began = time.perf_counter()
+        due = force or self._since_detect % self.interval == 0
+        if not force and self.interval > 1:
+            self._since_detect += 1
         try:
             image = frame.pixels(self.detector.colour)
             stages.lap("convert")
+            if not due:
+                return Detected(image, [], time.perf_counter() - began, due=False)
             detections = self.detector.detect_native(image)
             stages.lap("detect")
         except Exception:
@@ -77,6 +91,8 @@ class FrameAnalyser:
         det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
         if detected is None:
             detected = self.detect(frame)
+        if not detected.due and session.analysed == 0:  # a session starts with no tracks to carry: detect its first frame
+            detected = self.detect(frame, force=True)
         began = time.perf_counter()
         image, detections = detected.image, detected.detections
         if image is None:
@@ -86,7 +102,7 @@ class FrameAnalyser:
         too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
-        tracked = track_faces(session.tracker, image, big, self.confident_from, offset, colour, self.check)
+        tracked = self._track(session.tracker, detected, big, offset)
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
@@ -122,6 +138,19 @@ class FrameAnalyser:
             self._too_small.inc(too_small)
         self._count_tracks(tally)
         stages.frame_done()
+
+    def _track(self, tracker: Tracker, detected: Detected, big: list[Detection], offset: float) -> list[tuple[Detection, int]]:
+        """(detection, track id) of the frame's faces to publish: detected and tracked, or carried between detection frames."""
+        image, colour, match = detected.image, self.detector.colour, self.parts.config.detector.carry_match
+        assert image is not None
+        if not detected.due:
+            return carry.carry(tracker, image, offset, colour, match)
+        tracked = track_faces(tracker, image, big, self.confident_from, offset, colour, self.check)
+        if self.interval > 1:
+            filled = carry.fill(tracker, image, offset, colour, match, detected.detections, tracked)
+            tracked += filled
+            carry.remember(tracker, image, tracked, colour, frozenset(t for _, t in filled))
+        return tracked
 
     def _count_tracks(self, tally: Tally) -> None:
         """Faces kept back, tracks decided and faces checked this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class Track:
     confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
     checks: int = 0  # face checks this tentative track failed (Tracker: tries up to TrackerParams.check_tries)
     next_check: int = 0  # hits from which the next check may be tried (spaced 1, 2, 4 ... hits after each failure)
+    anchor: Any = None  # between detection frames: what carries it (tracking/carry.Anchor; never checkpointed, None: not carried)
 
     @classmethod
     def start(cls, track_id: int, obs: Observation, now: float) -> Track:
