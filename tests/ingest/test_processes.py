@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from emostream.ingest.control import read_workers
+from emostream.config import SourceConfig
+from emostream.ingest.control import read_workers, request_add
 from emostream.streams.keys import Keys
 from tests.classifier.procs import Procs, healthy, metric, scrape
 from tests.conftest import free_port
@@ -89,8 +90,12 @@ def test_the_role_shows_its_children_together_and_they_end_with_it(
     kids = children(parent.pid)
     assert len(kids) == 2
     # `emostream sources list` shows one worker, the role, running the four sources of both children,
-    [(_name, state)] = read_workers(rclient, Keys(prefix)).items()
+    [(name, state)] = read_workers(rclient, Keys(prefix)).items()
     assert sorted(s["id"] for s in state["sources"]) == IDS and len(state["pid"].split(",")) == 2, state
+    # a source added at run time under the role's name is run by the child that owns it,
+    request_add(rclient, Keys(prefix), name, SourceConfig(id="late", url=str(demo_clip), every_nth=3))
+    procs.wait_for(lambda: len(ends(rclient, prefix, "late")) == 1, 120, "the run-time source ended")
+    assert len(faces(rclient, prefix, "late")) == ends(rclient, prefix, "late")[0].faces > 0
     # and when the parent is killed outright, its children end too.
     procs.kill("ingest")
     deadline = time.monotonic() + 20
