@@ -88,17 +88,11 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
     _setup_logging(args, config, native_filter=True)
     try:
         if role == "ingest":
-            from emostream.ingest.processes import IngestRole, process_count
-            from emostream.ingest.worker import IngestWorker
+            from emostream.ingest.processes import ingest_role
 
-            share = tuple(int(n) for n in args.share.split("/")) if args.share else None
-            processes = process_count(config) if share is None else 1
-            if processes > 1:
-                worker: object = IngestRole(config, processes, args.log_level or config.log_level)
-                set_title(f"emostream.ingest ×{processes}")
-            else:
-                worker = IngestWorker(config, share=share)  # type: ignore[arg-type]
-                set_title(f"emostream.ingest{'' if share is None else f'[{args.share}]'}:{','.join(s.id for s in config.sources)}")
+            ingest, title = ingest_role(config, args.share, args.log_level or config.log_level)
+            worker: object = ingest
+            set_title(title)
         elif role == "classifier":
             from emostream.classifier.backends import select
             from emostream.classifier.worker import ClassifierWorker

@@ -37,7 +37,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -45,6 +45,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emostream.config import Config, dump_config
 from emostream.infra.httpserver import WorkerHttpServer
+from emostream.ingest.control import owner
+
+if TYPE_CHECKING:
+    from emostream.ingest.worker import IngestWorker
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,21 @@ def process_count(config: Config) -> int:
     if config.sources:
         wanted = min(wanted, len(config.sources))
     return max(1, wanted)
+
+
+def ingest_role(config: Config, share: str | None, log_level: str) -> tuple[IngestWorker | IngestRole, str]:
+    """What ``emostream ingest`` runs, and its process title: a worker, or this parent of ``processes`` workers.
+
+    ``share`` ("I/N", from ``--share``): this process is child I of N and runs its share of the sources.
+    """
+    from emostream.ingest.worker import IngestWorker  # here: the parent needs none of a worker's libraries
+
+    ids = [s.id for s in config.sources]
+    if share is None and (processes := process_count(config)) > 1:
+        return IngestRole(config, processes, log_level), f"emostream.ingest ×{processes}"
+    part = (int(share.split("/")[0]), int(share.split("/")[1])) if share else None
+    mine = ids if part is None else [i for i in ids if owner(i, ids, part[1]) == part[0]]
+    return IngestWorker(config, share=part), f"emostream.ingest{f'[{share}]' if share else ''}:{','.join(mine)}"
 
 
 def merge(texts: list[str]) -> Iterator[Metric]:
