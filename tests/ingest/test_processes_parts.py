@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -10,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from emostream.config import parse_config
 from emostream.ingest.control import owner, publish_state, read_workers
-from emostream.ingest.processes import merge, process_count
+from emostream.ingest.processes import merge, process_count, usable_cores
 from emostream.streams.keys import Keys
 
 
@@ -31,6 +33,14 @@ def test_a_role_starts_at_most_one_process_per_configured_source(make_config: An
     assert process_count(make_config(sources=sources[:1], ingest={"processes": 0})) == 1
     assert process_count(make_config(ingest={"processes": 4})) == 4, "run-time sources only: all of them"
     assert parse_config({}, "test").ingest.processes == 1
+
+
+def test_one_per_core_counts_the_cores_a_container_may_use(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # a limit of 1.5 CPUs
+    assert usable_cores(cpu_max) == min(2, len(os.sched_getaffinity(0)))
+    cpu_max.write_text("max 100000\n")
+    assert usable_cores(cpu_max) == len(os.sched_getaffinity(0))
 
 
 def _exposition(frames: float, source: str, start: float) -> str:

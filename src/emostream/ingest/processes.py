@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -36,6 +37,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +58,21 @@ STOP_S = 30.0  # how long the parent waits for a child to drain (a worker waits 
 SCRAPE_S = 2.0  # a child's /metrics or /healthz that takes longer is left out of that scrape
 
 
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may run on: its CPU affinity, less where a cgroup's quota (a container's CPU limit) allows fewer."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 here: the affinity alone
+        pass
+    return cores
+
+
 def process_count(config: Config) -> int:
     """Children to start: ``ingest.processes`` (0: one per usable core), at most one per configured source."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    wanted = config.ingest.processes or cores
+    wanted = config.ingest.processes or usable_cores()
     if config.sources:
         wanted = min(wanted, len(config.sources))
     return max(1, wanted)
