@@ -1,15 +1,17 @@
-"""N file sources in one ingest process or divided among several: do the threads of one process use the cores?
+"""N file sources in one ingest role, run by one process or by ``ingest.processes`` children: do they use the cores?
 
 One ``emostream ingest`` process runs a thread per source, a decode thread
 per file (``ingest.decode_ahead``) and one writer; decoding, colour
 conversion, the detector's model and Redis I/O release the GIL, tracking and
-the Python between stages do not. The same sources are run once by one
-process and once divided among ``processes`` processes (each its own
-``ingest.name``), each against the same private Redis with nothing
-consuming. Analysed frames and faces come from the sessions' end messages;
-the time from the first session start to the last session end (lifecycle
-entry ids), so start-up and model loading are not counted; CPU from
-``/proc`` over the same stretch (the workers only, Redis not included).
+the Python between stages do not. The same sources are run by one
+``emostream ingest`` role with ``ingest.processes`` 1 and N (its children
+dividing the sources), against a private Redis with nothing consuming.
+Analysed frames and faces come from the sessions' end messages; the time
+from the first session start to the last session end (lifecycle entry ids),
+so start-up and model loading are not counted; CPU from ``/proc`` over the
+same stretch (the role's processes, Redis not included).
+
+    python -m benchmarks.ingest_procs [SOURCES] [PROCESSES,...]   # default 9 sources, processes 1,2
 """
 
 from __future__ import annotations
@@ -52,42 +54,51 @@ def _ms(entry_id: bytes) -> int:
     return int(entry_id.split(b"-")[0])
 
 
+def tree_cpu(pid: int, last: dict[int, float]) -> None:
+    """Update ``last`` with the CPU seconds of ``pid`` and its children (an exited one keeps its last reading)."""
+    pids = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    last.update({p: cpu for p in pids if (cpu := cpu_seconds(p)) is not None})
+
+
 def run_split(clip: Path, sources: int, processes: int, detector: dict[str, Any], workdir: Path) -> Split:
-    """``sources`` copies of ``clip``, dealt round-robin to ``processes`` ingest processes started together."""
+    """``sources`` copies of ``clip`` run by one ingest role with ``ingest.processes`` ``processes``."""
     cluster = Cluster(workdir)
     client = cluster.start_redis()
     keys = Keys(PREFIX)
     ids = [f"clip{i}" for i in range(sources)]
     load_start = os.getloadavg()[0]
     try:
-        procs = []
-        for p in range(processes):
-            mine = ids[p::processes]
-            config = cluster.config_file(
-                f"ingest{p}",
-                {
-                    "redis": {"url": cluster.url, "prefix": PREFIX, "faces_maxlen": 10_000_000},
-                    "http": {"ingest_port": 0},
-                    "ingest": {"backlog_max": 100_000_000, "name": f"bench{p}", "control": False},
-                    "detector": detector,
-                    "sources": [{"id": i, "url": str(clip), "live": False, "realtime": False} for i in mine],
-                },
-            )
-            procs.append(cluster.spawn(f"ingest{p}", config, "ingest"))
+        config = cluster.config_file(
+            "ingest",
+            {
+                "redis": {"url": cluster.url, "prefix": PREFIX, "faces_maxlen": 10_000_000},
+                "http": {"ingest_port": 0},
+                "ingest": {"backlog_max": 100_000_000, "name": "bench", "control": False, "processes": processes},
+                "detector": detector,
+                "sources": [{"id": i, "url": str(clip), "live": False, "realtime": False} for i in ids],
+            },
+        )
+        procs = [cluster.spawn("ingest", config, "ingest")]
 
         def lifecycle() -> list[tuple[bytes, object]]:
             return [(eid, decode_lifecycle(fields)) for eid, fields in stream_entries(client, keys.lifecycle)]
 
         wait_until(lambda: any(isinstance(m, SessionStart) for _, m in lifecycle()), 300, "a session started")
-        first = {p.pid: cpu_seconds(p.pid) or 0.0 for p in procs}
+        first: dict[int, float] = {}
+        tree_cpu(procs[0].pid, first)
         last, wall0 = dict(first), time.monotonic()
 
-        def ended() -> bool:  # reads each worker's CPU while it runs: an exited one has no /proc entry
-            last.update({p.pid: cpu for p in procs if (cpu := cpu_seconds(p.pid)) is not None})
+        def ended() -> bool:  # reads the role's CPU while it runs: an exited process has no /proc entry
+            tree_cpu(procs[0].pid, last)
             return sum(isinstance(m, SessionEnd) for _, m in lifecycle()) >= sources or any(p.poll() not in (None, 0) for p in procs)
 
         wait_until(ended, 900, f"{sources} sources ended")
-        busy, wall = sum(last.values()) - sum(first.values()), time.monotonic() - wall0
+        busy, wall = sum(last.values()) - sum(first.get(p, 0.0) for p in last), time.monotonic() - wall0
         for p, proc in enumerate(procs):
             if proc.poll() not in (None, 0):
                 raise RuntimeError(f"ingest{p} exited with code {proc.returncode}:\n{cluster.log_tail(f'ingest{p}')}")
@@ -110,9 +121,9 @@ def render(rows: list[tuple[str, Split]]) -> str:
     ]
     return "\n".join(
         [
-            "### N sources: one process or several",
+            "### N sources: one process or several (`ingest.processes`)",
             "",
-            __doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+            __doc__.split("\n\n")[1].strip() if __doc__ else "",
             "",
             table(["detector", "sources", "processes", "analysed frames/s", "faces/s", "faces/frame", "cores used", "1-min load"], body),
             "",
@@ -126,3 +137,16 @@ def measure(clip: Path, detectors: dict[str, dict[str, Any]], sources: int, coun
         for name, settings in detectors.items()
         for processes in counts
     ]
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from benchmarks.ingest import DEFAULT, demo_clip, make_clip  # DEFAULT: the detector as configured by default
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    splits = tuple(int(n) for n in sys.argv[2].split(",")) if len(sys.argv) > 2 else (1, 2)
+    with tempfile.TemporaryDirectory(prefix="emostream-bench-procs-") as folder:
+        clip = make_clip(demo_clip(), Path(folder) / "clip.mp4", 640, 480, repeat=2)  # as the stage profile's 640x480 clip
+        print(render(measure(clip, {DEFAULT: {}}, count, splits, Path(folder))))

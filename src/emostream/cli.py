@@ -88,10 +88,11 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
     _setup_logging(args, config, native_filter=True)
     try:
         if role == "ingest":
-            from emostream.ingest.worker import IngestWorker
+            from emostream.ingest.processes import ingest_role
 
-            worker: object = IngestWorker(config)
-            set_title(f"emostream.ingest:{','.join(s.id for s in config.sources)}")
+            ingest, title = ingest_role(config, args.share, args.log_level or config.log_level)
+            worker: object = ingest
+            set_title(title)
         elif role == "classifier":
             from emostream.classifier.backends import select
             from emostream.classifier.worker import ClassifierWorker
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="run the ingest role: decode, detect, track, publish faces")
     ingest.add_argument("--source", action="append", metavar="[ID=]URL", help="sources to ingest; replaces the configured ones")
+    ingest.add_argument("--share", help=argparse.SUPPRESS)  # I/N: a child of a role with ingest.processes N (emostream.ingest.processes)
     ingest.set_defaults(func=lambda a: _worker_main(a, "ingest"))
 
     classify = sub.add_parser("classify", help="run a classifier replica: batched inference on faces")

@@ -226,6 +226,17 @@ class IngestConfig(Section):
         "wait at the same moment as one batch (one model in memory instead of one per source). 0 or 1: each source has its own.",
     )
 
+    processes: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="Processes the ingest role runs its sources in (Python runs one thread at a time per process: one process keeps "
+        "about 1.2 cores busy). Each is an ingest worker with a share of the sources, against the same Redis, with the same "
+        "checkpoints; configured sources are dealt in turn, sources added at run time by a hash of their id. At most one per "
+        "configured source; `/metrics` and `/healthz` on `http.ingest_port` show them together. "
+        "0: one per usable core (CPU affinity and a container's CPU limit).",
+    )
+
     @model_validator(mode="after")
     def _backoff_bounds(self) -> IngestConfig:
         if self.reconnect_initial_s > self.reconnect_max_s:

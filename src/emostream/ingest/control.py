@@ -15,6 +15,7 @@ Details at :func:`wanted_sources`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -42,6 +43,21 @@ def worker_name(cfg: IngestConfig) -> str:
     if cfg.name:
         return cfg.name
     return re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "ingest"
+
+
+def owner(source_id: str, configured: list[str], processes: int) -> int:
+    """Which of an ingest role's ``processes`` children runs ``source_id`` (``ingest.processes``).
+
+    A configured source is dealt by its place among the configured ids, sorted
+    (even shares); any other (added at run time) by a stable hash of its id.
+    Every child computes the same answer from the same configuration, so a
+    source is run by one child only, a run-time entry replacing a configured
+    source included.
+    """
+    ids = sorted(set(configured))
+    if source_id in ids:
+        return ids.index(source_id) % processes
+    return int.from_bytes(hashlib.blake2b(source_id.encode(), digest_size=8).digest(), "big") % processes
 
 
 @dataclass(frozen=True)
@@ -116,8 +132,11 @@ def request_remove(client: redis.Redis, keys: Keys, worker: str, source_id: str)
     client.hset(keys.ingest_sources(worker), source_id, json.dumps({"op": "remove", "ts": time.time()}))
 
 
-def publish_state(client: redis.Redis, keys: Keys, worker: str, sources: list[dict[str, Any]]) -> None:
+def publish_state(client: redis.Redis, keys: Keys, worker: str, sources: list[dict[str, Any]], group: str | None = None) -> None:
+    """``group``: the ingest role's name when this worker is one of its children (``ingest.processes``)."""
     state = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "ts": time.time(), "sources": sources}
+    if group is not None:
+        state["group"] = group
     client.hset(keys.ingest_workers, worker, json.dumps(state))
 
 
@@ -126,8 +145,12 @@ def clear_state(client: redis.Redis, keys: Keys, worker: str) -> None:
 
 
 def read_workers(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
-    """Every worker's last published state, with ``age_s`` (seconds since it was published)."""
-    workers = {}
+    """Every worker's last published state, with ``age_s`` (seconds since it was published).
+
+    The children of one ingest role (``ingest.processes``) are shown as that
+    role, under its name: their sources together, the age of the oldest.
+    """
+    workers: dict[str, dict[str, Any]] = {}
     now = time.time()
     entries: dict[bytes, bytes] = client.hgetall(keys.ingest_workers)  # type: ignore[assignment]
     for name, raw in entries.items():
@@ -136,5 +159,14 @@ def read_workers(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         state["age_s"] = max(0.0, now - float(state.get("ts", 0)))
-        workers[name.decode(errors="replace")] = state
+        group = state.get("group")
+        if group is None:
+            workers[name.decode(errors="replace")] = state
+        elif group in workers:
+            merged = workers[group]
+            merged["sources"] = merged["sources"] + state["sources"]
+            merged["age_s"] = max(merged["age_s"], state["age_s"])
+            merged["pid"] = f"{merged['pid']},{state['pid']}"
+        else:
+            workers[group] = {**state, "worker": group}
     return workers

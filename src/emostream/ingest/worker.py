@@ -70,13 +70,17 @@ class IngestWorker(Worker):
         registry: CollectorRegistry | None = None,
         http_port: int | None = None,
         stages: StageClock = OFF,
+        share: tuple[int, int] | None = None,
     ) -> None:
+        """``share`` (index, count): this worker is one of an ingest role's children and runs only its share of the sources."""
         super().__init__(config, registry, config.http.ingest_port if http_port is None else http_port)
         one_opencv_thread()
         self.sources = sources if sources is not None else list(config.sources)
         if not self.sources and not config.ingest.control:
             raise ValueError("no sources configured: add sources to the configuration or pass --source")
-        self.name = control.worker_name(config.ingest)
+        self.group = control.worker_name(config.ingest)  # whose run-time changes it reads
+        self.share = share
+        self.name = self.group if share is None else f"{self.group}.{share[0]}"
         self.keys = Keys(config.redis.prefix)
         self.metrics = IngestMetrics(self.registry)
         self.card: ModelCard = load_card(config.classifier.model or None)
@@ -182,11 +186,11 @@ class IngestWorker(Worker):
 
     def _poll_control(self) -> None:
         try:
-            overrides = control.read_overrides(self.client, self.keys, self.name)
+            overrides = control.read_overrides(self.client, self.keys, self.group)
         except redis.RedisError as exc:
             if not self._polled:  # Redis is not answering yet: run the configured sources meanwhile
                 log.warning("ingest: cannot read run-time source changes (%s); starting the configured sources", exc)
-                self.apply(control.wanted_sources(self.sources, None))
+                self.apply(self._wanted(None))
                 self._polled = True
             else:
                 log.debug("ingest: cannot read run-time source changes: %s", exc)
@@ -194,13 +198,21 @@ class IngestWorker(Worker):
         self._polled = True
         for source_id, why in overrides.invalid.items():
             self._invalid.report(source_id, why, "ingest: ignoring the run-time entry for source %s: %s", source_id, why, level=logging.ERROR)
-        self.apply(control.wanted_sources(self.sources, overrides))
+        self.apply(self._wanted(overrides))
+
+    def _wanted(self, overrides: control.Overrides | None) -> dict[str, control.Wanted]:
+        wanted = control.wanted_sources(self.sources, overrides)
+        if self.share is None:
+            return wanted
+        index, count = self.share
+        configured = [s.id for s in self.sources]
+        return {sid: w for sid, w in wanted.items() if control.owner(sid, configured, count) == index}
 
     def _publish_state(self) -> None:
         with self._lock:
             states = [r.describe() for r in self.runners.values()]
         try:
-            control.publish_state(self.client, self.keys, self.name, states)
+            control.publish_state(self.client, self.keys, self.name, states, None if self.share is None else self.group)
         except redis.RedisError as exc:
             log.debug("ingest: cannot publish state: %s", exc)
 
@@ -211,11 +223,11 @@ class IngestWorker(Worker):
         if cfg.control:
             self._poll_control()
         else:
-            self.apply(control.wanted_sources(self.sources, None))
+            self.apply(self._wanted(None))
         log.info(
             "ingest %s: %d source(s): %s%s", self.name, len(self.runners),
             ", ".join(f"{sid}={r.name}" for sid, r in self.runners.items()) or "none yet",
-            f"; run-time changes via {self.keys.ingest_sources(self.name)}" if cfg.control else "",
+            f"; run-time changes via {self.keys.ingest_sources(self.group)}" if cfg.control else "",
         )
         next_poll = next_beat = 0.0
         while not self.stop.is_set():
