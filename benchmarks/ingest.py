@@ -173,7 +173,7 @@ INTERVAL = DetectorConfig().interval
 DEFAULT = f"blazeface auto, interval {INTERVAL} (default)"
 EVERY = "blazeface auto, every frame"
 SHORT = "blazeface short, every frame"
-PROFILED = {DEFAULT: {}, EVERY: {"interval": 1}, SHORT: {"backend": "blazeface", "range": "short", "interval": 1},
+PROFILED: dict[str, dict[str, Any]] = {DEFAULT: {}, EVERY: {"interval": 1}, SHORT: {"backend": "blazeface", "range": "short", "interval": 1},
             "mediapipe short": {"backend": "mediapipe", "interval": 1}}
 
 

@@ -18,7 +18,9 @@ def published(
 ) -> tuple[IngestWorker, dict[str, list[tuple]]]:
     ids = [f"cam{batch}-{i}" for i in range(3)]
     config = make_config(
-        sources=[{"id": source, "url": str(clip), "every_nth": 4} for source in ids], detector={"backend": "blazeface", "interval": 1}, ingest={"detect_batch": batch}
+        sources=[{"id": source, "url": str(clip), "every_nth": 4} for source in ids],
+        detector={"backend": "blazeface", "interval": 1},
+        ingest={"detect_batch": batch},
     )
     worker = run_worker(config)
     for source in ids:

@@ -32,7 +32,7 @@ class EmbeddedRedis:
 
     @property
     def pid(self) -> int:
-        return int(self._server._process.pid)  # type: ignore[union-attr]
+        return int(self._server._process.pid)
 
     @property
     def folder(self) -> Path:

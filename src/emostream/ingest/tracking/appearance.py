@@ -105,7 +105,7 @@ def describe(frame: np.ndarray, box: Box, colour: Literal["bgr", "rgb"] = "bgr")
         out[_COLOUR], out[_CHROMA] = _colour(small, rgb)
     # A light blur (Gaussian, sigma 1 px) for the gradients: a box that moves a pixel or two between frames (detector
     # jitter) changes them less. Two passes of a precomputed kernel: GaussianBlur builds its kernel on every call.
-    gradients = _HOG.compute(cv2.sepFilter2D(gray, -1, _BLUR, _BLUR)).ravel()
+    gradients = np.asarray(_HOG.compute(cv2.sepFilter2D(gray, -1, _BLUR, _BLUR))).ravel()
     if gradients.any():
         out[:_HOG_DIMS] = _unit(gradients) * _HOG_SCALE
         out[_HOG_DIMS : _GRAY.stop] = _patterns(gray) * _LBP_SCALE
@@ -124,10 +124,9 @@ def _patterns(gray: np.ndarray) -> np.ndarray:
     """
     flat = np.ascontiguousarray(gray).ravel()
     bits = flat[_NEIGHBOURS] >= flat[_CENTRES, None]  # one row of 8 booleans (bytes) per pixel
-    if _GATHER is not None:
-        code = (bits.view(np.uint64).ravel() * _GATHER) >> np.uint64(56)  # 7x cheaper than np.packbits along rows
-    else:
-        code = np.packbits(bits, axis=1, bitorder="little").ravel()
+    # Where the platform allows, one multiply gathers a row's 8 booleans into a byte: 7x cheaper than np.packbits.
+    gathered = _GATHER is not None
+    code = (bits.view(np.uint64).ravel() * _GATHER) >> np.uint64(56) if gathered else np.packbits(bits, axis=1, bitorder="little").ravel()
     counts = np.bincount(_BIN_BASE + _LABELS[code], minlength=_LBP_DIMS)
     return _unit(np.sqrt(counts.astype(np.float32)))
 

@@ -178,7 +178,7 @@ class Tracker:
         t.hits += 1
         if not t.confirmed and confirm.due(t, obs, self.params, self.tally):
             self._confirm(t)
-        if gate.remember(t, obs, self.params.appearance_distance):
+        if gate.remember(t, obs, self.params.appearance_distance) and obs.feature is not None:
             t.feature = obs.feature if t.feature is None else appearance.blend(t.feature, obs.feature, FEATURE_KEEP)
 
     def _settle_newcomers(self, observations: list[Observation], ids: list[int | None], used: dict[int, int], carried: set[int]) -> set[int]:
