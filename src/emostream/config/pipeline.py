@@ -21,28 +21,21 @@ class DetectorConfig(Section):
     )
     range: Literal["auto", "short", "full"] = Field(
         "auto",
-        description="backend blazeface: which faces to look for. auto: cameras in rooms, shops and lobbies, faces from about 32 px "
-        "(tile_px 480) to the whole frame (short range on the whole frame plus full range on the whole frame, or on tiles of tile_px in larger "
+        description="backend blazeface: which faces to look for. auto: cameras in rooms, shops and lobbies, faces from about 48 px "
+        "to the whole frame (short range on the whole frame plus full range on the whole frame, or on tiles of tile_px in larger "
         "frames, merged; 3 to 5 times short's cost; the default). short: selfie-distance webcams (people within ~2 m), faces from "
         "about 0.15 of the frame's longer "
         "side (96 px in 640x480), one pass. full: the full-range model alone on the whole frame.",
     )
     tile_px: int = Field(
-        480,
+        720,
         ge=192,
         le=4096,
         description="backend blazeface, range auto: frames longer than this are covered by overlapping squares of this many pixels "
-        "for the full-range pass (480, the default: two in 640x480, eight in 1280x720), so distant faces keep their size in the "
-        "model's input and faces down to about 32 px are found; 720 (one view in 640x480, two tiles in 1280x720) finds them "
-        "from about 48 px for a third to a half of the detector's cost.",
+        "for the full-range pass (1280x720: two), so distant faces keep their size in the model's input; 480 finds faces down to "
+        "about 32 px at two to four times the cost of 720.",
     )
-    min_score: float = Field(
-        0.4,
-        ge=0,
-        le=1,
-        description="Minimum detection score (BlazeFace, either backend). 0.4 (the default) was measured with the face check "
-        "on (detector.check): the check, not the score, keeps faceless boxes from being published.",
-    )
+    min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
     interval: int = Field(
         3,
         ge=1,
