@@ -15,16 +15,18 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks.scenes.detect import decode
 from benchmarks.scenes.generate import CACHE, load_truth
+from emostream.detector import Detection
 
 NAMES = ("right eye", "left eye", "nose", "mouth")
 
 
-def _matched(meta: dict, frame: int, detections: list) -> list[tuple[dict, object]]:
+def _matched(meta: dict[str, Any], frame: int, detections: list[Detection]) -> list[tuple[dict[str, Any], Detection]]:
     pairs = []
     for face in meta["faces"][frame]:
         x, y, w, h = face["box"]
@@ -36,13 +38,13 @@ def _matched(meta: dict, frame: int, detections: list) -> list[tuple[dict, objec
     return pairs
 
 
-def _upright(face: dict, points: np.ndarray) -> np.ndarray:
+def _upright(face: dict[str, Any], points: np.ndarray) -> np.ndarray:
     """Points in the face's own frame: undo the roll about its centre, scale by its side."""
     x, y, size, _ = face["box"]
     theta = math.radians(face["roll"])
     # The head was turned with cv2.getRotationMatrix2D(centre, roll): screen-counter-clockwise for positive roll.
     back = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-    return (points - [x + size / 2, y + size / 2]) @ back.T / size
+    return np.asarray((points - [x + size / 2, y + size / 2]) @ back.T / size)
 
 
 def study(paths: list[Path], backend: str) -> None:
@@ -58,7 +60,7 @@ def study(paths: list[Path], backend: str) -> None:
             for index, rgb in enumerate(decode(path)):
                 image = rgb if detector.colour == "rgb" else np.ascontiguousarray(rgb[:, :, ::-1])
                 for face, det in _matched(meta, index, detector.detect_native(image)):
-                    points = np.asarray(det.keypoints[:4], np.float64)
+                    points = np.asarray((det.keypoints or ())[:4], np.float64)  # _matched keeps only boxes with keypoints
                     rows.append(_upright(face, points))
                     (rx, ry), (lx, ly) = points[0], points[1]
                     measured = -math.degrees(math.atan2(ly - ry, lx - rx))  # screen-counter-clockwise, as the roll
@@ -107,8 +109,8 @@ def pasted(count: int, backend: str, size: int = 120) -> None:
                 rgb = frame.astype(np.uint8)
                 found = detector.detect_native(rgb if detector.colour == "rgb" else np.ascontiguousarray(rgb[:, :, ::-1]))
                 if len(found) == 1 and found[0].keypoints:
-                    det = found[0]
-                    rows.append(_upright(truth, np.asarray(det.keypoints[:4], np.float64)))
+                    det, keypoints = found[0], found[0].keypoints
+                    rows.append(_upright(truth, np.asarray(keypoints[:4], np.float64)))
                     boxes.append((det.w / size, (det.x + det.w / 2 - 160) / size, (det.y + det.h / 2 - 160) / size))
     pts, box = np.stack(rows), np.asarray(boxes)
     print(f"{backend}: {len(pts)} detections of {2 * count} pasted faces ({size} px)")

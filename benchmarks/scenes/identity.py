@@ -58,7 +58,8 @@ def detections(path: Path, config: Path | None, frames: list[np.ndarray]) -> lis
     cache = path.with_name(f"{path.stem}.detections-{tag}-kp.json")  # with keypoints: the face check needs them
 
     def detection(d: list[Any]) -> Detection:
-        return Detection(*d[:5], keypoints=tuple(map(tuple, d[5])) if d[5] is not None else None)  # type: ignore[arg-type]
+        keypoints = tuple((float(x), float(y)) for x, y in d[5]) if d[5] is not None else None
+        return Detection(int(d[0]), int(d[1]), int(d[2]), int(d[3]), float(d[4]), keypoints=keypoints)
 
     if cache.is_file():
         return [[detection(d) for d in frame if min(d[2], d[3]) >= cfg.min_face_px] for frame in json.loads(cache.read_text())]

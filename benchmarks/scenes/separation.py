@@ -16,6 +16,7 @@ thresholds (``check_close`` fails below, ``check_close_alone`` passes at once).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from benchmarks.scenes.detect import decode
 from benchmarks.scenes.generate import load_truth
 
 
-def _inside(box: tuple[int, int, int, int], faces: list[dict]) -> bool:
+def _inside(box: tuple[int, int, int, int], faces: list[dict[str, Any]]) -> bool:
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     return any(f["box"][0] <= cx <= f["box"][0] + f["box"][2] and f["box"][1] <= cy <= f["box"][1] + f["box"][3] for f in faces)
 
