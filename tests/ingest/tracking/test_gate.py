@@ -80,3 +80,26 @@ def test_a_face_behind_a_pillar_keeps_its_track_and_is_compared_again_in_the_ope
         assert t.update([face(box, feature)], (12 + k) / 15) == [first], f"coming out, view {k}"
     [other] = t.update([face((154, 100, 80, 80), look(2))], 16 / 15)
     assert other != first, "in the open, the template decides again"
+
+
+def _cut(box: tuple[int, int, int, int]) -> Observation:
+    """A box cut by the right border of a 640x480 frame: no descriptor, as the tracker gives it."""
+    return Observation(box, None, True, frame=(640, 480))
+
+
+def test_a_box_cut_by_the_border_next_to_a_track_in_the_open_is_someone_else() -> None:
+    # Issue 23's turnover clip: a person is replaced in place by another whose larger box reaches the border.
+    t = Tracker(TrackerParams())
+    first = settled(t, (535, 200, 86, 86), 0)  # right side at 621: not at the border
+    [new] = t.update([_cut((535, 196, 105, 112))], 5 / 15)
+    assert new != first
+
+
+def test_a_face_leaving_by_the_border_keeps_its_track_while_cut() -> None:
+    t = Tracker(TrackerParams())
+    first = settled(t, (558, 200, 82, 82), 0)  # reaches the right border, still square
+    assert t.update([_cut((580, 200, 60, 82))], 5 / 15) == [first]
+    assert t.update([_cut((600, 200, 40, 82))], 6 / 15) == [first]
+    t = Tracker(TrackerParams())
+    first = settled(t, (550, 200, 82, 82), 0)  # 8 px from the border: a tenth of its side
+    assert t.update([_cut((570, 200, 70, 82))], 5 / 15) == [first]

@@ -14,6 +14,12 @@ and the detection no other track seen in the previous frame) and either
   the face is going behind something, or coming out. Like a box cut by the
   frame border it shows part of a face; its appearance is not checked.
 
+A box cut by the frame border has no descriptor; it may continue only a
+track that was at that border already (its last or predicted box reaches
+it): a face coming into the picture or leaving it there. Next to a track
+in the open it is someone else (a person sitting down where another got up,
+their larger box reaching the border): a new track (:func:`elsewhere`).
+
 Views let through by motion alone are not learned (:func:`learns`).
 """
 
@@ -22,13 +28,14 @@ from __future__ import annotations
 import math
 
 from emostream.ingest.tracking import appearance
-from emostream.ingest.tracking.geometry import Box, centre_distance, iou, similar_size
+from emostream.ingest.tracking.geometry import Box, centre_distance, cut_by_border, edges, iou, similar_size
 from emostream.ingest.tracking.track import Observation, Track, TrackerParams
 
 PARTIAL = 0.85  # a box this much smaller (side) than the track's clear size shows part of the face
 GROW, SHRINK = 0.1, 0.5  # how far the clear size moves towards a learned view's size when that is larger, or smaller
 YOUNG = 3  # a track's first views all teach its clear size (its first box alone may be an outlier)
 DOMINANT = 0.5  # a pair overlapping this much is ambiguous only by rivals that overlap too (see unambiguous)
+AT_EDGE = 0.1  # a track's box this close to a border (fraction of its side) is at it (see elsewhere)
 
 
 def size(box: Box) -> float:
@@ -126,8 +133,11 @@ def unambiguous(tracks: list[Track], left: list[int], observations: list[Observa
 def allowed(track: Track, obs: Observation, limit: float, alone: bool) -> tuple[bool, float]:
     """(allowed, cost): the appearance distance to the template, or ``limit`` for a pair motion alone allowed.
 
-    Unknown appearance on either side is allowed at distance 0.
+    Unknown appearance on either side is allowed at distance 0, except a box cut by
+    the border away from the track (:func:`elsewhere`).
     """
+    if limit > 0 and elsewhere(track, obs):
+        return False, limit
     if limit <= 0 or track.feature is None or obs.feature is None:
         return True, 0.0
     d = appearance.distance(track.feature, obs.feature)
@@ -139,6 +149,23 @@ def allowed(track: Track, obs: Observation, limit: float, alone: bool) -> tuple[
         return True, limit
     gradual = track.last is not None and appearance.distance(track.last, obs.feature) <= limit
     return gradual, limit
+
+
+def elsewhere(track: Track, obs: Observation) -> bool:
+    """True for a box with no descriptor because the frame border cuts it, at a border the track's box did not reach.
+
+    The track's last box, or its predicted one, must reach one of the borders
+    that cut ``obs``, or come within :data:`AT_EDGE` of its side of it: the face
+    was already entering or leaving the picture there. A face leaving a
+    640x360 clip came within 4 px (a 138 px box) before it was cut; the person
+    who replaced another in issue 23's turnover clip sat 16-22 px (83-89 px
+    boxes) from the border their larger box reached.
+    """
+    if obs.feature is not None or obs.frame is None or not cut_by_border(obs.box, *obs.frame):
+        return False
+    width, height = obs.frame
+    near = {side for box in (track.box, track.predicted) for side in edges(box, width, height, max(2, round(AT_EDGE * size(box))))}
+    return not edges(obs.box, width, height) & near
 
 
 def motion_pairs(tracks: list[Track], left: list[int], observations: list[Observation], boxes: list[int],

@@ -34,10 +34,16 @@ def similar_size(a: Box, b: Box) -> bool:
     return max(size_a, size_b) / min(size_a, size_b) <= MAX_SIZE_RATIO
 
 
+def edges(box: Box, width: int, height: int, margin: int = 2) -> frozenset[str]:
+    """The frame borders the box reaches (within ``margin`` px): of ``left``, ``top``, ``right``, ``bottom``."""
+    x, y, w, h = box
+    reached = {"left": x <= margin, "top": y <= margin, "right": x + w >= width - margin, "bottom": y + h >= height - margin}
+    return frozenset(side for side, at in reached.items() if at)
+
+
 def touches_edge(box: Box, width: int, height: int, margin: int = 2) -> bool:
     """True when the box is cut by the frame border, so it shows only part of a face."""
-    x, y, w, h = box
-    return x <= margin or y <= margin or x + w >= width - margin or y + h >= height - margin
+    return bool(edges(box, width, height, margin))
 
 
 def cut_by_border(box: Box, width: int, height: int, square: float = 0.95) -> bool:

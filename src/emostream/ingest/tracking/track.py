@@ -37,6 +37,7 @@ class Observation:
     confident: bool = True  # False: a low-score detection, only used to continue a track
     score: float = 1.0  # the detector's score (1.0: unknown, taken as sure)
     check: Check | None = None  # is it a face? asked only when a tentative track would be confirmed by it (None: yes)
+    frame: tuple[int, int] | None = None  # (width, height) of its frame, where known: is it cut by the border (tracking/gate.py)
 
 
 @dataclass

@@ -58,7 +58,8 @@ class Tracker:
     it is retired, and kept (descriptor, last box, when last seen) only while
     re-identification may still claim it. Ids are never reused for another person
     within a session. Boxes cut by the frame border show part of a face: their
-    appearance is neither checked nor learned, motion alone decides.
+    appearance is neither checked nor learned, motion alone decides, but only for
+    a track that was at that border already (``gate.elsewhere``).
 
     The trade-off of greedy matching over an optimal assignment (Hungarian / LAPJV):
     with the few faces of one camera the two agree except for contrived ties, and
@@ -83,7 +84,7 @@ class Tracker:
 
         def observe(box: Box, sure: bool, score: float, check: Check | None = None) -> Observation:
             feature = appearance.describe(frame, box, colour) if use_appearance and not cut_by_border(box, width, height) else None
-            return Observation(box, feature, sure, score, check)
+            return Observation(box, feature, sure, score, check, (width, height))
 
         sure_scores = scores if scores is not None else [1.0] * len(confident)
         sure_checks = checks if checks is not None else [None] * len(confident)
