@@ -138,20 +138,24 @@ def test_only_faces_that_pass_the_face_check_are_reported(tmp_path: Path) -> Non
     folder.mkdir()
     for name in ("astronaut", "grace_hopper", "hubble_deep_field"):
         _real_picture(folder, name)
+    # ... which the detector alone reports as faces (how many depends on its settings: tiles, scores)
+    _, unchecked, _ = run([folder / "hubble_deep_field.png"], tmp_path / "raw", parse_config({"detector": {"check": False}}), out=io.StringIO())
+    assert unchecked >= 1
+
+    def _candidates(n: int) -> str:
+        return f"{n} candidate{'s' if n != 1 else ''}"
+
     printed = io.StringIO()
     # When analyze goes through them with the default configuration
     done, faces, errors = run([folder], tmp_path / "out", parse_config({}), out=printed)
     lines = printed.getvalue().splitlines()
-    # Then each portrait has its face, the galaxies none, and the lines say what the check turned down
+    # Then each portrait has its face, the galaxies none, and the lines say what the check turned down: every one of them
     assert (done, faces, errors) == (3, 2, []), lines
     assert {Path(str(r["file"])).stem for r in records(tmp_path / "out")} == {"astronaut", "grace_hopper"}
     hubble = [line for line in lines if "hubble_deep_field.png" in line]
-    assert len(hubble) == 1 and hubble[0].endswith(": no face (2 candidates refused by the face check)"), lines
+    assert len(hubble) == 1 and hubble[0].endswith(f": no face ({_candidates(unchecked)} refused by the face check)"), lines
     assert not any("refused" in line for line in lines if "astronaut" in line or "grace_hopper" in line), lines
-    assert lines[-1].startswith("analysed 3 of 3 input(s): 2 face(s) (2 candidates refused by the face check);"), lines
-    # ... and without the check the galaxies are reported as faces, as the detector alone sees them
-    _, unchecked, _ = run([folder / "hubble_deep_field.png"], tmp_path / "raw", parse_config({"detector": {"check": False}}), out=io.StringIO())
-    assert unchecked == 2
+    assert lines[-1].startswith(f"analysed 3 of 3 input(s): 2 face(s) ({_candidates(unchecked)} refused by the face check);"), lines
 
 
 def test_no_check_on_the_command_line_reports_what_the_detector_alone_finds(tmp_path: Path) -> None:
@@ -165,4 +169,4 @@ def test_no_check_on_the_command_line_reports_what_the_detector_alone_finds(tmp_
     assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "checked")])) == 0
     assert records(tmp_path / "checked") == []
     assert main(parser.parse_args([str(picture), "--out", str(tmp_path / "raw"), "--no-check"])) == 0
-    assert len(records(tmp_path / "raw")) == 2
+    assert len(records(tmp_path / "raw")) >= 1  # the galaxies the check refused
