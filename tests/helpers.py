@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -23,6 +24,15 @@ def wait_for(predicate: Callable[[], T], timeout: float, message: str, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
         time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    """The process ``pid`` has not ended (a zombie has ended: it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def face_job(source: str = "cam1", session: str = "cam1-s1", seq: int = 0, track: int = 1, size: int = 64, **kw: object) -> FaceJob:

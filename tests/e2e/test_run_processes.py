@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROTECTED_PASSWORD, RedisServer, free_port
-from tests.helpers import wait_for
+from tests.helpers import alive, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,6 @@ def children_of(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         out += [int(p) for p in (task / "children").read_text().split()]
     return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def listening(port: int) -> bool:

@@ -22,6 +22,7 @@ from emostream.ingest.control import read_workers, request_add
 from emostream.streams.keys import Keys
 from tests.classifier.procs import Procs, healthy, metric, scrape
 from tests.conftest import free_port
+from tests.helpers import alive
 from tests.support.ingest import ends, faces
 
 pytestmark = pytest.mark.slow
@@ -99,15 +100,7 @@ def test_the_role_shows_its_children_together_and_they_end_with_it(
     # and when the parent is killed outright, its children end too.
     procs.kill("ingest")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+    while time.monotonic() < deadline and any(alive(k) for k in kids):
         time.sleep(0.2)
-    assert not [k for k in kids if _alive(k)], procs.logs()
+    assert not [k for k in kids if alive(k)], procs.logs()
 
-
-def _alive(pid: int) -> bool:
-    """Not ended and not a zombie (a zombie has ended and waits to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

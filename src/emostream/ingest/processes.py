@@ -32,7 +32,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -46,6 +45,7 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from emostream.config import Config, dump_config
+from emostream.infra.children import spawn_worker
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.ingest.control import owner
 
@@ -185,18 +185,10 @@ class IngestRole:
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         """``python -m emostream ingest --share I/N``, its configuration through a pipe (it may hold the Redis password)."""
-        read_end, write_end = os.pipe()
-        sock = self.socks[index]
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings come through the pipe
         env["PROMETHEUS_DISABLE_CREATED_SERIES"] = "True"  # the parent sums series; a creation time is not a sum
-        cmd = [sys.executable, "-m", "emostream", "--config", f"/dev/fd/{read_end}", "--log-level", self.log_level,
-               "--parent-pid", str(os.getpid()), "--http-fd", str(sock.fileno()), "ingest", "--share", f"{index}/{self.processes}"]
-        try:
-            child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, pass_fds=(read_end, sock.fileno()))
-        finally:
-            os.close(read_end)
-        threading.Thread(target=_write_all, args=(write_end, dump_config(self.config).encode()), daemon=True).start()
-        return child
+        share = ["ingest", "--share", f"{index}/{self.processes}"]
+        return spawn_worker(share, dump_config(self.config), self.socks[index], self.log_level, env)
 
     def run(self) -> int:
         code = 0
@@ -241,10 +233,3 @@ class IngestRole:
             code = code or (rc if rc > 0 else 0)  # killed by our SIGTERM or SIGKILL: not a failure of its own
         return code
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except OSError:  # the child died before reading it: its exit status says so
-        pass

@@ -14,13 +14,11 @@
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import subprocess
-import sys
-import threading
 
 from emostream.config import Config
+from emostream.infra.children import spawn_worker
 from emostream.infra.httplimits import BindError
 
 PORT_FIELDS = {"aggregate": "aggregator_port", "classify": "classifier_port", "ingest": "ingest_port"}
@@ -67,28 +65,6 @@ def with_ports(config: Config, sockets: dict[str, socket.socket]) -> Config:
 
 
 def spawn(role: str, config_text: str, sock: socket.socket | None, log_level: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start ``python -m emostream <role>`` with its configuration piped in and its HTTP socket inherited.
-
-    In a process group of its own: Ctrl-C reaches only the runner, which then
-    stops the workers one by one in order.
-    """
-    read_end, write_end = os.pipe()
-    fds = [read_end] + ([sock.fileno()] if sock is not None else [])
-    cmd = [sys.executable, "-m", "emostream", "--config", f"/dev/fd/{read_end}", "--log-level", log_level, "--parent-pid", str(os.getpid())]
-    if sock is not None:
-        cmd += ["--http-fd", str(sock.fileno())]
-    try:
-        proc = subprocess.Popen([*cmd, role], env=env, stdin=subprocess.DEVNULL, process_group=0, pass_fds=fds)
-    finally:
-        os.close(read_end)
-    # Written from a thread: a configuration larger than the pipe's buffer would block until the child reads it.
-    threading.Thread(target=_write_all, args=(write_end, config_text.encode()), name=f"config-{role}", daemon=True).start()
-    return proc
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except OSError:  # the child died before reading it: its exit code says so
-        pass
+    """Start ``python -m emostream <role>`` (:func:`emostream.infra.children.spawn_worker`) in a process group of its own:
+    Ctrl-C reaches only the runner, which then stops the workers one by one in order."""
+    return spawn_worker([role], config_text, sock, log_level, env, own_group=True)

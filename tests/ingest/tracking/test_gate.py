@@ -7,22 +7,9 @@ frame, until it no longer looks like the track's template.
 
 from __future__ import annotations
 
-import numpy as np
-
 from emostream.ingest.tracking import appearance
 from emostream.ingest.tracking.tracker import Observation, Tracker, TrackerParams
-
-
-def look(a: int, b: int = 0, w: float = 0.0) -> np.ndarray:
-    v = np.zeros(appearance.DIMENSIONS, dtype=np.float32)
-    v[a] += 1.0 - w
-    v[b] += w
-    v[: appearance.DIMENSIONS - 1] /= np.linalg.norm(v)
-    return v
-
-
-def face(box: tuple[int, int, int, int], feature: np.ndarray) -> Observation:
-    return Observation(box, feature, True)
+from tests.support.tracking import face, look
 
 
 def settled(t: Tracker, box: tuple[int, int, int, int], who: int, frames: int = 5) -> int:
