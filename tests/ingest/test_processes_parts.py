@@ -1,19 +1,25 @@
-"""``ingest.processes`` without processes: who runs which source, how many children, the children's metrics summed."""
+"""``ingest.processes`` without ingest processes: who runs which source, how many children, their metrics summed, their restarts."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from emostream.config import parse_config
 from emostream.ingest.control import owner, publish_state, read_workers
 from emostream.ingest.processes import merge, process_count, usable_cores
+from emostream.ingest.supervisor import STABLE_S, START_FAILURES, Supervisor
 from emostream.streams.keys import Keys
+from tests.conftest import free_port
 
 
 def test_configured_sources_are_dealt_evenly_and_every_source_has_one_owner() -> None:
@@ -68,3 +74,101 @@ def test_the_children_of_a_role_are_listed_as_the_role(rclient: redis.Redis, pre
     workers = read_workers(rclient, keys)
     assert sorted(workers) == ["host", "other"], json.dumps(workers)
     assert sorted(s["id"] for s in workers["host"]["sources"]) == ["cam0", "cam1"]
+
+
+class Clock:
+    """The supervisor's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _supervisor(command: list[str], port: int, clock: Clock, exit_at_end: bool = False) -> tuple[Supervisor, CollectorRegistry]:
+    registry = CollectorRegistry()
+    spawn = lambda _index: subprocess.Popen(command)  # noqa: E731  # a real process: its exit status is what is read
+    return Supervisor([["cam0"]], spawn, [port], registry, exit_at_end, clock=clock), registry
+
+
+def _restarts(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("emostream_ingest_child_restarts_total", {"child": "0"})
+
+
+def _exited(supervisor: Supervisor) -> None:
+    [child] = supervisor.children
+    assert child.proc is not None
+    child.proc.wait(10)
+
+
+def test_a_child_that_was_up_is_started_again_each_time_it_dies_the_wait_doubling_until_it_stays_up() -> None:
+    # Given a child whose /healthz answers (it has started well),
+    class Healthz(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Healthz)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    clock = Clock()
+    supervisor, registry = _supervisor(["sleep", "60"], server.server_address[1], clock)
+    [child] = supervisor.children
+    try:
+        supervisor.start_all()
+        assert _restarts(registry) == 0
+        waits = []
+        for _ in range(7):
+            assert supervisor.poll() is None and child.state == "running"
+            # when it is killed, it is started again after a wait that doubles up to 30 s, as often as it dies;
+            assert child.proc is not None
+            child.proc.kill()
+            _exited(supervisor)
+            assert supervisor.poll() is None and child.state == "down"
+            assert child.due is not None
+            waits.append(child.due - clock.now)
+            clock.now = child.due
+            assert supervisor.poll() is None and child.state == "starting"
+            clock.now += 1.0
+        assert [round(w / b, 1) for w, b in zip(waits, [1, 2, 4, 8, 16, 30, 30], strict=True)] == [pytest.approx(1, abs=0.2)] * 7, waits
+        assert _restarts(registry) == 7
+        # and once it has stayed up a minute, its next death waits a second again.
+        assert supervisor.poll() is None and child.state == "running"
+        clock.now += STABLE_S
+        assert child.proc is not None
+        child.proc.kill()
+        _exited(supervisor)
+        assert supervisor.poll() is None and child.due is not None and child.due - clock.now <= 1.2
+    finally:
+        for proc in supervisor.procs():
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+
+
+def test_a_child_that_never_comes_up_stops_the_role_with_its_status_after_five_tries() -> None:
+    clock = Clock()
+    supervisor, registry = _supervisor(["sh", "-c", "exit 2"], free_port(), clock)  # nothing answers its /healthz
+    supervisor.start_all()
+    for tries in range(1, START_FAILURES):
+        _exited(supervisor)
+        assert supervisor.poll() is None, tries
+        assert supervisor.children[0].due is not None
+        clock.now = supervisor.children[0].due
+        assert supervisor.poll() is None
+    _exited(supervisor)
+    assert supervisor.poll() == 2
+    assert _restarts(registry) == START_FAILURES - 1
+
+
+@pytest.mark.parametrize(("exit_at_end", "status"), [(True, 0), (False, None)])
+def test_a_child_that_exits_0_is_done_only_when_the_role_ends_with_its_files(exit_at_end: bool, status: int | None) -> None:
+    clock = Clock()
+    supervisor, _ = _supervisor(["true"], free_port(), clock, exit_at_end=exit_at_end)
+    supervisor.start_all()
+    _exited(supervisor)
+    assert supervisor.poll() == status
+    assert supervisor.children[0].state == ("done" if exit_at_end else "down")

@@ -234,7 +234,8 @@ class IngestConfig(Section):
         description="Processes the ingest role runs its sources in (Python runs one thread at a time per process: one process keeps "
         "about 1.2 cores busy). Each is an ingest worker with a share of the sources, against the same Redis, with the same "
         "checkpoints; configured sources are dealt in turn, sources added at run time by a hash of their id. At most one per "
-        "configured source; `/metrics` and `/healthz` on `http.ingest_port` show them together. "
+        "configured source; `/metrics` and `/healthz` on `http.ingest_port` show them together. A child that dies is started "
+        "again alone, after a backoff, and its sources resume from their checkpoints. "
         "0: one per usable core (CPU affinity and a container's CPU limit).",
     )
 

@@ -15,12 +15,16 @@ sources: one process or several"). This parent starts ``processes`` children
   as before; each child takes the entries it owns.
 - **Tied to this process**: each child gets ``--parent-pid`` (SIGTERM when
   the parent dies, :mod:`emostream.infra.lifeline`); a SIGTERM here is passed
-  on, and the parent exits once they have drained. A child that fails stops
-  the role (its sources resume from their checkpoints when it is restarted).
+  on, and the parent exits once they have drained.
+- **Kept running**: a child that dies is restarted alone, after a backoff,
+  and its sources resume from their checkpoints; the others run on
+  untouched. One that keeps failing at start-up stops the role
+  (:mod:`emostream.ingest.supervisor`).
 - **One address**: ``/metrics`` and ``/healthz`` on the ingest port serve the
   children's together (each child serves on a private port of 127.0.0.1):
   counters, gauges and histograms summed per series, as one process would
-  show them (a source's series come from the one child that runs it).
+  show them (a source's series come from the one child that runs it);
+  ``/healthz`` is 503 while a child is down or not well.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from emostream.config import Config, dump_config
 from emostream.infra.children import spawn_worker
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.ingest.control import owner
+from emostream.ingest.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from emostream.ingest.worker import IngestWorker
@@ -150,13 +155,15 @@ class IngestRole:
         self.ports = [s.getsockname()[1] for s in self.socks]
         self.registry = CollectorRegistry()
         self.registry.register(ChildrenCollector(self.ports))
-        self.children: list[subprocess.Popen[bytes]] = []
+        ids = [s.id for s in config.sources]
+        shares = [[i for i in ids if owner(i, ids, processes) == index] for index in range(processes)]
+        self.children = Supervisor(shares, self._spawn, self.ports, self.registry, config.ingest.exit_at_end)
         self.http: WorkerHttpServer | None = None
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
             if not self.stop.is_set():
-                log.info("ingest: %s received, stopping %d processes", signal.Signals(signum).name, len(self.children))
+                log.info("ingest: %s received, stopping %d processes", signal.Signals(signum).name, self.processes)
             self.stop.set()
 
         signal.signal(signal.SIGTERM, handle)
@@ -171,15 +178,21 @@ class IngestRole:
         log.info("ingest: /metrics and /healthz of %d processes on http://%s:%d", self.processes, http.host, server.port)
 
     def health(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": not self.stop.is_set(), "role": self.role, "processes": self.processes, "sources": {}}
-        for child, port in zip(self.children, self.ports, strict=False):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=SCRAPE_S) as reply:
-                    part = json.loads(reply.read())
-            except OSError as exc:  # 503 included: that child is not well
-                part = {"ok": False}
-                log.debug("ingest: child %d /healthz: %s", child.pid, exc)
-            body["ok"] = body["ok"] and bool(part.get("ok")) and child.poll() is None
+        """Well while every child runs and says it is well (one that ended with its files counts as well)."""
+        body: dict[str, Any] = {"ok": not self.stop.is_set(), "role": self.role, "processes": self.processes, "children": {}, "sources": {}}
+        for child in self.children.children:
+            state, proc = child.state, child.proc
+            body["children"][str(child.index)] = state
+            if state == "done":
+                continue
+            part: dict[str, Any] = {"ok": False}
+            if proc is not None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[child.index]}/healthz", timeout=SCRAPE_S) as reply:
+                        part = json.loads(reply.read())
+                except OSError as exc:  # 503 included: that child is not well
+                    log.debug("ingest: child %d /healthz: %s", proc.pid, exc)
+            body["ok"] = body["ok"] and bool(part.get("ok")) and proc is not None and proc.poll() is None
             body["sources"].update(part.get("sources", {}))
         return body
 
@@ -193,17 +206,12 @@ class IngestRole:
     def run(self) -> int:
         code = 0
         try:
-            self.children = [self._spawn(i) for i in range(self.processes)]
-            log.info("ingest: %d processes (pids %s)", self.processes, ", ".join(str(c.pid) for c in self.children))
+            self.children.start_all()
+            log.info("ingest: %d processes (pids %s)", self.processes, ", ".join(str(p.pid) for p in self.children.procs()))
             while not self.stop.is_set():
-                codes = [c.poll() for c in self.children]
-                failed = [(c, rc) for c, rc in zip(self.children, codes, strict=True) if rc not in (None, 0)]
-                if failed:
-                    child, rc = failed[0]
-                    log.error("ingest: process %d exited with status %d; stopping the others", child.pid, rc)
-                    code = rc if rc > 0 else 1
-                    break
-                if all(rc == 0 for rc in codes):  # every source ended (ingest.exit_at_end)
+                status = self.children.poll()
+                if status is not None:  # every source ended (ingest.exit_at_end), or a child cannot start
+                    code = status
                     break
                 self.stop.wait(0.2)
         finally:
@@ -218,12 +226,13 @@ class IngestRole:
 
     def _stop_children(self) -> int:
         """SIGTERM each child still running, then wait for all; a child still there after :data:`STOP_S` is killed."""
-        for child in self.children:
+        children = self.children.procs()
+        for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_S
         code = 0
-        for child in self.children:
+        for child in children:
             try:
                 rc = child.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -232,4 +241,3 @@ class IngestRole:
                 rc = child.wait()
             code = code or (rc if rc > 0 else 0)  # killed by our SIGTERM or SIGKILL: not a failure of its own
         return code
-
