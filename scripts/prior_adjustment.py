@@ -13,6 +13,13 @@ Training (the split ``emostream train --holdout`` uses, same seed) to
 maximise macro F1 there; FER+ Valid is scored only for tau = 0 and the chosen
 tau, after the choice.
 
+With ``--tau`` (repeatable) nothing is tuned: the model card's own ``prior``
+is applied by the classifier's runtime itself at tau 0 and at each given tau
+(``classifier.prior_tau``'s path), and FER+ Valid is scored for each, e.g.
+the served ``fast`` at 0 and its card's 0.2:
+
+    PYTHONPATH=src .venv/bin/python scripts/prior_adjustment.py --model fast --data runs/data/fer2013-ferplus.npz --tau 0.2
+
 The model runs as the classifier serves it on this CPU (card, TFLite
 variant, flip TTA). Caveat printed with the result: a model that was trained
 on the holdout faces (every model shipped before ``--holdout`` existed) is
@@ -38,11 +45,13 @@ from emostream.training.table import labelled, labelled_rows, load_table
 TAUS = np.round(np.arange(0.0, 2.001, 0.05), 2)
 
 
-def served_probs(model: str, images: np.ndarray) -> np.ndarray:
+def served_probs(model: str, images: np.ndarray, tau: float = 0.0) -> np.ndarray:
+    """Probabilities as served on this CPU, the card's prior applied by the runtime at ``tau`` (0: none)."""
     from emostream.classifier.runtime import load_runtime
+    from emostream.infra.modelcard import with_prior_tau
     from emostream.training.evaluate import card_for, fit_to_card, predict
 
-    card = card_for(model)
+    card = with_prior_tau(card_for(model), tau)
     runtime = load_runtime(card, "auto", batch_max=64, threads=2)
     try:
         return predict(runtime, fit_to_card(images, runtime.card), tta=card.tta == "flip")
@@ -61,6 +70,25 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     return {"accuracy": round(report["accuracy"], 4), "macro_f1": round(report["macro_f1"], 4), "recall": recall}
 
 
+def served_taus(models: list[str], data: Path, taus: list[float], out: Path | None) -> int:
+    """FER+ Valid scored as served, with the card's own prior applied by the runtime at tau 0 and at each of ``taus``."""
+    from emostream.training.evaluate import card_for
+
+    valid = labelled(load_table(data), "PublicTest", "ferplus-majority")
+    results: dict[str, Any] = {}
+    for model in models:
+        card = card_for(model)
+        print(f"{model}: {card.label}, card prior_tau {card.prior_tau:g}, prior {card.prior}")
+        results[model] = {"card_prior_tau": card.prior_tau, "prior": card.prior, "valid_faces": len(valid), "valid": {}}
+        for tau in [0.0, *taus]:
+            s = scores(valid.hard_labels, np.argmax(served_probs(model, valid.images, tau), axis=1))
+            results[model]["valid"][f"tau={tau:g}"] = s
+            print(f"  FER+ Valid tau={tau:<5g} accuracy {s['accuracy']:.4f}  macro F1 {s['macro_f1']:.4f}  recall {s['recall']}")
+    if out:
+        out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="packaged name or model folder (repeat)")
@@ -68,7 +96,10 @@ def main() -> int:
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--tau", type=float, action="append", help="score only these taus (and 0) with the card's prior, as served (repeat)")
     args = parser.parse_args()
+    if args.tau:
+        return served_taus(args.model, args.data, args.tau, args.out)
 
     table = load_table(args.data)
     rows = table.rows("Training")

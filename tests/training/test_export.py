@@ -151,7 +151,7 @@ def test_every_export_option_has_one_flag_and_round_trips(tmp_path: Path) -> Non
         tmp_path / "m.keras", tmp_path / "o", "n", "2.0.0", formats=("tflite-dynamic", "tflite-int8"), data=tmp_path / "d.npz",
         serve_tflite="int8", scale=0.5, offset=-1.0, calibration_samples=9, check_samples=0, seed=4, license_text="MIT, with a space",
         source="s", force=True, tta="flip", score=tmp_path / "d.npz", score_usage="Training", score_out=tmp_path / "e",
-        score_ferplus=tmp_path / "f.csv", keras_dtype="float16",
+        score_ferplus=tmp_path / "f.csv", keras_dtype="float16", prior_tau=0.25,
     )  # fmt: skip
     command = shlex.split(export_command(unusual))
     assert export_module.options_from_args(parser.parse_args(command[2:])) == unusual
@@ -306,3 +306,31 @@ def test_float32_and_dynamic_variants_with_ferplus_agreement_as_served(trained_r
     plus = card.extra["metrics_ferplus"]
     assert plus["accuracy"] == served["accuracy"] and plus["samples"] == len(valid) and plus["data"]["labels"] == "ferplus-majority"
     assert card.extra["metrics"]["data"]["labels"] == "fer2013", "FER2013 accuracy stays beside it"
+
+
+def test_the_card_gets_the_class_shares_of_the_training_labels_as_prior_and_serves_the_tau_asked_for(
+    trained_run: TrainedRun, fer_slice: FerSlice, tmp_path: Path
+) -> None:
+    best = trained_run.folder / "best.keras"
+    card = export(ExportOptions(
+        best, tmp_path / "m", "primed", "1", formats=("tflite-float32",), data=fer_slice.csv, prior_tau=0.5, score=fer_slice.csv, check_samples=0
+    ))
+    # The run trained on FER2013's labels: the prior is their shares over the Training rows, counted here independently.
+    codes = load_fer2013(fer_slice.csv, ("Training",)).hard_labels
+    shares = np.maximum(np.bincount(codes, minlength=7) / len(codes), 1e-4)
+    assert card.prior == pytest.approx(tuple(shares / shares.sum()), abs=1e-6)
+    assert card.prior_tau == 0.5 and card.extra["prior_source"]["labels"] == "fer2013"
+    # --score measured the folder as served, priors included.
+    served = evaluate(tmp_path / "m", load_fer2013(fer_slice.csv, ("PublicTest",)), fmt="tflite")
+    assert card.extra["metrics"]["accuracy"] == served["accuracy"]
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir()
+    shutil.copy(best, lone)  # no run.json beside it: no training data to take the prior from
+    with pytest.raises(ValueError, match="--prior-tau needs --data"):
+        export(ExportOptions(lone, tmp_path / "a", "n", "1", formats=("keras",), prior_tau=0.2))
+    with pytest.raises(ValueError, match="prior_tau must be a finite number >= 0"):
+        export(ExportOptions(best, tmp_path / "b", "n", "1", formats=("keras",), prior_tau=-1.0))
+    with pytest.raises(ValueError, match="use --score"):
+        export(ExportOptions(best, tmp_path / "b", "n", "1", formats=("keras",), prior_tau=0.2, report=tmp_path / "report.json"))
+    plain = export(ExportOptions(lone, tmp_path / "c", "n", "1", formats=("keras",)))
+    assert plain.prior is None and plain.prior_tau == 0.0

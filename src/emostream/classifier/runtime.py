@@ -28,6 +28,7 @@ from emostream.classifier import backends
 from emostream.classifier.buckets import GPU_SMALLEST_BUCKET, batch_buckets, bucket_for
 from emostream.classifier.format_choice import resolve_format, serving_card
 from emostream.classifier.keras_dtype import mixed_precision_copy, reduced_dtype, single_io, stored_in_float16, with_policy
+from emostream.classifier.priors import adjust, prior_weights
 from emostream.infra.modelcard import ModelCard
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Runtime(ABC):
     Crops arrive as uint8. The Keras runtime converts them to float inside the
     graph, so on a GPU a quarter of the bytes cross the bus; the TFLite runtime
     converts (or quantises) them in NumPy into the interpreter's own buffer.
+    Whatever the format, :meth:`predict` applies the card's flip TTA, then its
+    calibrated priors (:mod:`emostream.classifier.priors`), here and only here.
     """
 
     format = "?"
@@ -59,13 +62,14 @@ class Runtime(ABC):
         self.threads = 0
         # One reusable padded buffer per bucket: no allocation per batch.
         self._padded = {size: np.zeros((size, *card.input_shape), dtype=np.uint8) for size in self.buckets}
+        self._prior_weights = prior_weights(card)  # None: the card applies no prior
 
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """``pixels * scale + offset`` as float32, the card's preprocessing."""
         return crops.astype(np.float32) * np.float32(self.card.scale) + np.float32(self.card.offset)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities for each uint8 crop; batches larger than ``batch_max`` are split."""
+        """Probabilities for each uint8 crop, after TTA and priors; batches larger than ``batch_max`` are split."""
         if crops.dtype != np.uint8:
             raise TypeError(f"crops must be uint8 pixels, got {crops.dtype}")
         if crops.shape[1:] != self.card.input_shape:
@@ -81,7 +85,7 @@ class Runtime(ABC):
             if self.card.tta == "flip":  # the card asks for the mirror image too: average both
                 padded[: len(chunk)] = chunk[:, :, ::-1]
                 probs = (probs + self._run(padded)[: len(chunk)]) / 2.0
-            out.append(probs)
+            out.append(adjust(probs, self._prior_weights))  # after the TTA mean, as the card defines it
         return np.concatenate(out) if out else np.zeros((0, len(self.card.classes)), np.float32)
 
     def warm_up(self) -> None:
@@ -282,7 +286,9 @@ def load_runtime(
         raise ValueError(f"unknown model format {fmt!r}; use 'auto', 'keras' or 'tflite'")
     runtime.warm_up()
     where = f"{runtime.device}, {getattr(runtime, 'backend', 'litert')}, {getattr(runtime, 'precision', 'float32')}"
+    priors = f"priors tau {card.prior_tau:g}" if card.prior_tau else "no priors"
     log.info(
-        "model %s (%s, %s) ready on %s, %d thread(s), batch shapes %s", card.label, fmt, card.files[fmt], where, runtime.threads, runtime.buckets
+        "model %s (%s, %s, %s) ready on %s, %d thread(s), batch shapes %s",
+        card.label, fmt, card.files[fmt], priors, where, runtime.threads, runtime.buckets,
     )
     return runtime

@@ -37,7 +37,7 @@ from emostream.classifier.shards import read_order, served_shards
 from emostream.classifier.stages import Inferred, Taken
 from emostream.config import Config
 from emostream.infra.metrics import ClassifierMetrics
-from emostream.infra.modelcard import load_card
+from emostream.infra.modelcard import load_card, with_prior_tau
 from emostream.infra.worker import Worker
 from emostream.streams.eventjson import format_events
 from emostream.streams.facejob import decode_batch
@@ -73,7 +73,7 @@ class ClassifierWorker(Worker):
         self.keys = Keys(config.redis.prefix)
         self.metrics = ClassifierMetrics(self.registry)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self.card = load_card(cfg.model or None)
+        self.card = with_prior_tau(load_card(cfg.model or None), cfg.prior_tau)
         self.client = connect_when_up(config.redis, config.redis.startup_wait_s, retries=0)  # Reconnector retries, without repeating writes
         self.reader = GroupReader(
             self.client, CLASSIFIER_GROUP, self.consumer,
@@ -101,7 +101,9 @@ class ClassifierWorker(Worker):
 
     def health(self) -> dict[str, object]:
         body = super().health()
-        body.update(model=self.card.label, format=self.runtime.format, device=self.runtime.device, classified=self.classified)
+        body.update(
+            model=self.card.label, format=self.runtime.format, device=self.runtime.device, prior_tau=self.runtime.card.prior_tau, classified=self.classified
+        )
         return body
 
     @property

@@ -263,6 +263,11 @@ class ClassifierConfig(Section):
         description="Most of the GPU's memory this replica may take (jax, torch); 0: allocated on demand, no preallocation "
         "(tensorflow always grows on demand). XLA_PYTHON_CLIENT_* variables already set win.",
     )
+    prior_tau: float | None = Field(
+        None, ge=0, le=10, allow_inf_nan=False,
+        description="Strength of the model card's calibrated class priors (logit adjustment; docs/classifier.md): 0 turns them off. "
+        "Unset: the card's prior_tau (0.2 for fast).",
+    )
     batch_max: int = Field(
         32, ge=1, le=16_384, description="Most faces in one forward pass (a GPU wants thousands: 4096 on an H200, docs/BENCHMARKS.md)."
     )

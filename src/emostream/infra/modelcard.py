@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -34,12 +35,18 @@ class ModelCard:
           "preprocessing": {"scale": 0.00392156862745098, "offset": 0.0},
           "files": {"keras": "model.keras", "tflite": "model.tflite"},
           "sha256": {"model.keras": "...", "model.tflite": "..."},
+          "tta": "flip", "prior": [0.09, 0.01, 0.03, 0.27, 0.14, 0.12, 0.34], "prior_tau": 0.2,
           "training": {...}, "metrics": {...}, "license": "...", "source": "..."
         }
 
     The classifier feeds ``pixels * scale + offset`` (float32, shape (N, H, W, C))
     to the model; ingest crops faces to ``input`` size and colour. Both read these
     numbers from the card, never from constants.
+
+    ``prior`` (the class shares of the training labels, in ``classes`` order,
+    summing to 1) and ``prior_tau`` (>= 0, 0 = off) are calibrated priors: the
+    runtime divides each probability by ``prior ** prior_tau`` and renormalises
+    (logit adjustment, :mod:`emostream.classifier.priors`).
     """
     folder: Path
     name: str
@@ -56,6 +63,8 @@ class ModelCard:
     # Test-time augmentation the classifier applies: "flip" averages the probabilities
     # of each crop and its mirror image (two forward passes); "" for none.
     tta: str = ""
+    prior: tuple[float, ...] | None = None
+    prior_tau: float = 0.0
 
     @property
     def channels(self) -> int:
@@ -96,6 +105,8 @@ def sha256_of(path: Path) -> str:
 
 
 TTA_MODES = ("", "flip")
+# The card's keys ModelCard reads into fields; the rest stays in ``extra``.
+SERVED_KEYS = frozenset({"name", "version", "classes", "input", "preprocessing", "files", "sha256", "tta", "prior", "prior_tau"})
 
 # The packaged model the classifier serves when the configuration names none.
 DEFAULT_MODEL = "fast"
@@ -116,6 +127,36 @@ def resolve_model(ref: str | Path | None = None) -> Path:
         return packaged
     shipped = sorted(p.name for p in packaged_models_dir().iterdir() if (p / CARD_FILE).is_file())
     raise ModelCardError(f"model {str(ref)!r} is neither a folder nor a packaged model (packaged: {shipped})")
+
+
+PRIOR_SUM_TOLERANCE = 1e-3
+
+
+def check_prior(prior: tuple[float, ...] | None, tau: float) -> None:
+    """Refuse a prior that is not 7 finite shares above 0 summing to 1, or a tau that is negative, not finite, or without a prior."""
+    if not math.isfinite(tau) or tau < 0:
+        raise ModelCardError(f"prior_tau must be a finite number >= 0, got {tau!r}")
+    if prior is None:
+        if tau > 0:
+            raise ModelCardError(f"prior_tau {tau:g} needs a prior: the card has none")
+        return
+    if len(prior) != len(EMOTIONS):
+        raise ModelCardError(f"prior must hold {len(EMOTIONS)} class shares in the order {list(EMOTIONS)}, got {len(prior)}")
+    if not all(math.isfinite(p) and p > 0 for p in prior):
+        raise ModelCardError(f"prior shares must be finite and above 0 (log prior is added to the logits), got {list(prior)}")
+    if abs(sum(prior) - 1.0) > PRIOR_SUM_TOLERANCE:
+        raise ModelCardError(f"prior shares must sum to 1, got {sum(prior):.6f}")
+
+
+def with_prior_tau(card: ModelCard, tau: float | None) -> ModelCard:
+    """``card`` with its ``prior_tau`` replaced by ``tau`` (the configuration's ``classifier.prior_tau``); None keeps the card's."""
+    if tau is None or tau == card.prior_tau:
+        return card
+    try:
+        check_prior(card.prior, tau)
+    except ModelCardError as exc:
+        raise ModelCardError(f"classifier.prior_tau for model {card.label}: {exc}") from None
+    return replace(card, prior_tau=float(tau))
 
 
 def load_card(ref: str | Path | None = None) -> ModelCard:
@@ -140,8 +181,10 @@ def load_card(ref: str | Path | None = None) -> ModelCard:
             offset=float(pre["offset"]),
             files=dict(raw["files"]),
             sha256=dict(raw.get("sha256", {})),
-            extra={k: v for k, v in raw.items() if k not in {"name", "version", "classes", "input", "preprocessing", "files", "sha256", "tta"}},
+            extra={k: v for k, v in raw.items() if k not in SERVED_KEYS},
             tta=str(raw.get("tta") or ""),
+            prior=None if raw.get("prior") is None else tuple(float(p) for p in raw["prior"]),
+            prior_tau=float(raw.get("prior_tau") or 0.0),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelCardError(f"{card_path}: malformed model card ({exc!r})") from None
@@ -149,6 +192,10 @@ def load_card(ref: str | Path | None = None) -> ModelCard:
         raise ModelCardError(f"{card_path}: classes must be {list(EMOTIONS)} in that order, got {list(classes)}")
     if card.tta not in TTA_MODES:
         raise ModelCardError(f"{card_path}: tta must be one of {list(TTA_MODES)}, got {card.tta!r}")
+    try:
+        check_prior(card.prior, card.prior_tau)
+    except ModelCardError as exc:
+        raise ModelCardError(f"{card_path}: {exc}") from None
     if card.color not in ("gray", "rgb", "bgr"):
         raise ModelCardError(f"{card_path}: input color must be gray, rgb or bgr, got {card.color!r}")
     if not card.files or set(card.files) - set(FORMATS):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def predict_teacher(teacher: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """One teacher's probabilities for uint8 faces, as the classifier would serve it.
+    """One teacher's probabilities for uint8 faces, as the classifier would serve it, without its calibrated priors.
 
     A bare ``.keras`` file from ``emostream train`` runs in Keras directly, on
     whatever backend is active, with train's preprocessing and the mean over
@@ -50,7 +51,7 @@ def predict_teacher(teacher: str, images: np.ndarray, batch_size: int = 256) -> 
     from emostream.classifier.runtime import load_runtime
     from emostream.training.evaluate import card_for, fit_to_card, predict
 
-    card = card_for(teacher)
+    card = replace(card_for(teacher), prior_tau=0.0)  # the teacher's own probabilities: a student learns no served priors
     fmt = "tflite" if "tflite" in card.files else "keras"
     runtime = load_runtime(card, fmt, batch_max=batch_size)
     try:

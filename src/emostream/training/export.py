@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from emostream.infra.modelcard import CARD_FILE, TTA_MODES, ModelCard, load_card
 from emostream.training.evaluate import KERAS_SUFFIXES, bare_card, fit_to_card
 from emostream.training.exportcard import card_body, format_summary
 from emostream.training.exportoptions import EXPORT_FORMATS, ExportOptions, add_arguments, export_command, options_from_args
+from emostream.training.prior import training_prior
 from emostream.training.provenance import read_json
 from emostream.training.scoring import score_into_card, training_images
 from emostream.training.tflite import agreement, convert_tflite
@@ -51,14 +53,19 @@ def export(opts: ExportOptions) -> ModelCard:
     evaluates the written folder as served (TFLite when exported) on the
     ``score_usage`` rows of that data and puts those metrics in the card, in
     place of a ``report``. ``keras_dtype="float16"`` stores the Keras weights
-    in half precision (half the size; the classifier casts them back). The card
-    records the options as the ``emostream export`` command that repeats them.
+    in half precision (half the size; the classifier casts them back). With
+    data, the card gets the class shares of its training labels as ``prior``
+    (:mod:`emostream.training.prior`) and ``prior_tau`` (0 unless asked: the
+    classifier then applies no prior). The card records the options as the
+    ``emostream export`` command that repeats them.
     """
     import keras
 
     model, out = Path(opts.model), Path(opts.out)
     variants, serve_tflite = _check_options(opts)
     data, run = _training_data(model, opts.data, variants)
+    if opts.prior_tau and data is None:
+        raise ValueError("--prior-tau needs --data: the card's prior is the class shares of the training labels")
     keras_model = keras.models.load_model(model, compile=False)
     stand_in = bare_card(model, keras_model.input_shape, opts.scale, opts.offset)
     _write_keras(keras_model, out, opts.keras_dtype)
@@ -69,6 +76,9 @@ def export(opts: ExportOptions) -> ModelCard:
     versions = (keras.__version__, _tf_version())
     body = card_body(card, model, opts.report, opts.tta, versions, tflite, serve_tflite, opts.license_text, opts.source)
     body["exported"]["command"] = export_command(opts)
+    if data is not None:  # before any scoring: --score measures the folder as served, priors included
+        body["prior"], body["prior_source"] = training_prior(data, run)
+        body["prior_tau"] = opts.prior_tau
     if "keras" not in opts.formats:
         # The Keras file was only the reference for the agreement check.
         (out / FILE_NAMES["keras"]).unlink()
@@ -100,6 +110,10 @@ def _check_options(opts: ExportOptions) -> tuple[list[str], str | None]:
         raise ValueError("--score and --report both give the card its metrics: pass one")
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {list(TTA_MODES)}, got {tta!r}")
+    if not math.isfinite(opts.prior_tau) or opts.prior_tau < 0:
+        raise ValueError(f"prior_tau must be a finite number >= 0, got {opts.prior_tau!r}")
+    if opts.prior_tau and report is not None:
+        raise ValueError("--prior-tau with --report: the report scored the model without its priors; use --score, which measures the folder as served")
     if keras_dtype not in ("float32", "float16"):
         raise ValueError(f"keras_dtype must be float32 or float16, got {keras_dtype!r}")
     if (out / CARD_FILE).exists() and not force:

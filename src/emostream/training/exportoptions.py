@@ -39,6 +39,7 @@ class ExportOptions:
     source: str | None = None
     force: bool = False
     tta: str = ""
+    prior_tau: float = 0.0  # calibrated priors the classifier applies; the prior itself comes from the training data
     score: Path | None = None
     score_usage: str = "PublicTest"
     score_out: Path | None = None
@@ -102,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--score-ferplus", type=Path, help="fer2013new.csv: with --score, also score FER+ majority agreement (automatic for a packed .npz)")
     p("--score-usage", default=d.score_usage, help="FER2013 rows --score evaluates on (default %(default)s)")
     p("--score-out", type=Path, help="folder for the --score report.json, confusion.csv and confusion.png")
+    p("--prior-tau", type=float, default=d.prior_tau, help="strength of the calibrated class priors the classifier applies; the card's prior, "
+      "written whenever there is training data, is the class shares of its labels (docs/training.md); 0 = off (default %(default)s)")
     p(
         "--tta",
         choices=["flip"],

@@ -43,10 +43,10 @@ class FaceAnalyzer:
     def __init__(self, config: Any, model: str | None = None, fmt: str | None = None) -> None:
         from emostream.classifier.runtime import load_runtime
         from emostream.detector import make_check, make_detector
-        from emostream.infra.modelcard import load_card
+        from emostream.infra.modelcard import load_card, with_prior_tau
 
         self.config = config
-        self.card = load_card(model or config.classifier.model or None)
+        self.card = with_prior_tau(load_card(model or config.classifier.model or None), config.classifier.prior_tau)
         self.detector = make_detector(config.detector)
         self.check = make_check(config.detector)  # None with detector.check off
         self.refused = 0  # candidates the check turned down since the caller last reset this
