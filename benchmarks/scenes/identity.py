@@ -37,7 +37,7 @@ from benchmarks.scenes.evaluate import Report, match_frame, score_clip
 from benchmarks.scenes.generate import load_truth
 from emostream.detector import Detection
 from emostream.ingest.tracking import appearance
-from emostream.ingest.tracking.detections import track_faces
+from emostream.ingest.tracking.detections import confident_from, track_faces
 from emostream.ingest.tracking.geometry import touches_edge
 from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 
@@ -134,11 +134,11 @@ def run(split: str, only: str | None, config: Path | None) -> str:
     for path in clips(split, only or ",".join(PERSON_CLIPS)):
         meta, frames = load_truth(path), decode(path)
         dets = detections(path, config, frames)
-        people = _people(meta, dets, cfg.detector.min_score)
+        people = _people(meta, dets, confident_from(cfg.detector))
         same, diff = separation(frames, people)
         same_all += same
         diff_all += diff
-        s, us = replay(meta, frames, dets, params, cfg.detector.min_score, t.low_score, check)
+        s, us = replay(meta, frames, dets, params, confident_from(cfg.detector), t.low_score, check)
         costs.append(us)
         rows.append([path.stem, num(s["idf1"], 3), num(s["idf1_found"], 3), s["tracks"], s["mixed"], s["strict"],
                      num(float(np.percentile(same, 99)), 3) if same else "—", num(min(diff), 3) if diff else "—"])

@@ -1,4 +1,4 @@
-"""Sections of the analysing stages: ``detector``, ``tracker``, ``ingest`` and ``classifier``."""
+"""Sections of the analysing stages: ``tracker``, ``ingest`` and ``classifier`` (``detector`` in :mod:`.detector`)."""
 
 from __future__ import annotations
 
@@ -7,105 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from emostream.config.base import Section
+from emostream.config.detector import DetectorConfig
 
-
-class DetectorConfig(Section):
-    backend: Literal["mediapipe", "blazeface", "haar"] = Field(
-        "blazeface",
-        description="Face detector: the BlazeFace models served straight through LiteRT (blazeface, the default: the `range` switch, "
-        "the same detections as MediaPipe for less per pass), BlazeFace through MediaPipe Tasks (mediapipe, the reference), or "
-        "OpenCV's Haar cascade.",
-    )
-    mediapipe_model: Literal["short", "full"] = Field(
-        "short", description="backend mediapipe: BlazeFace short-range (<2 m) or full-range (<5 m)."
-    )
-    range: Literal["auto", "short", "full"] = Field(
-        "auto",
-        description="backend blazeface: which faces to look for. auto: cameras in rooms, shops and lobbies, faces from about 48 px "
-        "to the whole frame (short range on the whole frame plus full range on the whole frame, or on tiles of tile_px in larger "
-        "frames, merged; 3 to 5 times short's cost; the default). short: selfie-distance webcams (people within ~2 m), faces from "
-        "about 0.15 of the frame's longer "
-        "side (96 px in 640x480), one pass. full: the full-range model alone on the whole frame.",
-    )
-    tile_px: int = Field(
-        480,
-        ge=192,
-        le=4096,
-        description="backend blazeface, range auto: frames longer than this are covered by overlapping squares of this many pixels "
-        "for the full-range pass (640x480: two, 1280x720: eight), so distant faces keep their size in the model's input. 480 (the "
-        "default) finds faces down to about 32 px; 720 (two tiles of 1280x720, none at 640x480) costs 1.6 times less detection at "
-        "640x480 and 3.4 times less at 1280x720 but misses more faces under 64 px.",
-    )
-    min_score: float = Field(0.5, ge=0, le=1, description="Minimum detection score (BlazeFace, either backend).")
-    interval: int = Field(
-        3,
-        ge=1,
-        le=30,
-        description="Ingest: run the detector on every interval-th analysed frame only (1: every frame). On the frames between, "
-        "each confirmed track published on the frame before is carried: its box predicted by motion, found again by correlating "
-        "its face's patch near the prediction and checked against the track's appearance; a carried box is that frame's face "
-        "(one event, as a detected one), a track that fails, or whose box crosses another's, is not published until a detection "
-        "finds it again. New faces are published from the next detection frame (up to interval - 1 frames later). 3 (the "
-        "default) nearly halves ingest's CPU per frame with range auto; 1: detect every frame, as before.",
-    )
-    carry_match: float = Field(
-        0.6,
-        ge=0,
-        le=1,
-        description="interval > 1: the least normalised cross-correlation of a carried face's patch with the track's face on "
-        "the last detection frame.",
-    )
-    min_face_px: int = Field(24, ge=4, description="Faces smaller than this (shorter box side, pixels) are skipped and counted.")
-    check: bool = Field(
-        True,
-        description="Take a second look at each new track's face before it is published: its keypoints must have a face's layout, "
-        "the short-range model must find a face in an upright close-up of it and the full-range model in a wide view around it. "
-        "Stops face-like clouds, textures and pictures (the detector's own score cannot); costs ~3 ms (~13 ms where the close-up "
-        "is not sure) once per new track, not per frame. Off: tracker.confirm_hits and confirm_score alone decide (raise confirm_hits to ~30 then).",
-    )
-    check_misfit: float = Field(
-        0.08, gt=0, le=1, description="check: the largest misfit of the eyes, nose and mouth against a mean face's layout (face sides)."
-    )
-    check_close: float = Field(
-        0.7, ge=0, le=1, description="check: the short-range model's least score on the upright close-up (and its mirror image, mean)."
-    )
-    check_close_alone: float = Field(
-        0.8,
-        ge=0,
-        le=1.01,
-        description="check: a close-up scoring at least this passes without the wide view (which costs three times as much); "
-        "between check_close and this, the wide view decides. Above 1: the wide view always decides.",
-    )
-    check_wide: float = Field(
-        0.3,
-        ge=0,
-        le=1,
-        description="check: the full-range model's least score on the wide view, six box sides or the frame's longer side (and "
-        "its mirror image, mean), where the close-up scored under check_close_alone.",
-    )
-    check_mirror: bool = Field(
-        True,
-        description="check: score each view and its mirror image (mean); off: the view alone, half the check's inferences.",
-    )
-    upright: bool = Field(
-        True,
-        description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
-        "upright and frame it as FER2013 faces are (brows to chin), in one warp from the frame; off: the box crop below.",
-    )
-    upright_keep_deg: float = Field(
-        0.0,
-        ge=0,
-        le=45,
-        description="Upright crops: tilts up to this many degrees are left as they are and larger ones are turned back to it "
-        "(FER2013's own faces lean up to ~12°; 8 trades roll robustness for upright faces, see docs/decisions.md); 0: every "
-        "face levelled.",
-    )
-    margin: float = Field(
-        0.15,
-        ge=0,
-        le=1,
-        description="Margin added around each box before cropping, as a fraction of its size (the box crop: Haar, or upright off).",
-    )
+__all__ = ["ClassifierConfig", "DetectorConfig", "IngestConfig", "TrackerConfig"]
 
 
 class TrackerConfig(Section):
@@ -123,7 +27,7 @@ class TrackerConfig(Section):
         ge=0,
         le=1,
         description="Detections scoring from this up to detector.min_score only continue existing tracks (a face the detector is "
-        "briefly unsure about keeps its track); they never start one. BlazeFace only; at or above detector.min_score: off.",
+        "briefly unsure about keeps its track); they never start one. YuNet and BlazeFace; at or above the detector's min_score: off.",
     )
     appearance_distance: float = Field(
         0.17,

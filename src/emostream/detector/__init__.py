@@ -1,4 +1,4 @@
-"""Face detectors behind one small interface: BlazeFace (MediaPipe Tasks or LiteRT) or OpenCV Haar."""
+"""Face detectors behind one small interface: YuNet (ONNX Runtime), BlazeFace (MediaPipe Tasks or LiteRT) or OpenCV Haar."""
 
 from __future__ import annotations
 
@@ -15,17 +15,30 @@ __all__ = ["Detection", "Detector", "make_check", "make_detector"]
 
 def make_detector(cfg: DetectorConfig) -> Detector:
     """Build the configured detector; call once per worker (or source thread), not per frame."""
+    if cfg.backend == "yunet":
+        from emostream.detector.yunet import YuNetDetector
+
+        return YuNetDetector(min_score(cfg), cfg.max_side, landmarks=cfg.landmarks == "blazeface")
     if cfg.backend == "mediapipe":
         from emostream.detector.blazeface import BlazeFaceDetector
 
-        return BlazeFaceDetector(cfg.mediapipe_model, cfg.min_score)
+        return BlazeFaceDetector(cfg.mediapipe_model, min_score(cfg))
     if cfg.backend == "blazeface":
         from emostream.detector.litert import LiteRTBlazeFace
 
-        return LiteRTBlazeFace(cfg.range, cfg.min_score, cfg.tile_px)
+        return LiteRTBlazeFace(cfg.range, min_score(cfg), cfg.tile_px)
     from emostream.detector.haar import HaarDetector
 
     return HaarDetector()
+
+
+#: Each backend's own minimum score, where ``detector.min_score`` is unset: YuNet's is the score at which it made no
+#: false face on the scene benchmark's faceless clips before the check (docs/decisions.md); BlazeFace's is MediaPipe's.
+DEFAULT_MIN_SCORE = {"yunet": 0.6, "mediapipe": 0.5, "blazeface": 0.5, "haar": 0.0}
+
+
+def min_score(cfg: DetectorConfig) -> float:
+    return DEFAULT_MIN_SCORE[cfg.backend] if cfg.min_score is None else cfg.min_score
 
 
 def make_check(cfg: DetectorConfig) -> FaceCheck | None:

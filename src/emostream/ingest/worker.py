@@ -19,7 +19,7 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from emostream.config import Config, SourceConfig
-from emostream.detector import Detector, make_detector
+from emostream.detector import Detector, make_detector, min_score
 from emostream.detector.batching import BatchingDetector
 from emostream.infra.faults import fault_log
 from emostream.infra.metrics import FrameOutcome, IngestMetrics
@@ -128,7 +128,7 @@ class IngestWorker(Worker):
                 if self.shared_detector is None:
                     from emostream.detector.litert import LiteRTBlazeFace
 
-                    self.shared_detector = BatchingDetector(LiteRTBlazeFace(cfg.range, cfg.min_score, cfg.tile_px), batch)
+                    self.shared_detector = BatchingDetector(LiteRTBlazeFace(cfg.range, min_score(cfg), cfg.tile_px), batch)
                 return self.shared_detector.handle()
 
         return handle

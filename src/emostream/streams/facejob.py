@@ -25,7 +25,7 @@ from emostream.config.ids import EVENT_ID_MAX, SessionId, SourceId, shown
 from emostream.streams.numbers import Channels, Coordinate, CropSide, EpochSeconds, Interval, Milliseconds, Offset, Probability, Pts, Seq, Side, TrackId
 from emostream.streams.wire import Encoded, Fields, MessageError, dumps, envelope, payload, validate
 
-Detector = Literal["mediapipe", "blazeface", "haar"]  # the detectors ingest has; the public event's schema lists the same
+Detector = Literal["yunet", "mediapipe", "blazeface", "haar"]  # the detectors ingest has; the public event's schema lists the same
 DETECTORS = get_args(Detector)
 
 

@@ -246,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blur", action="store_true", help="blur the faces in the annotated copies")
     parser.add_argument("--every-nth", type=int, default=1, help="videos: detect and classify every n-th frame (default %(default)s)")
     parser.add_argument("--model", help="model folder or packaged model name (default: the configured one)")
-    parser.add_argument("--detector", choices=("mediapipe", "blazeface", "haar"), help="face detector (default: the configured one)")
+    parser.add_argument("--detector", choices=("yunet", "mediapipe", "blazeface", "haar"), help="face detector (default: the configured one)")
     parser.add_argument(
         "--no-check", action="store_true", help="report every detection, without the face check new tracks pass before they are published"
     )

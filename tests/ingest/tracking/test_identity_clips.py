@@ -28,7 +28,7 @@ from benchmarks.scenes.faces import fer_dir
 from emostream.config import DetectorConfig, TrackerConfig
 from emostream.detector import make_check, make_detector
 from emostream.ingest.sources import VideoSource
-from emostream.ingest.tracking.detections import detector_config, track_faces
+from emostream.ingest.tracking.detections import confident_from, detector_config, track_faces
 from emostream.ingest.tracking.tracker import Tracker, TrackerParams
 
 needs_fer = pytest.mark.skipif(
@@ -48,7 +48,7 @@ def people_per_track(clip: testclips.TestClip) -> dict[int, Counter[str]]:
         for index, frame in enumerate(VideoSource(str(clip.path)).frames()):
             image = frame.pixels(detector.colour)
             found = [d for d in detector.detect_native(image) if min(d.w, d.h) >= cfg.min_face_px]
-            published = track_faces(tracker, image, found, cfg.min_score, index / clip.truth["fps"], detector.colour, check)
+            published = track_faces(tracker, image, found, confident_from(cfg), index / clip.truth["fps"], detector.colour, check)
             truth = clip.truth["faces"][index]
             for i, j in match_frame(truth, [Report(tuple(map(float, d.box))) for d, _ in published]):  # type: ignore[arg-type]
                 tracks[published[j][1]][truth[i]["id"]] += 1

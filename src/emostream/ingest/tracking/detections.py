@@ -2,7 +2,7 @@
 
 ByteTrack's insight is that a face the detector is briefly unsure about (motion
 blur, a turned head, a hand in front) is still the face the track follows. So
-ingest asks BlazeFace for boxes down to ``tracker.low_score``; those at or
+ingest asks the detector (YuNet or BlazeFace) for boxes down to ``tracker.low_score``; those at or
 above ``detector.min_score`` are faces as before, those in between are used
 only to continue a track and are otherwise dropped, so the threshold a user set
 still decides what starts a face. Haar's score is no probability (a squashed
@@ -17,24 +17,24 @@ from typing import Literal
 import numpy as np
 
 from emostream.config import DetectorConfig, TrackerConfig
-from emostream.detector import Detection
+from emostream.detector import Detection, min_score
 from emostream.detector.check import FaceCheck
 from emostream.ingest.tracking.track import Check
 from emostream.ingest.tracking.tracker import Tracker
 
-BLAZEFACE = ("mediapipe", "blazeface")  # the backends whose score is a probability with a threshold to lower
+SCORED = ("yunet", "mediapipe", "blazeface")  # the backends whose score is a probability with a threshold to lower
 
 
 def detector_config(detector: DetectorConfig, tracker: TrackerConfig) -> DetectorConfig:
     """The detector settings ingest builds its detector with: down to ``low_score`` when that is lower."""
-    if detector.backend not in BLAZEFACE or tracker.low_score >= detector.min_score:
+    if detector.backend not in SCORED or tracker.low_score >= min_score(detector):
         return detector
     return detector.model_copy(update={"min_score": tracker.low_score})
 
 
 def confident_from(detector: DetectorConfig) -> float:
     """The score from which a detection is a face in its own right."""
-    return detector.min_score if detector.backend in BLAZEFACE else 0.0
+    return min_score(detector) if detector.backend in SCORED else 0.0
 
 
 def track_faces(
