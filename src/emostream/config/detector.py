@@ -68,6 +68,13 @@ class DetectorConfig(Section):
         "finds it again. New faces are published from the next detection frame (up to interval - 1 frames later). 3 (the "
         "default) nearly halves ingest's CPU per frame with range auto; 1: detect every frame, as before.",
     )
+    on_change: bool = Field(
+        True,
+        description="interval > 1: also detect on a frame where something changed away from the faces already followed "
+        "(a thumbnail of 8 px cells against the previous frame's), so a person who appears is published from that frame, not "
+        "up to interval - 1 frames later; a still camera pays ~0.1 ms a frame for it, a panning one detects every frame "
+        "while it moves. Off: strictly every interval-th frame.",
+    )
     carry_match: float = Field(
         0.6,
         ge=0,

@@ -18,6 +18,7 @@ import numpy as np
 from emostream.config import SourceConfig
 from emostream.detector import Detection, Detector, make_check
 from emostream.detector.crop import crop_detection
+from emostream.ingest.change import ChangeWatch
 from emostream.ingest.frame import Frame
 from emostream.ingest.runner_parts import Preview, RunnerParts
 from emostream.ingest.session_keeper import SessionKeeper
@@ -51,6 +52,8 @@ class FrameAnalyser:
         self.check = make_check(parts.config.detector)  # a second look at each new track's face, in this source's thread
         self.interval = parts.config.detector.interval
         self._since_detect = 0  # analysed frames since the last detection frame (counted by whichever thread detects)
+        self.watch = ChangeWatch() if self.interval > 1 and parts.config.detector.on_change else None
+        self.followed: list[tuple[int, int, int, int]] = []  # boxes published on the last analysed frame (for the watch)
         metrics = parts.metrics
         self._decode_detect = metrics.decode_detect.labels(src.id)
         self._published = metrics.faces.labels(src.id, detector.name, "published")
@@ -73,6 +76,8 @@ class FrameAnalyser:
         try:
             image = frame.pixels(self.detector.colour)
             stages.lap("convert")
+            if self.watch is not None and self.watch.changed(image, self.followed) and not due:
+                due, self._since_detect = True, 1  # something new: detect now, and the next in ``interval`` frames
             if not due:
                 return Detected(image, [], time.perf_counter() - began, due=False)
             detections = self.detector.detect_native(image)
@@ -103,6 +108,7 @@ class FrameAnalyser:
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
         tracked = self._track(session.tracker, detected, big, offset)
+        self.followed = [det.box for det, _ in tracked]
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
         stages.lap("crop")
