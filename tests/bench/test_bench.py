@@ -193,6 +193,24 @@ def test_reports_go_to_the_repository_docs_whatever_the_working_directory(tmp_pa
     assert soak.parse_args([]).out == ROOT / "docs" / "SOAK.md"
 
 
+def test_each_stage_profile_row_is_named_after_the_detector_and_interval_it_runs() -> None:
+    from benchmarks import ingest
+    from emostream.config import DetectorConfig
+
+    # Given every run of the full and the quick stage profile (settings {} being the checkout's default detector),
+    runs = [r for quick in (False, True) for _, r in ingest.profile_runs(quick)]
+    for run in runs:
+        cfg = DetectorConfig.model_validate(run.settings)
+        # then each row's name starts with the backend it runs, says "every frame" exactly when it detects every frame,
+        assert run.detector.startswith(cfg.backend), (run.detector, cfg.backend)
+        assert ("every frame" in run.detector) == (cfg.interval == 1), (run.detector, cfg.interval)
+        # and only the default configuration's rows are called the default.
+        assert ("(default)" in run.detector) == (run.settings == {}), run.detector
+    # The default before YuNet stays measured beside it at 640x480 and 1280x720.
+    sizes = {size for size, r in ingest.profile_runs(False) if r.detector == ingest.AUTO}
+    assert sizes == {"640x480", "1280x720"}, sizes
+
+
 @pytest.mark.timeout(300)
 def test_the_stage_profile_accounts_for_every_analysed_frame_of_one_and_two_sources(tmp_path: Path) -> None:
     from benchmarks import ingest, ingest_stages

@@ -116,7 +116,7 @@ class DetectorConfig(Section):
     )
     upright: bool = Field(
         True,
-        description="Where the detector gives keypoints (BlazeFace, either backend), turn each face's crop so the face stands "
+        description="Where the detector gives keypoints (YuNet and BlazeFace, either backend: all but Haar), turn each face's crop so the face stands "
         "upright and frame it as FER2013 faces are (brows to chin), in one warp from the frame; off: the box crop below.",
     )
     upright_keep_deg: float = Field(
