@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from emostream.ingest.change import ChangeWatch
@@ -16,11 +17,15 @@ def scene(seed: int = 0) -> np.ndarray:
     return np.repeat(plane[:, :, None], 3, axis=2)
 
 
-def with_face(frame: np.ndarray, x: int, y: int, side: int = 32) -> np.ndarray:
+def with_face(frame: np.ndarray, x: int, y: int, side: int = 32, soft: bool = False) -> np.ndarray:
+    """A face-sized patch unlike the background, with a band for the eyes; ``soft``: its edges blurred, as a face's are."""
     out = frame.copy()
     skin, eyes = (40, 200) if frame[y : y + side, x : x + side].mean() > 128 else (200, 40)  # unlike the background
     out[y : y + side, x : x + side] = skin
     out[y + side // 4 : y + side // 4 + 4, x + side // 5 : x + side - side // 5] = eyes
+    if soft:
+        y0, x0 = max(0, y - side // 2), max(0, x - side // 2)
+        out[y0 : y + side + side // 2, x0 : x + side + side // 2] = cv2.GaussianBlur(out[y0 : y + side + side // 2, x0 : x + side + side // 2], (0, 0), side / 6)
     return out
 
 
@@ -41,10 +46,10 @@ def test_a_face_appearing_away_from_the_followed_faces_asks_for_a_detection() ->
 def test_a_followed_face_that_moves_or_talks_asks_for_nothing() -> None:
     watch = ChangeWatch()
     followed = [(300, 200, 40, 40)]
-    watch.changed(with_face(scene(0), 300, 200, 40), followed)
-    # it moves by 10 px (inside the box grown by half its side) and its eyes' band changes
-    moved = with_face(scene(1), 310, 206, 40)
-    moved[215:219, 320:340] = 230
+    watch.changed(with_face(scene(0), 300, 200, 40, soft=True), followed)
+    # it moves by 7 px (its soft edge changes cells around the box, which count only away from it) and its eyes' band changes
+    moved = with_face(scene(1), 307, 203, 40, soft=True)
+    moved[212:216, 312:332] = 128
     assert not watch.changed(moved, followed)
 
 
@@ -53,3 +58,12 @@ def test_a_smaller_frame_or_other_size_starts_over() -> None:
     watch.changed(scene(0), [])
     assert not watch.changed(with_face(scene(1)[:240, :320], 100, 100), []), "a new size has nothing to compare with"
     assert watch.changed(with_face(scene(2)[:240, :320], 200, 150), [])
+
+
+def test_someone_else_in_a_followed_face_s_place_asks_for_a_detection() -> None:
+    watch = ChangeWatch()
+    followed = [(300, 200, 40, 40)]
+    watch.changed(with_face(scene(0), 300, 200, 40), followed)
+    other = scene(1)
+    other[200:240, 300:340] = 255 - with_face(scene(1), 300, 200, 40)[200:240, 300:340]  # a different face, same place
+    assert watch.changed(other, followed)
