@@ -24,8 +24,8 @@ def with_face(frame: np.ndarray, x: int, y: int, side: int = 32, soft: bool = Fa
     out[y : y + side, x : x + side] = skin
     out[y + side // 4 : y + side // 4 + 4, x + side // 5 : x + side - side // 5] = eyes
     if soft:
-        y0, x0 = max(0, y - side // 2), max(0, x - side // 2)
-        out[y0 : y + side + side // 2, x0 : x + side + side // 2] = cv2.GaussianBlur(out[y0 : y + side + side // 2, x0 : x + side + side // 2], (0, 0), side / 6)
+        y0, x0, y1, x1 = max(0, y - side // 2), max(0, x - side // 2), y + side + side // 2, x + side + side // 2
+        out[y0:y1, x0:x1] = cv2.GaussianBlur(out[y0:y1, x0:x1], (0, 0), side / 6)
     return out
 
 
