@@ -32,7 +32,7 @@ def _inside(box: tuple[int, int, int, int], faces: list[dict[str, Any]]) -> bool
 
 def main() -> int:
     from emostream.config import load_config
-    from emostream.detector import make_detector
+    from emostream.detector import check_thresholds, make_detector
     from emostream.detector.check import CLOSE, FaceCheck, misfit
 
     parser = argparse.ArgumentParser()
@@ -49,14 +49,15 @@ def main() -> int:
             for f, rgb in enumerate(decode(path)):
                 if f % args.every:
                     continue
-                for d in detector.detect_native(rgb):
+                image = rgb if detector.colour == "rgb" else np.ascontiguousarray(rgb[:, :, ::-1])
+                for d in detector.detect_native(image):
                     if min(d.w, d.h) < cfg.min_face_px or d.keypoints is None or misfit(d.keypoints) > cfg.check_misfit:
                         continue
                     kind = "false" if meta["faceless"] else "faces" if _inside(d.box, meta["faces"][f]) else None
                     if kind is not None:
-                        scores[kind]["mirror"].append(both.view_score(both.short, rgb, d, CLOSE, "rgb"))
-                        scores[kind]["alone"].append(alone.view_score(alone.short, rgb, d, CLOSE, "rgb"))
-    low, high = cfg.check_close, cfg.check_close_alone
+                        scores[kind]["mirror"].append(both.view_score(both.short, image, d, CLOSE, detector.colour))
+                        scores[kind]["alone"].append(alone.view_score(alone.short, image, d, CLOSE, detector.colour))
+    low, high = check_thresholds(cfg)
     for way in ("mirror", "alone"):
         faces, false = np.asarray(scores["faces"][way]), np.asarray(scores["false"][way])
         print(f"{way}: {len(false)} false boxes, highest {false.max(initial=0):.3f}, >= {low}: {(false >= low).sum()}, >= {high}: "

@@ -93,15 +93,20 @@ class DetectorConfig(Section):
     check_misfit: float = Field(
         0.08, gt=0, le=1, description="check: the largest misfit of the eyes, nose and mouth against a mean face's layout (face sides)."
     )
-    check_close: float = Field(
-        0.7, ge=0, le=1, description="check: the short-range model's least score on the upright close-up (and its mirror image, mean)."
+    check_close: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="check: the short-range model's least score on the upright close-up (and its mirror image, mean); unset: "
+        "the backend's own (yunet 0.5, others 0.7: YuNet's candidates are faces more often, docs/decisions.md).",
     )
-    check_close_alone: float = Field(
-        0.8,
+    check_close_alone: float | None = Field(
+        None,
         ge=0,
         le=1.01,
         description="check: a close-up scoring at least this passes without the wide view (which costs three times as much); "
-        "between check_close and this, the wide view decides. Above 1: the wide view always decides.",
+        "between check_close and this, the wide view decides. Above 1: the wide view always decides. Unset: the backend's own "
+        "(yunet 0.5: the wide view never decides; others 0.8).",
     )
     check_wide: float = Field(
         0.3,
