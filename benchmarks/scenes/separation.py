@@ -32,7 +32,7 @@ def _inside(box: tuple[int, int, int, int], faces: list[dict[str, Any]]) -> bool
 
 def main() -> int:
     from emostream.config import load_config
-    from emostream.detector import check_thresholds, make_detector
+    from emostream.detector import make_detector
     from emostream.detector.check import CLOSE, FaceCheck, misfit
 
     parser = argparse.ArgumentParser()
@@ -57,7 +57,7 @@ def main() -> int:
                     if kind is not None:
                         scores[kind]["mirror"].append(both.view_score(both.short, image, d, CLOSE, detector.colour))
                         scores[kind]["alone"].append(alone.view_score(alone.short, image, d, CLOSE, detector.colour))
-    low, high = check_thresholds(cfg)
+    low, high = cfg.check_close, cfg.check_close_alone
     for way in ("mirror", "alone"):
         faces, false = np.asarray(scores["faces"][way]), np.asarray(scores["false"][way])
         print(f"{way}: {len(false)} false boxes, highest {false.max(initial=0):.3f}, >= {low}: {(false >= low).sum()}, >= {high}: "

@@ -74,3 +74,32 @@ def test_without_keypoints_the_box_square_is_looked_at(check: FaceCheck) -> None
     bare = Detection(face.x, face.y, face.w, face.h, face.score)
     assert check.look(image, bare).misfit == 0.0
     assert check.passes(image, bare)
+
+
+class Scripted(FaceCheck):
+    """The check's decision with the two views' scores given (the views themselves are tested above)."""
+
+    def __init__(self, close: float, wide: float, vouched: float) -> None:
+        super().__init__(vouched=vouched)
+        self.scores = {"close": close, "wide": wide}
+        self.looked: list[str] = []
+
+    def view_score(self, model: object, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
+        view = "close" if model is self.short else "wide"
+        self.looked.append(view)
+        return self.scores[view]
+
+
+@pytest.mark.parametrize("score, close, wide, passes", [
+    (0.80, 0.60, 0.0, True),  # the detector vouches (0.75+): a close-up of 0.5 is enough, no wide view
+    (0.80, 0.45, 0.9, False),  # ... but not under 0.5, whatever the wide view says
+    (0.70, 0.60, 0.9, False),  # not vouched: the close-up needs 0.7 as before
+    (0.70, 0.75, 0.5, True),  # not vouched: 0.7-0.8 and a wide view of 0.3+
+    (0.70, 0.75, 0.1, False),
+])
+def test_a_candidate_its_detector_vouches_for_needs_less_of_the_close_up(score: float, close: float, wide: float, passes: bool) -> None:
+    check = Scripted(close, wide, vouched=0.75)
+    face = Detection(100, 100, 80, 80, score, placed(0.0, 80.0, 140.0, 140.0))
+    assert check.passes(np.zeros((480, 640, 3), np.uint8), face) is passes
+    if score >= 0.75 and close >= 0.5:
+        assert check.looked == ["close"], "the wide view is not needed"

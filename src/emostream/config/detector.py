@@ -93,20 +93,22 @@ class DetectorConfig(Section):
     check_misfit: float = Field(
         0.08, gt=0, le=1, description="check: the largest misfit of the eyes, nose and mouth against a mean face's layout (face sides)."
     )
-    check_close: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        description="check: the short-range model's least score on the upright close-up (and its mirror image, mean); unset: "
-        "the backend's own (yunet 0.5, others 0.7: YuNet's candidates are faces more often, docs/decisions.md).",
+    check_close: float = Field(
+        0.7, ge=0, le=1, description="check: the short-range model's least score on the upright close-up (and its mirror image, mean)."
     )
-    check_close_alone: float | None = Field(
-        None,
+    check_close_alone: float = Field(
+        0.8,
         ge=0,
         le=1.01,
         description="check: a close-up scoring at least this passes without the wide view (which costs three times as much); "
-        "between check_close and this, the wide view decides. Above 1: the wide view always decides. Unset: the backend's own "
-        "(yunet 0.5: the wide view never decides; others 0.8).",
+        "between check_close and this, the wide view decides. Above 1: the wide view always decides.",
+    )
+    check_vouched: float | None = Field(
+        None,
+        ge=0,
+        le=1.01,
+        description="check: a candidate the detector itself scores at least this passes on a close-up of 0.5 (two detectors "
+        "agreeing, each moderately sure); unset: the backend's own (yunet 0.75, the others off). Above 1: off.",
     )
     check_wide: float = Field(
         0.3,

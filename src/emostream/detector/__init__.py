@@ -47,20 +47,11 @@ def make_check(cfg: DetectorConfig) -> FaceCheck | None:
         return None
     from emostream.detector.check import FaceCheck
 
-    close, alone = check_thresholds(cfg)
-    return FaceCheck(cfg.check_misfit, close, alone, cfg.check_wide, mirror=cfg.check_mirror)
+    vouched = cfg.check_vouched if cfg.check_vouched is not None else VOUCHED.get(cfg.backend, 1.01)
+    return FaceCheck(cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide, mirror=cfg.check_mirror, vouched=vouched)
 
 
-def check_thresholds(cfg: DetectorConfig) -> tuple[float, float]:
-    """(check_close, check_close_alone), each the backend's own where unset.
-
-    YuNet's candidates that reach the check (score 0.6 and more, a face's
-    layout) are faces far more often than BlazeFace's: on the scene
-    benchmark's ``tune`` split no faceless box of YuNet's had both, while 3 %
-    of true faces scored 0.5-0.7 on the close-up and were refused; so for
-    YuNet the close-up needs 0.5 and decides alone (docs/decisions.md).
-    """
-    yunet = cfg.backend == "yunet"
-    close = cfg.check_close if cfg.check_close is not None else 0.5 if yunet else 0.7
-    alone = cfg.check_close_alone if cfg.check_close_alone is not None else max(close, 0.5) if yunet else 0.8
-    return close, alone
+#: The detector score from which a candidate needs only :data:`~emostream.detector.check.VOUCHED_CLOSE` on the close-up.
+#: YuNet's: on the scene benchmark's ``tune`` split the true faces the close-up refused (0.52-0.70) scored 0.75-0.91 in
+#: YuNet, the faceless candidates with a face's layout and such a close-up at most 0.70 (docs/decisions.md).
+VOUCHED = {"yunet": 0.75}

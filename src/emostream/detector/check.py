@@ -45,6 +45,7 @@ from emostream.detector.upright import TEMPLATE, upright_matrix
 
 CLOSE = 2.0  # close-up side in box sides: the face fills the middle half of the short-range model's input
 WIDE = 6.0  # wide view side in box sides: the face ~32 px of the full-range model's 192, among what surrounds it
+VOUCHED_CLOSE = 0.5  # the close-up's bar for a candidate its detector vouches for (FaceCheck.vouched)
 CENTRED = 0.25  # how far (in box sides) the second look's face may lie from the candidate's centre
 _T = np.asarray(TEMPLATE, np.float64)
 _TC = _T - _T.mean(axis=0)
@@ -92,26 +93,31 @@ class FaceCheck:
 
     def __init__(
         self, max_misfit: float = 0.08, min_close: float = 0.7, close_alone: float = 0.8, min_wide: float = 0.3, threads: int = 1,
-        mirror: bool = True,
+        mirror: bool = True, vouched: float = 1.01,
     ) -> None:
         self.max_misfit, self.min_close, self.close_alone, self.min_wide = max_misfit, min_close, close_alone, min_wide
         self.mirror = mirror  # False: each view alone, without its mirror image (half the inferences)
+        self.vouched = vouched  # a candidate the detector scores this high passes on a close-up of VOUCHED_CLOSE
         self.short, self.full = BlazeFaceModel("short", threads), BlazeFaceModel("full", threads)
 
-    def look(self, image: np.ndarray, detection: Detection, colour: str = "rgb", everything: bool = False) -> Look:
-        """What the check sees, step by step until the answer is known (``everything``: every step, for studies)."""
+    def look(self, image: np.ndarray, detection: Detection, colour: str = "rgb", everything: bool = False, vouched: bool = False) -> Look:
+        """What the check sees, step by step until the answer is known (``everything``: every step, for studies;
+        ``vouched``: a close-up of :data:`VOUCHED_CLOSE` is enough)."""
         shape = 0.0 if detection.keypoints is None else misfit(detection.keypoints)
         if shape > self.max_misfit and not everything:
             return Look(shape)
         close = self.view_score(self.short, image, detection, CLOSE, colour)
-        if (close < self.min_close or close >= self.close_alone) and not everything:
+        decided = close < self.min_close or close >= self.close_alone or (vouched and close >= VOUCHED_CLOSE)
+        if decided and not everything:
             return Look(shape, close)
         # A face that fills much of the frame has no surroundings to show: the wide view stops at the frame's longer side.
         wide = min(WIDE, max(CLOSE, max(image.shape[:2]) / max(detection.w, detection.h)))
         return Look(shape, close, self.view_score(self.full, image, detection, wide, colour))
 
     def passes(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
-        seen = self.look(image, detection, colour)
+        seen = self.look(image, detection, colour, vouched=detection.score >= self.vouched)
+        if seen.misfit <= self.max_misfit and detection.score >= self.vouched and seen.close >= VOUCHED_CLOSE:
+            return True
         return seen.misfit <= self.max_misfit and seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
 
     def view_score(self, model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
