@@ -41,7 +41,7 @@ import numpy as np
 from emostream.detector.base import Detection, Keypoints
 from emostream.detector.decode import Decoded
 from emostream.detector.litert import BlazeFaceModel
-from emostream.detector.upright import TEMPLATE, upright_matrix
+from emostream.detector.upright import TEMPLATE, view_matrix
 
 CLOSE = 2.0  # close-up side in box sides: the face fills the middle half of the short-range model's input
 WIDE = 6.0  # wide view side in box sides: the face ~32 px of the full-range model's 192, among what surrounds it
@@ -115,15 +115,18 @@ class FaceCheck:
         return Look(shape, close, self.view_score(self.full, image, detection, wide, colour))
 
     def passes(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
-        seen = self.look(image, detection, colour, vouched=detection.score >= self.vouched)
-        if seen.misfit <= self.max_misfit and detection.score >= self.vouched and seen.close >= VOUCHED_CLOSE:
+        vouched = detection.score >= self.vouched
+        seen = self.look(image, detection, colour, vouched=vouched)
+        if seen.misfit > self.max_misfit:
+            return False
+        if vouched and seen.close >= VOUCHED_CLOSE:
             return True
-        return seen.misfit <= self.max_misfit and seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
+        return seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
 
     def view_score(self, model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
         """Mean over the upright view of ``scale`` box sides and its mirror image of the best face near its centre."""
         size = model.size
-        matrix = _matrix(detection, size, scale)
+        matrix = view_matrix(detection.box, detection.keypoints, size, scale)
         views = np.empty((2 if self.mirror else 1, size, size, 3), np.uint8)
         cv2.warpAffine(image, matrix, (size, size), dst=views[0], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if colour == "bgr":
@@ -135,15 +138,6 @@ class FaceCheck:
         views[1] = views[0][:, ::-1]
         mirrored, direct = model.run(views, 0.05)[::-1]
         return (_centred_score(direct, cx, cy, scale) + _centred_score(mirrored, 1.0 - cx, cy, scale)) / 2
-
-
-def _matrix(detection: Detection, size: int, scale: float) -> np.ndarray:
-    """Frame to a ``size`` px view of ``scale`` box sides: upright by the keypoints where there are any, else the box's square."""
-    if detection.keypoints is not None:
-        return upright_matrix(detection.box, detection.keypoints, size, size, scale=scale)
-    x, y, w, h = detection.box
-    k = size / (max(w, h) * scale)
-    return np.array([[k, 0.0, size / 2 - (x + w / 2) * k], [0.0, k, size / 2 - (y + h / 2) * k]])
 
 
 def _centred_score(found: Decoded, cx: float, cy: float, scale: float) -> float:

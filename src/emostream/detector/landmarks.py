@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 
 from emostream.detector.base import Detection
+from emostream.detector.check import CLOSE
 from emostream.detector.decode import Decoded
 from emostream.detector.litert import BUCKETS, BlazeFaceModel
-from emostream.detector.upright import upright_matrix
+from emostream.detector.upright import view_matrix
 
-CLOSE = 2.0  # close-up side in box sides: the face fills the middle half of the model's input
 NEAR = 0.25  # how far (box sides) the close-up's face may lie from where the face's centre lands
 MIN_SCORE = 0.3  # the close-up's face, already known to be a face, needs little evidence
 
@@ -47,7 +47,7 @@ class Landmarks:
         views = np.empty((len(faces), size, size, 3), np.uint8)
         matrices = []
         for i, face in enumerate(faces):
-            matrix = _close_up(face, size)
+            matrix = view_matrix(face.box, face.keypoints, size, CLOSE)
             cv2.warpAffine(image, matrix, (size, size), dst=views[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             if colour == "bgr":
                 views[i] = views[i][:, :, ::-1]
@@ -57,14 +57,6 @@ class Landmarks:
             points = _nearest(found, matrix, face, size)
             out.append(face if points is None else Detection(face.x, face.y, face.w, face.h, face.score, points))
         return out
-
-
-def _close_up(face: Detection, size: int) -> np.ndarray:
-    if face.keypoints is not None:
-        return upright_matrix(face.box, face.keypoints, size, size, scale=CLOSE)
-    x, y, w, h = face.box
-    k = size / (max(w, h) * CLOSE)
-    return np.array([[k, 0.0, size / 2 - (x + w / 2) * k], [0.0, k, size / 2 - (y + h / 2) * k]])
 
 
 def _nearest(found: Decoded, matrix: np.ndarray, face: Detection, size: int) -> tuple[tuple[float, float], ...] | None:

@@ -87,3 +87,12 @@ def upright_matrix(
     return np.array(
         [[a, b, width / 2.0 - a * cx - b * cy], [-b, a, height / 2.0 + b * cx - a * cy]], dtype=np.float64
     )
+
+
+def view_matrix(box: tuple[int, int, int, int], keypoints: tuple[tuple[float, float], ...] | None, size: int, scale: float) -> np.ndarray:
+    """Frame to a ``size`` px square view of ``scale`` box sides: upright by the keypoints where there are any, else the box's square."""
+    if keypoints is not None:
+        return upright_matrix(box, keypoints, size, size, scale=scale)
+    x, y, w, h = box
+    k = size / (max(w, h) * scale)
+    return np.array([[k, 0.0, size / 2 - (x + w / 2) * k], [0.0, k, size / 2 - (y + h / 2) * k]])
