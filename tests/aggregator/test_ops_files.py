@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from emostream.config import HttpConfig
 from emostream.infra.buildinfo import register_process_metrics
 from emostream.infra.metrics import AggregatorMetrics, ClassifierMetrics, IngestMetrics
+from emostream.ingest.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
@@ -41,6 +42,9 @@ def exported_metric_names() -> set[str]:
         for family in registry.collect():
             suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
             names.update(family.name + suffix for suffix in suffixes)
+    registry = CollectorRegistry()
+    Supervisor([[]], lambda _index: None, [0], registry, exit_at_end=False)  # type: ignore[arg-type,return-value]  # the parent of ingest.processes > 1
+    names.update(family.name + "_total" for family in registry.collect() if family.type == "counter")
     return names
 
 
@@ -88,7 +92,7 @@ def test_every_worker_is_scraped_on_its_default_port() -> None:
 def test_the_alerts_the_issue_asks_for_exist() -> None:
     rules = yaml.safe_load((PROMETHEUS_DIR / "rules" / "alerts.yml").read_text())
     alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
-    assert {"EmostreamSourceDown", "EmostreamBacklogGrowing", "EmostreamNoFaces", "EmostreamDeadLetters"} <= alerts, alerts
+    assert {"EmostreamSourceDown", "EmostreamBacklogGrowing", "EmostreamNoFaces", "EmostreamDeadLetters", "EmostreamIngestChildRestarts"} <= alerts, alerts
 
 
 def test_rules_and_dashboard_use_only_metrics_that_exist() -> None:

@@ -60,7 +60,7 @@ class FakePublisher:
     def session_started(self, message: SessionStart) -> None:
         self.starts.append(message)
 
-    def session_ended(self, message: SessionEnd, checkpointed: bool) -> None:
+    def session_ended(self, message: SessionEnd, checkpointed: bool, mark: str | None = None) -> None:
         self.ends.append(message)
 
     def frame(self, source: str, session: str, frame_index: int, jobs: list[FaceJob], state: str) -> None:
@@ -68,6 +68,9 @@ class FakePublisher:
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         return self.stored
+
+    def checkpoint_key(self, source: str) -> str:
+        return f"test:ingest:checkpoint:{source}"
 
     def side(self, op: Callable[[], object]) -> None:
         op()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from typing import Any
 
@@ -40,7 +41,9 @@ def snapshot(session: IngestSession, frame_index: int, fingerprint: str, live: b
       ``ingest.session_timeout_s`` (a short outage), else that session is ended
       with reason ``timeout`` and a new one starts.
 
-    The checkpoint is deleted with the session's end message (also one MULTI).
+    The checkpoint goes with the session's end message (also one MULTI): it is
+    deleted, except that a file played to its end leaves an :func:`ended` mark
+    in its place, so that a restart does not play it again.
     """
     first_pts, last_offset = session.media_clock()
     body: dict[str, Any] = {
@@ -78,3 +81,34 @@ def restore(body: dict[str, Any], source: str, tracker_cfg: TrackerConfig, nomin
     session.resume_clock(body["first_pts"], body["last_offset"])
     session.tracker.restore(body["tracker"])
     return session
+
+
+def file_identity(url: str) -> dict[str, int] | None:
+    """What tells one version of a local file from the next: its size and modification time (None: not a local file).
+
+    A file rewritten, appended to or touched gets a new identity, so an
+    :func:`ended` mark stops applying to it; the content is not hashed (a
+    clip of hours would be read once more at every end and start).
+    """
+    try:
+        st = os.stat(url)
+    except (OSError, ValueError):
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def ended(session_id: str, fingerprint: str, identity: dict[str, int] | None, now: float) -> str:
+    """The mark a file source's checkpoint becomes at its end: played to the end in ``session_id``, as of ``identity``.
+
+    Written with the end message, in its MULTI (one Redis) or right after it
+    (a cluster; a crash between the two resumes the ended session, whose end
+    is then repeated, as before). It has no expiry: a restart of the same
+    ingest finds it and does not play that version of the file again
+    (docs/decisions.md, issue 25).
+    """
+    body = {"v": VERSION, "ended": True, "session": session_id, "url": fingerprint, "live": False, "file": identity, "updated_ts": now}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def is_ended(body: dict[str, Any]) -> bool:
+    return bool(body.get("ended"))

@@ -48,7 +48,7 @@ class IngestPublisher:
     the source's faces shard and its checkpoint carries that shard's hash tag, so
     the frame stays one MULTI/EXEC. The end message (the shared lifecycle stream)
     and the checkpoint are in different slots: there the message is written
-    first and the checkpoint deleted after it, and a crash between the two
+    first and the checkpoint deleted (or marked ended) after it, and a crash between the two
     repeats the end message, which the aggregator records idempotently.
     """
 
@@ -67,25 +67,28 @@ class IngestPublisher:
         fields: Any = encode_lifecycle(message)
         self.reconnector.call(lambda: self.client.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True))
 
-    def session_ended(self, message: SessionEnd, checkpointed: bool) -> None:
+    def session_ended(self, message: SessionEnd, checkpointed: bool, mark: str | None = None) -> None:
         """The end message and the deletion of the session's checkpoint, together.
 
         ``checkpointed``: whether the session wrote a checkpoint (it analysed a
         frame). One that never did leaves nothing to tell a landed write by; a
         second end message is harmless there (the aggregator records an end
-        idempotently).
+        idempotently). ``mark``: what the checkpoint becomes instead of being
+        deleted (:func:`checkpoint.ended`, a file played to its end).
         """
         fields: Any = encode_lifecycle(message)
         key = self.keys.checkpoint(message.source, self.shards)
 
         def publish() -> None:  # two slots on a cluster: the message first, so a lost checkpoint never hides a missing end
             self.topology.together(
-                self.client, lambda c: c.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True), lambda p: p.delete(key)
+                self.client,
+                lambda c: c.xadd(self.keys.lifecycle, fields, maxlen=LIFECYCLE_MAXLEN, approximate=True),
+                lambda p: p.delete(key) if mark is None else p.set(key, mark),
             )
 
-        def published() -> bool:  # the checkpoint goes with the end message
+        def published() -> bool:  # the checkpoint goes with the end message (or becomes its ended mark)
             body = checkpoint.load(self.client, key)
-            return body is None or body["session"] != message.session
+            return body is None or body["session"] != message.session or checkpoint.is_ended(body)
 
         self.reconnector.call(publish, committed=published if checkpointed else None)
 
@@ -134,6 +137,9 @@ class IngestPublisher:
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         """Where a previous run left the source's open session, if it did."""
         return self.reconnector.call(lambda: checkpoint.load(self.client, self.keys.checkpoint(source, self.shards)))
+
+    def checkpoint_key(self, source: str) -> str:
+        return self.keys.checkpoint(source, self.shards)
 
     def side(self, op: Callable[[], object]) -> None:
         """A best-effort write of someone else's (the live preview), retried like ours while Redis is down."""

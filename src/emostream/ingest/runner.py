@@ -128,6 +128,9 @@ class SourceRunner:
     def _run_file(self, analyser: FrameAnalyser) -> None:
         keeper = self.keeper
         resume_after = keeper.resume()
+        if resume_after is None:  # played to its end before this start (see SessionKeeper.resume)
+            self.state = SourceState.ENDED
+            return
         while not self.stop.is_set():
             try:
                 source = self._open()

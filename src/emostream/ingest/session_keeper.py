@@ -55,8 +55,11 @@ class SessionKeeper:
         session, self.session = self.session, None
         if session is None:
             return
-        message = session.end_message(reason, self.parts.clock.time())
-        self.parts.publisher.session_ended(message, checkpointed=session.analysed > 0)
+        now = self.parts.clock.time()
+        mark = None
+        if reason == "eof" and not self.live and not self.src.loop:  # a looping file is never done
+            mark = checkpoint.ended(session.id, self.fingerprint, checkpoint.file_identity(self.src.url), now)
+        self.parts.publisher.session_ended(session.end_message(reason, now), checkpointed=session.analysed > 0, mark=mark)
         pending = session.tracker.pending()  # tentative tracks the session ended on: never confirmed
         if pending:
             self.parts.metrics.tracks.labels(self.src.id, "unconfirmed").inc(pending)
@@ -81,12 +84,19 @@ class SessionKeeper:
         if self.live and limit and self.session is not None and self.parts.clock.time() - self.session.started_ts >= limit:
             self.end("max_duration")
 
-    def resume(self) -> int:
-        """Continue the session a killed ingest left open; returns the last frame index it analysed (-1: none)."""
+    def resume(self) -> int | None:
+        """Continue the session a killed ingest left open; returns the last frame index it analysed (-1: none, None: done).
+
+        None: the file was played to its end already (its checkpoint is an
+        ended mark of this very file) and ``ingest.exit_at_end`` is off, so this
+        start is a restart of a running service, not a request to play it.
+        """
         body = self.parts.publisher.checkpoint(self.src.id)
         if body is None:
             return -1
         same = body["url"] == self.fingerprint and body["live"] == self.live
+        if checkpoint.is_ended(body):
+            return None if same and self._done(body) else -1  # else played anew: its first frame's checkpoint replaces the mark
         recent = self.parts.clock.time() - float(body["updated_ts"]) <= self.parts.config.ingest.session_timeout_s
         self.session = checkpoint.restore(body, self.src.id, self.parts.config.tracker, self.nominal)
         if same and (recent or not self.live):
@@ -95,6 +105,16 @@ class SessionKeeper:
         # The source changed, or was down too long: end the old session properly, then start afresh.
         self.end("timeout" if same else "stopped")
         return -1
+
+    def _done(self, mark: dict[str, object]) -> bool:
+        """Whether an ended mark keeps this file from being played again (see :meth:`resume`)."""
+        if self.parts.config.ingest.exit_at_end or self.src.loop or mark.get("file") != checkpoint.file_identity(self.src.url):
+            return False
+        log.info(
+            "source %s: %s was played to its end in session %s; not played again (change the file, e.g. touch it, "
+            "or delete the key %s to play it again)", self.src.id, self.name, mark["session"], self.parts.publisher.checkpoint_key(self.src.id),
+        )
+        return True
 
     def snapshot(self, frame_index: int) -> str:
         assert self.session is not None

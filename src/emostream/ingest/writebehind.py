@@ -101,13 +101,16 @@ class WriteBehind:
         self.flush(message.source)
         self.publisher.session_started(message)
 
-    def session_ended(self, message: SessionEnd, checkpointed: bool) -> None:
+    def session_ended(self, message: SessionEnd, checkpointed: bool, mark: str | None = None) -> None:
         self.flush(message.source)
-        self.publisher.session_ended(message, checkpointed)
+        self.publisher.session_ended(message, checkpointed, mark)
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         self.flush(source)
         return self.publisher.checkpoint(source)
+
+    def checkpoint_key(self, source: str) -> str:
+        return self.publisher.checkpoint_key(source)
 
     def side(self, op: Callable[[], object]) -> None:
         self.publisher.side(op)
