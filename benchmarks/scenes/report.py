@@ -143,7 +143,8 @@ METHOD = (
     "the event's label against the matched face's majority label, over the faces that were found (published and "
     "matched); beside it, the served model's agreement on the same face-frames' original 48×48 FER faces, what a "
     "front end losing nothing would reach. Most conditions put a new person in each place every second "
-    "(more faces per clip); the roll sweep (`roll_0`, `roll_15`, `roll_30`) shows the same people in the same places, "
+    "(more faces per clip), the first change at a random frame of each place's own, so that arrivals do not fall in "
+    "step with a detector running on every k-th frame; the roll sweep (`roll_0`, `roll_15`, `roll_30`) shows the same people in the same places, "
     "only rolled. Analysed frames/s: the session summary's analysed frames over its duration (decode, "
     "detect, track, publish, with the classifier on the same two cores)."
 )

@@ -57,18 +57,30 @@ def layout(cond: Condition, rng: np.random.Generator, population: int) -> list[A
     for k in range(cond.people):
         size, (x, y, vx, vy) = _place(cond, rng, actors)
         if cond.script == "swap" and k == 0:
-            spans = tuple((f, min(n, f + FPS), next(people)) for f in range(0, n, FPS))
+            spans = _turnover(n, FPS, int(rng.integers(1, FPS)), people)
         elif cond.script == "leave_return" and k == 0:
             person, gone = next(people), n // 4
             spans = ((0, gone, person), (gone + round(1.5 * FPS), n, person))
         elif cond.turnover_s:
             every = round(cond.turnover_s * FPS)
-            spans = tuple((f, min(n, f + every), next(people)) for f in range(0, n, every))
+            spans = _turnover(n, every, int(rng.integers(1, every)), people)
         else:
             spans = ((0, n, next(people)),)
         roll = float(rng.choice(cond.rolls)) * float(rng.choice([-1.0, 1.0]))
         actors.append(Actor(spans, x, y, vx, vy, size, roll))
     return actors
+
+
+def _turnover(n: int, every: int, first: int, people: Iterator[int]) -> tuple[tuple[int, int, int], ...]:
+    """Spans of a place whose person is replaced every ``every`` frames, the first time at frame ``first``.
+
+    The first change falls on a random frame of its own for each place, so
+    replacements are not in step with the frame count (nor with an ingest
+    that detects every k-th frame: at every ``every``-th frame from 0, a
+    detector running on every 3rd frame would meet each newcomer on arrival).
+    """
+    starts = [0, *range(first, n, every)]
+    return tuple((f, min(n, end), next(people)) for f, end in zip(starts, [*starts[1:], n], strict=True))
 
 
 def _place(cond: Condition, rng: np.random.Generator, others: list[Actor]) -> tuple[int, tuple[float, float, float, float]]:

@@ -41,7 +41,9 @@ def test_ground_truth_lies_in_the_frame_with_known_labels(name: str) -> None:
     frames = list(scene.render(cond, pool, generate.rng_for("tune", cond.seed_name)))
     assert len(frames) == cond.frames
     people: dict[str, str] = {}
-    for image, truth in frames:
+    arrivals: set[int] = set()  # frames where someone appears after the first
+    for index, (image, truth) in enumerate(frames):
+        arrivals |= {index for face in truth["faces"] if index and face["id"] not in people}
         assert image.shape == (cond.height, cond.width, 3)
         for face in truth["faces"]:
             x, y, w, h = face["box"]
@@ -50,10 +52,15 @@ def test_ground_truth_lies_in_the_frame_with_known_labels(name: str) -> None:
             assert face["label"] in EMOTIONS and face["id"] == f"fer{face['row']}"
             assert people.setdefault(face["id"], face["label"]) == face["label"]
             assert abs(face["roll"]) in cond.rolls
+    # A new person in the swapped place every second (every place every turnover_s), first at a frame of
+    # the place's own, so that replacements do not fall in step with an ingest detecting every k-th frame.
     if cond.script == "swap":
-        assert len(people) == cond.people - 1 + cond.frames // FPS  # a new person in the swapped place every second
+        assert cond.frames % FPS == 0 and len(people) == cond.people + cond.frames // FPS
     elif cond.turnover_s:
-        assert len(people) == cond.people * -(-cond.frames // round(cond.turnover_s * FPS))
+        every = round(cond.turnover_s * FPS)
+        assert cond.frames % every == 0 and len(people) == cond.people * (1 + cond.frames // every)
+    if cond.script == "swap" or cond.turnover_s:
+        assert any(frame % 3 for frame in arrivals), sorted(arrivals)
 
 
 @needs_fer
