@@ -23,7 +23,7 @@ from benchmarks.scenes.conditions import CONDITIONS, FACELESS, FACELESS_FPS, FPS
 from benchmarks.scenes.encode import write_mp4
 from benchmarks.scenes.faces import SPLITS, face_pool
 
-VERSION = 3  # bump when what a seed generates changes
+VERSION = 4  # bump when what a seed generates changes
 CACHE = ROOT / "build" / "scenes"
 
 
