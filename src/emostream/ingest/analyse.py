@@ -10,6 +10,7 @@ after it runs on the source's thread, in frame order.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Detected:
     detections: list[Detection]
     seconds: float  # converting and detecting
     due: bool = True  # False: a frame between detection frames (``detector.interval``): tracks are carried to it
+    number: int = -1  # the frame's place in the detector's count (-1: a detection forced outside it)
 
 
 class FrameAnalyser:
@@ -51,8 +53,12 @@ class FrameAnalyser:
         self.confident_from = confident_from(parts.config.detector)  # below: low-score boxes, for the tracker's second pass
         self.check = make_check(parts.config.detector)  # a second look at each new track's face, in this source's thread
         self.interval = parts.config.detector.interval
-        self._since_detect = 0  # analysed frames since the last detection frame (counted by whichever thread detects)
+        self._counted = 0  # analysed frames handed to detect (counted by whichever thread detects)
+        self._detected_at = -self.interval  # the count of the last detection frame of the count (written by that thread alone)
+        self._redetected_at = -self.interval  # ... of the last frame detected because a track was lost (the source's thread)
         self.watch = ChangeWatch() if self.interval > 1 and parts.config.detector.on_change else None
+        self.on_lost = self.interval > 1 and parts.config.detector.on_lost
+        self._detecting = threading.Lock()  # a frame detected for a lost face runs on the source's thread, beside the decode thread's
         self.followed: list[tuple[int, int, int, int]] = []  # boxes published on the last analysed frame (for the watch)
         metrics = parts.metrics
         self._decode_detect = metrics.decode_detect.labels(src.id)
@@ -63,29 +69,36 @@ class FrameAnalyser:
         self._checks = {outcome: metrics.checks.labels(src.id, outcome) for outcome in ("passed", "failed")}
 
     def detect(self, frame: Frame, force: bool = False) -> Detected:
-        """The frame's pixels and faces, on every ``detector.interval``-th call (``force``: this one, uncounted).
+        """The frame's pixels and faces, ``detector.interval`` frames after the last detection (``force``: this one, uncounted).
 
         Safe on another thread (it reads and writes no session state); called
         in frame order by one thread per source, which alone keeps the count.
+        A frame the source's thread detected because a track was lost
+        (``_redetected_at``) restarts the interval from there; frames this
+        thread decided before it learned of that keep their decision.
         """
         stages = self.parts.stages
         began = time.perf_counter()
-        due = force or self._since_detect % self.interval == 0
-        if not force and self.interval > 1:
-            self._since_detect += 1
+        number = -1 if force else self._counted
+        due = force or number - max(self._detected_at, self._redetected_at) >= self.interval
+        if not force:
+            self._counted += 1
         try:
             image = frame.pixels(self.detector.colour)
             stages.lap("convert")
-            if self.watch is not None and self.watch.changed(image, self.followed) and not due:
-                due, self._since_detect = True, 1  # something new: detect now, and the next in ``interval`` frames
+            if self.watch is not None and not force and self.watch.changed(image, self.followed):
+                due = True  # something new: detect now, and the next in ``interval`` frames
             if not due:
-                return Detected(image, [], time.perf_counter() - began, due=False)
-            detections = self.detector.detect_native(image)
+                return Detected(image, [], time.perf_counter() - began, due=False, number=number)
+            if not force:
+                self._detected_at = number
+            with self._detecting:  # detectors keep buffers and interpreters that one call at a time may use
+                detections = self.detector.detect_native(image)
             stages.lap("detect")
         except Exception:
             log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
-            return Detected(None, [], time.perf_counter() - began)
-        return Detected(image, detections, time.perf_counter() - began)
+            return Detected(None, [], time.perf_counter() - began, number=number)
+        return Detected(image, detections, time.perf_counter() - began, number=number)
 
     def analyse(self, frame: Frame, detected: Detected | None = None) -> None:
         """Track, crop and publish the frame's faces; ``detected``: what :meth:`detect` found ahead (None: detect now)."""
@@ -99,15 +112,14 @@ class FrameAnalyser:
         if not detected.due and session.analysed == 0:  # a session starts with no tracks to carry: detect its first frame
             detected = self.detect(frame, force=True)
         began = time.perf_counter()
-        image, detections = detected.image, detected.detections
+        image = detected.image
         if image is None:
             keeper.failed()
             return
-        big = [d for d in detections if min(d.w, d.h) >= det_cfg.min_face_px]
-        too_small = len(detections) - len(big)
         offset, interval = session.clock(frame.pts, frame.captured_ts, self.live)
         stages.mark()
-        tracked = self._track(session.tracker, detected, big, offset)
+        tracked, detections = self._track(session.tracker, frame, detected, offset)
+        too_small = sum(1 for d in detections if min(d.w, d.h) < det_cfg.min_face_px)
         self.followed = [det.box for det, _ in tracked]
         stages.lap("track")
         crops = [crop_detection(image, det, card, det_cfg, colour) for det, _ in tracked]
@@ -145,18 +157,38 @@ class FrameAnalyser:
         self._count_tracks(tally)
         stages.frame_done()
 
-    def _track(self, tracker: Tracker, detected: Detected, big: list[Detection], offset: float) -> list[tuple[Detection, int]]:
-        """(detection, track id) of the frame's faces to publish: detected and tracked, or carried between detection frames."""
+    def _track(self, tracker: Tracker, frame: Frame, detected: Detected, offset: float) -> tuple[list[tuple[Detection, int]], list[Detection]]:
+        """(detection, track id) of the frame's faces to publish, detected or carried; and the frame's detections (carried: none).
+
+        Between detection frames the tracks are followed first without being
+        touched (``carry.follow``); where one published on the frame before is
+        lost and ``detector.on_lost`` is on, the frame is detected after all and
+        tracked exactly as a due detection frame would be.
+        """
         image, colour, match = detected.image, self.detector.colour, self.parts.config.detector.carry_match
         assert image is not None
         if not detected.due:
-            return carry.carry(tracker, image, offset, colour, match)
+            followed = carry.follow(tracker, image, offset, colour, match)
+            again = self._redetect(frame, detected) if followed.lost and self.on_lost else None
+            if again is None:
+                return carry.apply(tracker, followed, offset), []
+            detected = again
+        big = [d for d in detected.detections if min(d.w, d.h) >= self.parts.config.detector.min_face_px]
         tracked = track_faces(tracker, image, big, self.confident_from, offset, colour, self.check)
         if self.interval > 1:
             filled = carry.fill(tracker, image, offset, colour, match, detected.detections, tracked)
             tracked += filled
             carry.remember(tracker, image, tracked, colour, frozenset(t for _, t in filled))
-        return tracked
+        return tracked, detected.detections
+
+    def _redetect(self, frame: Frame, carried: Detected) -> Detected | None:
+        """The frame detected because a track could not be carried to it; the interval counts from it (None: detection failed)."""
+        self.parts.stages.lap("track")  # following the tracks, before the detector's own lap
+        again = self.detect(frame, force=True)
+        if again.image is None:
+            return None
+        self._redetected_at = carried.number  # read by the thread that counts, for the frames it has not decided yet
+        return again
 
     def _count_tracks(self, tally: Tally) -> None:
         """Faces kept back, tracks decided and faces checked this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""

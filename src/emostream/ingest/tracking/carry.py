@@ -23,7 +23,11 @@ with it and it is published like a detected one, with the anchor's score and
 keypoints moved with the box (the crop stays upright). A track whose box fails
 is not published on this frame, nor carried again until a detection finds it:
 it counts a missed frame, as it would on a detection frame, and the next
-detection frame matches it (or retires it) as usual. Tentative tracks are not
+detection frame matches it (or retires it) as usual. Looking (:func:`follow`)
+and writing (:func:`apply`) are two steps: with ``detector.on_lost`` ingest
+detects on a frame where a track was lost instead (someone else in its
+place, a fast turn), from the tracker exactly as a due detection frame finds
+it. Tentative tracks are not
 touched between detection frames (their box is still predicted): they are
 decided by detections only, so a new face is confirmed, and published, from
 the next detection frame. Nothing here learns the track's appearance: the
@@ -99,63 +103,117 @@ def fill(
     out = []
     seen = [d.box for d in detections]
     candidates = [ti for ti, t in enumerate(tracker.tracks) if t.confirmed and t.missed == 1 and t.anchor is not None and not t.anchor.filled]
-    crossing = _crossing(tracker, candidates)
+    predicted = [t.predicted for t in tracker.tracks]
+    crossing = _crossing(tracker, candidates, predicted)
     for ti in candidates:
         t = tracker.tracks[ti]
-        found = None if ti in crossing else _follow(t, image, now, colour, min_match, tracker.params.appearance_distance)
+        found = None if ti in crossing else _find(t, t.predicted, image, colour, min_match, tracker.params.appearance_distance)
         if found is not None and not any(iou(found.box, box) > 0 for box in seen):
-            out.append((found, t.id))
+            _move(t, found, now)
+            out.append((found.detection, t.id))
     return out
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a track's face was found on a frame without detection, verified; nothing of it written to the track yet."""
+
+    box: Box
+    view: np.ndarray | None  # its appearance descriptor, where it was compared (the track's last view, see tracking/gate.py)
+    detection: Detection  # as it is published: the anchor's score and keypoints, moved with the box
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A frame without detection, looked at (:func:`follow`) but not yet written to the tracker (:func:`apply`)."""
+
+    motion: list[np.ndarray]  # every track's Kalman state predicted to this frame, in track order
+    found: dict[int, Found]  # track index -> its face on this frame
+    lost: list[int]  # indices of the tracks published on the frame before that were not found (crossing ones too)
 
 
 def carry(
     tracker: Tracker, image: np.ndarray, now: float, colour: Literal["bgr", "rgb"], min_match: float
 ) -> list[tuple[Detection, int]]:
     """A frame without detection: (carried detection, track id) for each confirmed track verified on it, in track order."""
+    return apply(tracker, follow(tracker, image, now, colour, min_match), now)
+
+
+def follow(tracker: Tracker, image: np.ndarray, now: float, colour: Literal["bgr", "rgb"], min_match: float) -> Followed:
+    """Each confirmed track published on the frame before, looked for on this frame; the tracker is left as it was.
+
+    So a caller that finds a track lost (``Followed.lost``) may still detect
+    on this frame instead, from exactly the state a detection frame starts from.
+    """
+    motion = [kalman.predict(t.motion) for t in tracker.tracks]
+    predicted = [kalman.to_box(m) for m in motion]
+    candidates = [ti for ti, t in enumerate(tracker.tracks) if t.confirmed and t.anchor is not None and t.missed == 0]
+    crossing = _crossing(tracker, candidates, predicted)
+    limit = tracker.params.appearance_distance
+    found: dict[int, Found] = {}
+    for ti in candidates:
+        hit = None if ti in crossing else _find(tracker.tracks[ti], predicted[ti], image, colour, min_match, limit)
+        if hit is not None:
+            found[ti] = hit
+    return Followed(motion, found, [ti for ti in candidates if ti not in found])
+
+
+def apply(tracker: Tracker, followed: Followed, now: float) -> list[tuple[Detection, int]]:
+    """Write a :func:`follow` to the tracker: (carried detection, track id) of each track found, in track order.
+
+    Every track's prediction is taken; a confirmed track not found counts a
+    missed frame and is not carried again before a detection finds it.
+    """
     tracker.tally = Tally()
     out = []
-    for t in tracker.tracks:
-        t.motion = kalman.predict(t.motion)
-        t.predicted = kalman.to_box(t.motion)
-    candidates = [ti for ti, t in enumerate(tracker.tracks) if t.confirmed and t.anchor is not None and t.missed == 0]
-    crossing = _crossing(tracker, candidates)
     for ti, t in enumerate(tracker.tracks):
+        t.motion = followed.motion[ti]
+        t.predicted = kalman.to_box(t.motion)
         if not t.confirmed:
             continue  # decided by the next detection frame
-        found = _follow(t, image, now, colour, min_match, tracker.params.appearance_distance) if ti in candidates and ti not in crossing else None
+        found = followed.found.get(ti)
         if found is None:
             t.missed += 1
             t.anchor = None
             continue
-        out.append((found, t.id))
+        _move(t, found, now)
+        out.append((found.detection, t.id))
     return out
 
 
-def _follow(t: Track, image: np.ndarray, now: float, colour: Literal["bgr", "rgb"], min_match: float, limit: float) -> Detection | None:
-    """The track's face near its prediction, verified, with the track moved onto it; None (the track untouched) when not found."""
+def _find(
+    t: Track, predicted: Box, image: np.ndarray, colour: Literal["bgr", "rgb"], min_match: float, limit: float
+) -> Found | None:
+    """The track's face near ``predicted``, verified against its template; None when not found. Reads the track only."""
     anchor = t.anchor
     assert anchor is not None
     height, width = image.shape[:2]
-    found = _locate(image, t.predicted, anchor, colour, min_match)
-    if found is None:
+    box = _locate(image, predicted, anchor, colour, min_match)
+    if box is None:
         return None
-    if limit > 0 and t.feature is not None and not cut_by_border(found, width, height):
-        feature = appearance.describe(image, found, colour)
-        if appearance.distance(t.feature, feature) > limit:
+    view = None
+    if limit > 0 and t.feature is not None and not cut_by_border(box, width, height):
+        view = appearance.describe(image, box, colour)
+        if appearance.distance(t.feature, view) > limit:
             return None
-        t.last = feature  # the last view, which the next detection frame's gate compares with (tracking/gate.py)
-    t.motion = kalman.update(t.motion, found)
-    t.box, t.missed, t.seen_s = found, 0, now
     base = anchor.detection
-    dx, dy = found[0] - base.x, found[1] - base.y
+    dx, dy = box[0] - base.x, box[1] - base.y
     keypoints = None if base.keypoints is None else tuple((px + dx, py + dy) for px, py in base.keypoints)
-    return Detection(*found, score=base.score, keypoints=keypoints)
+    return Found(box, view, Detection(*box, score=base.score, keypoints=keypoints))
 
 
-def _crossing(tracker: Tracker, candidates: list[int]) -> set[int]:
-    """Those of ``candidates`` whose predicted boxes overlap another candidate's or a track just found: faces crossing, left to detection."""
-    boxes = [(ti, t.predicted) for ti, t in enumerate(tracker.tracks) if ti in candidates or (t.confirmed and t.missed == 0)]
-    return {ti for ti in candidates for tj, other in boxes if ti != tj and iou(tracker.tracks[ti].predicted, other) > CROSSING}
+def _move(t: Track, found: Found, now: float) -> None:
+    """The track onto its face found on this frame (its prediction already taken)."""
+    if found.view is not None:
+        t.last = found.view  # the last view, which the next detection frame's gate compares with (tracking/gate.py)
+    t.motion = kalman.update(t.motion, found.box)
+    t.box, t.missed, t.seen_s = found.box, 0, now
+
+
+def _crossing(tracker: Tracker, candidates: list[int], predicted: list[Box]) -> set[int]:
+    """Those of ``candidates`` whose ``predicted`` box (one per track) overlaps another candidate's or a found track's: faces crossing."""
+    boxes = [(ti, predicted[ti]) for ti, t in enumerate(tracker.tracks) if ti in candidates or (t.confirmed and t.missed == 0)]
+    return {ti for ti in candidates for tj, other in boxes if ti != tj and iou(predicted[ti], other) > CROSSING}
 
 
 def _locate(image: np.ndarray, predicted: Box, anchor: Anchor, colour: str, min_match: float) -> Box | None:
