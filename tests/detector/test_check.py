@@ -79,8 +79,8 @@ def test_without_keypoints_the_box_square_is_looked_at(check: FaceCheck) -> None
 class Scripted(FaceCheck):
     """The check's decision with the two views' scores given (the views themselves are tested above)."""
 
-    def __init__(self, close: float, wide: float, vouched: float) -> None:
-        super().__init__(vouched=vouched)
+    def __init__(self, close: float, wide: float, vouched: float, low_close: float = 1.01) -> None:
+        super().__init__(vouched=vouched, low_close=low_close)
         self.scores = {"close": close, "wide": wide}
         self.looked: list[str] = []
 
@@ -103,3 +103,40 @@ def test_a_candidate_its_detector_vouches_for_needs_less_of_the_close_up(score: 
     assert check.passes(np.zeros((480, 640, 3), np.uint8), face) is passes
     if score >= 0.75 and close >= 0.5:
         assert check.looked == ["close"], "the wide view is not needed"
+
+
+@pytest.mark.parametrize("close, wide, passes, looked", [
+    (0.90, 0.50, True, ["close", "wide"]),  # a close-up that would pass alone still needs the wide view
+    (0.76, 0.30, True, ["close", "wide"]),
+    (0.74, 0.90, False, ["close"]),  # under low_close: no wide view is asked for
+    (0.95, 0.29, False, ["close", "wide"]),
+])
+def test_a_low_score_candidate_needs_both_views(close: float, wide: float, passes: bool, looked: list[str]) -> None:
+    """detector.check_low: a box the detector scored under its threshold starts a track only where both other looks agree."""
+    check = Scripted(close, wide, vouched=0.0, low_close=0.75)  # vouching (any score here) does not apply to low boxes
+    face = Detection(100, 100, 80, 80, 0.4, placed(0.0, 80.0, 140.0, 140.0))
+    assert check.passes_low(np.zeros((480, 640, 3), np.uint8), face) is passes
+    assert check.looked == looked
+
+
+def test_a_low_score_candidate_without_a_face_layout_costs_no_inference() -> None:
+    check = Scripted(1.0, 1.0, vouched=1.01, low_close=0.75)
+    (rx, ry), (lx, ly), nose, mouth = TEMPLATE
+    eyes_below_the_mouth = placed(0.0, 80.0, 140.0, 140.0, ((rx, -ry), (lx, -ly), nose, (mouth[0], -0.2)))
+    assert not check.passes_low(np.zeros((480, 640, 3), np.uint8), Detection(100, 100, 80, 80, 0.4, eyes_below_the_mouth))
+    assert check.looked == []
+
+
+def test_real_faces_pass_and_the_deep_fields_false_boxes_fail_the_low_score_check() -> None:
+    """The same real material as above, on the stricter terms a low-score box gets (detector.check_low 0.75)."""
+    check = FaceCheck(low_close=0.75)
+    with LiteRTBlazeFace("auto") as detector:
+        for face_px in (64, 160):
+            image, _ = distant_face(640 // 3, face_px, (640, 480))
+            (found,) = [d for d in detector.detect_native(image) if abs(d.w - face_px) < face_px * 0.4]
+            assert check.passes_low(image, found), f"a real {face_px} px face failed: {check.look(image, found, everything=True)}"
+        canvas = np.clip(picture("hubble_deep_field", 600, 800), 0, 255).astype(np.uint8)
+        false_boxes = [(np.ascontiguousarray(canvas[y : y + 480, x : x + 640]), d) for y in (0, 80) for x in (40, 160)
+                       for d in detector.detect_native(np.ascontiguousarray(canvas[y : y + 480, x : x + 640])) if min(d.w, d.h) >= 24]
+    assert len(false_boxes) >= 4, f"the detector no longer takes the galaxies for faces ({len(false_boxes)} boxes): this test checks nothing"
+    assert [d.box for image, d in false_boxes if check.passes_low(image, d)] == []

@@ -120,6 +120,15 @@ class DetectorConfig(Section):
         description="check: a candidate the detector itself scores at least this passes on a close-up of 0.5 (two detectors "
         "agreeing, each moderately sure); unset: the backend's own (yunet 0.75, the others off). Above 1: off.",
     )
+    check_low: float = Field(
+        0.75,
+        ge=0,
+        le=1.01,
+        description="check: a detection scoring under min_score (down to tracker.low_score; YuNet and BlazeFace) may start a "
+        "track when its close-up scores at least this and its wide view check_wide, both (no shortcut, no vouching): the "
+        "detector's doubt made up by the two other looks, for faces rolled 30°, in a hand or in the dark. Above 1: such "
+        "detections only continue tracks (ByteTrack's second pass).",
+    )
     check_wide: float = Field(
         0.3,
         ge=0,

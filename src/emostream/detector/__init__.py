@@ -48,7 +48,9 @@ def make_check(cfg: DetectorConfig) -> FaceCheck | None:
     from emostream.detector.check import FaceCheck
 
     vouched = cfg.check_vouched if cfg.check_vouched is not None else VOUCHED.get(cfg.backend, 1.01)
-    return FaceCheck(cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide, mirror=cfg.check_mirror, vouched=vouched)
+    return FaceCheck(
+        cfg.check_misfit, cfg.check_close, cfg.check_close_alone, cfg.check_wide, mirror=cfg.check_mirror, vouched=vouched, low_close=cfg.check_low
+    )
 
 
 #: The detector score from which a candidate needs only :data:`~emostream.detector.check.VOUCHED_CLOSE` on the close-up.

@@ -93,9 +93,10 @@ class FaceCheck:
 
     def __init__(
         self, max_misfit: float = 0.08, min_close: float = 0.7, close_alone: float = 0.8, min_wide: float = 0.3, threads: int = 1,
-        mirror: bool = True, vouched: float = 1.01,
+        mirror: bool = True, vouched: float = 1.01, low_close: float = 1.01,
     ) -> None:
         self.max_misfit, self.min_close, self.close_alone, self.min_wide = max_misfit, min_close, close_alone, min_wide
+        self.low_close = low_close  # a candidate under the detector's threshold needs this close-up and the wide view (passes_low)
         self.mirror = mirror  # False: each view alone, without its mirror image (half the inferences)
         self.vouched = vouched  # a candidate the detector scores this high passes on a close-up of VOUCHED_CLOSE
         self.short, self.full = BlazeFaceModel("short", threads), BlazeFaceModel("full", threads)
@@ -110,9 +111,7 @@ class FaceCheck:
         decided = close < self.min_close or close >= self.close_alone or (vouched and close >= VOUCHED_CLOSE)
         if decided and not everything:
             return Look(shape, close)
-        # A face that fills much of the frame has no surroundings to show: the wide view stops at the frame's longer side.
-        wide = min(WIDE, max(CLOSE, max(image.shape[:2]) / max(detection.w, detection.h)))
-        return Look(shape, close, self.view_score(self.full, image, detection, wide, colour))
+        return Look(shape, close, self.view_score(self.full, image, detection, _wide(image, detection), colour))
 
     def passes(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
         vouched = detection.score >= self.vouched
@@ -122,6 +121,20 @@ class FaceCheck:
         if vouched and seen.close >= VOUCHED_CLOSE:
             return True
         return seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
+
+    def passes_low(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
+        """A candidate its detector scored under its own threshold (``tracker.low_score`` up to ``min_score``): a face's
+        layout, a close-up of ``low_close`` and the wide view's ``min_wide`` too, without shortcut or vouching.
+
+        The detector's doubt is made up by both other looks agreeing: a face rolled 30°, in a hand or in the dark, which
+        YuNet scores 0.3-0.6. On the scene benchmark's ``tune`` split no faceless candidate with a face's layout reached a
+        close-up of 0.65 or a wide view of 0.32 (docs/decisions.md).
+        """
+        if detection.keypoints is not None and misfit(detection.keypoints) > self.max_misfit:
+            return False
+        if self.view_score(self.short, image, detection, CLOSE, colour) < self.low_close:
+            return False
+        return self.view_score(self.full, image, detection, _wide(image, detection), colour) >= self.min_wide
 
     def view_score(self, model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
         """Mean over the upright view of ``scale`` box sides and its mirror image of the best face near its centre."""
@@ -138,6 +151,11 @@ class FaceCheck:
         views[1] = views[0][:, ::-1]
         mirrored, direct = model.run(views, 0.05)[::-1]
         return (_centred_score(direct, cx, cy, scale) + _centred_score(mirrored, 1.0 - cx, cy, scale)) / 2
+
+
+def _wide(image: np.ndarray, detection: Detection) -> float:
+    """The wide view's scale in box sides: :data:`WIDE`, or less where the face fills much of the frame (no surroundings to show)."""
+    return float(min(WIDE, max(CLOSE, max(image.shape[:2]) / max(detection.w, detection.h))))
 
 
 def _centred_score(found: Decoded, cx: float, cy: float, scale: float) -> float:

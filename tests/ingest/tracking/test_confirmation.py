@@ -168,10 +168,37 @@ def test_the_check_waits_for_the_evidence_of_confirm_hits() -> None:
     assert published == [None, None, 1, 1] and check.calls == 1, "checked once, at the third hit"
 
 
-def test_low_score_boxes_are_never_checked() -> None:
+def test_low_score_boxes_without_a_start_check_are_never_checked() -> None:
     t, check = tracker(hits=1), Checks()
-    assert t.update([Observation((100, 100, 80, 80), person(0), False, 0.4, check)], 0.0) == [None]
-    assert check.calls == 0 and not t.tracks
+    assert t.update([Observation((100, 100, 80, 80), person(0), False, 0.4)], 0.0) == [None]
+    assert check.calls == 0 and not t.tracks, "without detector.check_low a low-score box continues tracks only"
+
+
+def low(box: tuple[int, int, int, int], check: Checks, who: int = 0) -> Observation:
+    """A low-score box that may start a track on the stricter check (detector.check_low)."""
+    return Observation(box, person(who), False, 0.4, check)
+
+
+def test_a_low_score_box_starts_a_track_published_once_its_stricter_check_passes() -> None:
+    t, check = tracker(hits=1, score=0.7), Checks(True)
+    assert t.update([low((100, 100, 80, 80), check)], 0.0) == [1]
+    assert t.update([low((101, 100, 80, 80), check)], 0.1) == [1], "then continued as any confirmed track"
+    assert check.calls == 1 and (t.tally.checked, t.tally.confirmed) == (0, 0)
+
+
+def test_a_low_score_box_that_fails_its_check_is_retried_1_2_4_hits_apart_and_never_published() -> None:
+    t, check = tracker(hits=1, score=0.7, check_tries=3), Checks(False, False, False)
+    published = [t.update([low((100 + i, 100, 80, 80), check)], i / 15)[0] for i in range(12)]
+    assert published == [None] * 12
+    assert check.calls == 3 and t.pending() == 1, "one tentative track, continued by its low boxes: not a check per frame"
+
+
+def test_failed_low_score_checks_do_not_hold_back_a_confident_box_of_the_same_face() -> None:
+    t, strict, usual = tracker(hits=1, score=0.7, check_tries=3), Checks(False, False, False), Checks(True)
+    for i in range(5):  # a face first seen at low scores, whose stricter check fails each time
+        assert t.update([low((100 + i, 100, 80, 80), strict)], i / 15) == [None]
+    assert t.update([checked((105, 100, 80, 80), 0.9, usual)], 5 / 15) == [1], "the confident box's own check decides"
+    assert usual.calls == 1
 
 
 def test_a_checkpoint_keeps_the_failed_checks_of_a_tentative_track() -> None:

@@ -23,12 +23,20 @@ def due(t: Track, obs: Observation, params: TrackerParams, tally: Tally) -> bool
         return False
     if obs.check is None:
         return True
-    if t.checks >= params.check_tries or t.hits < t.next_check:
+    # A low-score box's stricter check (detector.check_low) keeps a count of its own: its failures never hold back the
+    # check of a confident box that finds the same track later.
+    low = not obs.confident
+    failed, next_try = (t.low_checks, t.next_low) if low else (t.checks, t.next_check)
+    if failed >= params.check_tries or t.hits < next_try:
         return False
     tally.checked += 1
     if obs.check():
         return True
     tally.rejected += 1
-    t.checks += 1
-    t.next_check = t.hits + 2 ** (t.checks - 1)
+    failed += 1
+    next_try = t.hits + 2 ** (failed - 1)
+    if low:
+        t.low_checks, t.next_low = failed, next_try
+    else:
+        t.checks, t.next_check = failed, next_try
     return False

@@ -45,10 +45,14 @@ def track_faces(
 
     Faces of tracks not yet confirmed are left out; ``tracker.tally`` counts them. With a ``check``, a
     new track is confirmed only once its face passes it; the tracker asks only for candidates it would
-    confirm, so the check costs a second look per candidate, not per face.
+    confirm, so the check costs a second look per candidate, not per face. A low-score box may start a
+    track too where the check's ``low_close`` is on: confirmed only by :meth:`FaceCheck.passes_low`.
     """
     sure = [d for d in detections if d.score >= threshold]
     unsure = [d for d in detections if d.score < threshold]
     checks: list[Check | None] | None = None if check is None else [functools.partial(check.passes, frame, d, colour) for d in sure]
-    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure], checks)
+    starts: list[Check | None] | None = None  # low-score boxes that may start a track, on the check's stricter terms
+    if check is not None and check.low_close <= 1:
+        starts = [functools.partial(check.passes_low, frame, d, colour) for d in unsure]
+    ids = tracker.track(frame, [d.box for d in sure], [d.box for d in unsure], now, colour, [d.score for d in sure], checks, starts)
     return [(d, track) for d, track in zip(sure + unsure, ids, strict=True) if track is not None]

@@ -43,7 +43,8 @@ def encode(saved: Saved) -> dict[str, Any]:
         "tracks": [
             {"id": t.id, "box": list(t.box), "missed": t.missed, "hits": t.hits, "seen_s": t.seen_s,
              "motion": pack(t.motion.astype(np.float64)), "feature": _feature(t.feature), "reid_open": t.reid_open,
-             "confirmed": t.confirmed, "last": _feature(t.last), "clear_size": t.clear_size, "checks": t.checks, "next_check": t.next_check}
+             "confirmed": t.confirmed, "last": _feature(t.last), "clear_size": t.clear_size, "checks": t.checks, "next_check": t.next_check,
+             "low_checks": t.low_checks, "next_low": t.next_low}
             for t in saved.tracks
         ],
         "gone": [{"id": g.id, "seen_s": g.seen_s, "feature": _feature(g.feature)} for g in saved.gone],
@@ -68,7 +69,8 @@ def decode(state: dict[str, Any]) -> Saved:
             t = Track(int(item["id"]), unpack(item["motion"], np.float64, (5, 4)), _box(item["box"]), template,
                       float(item["seen_s"]), int(item["missed"]), int(item["hits"]), reid_open=bool(item.get("reid_open", False)),
                       confirmed=bool(item.get("confirmed", True)), last=last if last is not None else template,
-                      clear_size=float(item.get("clear_size", 0.0)), checks=int(item.get("checks", 0)), next_check=int(item.get("next_check", 0)))
+                      clear_size=float(item.get("clear_size", 0.0)), checks=int(item.get("checks", 0)), next_check=int(item.get("next_check", 0)),
+                      low_checks=int(item.get("low_checks", 0)), next_low=int(item.get("next_low", 0)))
         tracks.append(t)
     gone = [Gone(int(g["id"]), unpack(g["feature"], np.float32, dims), float(g["seen_s"])) for g in state.get("gone", []) if comparable]
     return Saved(int(state["next_id"]), int(state.get("next_tentative", -1)), tracks, gone)

@@ -56,6 +56,8 @@ class Track:
     confirmed: bool = True  # False: tentative, its faces are not published and its id is provisional (negative)
     checks: int = 0  # face checks this tentative track failed (Tracker: tries up to TrackerParams.check_tries)
     next_check: int = 0  # hits from which the next check may be tried (spaced 1, 2, 4 ... hits after each failure)
+    low_checks: int = 0  # ... and the same two for the stricter check of low-score boxes (detector.check_low)
+    next_low: int = 0
     anchor: Any = None  # between detection frames: what carries it (tracking/carry.Anchor; never checkpointed, None: not carried)
 
     @classmethod

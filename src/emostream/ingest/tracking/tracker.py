@@ -37,8 +37,9 @@ class Tracker:
     3. **low-score detections** (between ``tracker.low_score`` and
        ``detector.min_score``) only continue tracks still unmatched, by overlap and
        appearance (ByteTrack's second pass): a face the detector is briefly unsure
-       about (blur, a turned head) keeps its track, and a low-score box that
-       continues nothing is dropped, so it costs no false face;
+       about (blur, a turned head) keeps its track; one that continues nothing is
+       dropped, or, where ingest gives low boxes a check (``detector.check_low``),
+       starts a tentative track that only that stricter check confirms;
     4. a confident detection left over is compared with the people who left within
        ``reid_window_s`` (re-identification, off at 0): if it looks like one of them
        (at most ``reid_distance``) it gets that person's id back, else it starts a
@@ -47,9 +48,8 @@ class Tracker:
     **Confirmation** (ByteTrack's activation, ``tracking/confirm.py``): a new track is
     tentative until ``confirm_hits`` consecutive analysed frames found it, or one
     detection scored at least ``confirm_score``, and its face passed the check where
-    ingest gives one; a tentative track that misses a frame ends. Its
-    faces get no id (None) and are counted in :attr:`tally`; low-score boxes
-    continue only confirmed tracks. Tentative tracks carry provisional negative ids;
+    ingest gives one; a tentative track that misses a frame ends. Its faces get no
+    id (None) and are counted in :attr:`tally`. Tentative tracks carry provisional negative ids;
     a track gets its public id, the next of 1, 2, 3 ..., when it is confirmed, so a
     blip that never was confirmed leaves no gap in the ids users see. A returning
     person (re-identification) is confirmed at once: they were before.
@@ -61,9 +61,8 @@ class Tracker:
     appearance is neither checked nor learned, motion alone decides, but only for
     a track that was at that border already (``gate.elsewhere``).
 
-    The trade-off of greedy matching over an optimal assignment (Hungarian / LAPJV):
-    with the few faces of one camera the two agree except for contrived ties, and
-    greedy needs no extra dependency and costs microseconds.
+    Greedy matching, not an optimal assignment (Hungarian / LAPJV): with the few faces
+    of one camera the two agree except for contrived ties, at microseconds' cost.
     """
     params: TrackerParams = field(default_factory=TrackerParams)
     tracks: list[Track] = field(default_factory=list)
@@ -76,9 +75,9 @@ class Tracker:
 
     def track(
         self, frame: np.ndarray, confident: list[Box], low: list[Box], now: float, colour: Literal["bgr", "rgb"] = "bgr",
-        scores: list[float] | None = None, checks: list[Check | None] | None = None,
+        scores: list[float] | None = None, checks: list[Check | None] | None = None, starts: list[Check | None] | None = None,
     ) -> list[int | None]:
-        """Ids for ``confident + low`` boxes of one frame (None: not published); ``scores`` and face ``checks``: the confident boxes'."""
+        """Ids for ``confident + low`` boxes (None: not published); ``scores``, ``checks``: the confident ones'; ``starts``: low ones'."""
         height, width = frame.shape[:2]
         use_appearance = self.params.appearance_distance > 0 or self.params.reid_window_s > 0
 
@@ -89,7 +88,8 @@ class Tracker:
         sure_scores = scores if scores is not None else [1.0] * len(confident)
         sure_checks = checks if checks is not None else [None] * len(confident)
         observations = [observe(b, True, s, c) for b, s, c in zip(confident, sure_scores, sure_checks, strict=True)]
-        return self.update(observations + [observe(b, False, 0.0) for b in low], now)
+        lows = [observe(b, False, 0.0, c) for b, c in zip(low, starts if starts is not None else [None] * len(low), strict=True)]
+        return self.update(observations + lows, now)
 
     def update(self, observations: list[Observation], now: float) -> list[int | None]:
         """Published track ids for ``observations``, in their order (None: not published); ``now``: session time, s."""
@@ -108,7 +108,8 @@ class Tracker:
         before = set(used)
         self._assign(self._motion_pairs(sure, observations, ids, used), observations, ids, used, now)
         carried = {ti for ti in used if ti not in before and not gate.is_cut(observations[used[ti]].box, self.tracks[ti])}
-        recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0 and t.confirmed}  # ByteTrack: the second pass serves confirmed tracks seen last frame
+        starts = [i for i in unsure if observations[i].check is not None]  # low boxes that may start a track
+        recent = {ti for ti, t in enumerate(self.tracks) if t.missed == 0 and (t.confirmed or starts)}  # ByteTrack's second pass
         self._assign(self._overlap_pairs(unsure, observations, only=recent - used.keys()), observations, ids, used, now)
         absorbed = self._settle_newcomers(observations, ids, used, carried)
         for ti, t in enumerate(self.tracks):
@@ -119,6 +120,9 @@ class Tracker:
         for i in sure:
             if ids[i] is None:
                 ids[i] = self._reidentify(observations[i], now) or self._new_track(observations[i], now)
+        for i in starts:  # a low-score box nothing took: a tentative track, confirmed only by its check (no re-identification)
+            if ids[i] is None:
+                ids[i] = self._new_track(observations[i], now)
         self.tally.unconfirmed_faces = sum(1 for i in ids if i is not None and i < 0)
         return [i if i is None or i > 0 else None for i in ids]
 
