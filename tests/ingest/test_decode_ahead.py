@@ -15,8 +15,7 @@ from tests.support.ingest import ends, faces
 
 def published(make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, clip: Path, ahead: int) -> list[tuple]:
     source = f"demo{ahead}"
-    # on_lost off: frames the decode thread decided before a face was lost keep their decision (docs/decisions.md, issue 23)
-    detector = {"backend": "blazeface", "on_lost": False}
+    detector = {"backend": "blazeface"}  # on_lost on (the default): its extra detections leave the schedule as it was
     config = make_config(sources=[{"id": source, "url": str(clip), "every_nth": 3}], detector=detector, ingest={"decode_ahead": ahead})
     run_worker(config)
     [end] = wait_for(lambda: ends(rclient, prefix, source), 120, f"the session with decode_ahead {ahead} never ended")

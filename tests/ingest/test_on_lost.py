@@ -141,9 +141,10 @@ def test_a_still_face_carried_costs_no_extra_detection(still_clip: Path) -> None
     assert published == list(range(30)), f"the face is published on every frame (carried between detections): {published}"
 
 
-def test_the_interval_counts_from_the_frame_detected_for_a_lost_face(cut_clip: Path) -> None:
+def test_a_frame_detected_for_a_lost_face_leaves_the_interval_as_it_was(cut_clip: Path) -> None:
+    # Outside the count, so that a file's detection frames do not depend on how far its decode thread had got.
     counting, publisher = run_counted(cut_clip, on_lost=True)
-    assert counting.frames[:12] == [*range(0, CUT, 3), CUT, CUT + 3], f"detections on {counting.frames}"
+    assert counting.frames[:12] == sorted([*range(0, CUT + 3, 3), CUT]), f"detections on {counting.frames}"
     assert all(jobs for _, _, jobs in publisher.frames[CUT:]), "the newcomer is published from the cut on"
     without, _ = run_counted(cut_clip, on_lost=False)
     assert without.frames == list(range(0, 48, 3)), f"without on_lost every third frame only: {without.frames}"

@@ -74,7 +74,7 @@ class DetectorConfig(Section):
         True,
         description="interval > 1: detect on a frame where a face published on the frame before could not be carried (a person "
         "replaced in place, a fast turn, faces crossing): the newcomer is published from that frame, not up to interval - 1 frames "
-        "later, and the next detection comes interval frames after it. Costs a detection only on such frames: a still or "
+        "later (the scheduled detection frames stay where they were). Costs a detection only on such frames: a still or "
         "steadily moving face is carried as before (docs/decisions.md).",
     )
     on_change: bool = Field(

@@ -40,7 +40,6 @@ class Detected:
     detections: list[Detection]
     seconds: float  # converting and detecting
     due: bool = True  # False: a frame between detection frames (``detector.interval``): tracks are carried to it
-    number: int = -1  # the frame's place in the detector's count (-1: a detection forced outside it)
 
 
 class FrameAnalyser:
@@ -55,7 +54,6 @@ class FrameAnalyser:
         self.interval = parts.config.detector.interval
         self._counted = 0  # analysed frames handed to detect (counted by whichever thread detects)
         self._detected_at = -self.interval  # the count of the last detection frame of the count (written by that thread alone)
-        self._redetected_at = -self.interval  # ... of the last frame detected because a track was lost (the source's thread)
         self.watch = ChangeWatch() if self.interval > 1 and parts.config.detector.on_change else None
         self.on_lost = self.interval > 1 and parts.config.detector.on_lost
         self._detecting = threading.Lock()  # a frame detected for a lost face runs on the source's thread, beside the decode thread's
@@ -73,14 +71,15 @@ class FrameAnalyser:
 
         Safe on another thread (it reads and writes no session state); called
         in frame order by one thread per source, which alone keeps the count.
-        A frame the source's thread detected because a track was lost
-        (``_redetected_at``) restarts the interval from there; frames this
-        thread decided before it learned of that keep their decision.
+        A frame the source's thread detects because a track was lost is outside
+        the count: the schedule of a file's detection frames depends on its
+        frames alone, never on how far a decode thread had got (the same file
+        gives the same faces, however it is run).
         """
         stages = self.parts.stages
         began = time.perf_counter()
-        number = -1 if force else self._counted
-        due = force or number - max(self._detected_at, self._redetected_at) >= self.interval
+        number = self._counted
+        due = force or number - self._detected_at >= self.interval
         if not force:
             self._counted += 1
         try:
@@ -89,7 +88,7 @@ class FrameAnalyser:
             if self.watch is not None and not force and self.watch.changed(image, self.followed):
                 due = True  # something new: detect now, and the next in ``interval`` frames
             if not due:
-                return Detected(image, [], time.perf_counter() - began, due=False, number=number)
+                return Detected(image, [], time.perf_counter() - began, due=False)
             if not force:
                 self._detected_at = number
             with self._detecting:  # detectors keep buffers and interpreters that one call at a time may use
@@ -97,8 +96,8 @@ class FrameAnalyser:
             stages.lap("detect")
         except Exception:
             log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
-            return Detected(None, [], time.perf_counter() - began, number=number)
-        return Detected(image, detections, time.perf_counter() - began, number=number)
+            return Detected(None, [], time.perf_counter() - began)
+        return Detected(image, detections, time.perf_counter() - began)
 
     def analyse(self, frame: Frame, detected: Detected | None = None) -> None:
         """Track, crop and publish the frame's faces; ``detected``: what :meth:`detect` found ahead (None: detect now)."""
@@ -182,13 +181,10 @@ class FrameAnalyser:
         return tracked, detected.detections
 
     def _redetect(self, frame: Frame, carried: Detected) -> Detected | None:
-        """The frame detected because a track could not be carried to it; the interval counts from it (None: detection failed)."""
+        """The frame detected because a track could not be carried to it, outside the interval's count (None: detection failed)."""
         self.parts.stages.lap("track")  # following the tracks, before the detector's own lap
         again = self.detect(frame, force=True)
-        if again.image is None:
-            return None
-        self._redetected_at = carried.number  # read by the thread that counts, for the frames it has not decided yet
-        return again
+        return None if again.image is None else again
 
     def _count_tracks(self, tally: Tally) -> None:
         """Faces kept back, tracks decided and faces checked this frame (tentative tracks still open at the end: ``SessionKeeper.end``)."""
