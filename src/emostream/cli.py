@@ -90,7 +90,7 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
         if role == "ingest":
             from emostream.ingest.processes import ingest_role
 
-            ingest, title = ingest_role(config, args.share, args.log_level or config.log_level)
+            ingest, title = ingest_role(config, args.share, args.log_level or config.log_level, args.again_since)
             worker: object = ingest
             set_title(title)
         elif role == "classifier":
@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="run the ingest role: decode, detect, track, publish faces")
     ingest.add_argument("--source", action="append", metavar="[ID=]URL", help="sources to ingest; replaces the configured ones")
     ingest.add_argument("--share", help=argparse.SUPPRESS)  # I/N: a child of a role with ingest.processes N (emostream.ingest.processes)
+    ingest.add_argument("--again-since", type=float, help=argparse.SUPPRESS)  # such a child started again: the role's start time
     ingest.set_defaults(func=lambda a: _worker_main(a, "ingest"))
 
     classify = sub.add_parser("classify", help="run a classifier replica: batched inference on faces")

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +25,10 @@ EVERY_NTH = 6  # 30 of the demo clip's 180 frames: quick, and still faces in eve
 
 
 @contextmanager
-def running(config: Config) -> Iterator[IngestWorker]:
-    """One ingest worker on a thread, stopped and joined on leaving: a restart is the next ``running``."""
-    worker = IngestWorker(config)
+def running(config: Config, ended_since: float | None = None) -> Iterator[IngestWorker]:
+    """One ingest worker on a thread, stopped and joined on leaving: a restart is the next ``running``
+    (``ended_since``: as a child of an ingest role started again after it died, ``--again-since``)."""
+    worker = IngestWorker(config, ended_since=ended_since)
     thread = threading.Thread(target=worker.run, name="test-ingest", daemon=True)
     thread.start()
     try:
@@ -94,3 +96,19 @@ def test_with_exit_at_end_a_new_run_plays_its_files_again(config: Callable[..., 
         with running(config(exit_at_end=True)) as worker:
             wait_for(lambda: worker.stop.is_set(), 120, "the run did not exit at the end of its file")
     assert [e.reason for e in ends(rclient, prefix, "clip")] == ["eof", "eof"], "each run plays the file once"
+
+
+def test_with_exit_at_end_a_child_started_again_does_not_replay_what_it_ended_in_this_role(
+    config: Callable[..., Config], rclient: redis.Redis, prefix: str
+) -> None:
+    """A role's child that died after some of its files ended, started again (``--again-since`` the role's start)."""
+    role_started = time.time()
+    with running(config(exit_at_end=True)) as worker:
+        wait_for(lambda: worker.stop.is_set(), 120, "the run did not exit at the end of its file")
+    with running(config(exit_at_end=True), ended_since=role_started) as again:
+        wait_for(lambda: again.stop.is_set(), 120, "the restarted child did not exit with its file ended")
+    assert len(starts(rclient, prefix)) == 1, "the restarted child played again a file that ended in this role's run"
+    # A file that ended before this role started (yesterday's run) is this run's to play, restarted child or not.
+    with running(config(exit_at_end=True), ended_since=time.time()) as later:
+        wait_for(lambda: later.stop.is_set(), 120, "the run did not exit at the end of its file")
+    assert [e.reason for e in ends(rclient, prefix, "clip")] == ["eof", "eof"]

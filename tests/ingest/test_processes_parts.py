@@ -86,9 +86,17 @@ class Clock:
         return self.now
 
 
+SPAWNED: list[bool] = []  # each start's ``again``, in order (the spawn below appends)
+
+
 def _supervisor(command: list[str], port: int, clock: Clock, exit_at_end: bool = False) -> tuple[Supervisor, CollectorRegistry]:
     registry = CollectorRegistry()
-    spawn = lambda _index: subprocess.Popen(command)  # noqa: E731  # a real process: its exit status is what is read
+    SPAWNED.clear()
+
+    def spawn(_index: int, again: bool) -> subprocess.Popen[bytes]:
+        SPAWNED.append(again)
+        return subprocess.Popen(command)  # a real process: its exit status is what is read
+
     return Supervisor([["cam0"]], spawn, [port], registry, exit_at_end, clock=clock), registry
 
 
@@ -135,6 +143,7 @@ def test_a_child_that_was_up_is_started_again_each_time_it_dies_the_wait_doublin
             clock.now += 1.0
         assert [round(w / b, 1) for w, b in zip(waits, [1, 2, 4, 8, 16, 30, 30], strict=True)] == [pytest.approx(1, abs=0.2)] * 7, waits
         assert _restarts(registry) == 7
+        assert SPAWNED == [False] + [True] * 7, "each start after a death is told so (--again-since): its ended files stay ended"
         # and once it has stayed up a minute, its next death waits a second again.
         assert supervisor.poll() is None and child.state == "running"
         clock.now += STABLE_S

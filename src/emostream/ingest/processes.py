@@ -83,10 +83,14 @@ def process_count(config: Config) -> int:
     return max(1, wanted)
 
 
-def ingest_role(config: Config, share: str | None, log_level: str) -> tuple[IngestWorker | IngestRole, str]:
+def ingest_role(
+    config: Config, share: str | None, log_level: str, again_since: float | None = None
+) -> tuple[IngestWorker | IngestRole, str]:
     """What ``emostream ingest`` runs, and its process title: a worker, or this parent of ``processes`` workers.
 
-    ``share`` ("I/N", from ``--share``): this process is child I of N and runs its share of the sources.
+    ``share`` ("I/N", from ``--share``): this process is child I of N and runs its share of the sources;
+    ``again_since`` (``--again-since``): it was started again after it died, and the files it played to their
+    end since the role started (that time) are not played again, whatever ``ingest.exit_at_end`` says.
     """
     from emostream.ingest.worker import IngestWorker  # here: the parent needs none of a worker's libraries
 
@@ -95,7 +99,7 @@ def ingest_role(config: Config, share: str | None, log_level: str) -> tuple[Inge
         return IngestRole(config, processes, log_level), f"emostream.ingest ×{processes}"
     part = (int(share.split("/")[0]), int(share.split("/")[1])) if share else None
     mine = ids if part is None else [i for i in ids if owner(i, ids, part[1]) == part[0]]
-    return IngestWorker(config, share=part), f"emostream.ingest{f'[{share}]' if share else ''}:{','.join(mine)}"
+    return IngestWorker(config, share=part, ended_since=again_since), f"emostream.ingest{f'[{share}]' if share else ''}:{','.join(mine)}"
 
 
 def merge(texts: list[str]) -> Iterator[Metric]:
@@ -145,6 +149,7 @@ class IngestRole:
     role = "ingest"
 
     def __init__(self, config: Config, processes: int, log_level: str) -> None:
+        self.started = time.time()  # a restarted child's files ended since then stay ended (ingest_role's again_since)
         if not config.sources and not config.ingest.control:
             raise ValueError("no sources configured: add sources to the configuration or pass --source")
         self.config = config
@@ -196,11 +201,11 @@ class IngestRole:
             body["sources"].update(part.get("sources", {}))
         return body
 
-    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int, again: bool) -> subprocess.Popen[bytes]:
         """``python -m emostream ingest --share I/N``, its configuration through a pipe (it may hold the Redis password)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}  # all settings come through the pipe
         env["PROMETHEUS_DISABLE_CREATED_SERIES"] = "True"  # the parent sums series; a creation time is not a sum
-        share = ["ingest", "--share", f"{index}/{self.processes}"]
+        share = ["ingest", "--share", f"{index}/{self.processes}", *(["--again-since", repr(self.started)] if again else [])]
         return spawn_worker(share, dump_config(self.config), self.socks[index], self.log_level, env)
 
     def run(self) -> int:

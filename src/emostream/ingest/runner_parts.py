@@ -154,4 +154,7 @@ class RunnerParts:
     preview: Callable[[str], Preview | None] = lambda _source: None
     rand: Callable[[], float] = random.random  # reconnect jitter
     stages: StageClock = OFF  # per-stage timing, on only in the benchmark (see ``ingest.stages``)
+    # A child its role started again after it died: files it played to their end since this time (the role's start) are
+    # not played again, even with ingest.exit_at_end (None: a first start, where exit_at_end plays every file)
+    ended_since: float | None = None
     decode_ahead: int = 0  # frames a file's decode thread works ahead (``ingest.decode_ahead``); 0: none, all on the source's thread

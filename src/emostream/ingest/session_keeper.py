@@ -89,7 +89,9 @@ class SessionKeeper:
 
         None: the file was played to its end already (its checkpoint is an
         ended mark of this very file) and ``ingest.exit_at_end`` is off, so this
-        start is a restart of a running service, not a request to play it.
+        start is a restart of a running service, not a request to play it; or
+        this is a role's child started again after it died, and the mark is
+        from this role's run (``RunnerParts.ended_since``).
         """
         body = self.parts.publisher.checkpoint(self.src.id)
         if body is None:
@@ -108,7 +110,9 @@ class SessionKeeper:
 
     def _done(self, mark: dict[str, object]) -> bool:
         """Whether an ended mark keeps this file from being played again (see :meth:`resume`)."""
-        if self.parts.config.ingest.exit_at_end or self.src.loop or mark.get("file") != checkpoint.file_identity(self.src.url):
+        since = self.parts.ended_since  # a restarted child of a role: what ended in the role's lifetime stays ended
+        replay = self.parts.config.ingest.exit_at_end and (since is None or float(mark.get("updated_ts", 0.0)) < since)  # type: ignore[arg-type]
+        if replay or self.src.loop or mark.get("file") != checkpoint.file_identity(self.src.url):
             return False
         log.info(
             "source %s: %s was played to its end in session %s; not played again (change the file, e.g. touch it, "

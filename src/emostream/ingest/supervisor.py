@@ -79,7 +79,7 @@ class Supervisor:
     def __init__(
         self,
         sources: list[list[str]],
-        spawn: Callable[[int], subprocess.Popen[bytes]],
+        spawn: Callable[[int, bool], subprocess.Popen[bytes]],
         ports: list[int],
         registry: CollectorRegistry,
         exit_at_end: bool,
@@ -107,10 +107,11 @@ class Supervisor:
 
     def start_all(self) -> None:
         for child in self.children:
-            self._start(child)
+            self._start(child, again=False)
 
-    def _start(self, child: Child) -> subprocess.Popen[bytes]:
-        proc = child.proc = self.spawn(child.index)
+    def _start(self, child: Child, again: bool) -> subprocess.Popen[bytes]:
+        """``again``: a child started again after it died (spawn tells it, so that the files it ended stay ended)."""
+        proc = child.proc = self.spawn(child.index, again)
         child.healthy_since, child.due = None, None
         return proc
 
@@ -120,7 +121,7 @@ class Supervisor:
         for child in self.children:
             if child.proc is None:
                 if child.due is not None and now >= child.due:
-                    proc = self._start(child)
+                    proc = self._start(child, again=True)
                     self.restarts.labels(str(child.index)).inc()
                     log.info("ingest: %s started again (pid %d)", self.name(child), proc.pid)
                 continue

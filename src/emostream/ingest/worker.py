@@ -71,8 +71,10 @@ class IngestWorker(Worker):
         http_port: int | None = None,
         stages: StageClock = OFF,
         share: tuple[int, int] | None = None,
+        ended_since: float | None = None,
     ) -> None:
-        """``share`` (index, count): this worker is one of an ingest role's children and runs only its share of the sources."""
+        """``share`` (index, count): this worker is one of an ingest role's children and runs only its share of the sources;
+        ``ended_since``: such a child started again, whose files ended since then stay ended (``RunnerParts.ended_since``)."""
         super().__init__(config, registry, config.http.ingest_port if http_port is None else http_port)
         one_opencv_thread()
         self.sources = sources if sources is not None else list(config.sources)
@@ -105,6 +107,7 @@ class IngestWorker(Worker):
             preview=self._preview,
             stages=stages,
             decode_ahead=config.ingest.decode_ahead,
+            ended_since=ended_since,
         )
         self.runners: dict[str, SourceRunner] = {}
         self._revisions: dict[str, str] = {}
