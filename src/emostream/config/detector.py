@@ -61,14 +61,14 @@ class DetectorConfig(Section):
         3,
         ge=1,
         le=30,
-        description="Ingest: run the detector on every interval-th analysed frame only, counted from the last detection frame (1: "
-        "every frame). On the frames between, each confirmed track published on the frame before is carried: its box "
-        "predicted by motion, found again by correlating its face's patch near the prediction and checked against the "
-        "track's appearance; a carried box is that frame's face (one event, as a detected one), a track that fails, or "
-        "whose box crosses another's, is not published until a detection finds it again (with on_lost, one run on that "
-        "very frame). New faces are published from the next detection frame (up to interval - 1 frames later; see on_lost"
-        " and on_change). 3 (the default) takes about half of ingest's CPU per frame off at 640x480; 1: detect every "
-        "frame.",
+        description="Ingest: run the detector on every interval-th analysed frame only, counted from the last scheduled (or "
+        "on_change) detection frame; on_lost's detections leave the count as it is (1: every frame). On the frames "
+        "between, each confirmed track published on the frame before is carried: its box predicted by motion, found "
+        "again by correlating its face's patch near the prediction and checked against the track's appearance; a "
+        "carried box is that frame's face (one event, as a detected one), a track that fails, or whose box crosses "
+        "another's, is not published until a detection finds it again (with on_lost, one run on that very frame). New "
+        "faces are published from the next detection frame (up to interval - 1 frames later; see on_lost and "
+        "on_change). 3 (the default) takes about half of ingest's CPU per frame off at 640x480; 1: detect every frame.",
     )
     on_lost: bool = Field(
         True,

@@ -101,17 +101,24 @@ class FaceCheck:
         self.vouched = vouched  # a candidate the detector scores this high passes on a close-up of VOUCHED_CLOSE
         self.short, self.full = BlazeFaceModel("short", threads), BlazeFaceModel("full", threads)
 
-    def look(self, image: np.ndarray, detection: Detection, colour: str = "rgb", everything: bool = False, vouched: bool = False) -> Look:
+    def look(
+        self, image: np.ndarray, detection: Detection, colour: str = "rgb", everything: bool = False, vouched: bool = False,
+        low: bool = False,
+    ) -> Look:
         """What the check sees, step by step until the answer is known (``everything``: every step, for studies;
-        ``vouched``: a close-up of :data:`VOUCHED_CLOSE` is enough)."""
+        ``vouched``: a close-up of :data:`VOUCHED_CLOSE` is enough; ``low``: a candidate under its detector's
+        threshold, whose close-up must reach ``low_close`` and never settles it alone)."""
         shape = 0.0 if detection.keypoints is None else misfit(detection.keypoints)
         if shape > self.max_misfit and not everything:
             return Look(shape)
         close = self.view_score(self.short, image, detection, CLOSE, colour)
-        decided = close < self.min_close or close >= self.close_alone or (vouched and close >= VOUCHED_CLOSE)
+        floor, alone = (self.low_close, math.inf) if low else (self.min_close, self.close_alone)
+        decided = close < floor or close >= alone or (vouched and close >= VOUCHED_CLOSE)
         if decided and not everything:
             return Look(shape, close)
-        return Look(shape, close, self.view_score(self.full, image, detection, _wide(image, detection), colour))
+        # A face that fills much of the frame has no surroundings to show: the wide view stops at the frame's longer side.
+        wide = min(WIDE, max(CLOSE, max(image.shape[:2]) / max(detection.w, detection.h)))
+        return Look(shape, close, self.view_score(self.full, image, detection, wide, colour))
 
     def passes(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
         vouched = detection.score >= self.vouched
@@ -130,11 +137,8 @@ class FaceCheck:
         YuNet scores 0.3-0.6. On the scene benchmark's ``tune`` split no faceless candidate with a face's layout reached a
         close-up of 0.65 or a wide view of 0.32 (docs/decisions.md).
         """
-        if detection.keypoints is not None and misfit(detection.keypoints) > self.max_misfit:
-            return False
-        if self.view_score(self.short, image, detection, CLOSE, colour) < self.low_close:
-            return False
-        return self.view_score(self.full, image, detection, _wide(image, detection), colour) >= self.min_wide
+        seen = self.look(image, detection, colour, low=True)
+        return seen.misfit <= self.max_misfit and seen.close >= self.low_close and seen.wide >= self.min_wide
 
     def view_score(self, model: BlazeFaceModel, image: np.ndarray, detection: Detection, scale: float, colour: str) -> float:
         """Mean over the upright view of ``scale`` box sides and its mirror image of the best face near its centre."""
@@ -151,11 +155,6 @@ class FaceCheck:
         views[1] = views[0][:, ::-1]
         mirrored, direct = model.run(views, 0.05)[::-1]
         return (_centred_score(direct, cx, cy, scale) + _centred_score(mirrored, 1.0 - cx, cy, scale)) / 2
-
-
-def _wide(image: np.ndarray, detection: Detection) -> float:
-    """The wide view's scale in box sides: :data:`WIDE`, or less where the face fills much of the frame (no surroundings to show)."""
-    return float(min(WIDE, max(CLOSE, max(image.shape[:2]) / max(detection.w, detection.h))))
 
 
 def _centred_score(found: Decoded, cx: float, cy: float, scale: float) -> float:

@@ -13,6 +13,7 @@ counted here, once, both in the session (for its summary) and in the metrics.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from emostream.config import SourceConfig
 from emostream.infra.metrics import DropReason, FrameOutcome
@@ -108,10 +109,10 @@ class SessionKeeper:
         self.end("timeout" if same else "stopped")
         return -1
 
-    def _done(self, mark: dict[str, object]) -> bool:
+    def _done(self, mark: dict[str, Any]) -> bool:
         """Whether an ended mark keeps this file from being played again (see :meth:`resume`)."""
         since = self.parts.ended_since  # a restarted child of a role: what ended in the role's lifetime stays ended
-        replay = self.parts.config.ingest.exit_at_end and (since is None or float(mark.get("updated_ts", 0.0)) < since)  # type: ignore[arg-type]
+        replay = self.parts.config.ingest.exit_at_end and (since is None or float(mark.get("updated_ts", 0.0)) < since)
         if replay or self.src.loop or mark.get("file") != checkpoint.file_identity(self.src.url):
             return False
         log.info(

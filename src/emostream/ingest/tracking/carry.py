@@ -128,6 +128,7 @@ class Followed:
     """A frame without detection, looked at (:func:`follow`) but not yet written to the tracker (:func:`apply`)."""
 
     motion: list[np.ndarray]  # every track's Kalman state predicted to this frame, in track order
+    predicted: list[Box]  # ... and its box
     found: dict[int, Found]  # track index -> its face on this frame
     lost: list[int]  # indices of the tracks published on the frame before that were not found (crossing ones too)
 
@@ -155,7 +156,7 @@ def follow(tracker: Tracker, image: np.ndarray, now: float, colour: Literal["bgr
         hit = None if ti in crossing else _find(tracker.tracks[ti], predicted[ti], image, colour, min_match, limit)
         if hit is not None:
             found[ti] = hit
-    return Followed(motion, found, [ti for ti in candidates if ti not in found])
+    return Followed(motion, predicted, found, [ti for ti in candidates if ti not in found])
 
 
 def apply(tracker: Tracker, followed: Followed, now: float) -> list[tuple[Detection, int]]:
@@ -167,8 +168,7 @@ def apply(tracker: Tracker, followed: Followed, now: float) -> list[tuple[Detect
     tracker.tally = Tally()
     out = []
     for ti, t in enumerate(tracker.tracks):
-        t.motion = followed.motion[ti]
-        t.predicted = kalman.to_box(t.motion)
+        t.motion, t.predicted = followed.motion[ti], followed.predicted[ti]
         if not t.confirmed:
             continue  # decided by the next detection frame
         found = followed.found.get(ti)
