@@ -36,7 +36,7 @@ from benchmarks import ROOT
 from benchmarks.scenes.cropvariants import Sample, spec, variants
 from benchmarks.scenes.detect import decode
 from benchmarks.scenes.evaluate import Report, match_frame, paired_cost
-from benchmarks.scenes.faces import face_pool
+from benchmarks.scenes.faces import SPLITS, face_pool
 from benchmarks.scenes.generate import CACHE, ensure, load_truth
 from emostream.detector.base import Detection
 
@@ -190,7 +190,7 @@ def render(records: list[dict[str, Any]], names: list[str], base: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default="tune", choices=("tune", "test"))
+    parser.add_argument("--split", default="tune", choices=sorted(SPLITS))
     parser.add_argument("--only", help="comma-separated clip names")
     parser.add_argument("--variants", default="truth,crop,box15,keep8")
     parser.add_argument("--base", default="crop", help="the crop the others are compared with")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.scenes.detect import decode
+from benchmarks.scenes.faces import SPLITS
 from benchmarks.scenes.generate import CACHE, load_truth
 from emostream.detector import Detection
 
@@ -124,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clips", nargs="*")
     parser.add_argument("--pasted", type=int, default=0, help="instead: this many FER faces (and their mirror images) pasted alone")
-    parser.add_argument("--split", default="tune", choices=("tune", "test"))
+    parser.add_argument("--split", default="tune", choices=sorted(SPLITS))
     parser.add_argument("--backend", default="mediapipe", choices=("mediapipe", "blazeface"))
     args = parser.parse_args()
     if args.pasted:

@@ -34,6 +34,7 @@ import numpy as np
 from benchmarks.markdown import num, table
 from benchmarks.scenes.detect import decode
 from benchmarks.scenes.evaluate import Report, match_frame, score_clip
+from benchmarks.scenes.faces import SPLITS
 from benchmarks.scenes.generate import load_truth
 from emostream.detector import Detection
 from emostream.ingest.tracking import appearance
@@ -158,7 +159,7 @@ def run(split: str, only: str | None, config: Path | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scenes.identity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=("tune", "test"), default="tune")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="tune")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--only")
     args = parser.parse_args(argv)
