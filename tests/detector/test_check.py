@@ -92,7 +92,10 @@ class Scripted(FaceCheck):
 
 @pytest.mark.parametrize("score, close, wide, passes", [
     (0.80, 0.60, 0.0, True),  # the detector vouches (0.75+): a close-up of 0.5 is enough, no wide view
-    (0.80, 0.45, 0.9, False),  # ... but not under 0.5, whatever the wide view says
+    (0.79, 0.45, 0.9, False),  # ... but not under 0.5, whatever the wide view says
+    (0.85, 0.45, 0.40, True),  # sure (0.8+): a blurred close-up of 0.4+ passes where the wide view scores 0.35+
+    (0.85, 0.45, 0.30, False),
+    (0.85, 0.35, 0.90, False),  # ... and never under 0.4
     (0.70, 0.60, 0.9, False),  # not vouched: the close-up needs 0.7 as before
     (0.70, 0.75, 0.5, True),  # not vouched: 0.7-0.8 and a wide view of 0.3+
     (0.70, 0.75, 0.1, False),
@@ -103,6 +106,24 @@ def test_a_candidate_its_detector_vouches_for_needs_less_of_the_close_up(score: 
     assert check.passes(np.zeros((480, 640, 3), np.uint8), face) is passes
     if score >= 0.75 and close >= 0.5:
         assert check.looked == ["close"], "the wide view is not needed"
+
+
+def _nose_moved(by: float) -> tuple[tuple[float, float], ...]:
+    (rx, ry), (lx, ly), (nx, ny), mouth = TEMPLATE
+    return placed(0.0, 80.0, 140.0, 140.0, ((rx, ry), (lx, ly), (nx + by, ny), mouth))
+
+
+@pytest.mark.parametrize("score, nose, passes, looked", [
+    (0.90, 0.21, True, ["close"]),  # misfit ~0.09: the detector vouches, so up to 0.10 is a face's layout
+    (0.70, 0.21, False, []),  # not vouched: over 0.08 fails before any inference
+    (0.90, 0.30, False, []),  # ~0.13: too far off for anyone
+])
+def test_a_candidate_its_detector_vouches_for_may_have_an_odder_layout(score: float, nose: float, passes: bool, looked: list[str]) -> None:
+    check = Scripted(0.6, 0.9, vouched=0.75)
+    face = Detection(100, 100, 80, 80, score, _nose_moved(nose))
+    assert 0.08 < misfit(face.keypoints or ()) <= 0.10 or nose > 0.25
+    assert check.passes(np.zeros((480, 640, 3), np.uint8), face) is passes
+    assert check.looked == looked
 
 
 @pytest.mark.parametrize("close, wide, passes, looked", [

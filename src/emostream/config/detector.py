@@ -118,7 +118,8 @@ class DetectorConfig(Section):
         ge=0,
         le=1.01,
         description="check: a candidate the detector itself scores at least this passes on a close-up of 0.5 (two detectors "
-        "agreeing, each moderately sure); unset: the backend's own (yunet 0.75, the others off). Above 1: off.",
+        "agreeing, each moderately sure) with a layout misfit up to 0.10; scored 0.8 or more, on a blurred close-up of 0.4 "
+        "where the wide view scores 0.35. Unset: the backend's own (yunet 0.75, the others off). Above 1: off.",
     )
     check_low: float = Field(
         0.75,

@@ -22,6 +22,12 @@ inference), measured on the scene benchmark's ``tune`` split:
   surrounds it. It stops the bright round blobs (galaxies, lamps) that pass
   the close-up.
 
+A candidate its detector vouches for (YuNet 0.75 and over) needs less: a
+close-up of 0.5 and a layout within 0.10 face sides; one it is sure of
+(0.8 and over) whose close-up is blurred to 0.4-0.5 passes where the wide view
+scores 0.35. No faceless candidate of the scene benchmark is that sure with
+such looks; FER faces under blur and compression, or with an odd crop, are.
+
 Each view is scored by the best face the model finds near where the
 candidate's box lands, of about its size. The check costs nothing for a box
 whose layout fails, two short-range inferences (~3 ms on one core) for most
@@ -46,6 +52,10 @@ from emostream.detector.upright import TEMPLATE, view_matrix
 CLOSE = 2.0  # close-up side in box sides: the face fills the middle half of the short-range model's input
 WIDE = 6.0  # wide view side in box sides: the face ~32 px of the full-range model's 192, among what surrounds it
 VOUCHED_CLOSE = 0.5  # the close-up's bar for a candidate its detector vouches for (FaceCheck.vouched)
+VOUCHED_MISFIT = 0.10  # ... and how far its layout may lie from the mean face's (the bar for others: FaceCheck.max_misfit)
+#: A candidate its detector is sure of (this score, and vouched), whose close-up is blurred below VOUCHED_CLOSE: it passes
+#: on a close-up of SURE_CLOSE when the wide view scores SURE_WIDE (docs/decisions.md, "The check trusts a sure detector more").
+SURE, SURE_CLOSE, SURE_WIDE = 0.8, 0.4, 0.35
 CENTRED = 0.25  # how far (in box sides) the second look's face may lie from the candidate's centre
 _T = np.asarray(TEMPLATE, np.float64)
 _TC = _T - _T.mean(axis=0)
@@ -81,7 +91,9 @@ def misfit(keypoints: Keypoints) -> float:
 
 class FaceCheck:
     """The second look: ``passes`` when the misfit is at most ``max_misfit`` and the close-up scores ``min_close``,
-    and either the close-up scores ``close_alone`` or the wide view ``min_wide``.
+    and either the close-up scores ``close_alone`` or the wide view ``min_wide``; for a candidate its detector scores
+    ``vouched`` or more, when the misfit is at most :data:`VOUCHED_MISFIT` and the close-up scores
+    :data:`VOUCHED_CLOSE` (or, scored :data:`SURE`, :data:`SURE_CLOSE` with a wide view of :data:`SURE_WIDE`).
 
     Each step runs only when the one before left the answer open: most false
     boxes fail the misfit, which costs no inference, and most faces pass on
@@ -109,11 +121,12 @@ class FaceCheck:
         ``vouched``: a close-up of :data:`VOUCHED_CLOSE` is enough; ``low``: a candidate under its detector's
         threshold, whose close-up must reach ``low_close`` and never settles it alone)."""
         shape = 0.0 if detection.keypoints is None else misfit(detection.keypoints)
-        if shape > self.max_misfit and not everything:
+        if shape > self._misfit_limit(vouched) and not everything:
             return Look(shape)
         close = self.view_score(self.short, image, detection, CLOSE, colour)
         floor, alone = (self.low_close, math.inf) if low else (self.min_close, self.close_alone)
-        decided = close < floor or close >= alone or (vouched and close >= VOUCHED_CLOSE)
+        sure = vouched and detection.score >= SURE and close >= SURE_CLOSE  # its wide view may still decide
+        decided = (close < floor and not sure) or close >= alone or (vouched and close >= VOUCHED_CLOSE)
         if decided and not everything:
             return Look(shape, close)
         # A face that fills much of the frame has no surroundings to show: the wide view stops at the frame's longer side.
@@ -123,11 +136,14 @@ class FaceCheck:
     def passes(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
         vouched = detection.score >= self.vouched
         seen = self.look(image, detection, colour, vouched=vouched)
-        if seen.misfit > self.max_misfit:
+        if seen.misfit > self._misfit_limit(vouched):
             return False
-        if vouched and seen.close >= VOUCHED_CLOSE:
+        if vouched and (seen.close >= VOUCHED_CLOSE or (detection.score >= SURE and seen.close >= SURE_CLOSE and seen.wide >= SURE_WIDE)):
             return True
         return seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
+
+    def _misfit_limit(self, vouched: bool) -> float:
+        return max(self.max_misfit, VOUCHED_MISFIT) if vouched else self.max_misfit
 
     def passes_low(self, image: np.ndarray, detection: Detection, colour: str = "rgb") -> bool:
         """A candidate its detector scored under its own threshold (``tracker.low_score`` up to ``min_score``): a face's
