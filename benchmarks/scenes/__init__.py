@@ -1,6 +1,6 @@
 """Scene benchmark (issue #23): generated scenes of FER faces, faceless clips, real photos.
 
-``python -m benchmarks --only scenes`` measures both splits end to end and
+``python -m benchmarks --only scenes`` measures the three splits end to end and
 writes the "Scenes" section; ``python -m benchmarks.scenes`` runs one split,
 or the detector alone (``--detector-only``), for tuning. Modules: ``faces``
 (FER pool per split), ``compose``/``backgrounds``/``faceless``/``scene``

@@ -1,6 +1,6 @@
 """``python -m benchmarks.scenes``: generate the clips, run one split end to end, or the detector alone.
 
-    python -m benchmarks.scenes --generate                      # make build/scenes/{tune,test}
+    python -m benchmarks.scenes --generate                      # make build/scenes/{tune,test,fresh}
     python -m benchmarks.scenes --detector-only --split tune    # recall / false faces of the detector, seconds
     python -m benchmarks.scenes --split tune [--config FILE]    # the whole pipeline, as the benchmark section
     python -m benchmarks.scenes --split tune --only swap_gray,faceless_text   # some clips only (names: see build/scenes)
@@ -59,7 +59,7 @@ def detector_only(split: str, config: Path | None, only: str | None = None) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scenes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLITS), default="tune")
-    parser.add_argument("--generate", action="store_true", help="only make the clips of both splits (or of --split when given)")
+    parser.add_argument("--generate", action="store_true", help="only make the clips of every split (or of --split when given)")
     parser.add_argument("--detector-only", action="store_true", help="frames -> emostream.detector -> boxes; no Redis")
     parser.add_argument("--config", type=Path, help="configuration file for the detector or the pipeline (default: built-in defaults)")
     parser.add_argument("--only", help="comma-separated clip names (file stems): run just these")

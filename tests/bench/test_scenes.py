@@ -15,7 +15,9 @@ import pytest
 from benchmarks.scenes import generate, scene, testclips
 from benchmarks.scenes.conditions import CONDITIONS, FPS, Condition, by_name
 from benchmarks.scenes.evaluate import Report, paired_cost, score_clip
-from benchmarks.scenes.faces import face_pool, fer_dir
+from benchmarks.scenes.faces import POOL_SIZE, face_pool, fer_dir
+from benchmarks.scenes.measure import SplitResult
+from benchmarks.scenes.report import targets
 from emostream.infra.emotions import EMOTIONS
 
 needs_fer = pytest.mark.skipif(
@@ -134,3 +136,20 @@ def test_the_roll_cost_compares_the_same_people_only() -> None:
     assert lo <= cost <= hi
     assert paired_cost(upright, {})[0] == 0
 
+
+
+@needs_fer
+def test_the_fresh_split_shares_no_person_with_test() -> None:
+    """``fresh`` is the figure nothing was tuned on: PublicTest faces, none of which ``test`` shows."""
+    fresh, test = face_pool("fresh", generate.CACHE), face_pool("test", generate.CACHE)
+    assert len(fresh.rows) == len(test.rows) == POOL_SIZE
+    assert not set(fresh.rows.tolist()) & set(test.rows.tolist())
+
+
+def test_roll_is_judged_on_the_roll_study_where_it_was_run() -> None:
+    """The roll sweep's ~28 people cannot read a 2-point cost: with the 600-person study's figure, theirs is reference."""
+    empty = SplitResult("tune")
+    judged = [row for row in targets(empty, 0.0, (550, 2.5, 0.4, 4.6)) if "30° roll" in row[0]]
+    assert judged == [["agreement lost at 30° roll, the roll study's 550 people found at both rolls (90 % interval)", "≤ 2 points",
+                       "2.5 (0.4 to 4.6)", "**missed**"]]
+    assert not [row for row in targets(empty, 0.0) if "30° roll" in row[0]], "no study and no roll clips: no roll row"
