@@ -16,7 +16,7 @@ from benchmarks.scenes import generate, scene, testclips
 from benchmarks.scenes.conditions import CONDITIONS, FPS, Condition, by_name
 from benchmarks.scenes.evaluate import Report, paired_cost, score_clip
 from benchmarks.scenes.faces import POOL_SIZE, face_pool, fer_dir
-from benchmarks.scenes.measure import SplitResult
+from benchmarks.scenes.measure import ClipResult, SplitResult
 from benchmarks.scenes.report import targets
 from emostream.infra.emotions import EMOTIONS
 
@@ -153,3 +153,15 @@ def test_roll_is_judged_on_the_roll_study_where_it_was_run() -> None:
     assert judged == [["agreement lost at 30° roll, the roll study's 550 people found at both rolls (90 % interval)", "≤ 2 points",
                        "2.5 (0.4 to 4.6)", "**missed**"]]
     assert not [row for row in targets(empty, 0.0) if "30° roll" in row[0]], "no study and no roll clips: no roll row"
+
+
+def test_the_roll_sweep_clips_judge_roll_only_without_a_study() -> None:
+    face = {"id": "fer1", "row": 1, "label": "happy", "box": [100.0, 100.0, 90.0, 90.0]}
+    meta = {**_meta([[face]] * 4), "faceless": False, "gray": False, "width": 640}
+    right, wrong = [[Report((120, 120, 50, 50), 1, "happy")]] * 4, [[Report((120, 120, 50, 50), 1, "sad")]] * 4
+    result = SplitResult("tune", [ClipResult("roll_0", meta, score_clip(meta, right, tracked=True), 0.0, "eof", 4),
+                                  ClipResult("roll_30", meta, score_clip(meta, wrong, tracked=True), 0.0, "eof", 4)])
+    alone = [row for row in targets(result, 0.0) if "30° roll" in row[0]]
+    assert alone[0][2] == "100.0" and {row[3] for row in alone} == {"**missed**"}  # every face agreed upright, none rolled
+    beside = [row for row in targets(result, 0.0, (550, 0.5, -1.0, 2.0)) if "30° roll" in row[0]]
+    assert beside[0][3] == "**met**" and [row[3] for row in beside[1:]] == ["(reference)"] * len(alone), "the study judges"
