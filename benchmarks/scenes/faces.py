@@ -63,26 +63,24 @@ def _choose(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from emostream.training.data import load_fer2013_with_rows
     from emostream.training.ferplus import majority_labels, read_votes
 
-    usage, seed = SPLITS[split]
     folder = fer_dir()
     images, _, usages = load_fer2013_with_rows(folder / "fer2013.csv.gz")
     votes, vote_usages = read_votes(folder / "fer2013new.csv")
     if len(votes) != len(images) or not np.array_equal(usages, vote_usages):
         raise ValueError(f"{folder}: FER2013 and FER+ rows do not match")
     onehot, mask = majority_labels(votes)
-    candidates = _candidates(mask & (usages == usage), split)
-    chosen = np.sort(np.random.default_rng(seed).choice(candidates, POOL_SIZE, replace=False))
+    chosen = _draw(mask, usages, split)
     return images[chosen, :, :, 0], chosen.astype(np.int64), np.argmax(onehot[chosen], axis=1).astype(np.int64)
 
 
-def _candidates(usable: np.ndarray, split: str) -> np.ndarray:
-    """Rows the split may draw: the usable ones, less the faces of the split it must not share a person with."""
-    candidates = np.flatnonzero(usable)
+def _draw(usable: np.ndarray, usages: np.ndarray, split: str) -> np.ndarray:
+    """The split's pool: :data:`POOL_SIZE` sorted rows of its Usage, less the pool of the split it must not share a person with."""
+    usage, seed = SPLITS[split]
+    candidates = np.flatnonzero(usable & (usages == usage))
     other = DISJOINT.get(split)
-    if other is None:
-        return candidates
-    taken = np.random.default_rng(SPLITS[other][1]).choice(_candidates(usable, other), POOL_SIZE, replace=False)
-    return np.setdiff1d(candidates, taken)
+    if other is not None:
+        candidates = np.setdiff1d(candidates, _draw(usable, usages, other))
+    return np.sort(np.random.default_rng(seed).choice(candidates, POOL_SIZE, replace=False))
 
 
 def original_labels(split: str, cache: Path) -> dict[int, str]:

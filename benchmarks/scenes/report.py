@@ -55,11 +55,11 @@ def _roll_rows(result: SplitResult, study: tuple[int, float, float, float] | Non
     """Roll 30°'s cost: judged on the roll study's 600 people (``study``: people, cost, 90 % interval) where it was run;
     the roll sweep's clips (about 28 people) beside it, for reference."""
     rows = []
-    if study is not None and study[0]:
+    if study is not None and study[0] > 0:
         people, cost, lo, hi = study
         rows.append([f"agreement lost at 30° roll, the roll study's {people} people found at both rolls (90 % interval)", "≤ 2 points",
                      f"{num(cost, 1)} ({num(lo, 1)} to {num(hi, 1)})", verdict(cost <= 2)])
-    judged = not rows
+    studied = bool(rows)  # the study judges; the clips' rows are then reference
     clips = {c.name: c for c in result.scenes() if c.name in ("roll_0", "roll_30")}
     if len(clips) < 2:
         return rows
@@ -69,11 +69,11 @@ def _roll_rows(result: SplitResult, study: tuple[int, float, float, float] | Non
         return rows
     cost = (a - b) * 100
     rows.append(["the roll sweep's clips, end to end: agreement lost at 30° roll (roll_0 − roll_30)", "≤ 2 points", num(cost, 1),
-                 verdict(cost <= 2) if judged else "(reference)"])
+                 "(reference)" if studied else verdict(cost <= 2)])
     people, same, lo, hi = paired_cost(upright.score.people, tilted.score.people)
     if people:
         rows.append([f"the same, on the {people} people found at both rolls (90 % interval, people resampled)", "≤ 2 points",
-                     f"{num(same, 1)} ({num(lo, 1)} to {num(hi, 1)})", verdict(same <= 2) if judged else "(reference)"])
+                     f"{num(same, 1)} ({num(lo, 1)} to {num(hi, 1)})", "(reference)" if studied else verdict(same <= 2)])
     return rows
 
 

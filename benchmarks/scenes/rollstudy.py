@@ -97,14 +97,13 @@ def study(split: str) -> Study:
             num(sum(every) / len(every), 3), *(num(agreement(records, n), 3) for n in ("original", "truth", "crop"))]
     records = measure([clip(split, roll, DETECTIONS / split / "rollstudy") for roll in ROLLS], split, ["truth", "crop"])
     upright = [r for r in records if r["clip"] == "rollstudy_0"]
-    rolls, cost_30 = [], (0, 0.0, 0.0, 0.0)
+    rolls, costs = [], {}
     for roll in ROLLS:
         part = [r for r in records if r["clip"] == f"rollstudy_{roll:g}"]
-        people, cost, lo, hi = roll_cost(upright, part, "crop")
-        cost_30 = (people, cost, lo, hi) if roll == 30 else cost_30
+        people, cost, lo, hi = costs[roll] = roll_cost(upright, part, "crop")
         rolls.append([f"`{split}`", f"{roll:g}°", sum(r["found"] for r in part), *(num(agreement(part, n), 3) for n in ("original", "truth", "crop")),
                       "—" if not roll else f"{num(cost, 1)} ({num(lo, 1)} to {num(hi, 1)}), {people} people"])
-    return Study(loss, rolls, cost_30)
+    return Study(loss, rolls, costs[30.0])
 
 
 def section(studies: list[Study]) -> str:

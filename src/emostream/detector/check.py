@@ -125,7 +125,7 @@ class FaceCheck:
             return Look(shape)
         close = self.view_score(self.short, image, detection, CLOSE, colour)
         floor, alone = (self.low_close, math.inf) if low else (self.min_close, self.close_alone)
-        sure = vouched and detection.score >= SURE and close >= SURE_CLOSE  # its wide view may still decide
+        sure = vouched and _sure(detection, close)  # its wide view may still decide
         decided = (close < floor and not sure) or close >= alone or (vouched and close >= VOUCHED_CLOSE)
         if decided and not everything:
             return Look(shape, close)
@@ -138,7 +138,7 @@ class FaceCheck:
         seen = self.look(image, detection, colour, vouched=vouched)
         if seen.misfit > self._misfit_limit(vouched):
             return False
-        if vouched and (seen.close >= VOUCHED_CLOSE or (detection.score >= SURE and seen.close >= SURE_CLOSE and seen.wide >= SURE_WIDE)):
+        if vouched and (seen.close >= VOUCHED_CLOSE or (_sure(detection, seen.close) and seen.wide >= SURE_WIDE)):
             return True
         return seen.close >= self.min_close and (seen.close >= self.close_alone or seen.wide >= self.min_wide)
 
@@ -171,6 +171,11 @@ class FaceCheck:
         views[1] = views[0][:, ::-1]
         mirrored, direct = model.run(views, 0.05)[::-1]
         return (_centred_score(direct, cx, cy, scale) + _centred_score(mirrored, 1.0 - cx, cy, scale)) / 2
+
+
+def _sure(detection: Detection, close: float) -> bool:
+    """A vouched candidate its detector is sure of, whose blurred close-up the wide view may still make up for."""
+    return detection.score >= SURE and close >= SURE_CLOSE
 
 
 def _centred_score(found: Decoded, cx: float, cy: float, scale: float) -> float:

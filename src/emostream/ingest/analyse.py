@@ -168,7 +168,7 @@ class FrameAnalyser:
         assert image is not None
         if not detected.due:
             followed = carry.follow(tracker, image, offset, colour, match)
-            again = self._redetect(frame, detected) if followed.lost and self.on_lost else None
+            again = self._redetect(frame) if followed.lost and self.on_lost else None
             if again is None:
                 return carry.apply(tracker, followed, offset), []
             detected = again
@@ -180,7 +180,7 @@ class FrameAnalyser:
             carry.remember(tracker, image, tracked, colour, frozenset(t for _, t in filled))
         return tracked, detected.detections
 
-    def _redetect(self, frame: Frame, carried: Detected) -> Detected | None:
+    def _redetect(self, frame: Frame) -> Detected | None:
         """The frame detected because a track could not be carried to it, outside the interval's count (None: detection failed)."""
         self.parts.stages.lap("track")  # following the tracks, before the detector's own lap
         again = self.detect(frame, force=True)
