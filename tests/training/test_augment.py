@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from emostream.training.augment import AugmentSpec, affine, augment_batch, erase, mix
+from emostream.training.augment import (
+    AugmentSpec,
+    affine,
+    augment_batch,
+    camera,
+    erase,
+    gaussian_matrix,
+    jpeg_blocks,
+    mix,
+    resample_matrix,
+)
 from emostream.training.batches import make_batches
 from emostream.training.data import Dataset
 
@@ -49,6 +60,52 @@ def test_erasing_fills_one_rectangle_of_the_allowed_size() -> None:
     areas = (out != 0).reshape(32, -1).sum(axis=1) / (48 * 48)
     assert np.all(areas > 0.0) and np.all(areas <= 0.26), f"each face gets one 2-25% rectangle, got {areas}"
     assert np.array_equal(erase(images, np.random.default_rng(4), probability=0.0), images)
+
+
+@pytest.mark.parametrize("sigma", [0.6, 1.5])
+def test_the_camera_blur_is_opencvs_gaussian(sigma: float) -> None:
+    face = _images(1)[0, :, :, 0].astype(np.float64)
+    ours = gaussian_matrix(48, sigma) @ face @ gaussian_matrix(48, sigma).T
+    theirs = cv2.GaussianBlur(face, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    assert np.abs(ours - theirs).max() < 1e-3
+
+
+@pytest.mark.parametrize("small", [12, 24, 36])
+def test_the_camera_low_resolution_is_opencvs_area_down_linear_up(small: int) -> None:
+    face = _images(1)[0, :, :, 0].astype(np.float64)
+    ours = resample_matrix(48, small) @ face @ resample_matrix(48, small).T
+    down = cv2.resize(face, (small, small), interpolation=cv2.INTER_AREA)
+    theirs = cv2.resize(down, (48, 48), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(ours - theirs).max() < 1e-6
+
+
+@pytest.mark.parametrize("quality", [10, 30, 60])
+def test_the_camera_jpeg_blocks_lose_what_a_real_jpeg_encoder_loses(quality: int) -> None:
+    grey = cv2.GaussianBlur((_images(1, seed=9)[0, :, :, 0] * 255).astype(np.uint8), (0, 0), 1.2)  # face-like: smooth, not noise
+    ok, data = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    real = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) / 255.0
+    ours = jpeg_blocks(grey / 255.0, quality)
+    lost = np.abs(real - grey / 255.0).mean()
+    assert lost > 0.002, "the real encoder loses something at this quality"
+    assert np.abs(ours - real).mean() < 0.35 * lost, "ours loses the same things, not merely as much"
+    assert np.abs(jpeg_blocks(grey / 255.0, 100) - grey / 255.0).max() <= 1 / 255 + 1e-9, "quality 100 is nearly lossless"
+
+
+def test_the_camera_changes_the_share_of_faces_asked_and_keeps_their_range() -> None:
+    images = _images(200)
+    out = camera(images, np.random.default_rng(6), probability=0.5)
+    changed = (np.abs(out - images) > 1e-6).reshape(200, -1).any(axis=1)
+    assert 70 < changed.sum() < 130, f"about half the faces go through the camera, got {changed.sum()} of 200"
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.array_equal(camera(images, np.random.default_rng(6), probability=0.0), images)
+    assert np.array_equal(camera(images, np.random.default_rng(6), 0.5), out), "the same generator state, the same faces"
+
+
+def test_the_camera_treats_every_channel_of_a_colour_face_alike() -> None:
+    grey = _images(16)
+    out = camera(np.repeat(grey, 3, axis=3), np.random.default_rng(8), probability=1.0)
+    assert np.allclose(out[..., 0], out[..., 1]) and np.allclose(out[..., 1], out[..., 2])
 
 
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])

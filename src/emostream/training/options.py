@@ -103,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--zoom", type=float, default=a.zoom, help="max random zoom as a fraction (default %(default)s)")
     p("--contrast", type=float, default=a.contrast, help="max random contrast change (default %(default)s)")
     p("--erasing", type=float, default=a.erasing, help="random erasing: probability per face (default %(default)s)")
+    p("--camera", type=float, default=a.camera, help="a simulated camera (blur, low resolution, JPEG blocks, exposure, noise): "
+      "probability per face (default %(default)s)")
     p("--mixup", type=float, default=a.mixup, help="mixup: Beta(alpha, alpha); 0 = off (default %(default)s)")
     p("--cutmix", type=float, default=a.cutmix, help="CutMix: Beta(alpha, alpha); 0 = off; with --mixup each batch picks one (default %(default)s)")
 
@@ -174,6 +176,7 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
             zoom=args.zoom,
             contrast=args.contrast,
             erasing=args.erasing,
+            camera=args.camera,
             mixup=args.mixup,
             cutmix=args.cutmix,
         ),

@@ -62,6 +62,7 @@ def train_command(run: dict[str, Any]) -> list[str]:
         "--zoom": augment.get("zoom"),
         "--contrast": augment.get("contrast"),
         "--erasing": augment.get("erasing"),
+        "--camera": augment.get("camera"),
         "--mixup": augment.get("mixup"),
         "--cutmix": augment.get("cutmix"),
     }
