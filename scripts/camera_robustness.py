@@ -15,7 +15,10 @@ degraded ones. ``--faces holdout`` scores the Training holdout of
 ``emostream train --holdout 0.1`` instead, so that candidates are chosen there
 and FER+ Valid stays a figure that chose nothing.
 
-The conditions are ``emostream.training.robustness.CONDITIONS``.
+The conditions are ``emostream.training.robustness.CONDITIONS``, those of
+``emostream evaluate --camera all``, which scores one model (any format) the
+same way; this script compares several as the classifier serves them on this
+CPU, and scores the Training holdout.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         tau = card_for(model).prior_tau  # served as the classifier serves it: the card's priors at the card's tau
         row: dict[str, float] = {}
         for name, how in {"clean": None, **CONDITIONS}.items():
-            images = valid.images if how is None else degrade_all(valid.images, how)
+            images = valid.images if how is None else degrade_all(valid.images, how)  # the conditions of `emostream evaluate --camera`
             predicted = np.argmax(served_probs(model, images, tau), axis=1)
             report = classification_report(truth, predicted, EMOTIONS)
             row[name] = round(100 * report["accuracy"], 2)

@@ -139,6 +139,30 @@ def test_cli_writes_report_json_csv_and_png(
     assert f"accuracy {report['accuracy']:.4f}" in printed and "macro F1" in printed, "the table must end with a summary"
 
 
+def test_cli_scores_the_faces_through_one_camera_condition_or_all(
+    keras_file: tuple[Path, keras.Model], fer_slice: FerSlice, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emostream.training.robustness import CONDITIONS, degrade_all
+
+    common = ["evaluate", "--model", str(keras_file[0]), "--data", str(fer_slice.csv), "--limit", "30"]
+    assert cli.main([*common, "--out", str(tmp_path / "clean")]) == 0
+    assert cli.main([*common, "--camera", "blur-1.8", "--out", str(tmp_path / "blur")]) == 0
+    clean, blurred = (json.loads((tmp_path / k / "report.json").read_text()) for k in ("clean", "blur"))
+    assert blurred["data"]["camera"] == "blur-1.8" and clean["data"]["camera"] is None
+    faces = load_eval_data(fer_slice.csv).subset(np.sort(np.random.default_rng(1337).permutation(len(load_eval_data(fer_slice.csv)))[:30]))
+    expected = np.argmax(_expected_probs(keras_file[1], Dataset(degrade_all(faces.images, CONDITIONS["blur 1.8"]), faces.labels), 16, 16, 1 / 255, 0), axis=1)
+    assert blurred["accuracy"] == pytest.approx(float(np.mean(expected == faces.hard_labels))), "the report is of the blurred faces"
+    capsys.readouterr()
+    assert cli.main([*common, "--camera", "all", "--out", str(tmp_path / "all")]) == 0
+    printed = capsys.readouterr().out
+    reports = json.loads((tmp_path / "all" / "camera.json").read_text())
+    assert list(reports) == ["clean", *CONDITIONS] and reports["clean"]["accuracy"] == pytest.approx(clean["accuracy"])
+    assert reports["blur 1.8"]["accuracy"] == pytest.approx(blurred["accuracy"])
+    assert "| **mean of the 12 camera conditions** |" in printed and printed.count("\n| ") >= 14
+    assert cli.main([*common, "--camera", "fog"]) == 2
+    assert "unknown camera condition 'fog'; choose from blur-1.0, " in capsys.readouterr().err
+
+
 def test_eval_data_from_an_image_folder_picks_the_split(tmp_path: Path) -> None:
     for split, name in (("train", "happy"), ("test", "sad")):
         (tmp_path / split / name).mkdir(parents=True)

@@ -17,6 +17,7 @@ it is written as ``report.json``, ``confusion.csv`` and ``confusion.png``;
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from emostream.infra.modelcard import ModelCard, load_card, sha256_of
 from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.evalreport import format_report, write_outputs
 from emostream.training.metrics import classification_report
+from emostream.training.robustness import CONDITIONS, camera_table, through_camera
 from emostream.training.table import is_npz, labelled, load_table
 
 log = logging.getLogger(__name__)
@@ -212,6 +214,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p("--batch-size", type=int, default=64, help="faces per forward pass (default %(default)s)")
     p("--scale", type=float, help="bare Keras files only: preprocessing scale, input = pixels*scale+offset (default 1/255, as train uses)")
     p("--offset", type=float, help="bare Keras files only: preprocessing offset (default 0)")
+    p(
+        "--camera",
+        metavar="CONDITION",
+        help="score the faces as a camera gives them: one condition (blur-1.0, blur-1.8, jpeg-30, jpeg-12, dark-0.45, dark-0.25, "
+        "lowres-24, lowres-16, noise-6, noise-12, bright-1.6, bright-2.2; the report is of the degraded faces), or all: clean "
+        "and every condition, one line each, with their mean (docs/MODEL.md, 'Faces as cameras give them')",
+    )
     p("--out", type=Path, help="folder for report.json, confusion.csv and confusion.png; without it only the table is printed")
 
 
@@ -220,6 +229,10 @@ def main(args: argparse.Namespace) -> int:
     if args.limit and args.limit < len(dataset):
         rng = np.random.default_rng(args.seed)
         dataset = dataset.subset(np.sort(rng.permutation(len(dataset))[: args.limit]))
+    if args.camera == "all":
+        return _camera_all(args, dataset)
+    if args.camera:
+        dataset = through_camera(dataset, args.camera)
     report = evaluate(args.model, dataset, tta=args.tta, batch_size=args.batch_size, fmt=args.format, scale=args.scale, offset=args.offset)
     report["data"] = {
         "path": str(args.data),
@@ -227,11 +240,37 @@ def main(args: argparse.Namespace) -> int:
         "labels": args.labels,
         "ferplus": str(args.ferplus) if args.ferplus else None,
         "limit": args.limit,
+        "camera": args.camera,
     }
     print(format_report(report))
     if args.out:
         written = write_outputs(report, args.out)
         print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _camera_all(args: argparse.Namespace, dataset: Dataset) -> int:
+    """Clean and every camera condition, one agreement each; ``--out``: ``camera.json`` with the whole reports."""
+    reports = {
+        name: evaluate(
+            args.model,
+            dataset if name == "clean" else through_camera(dataset, name),
+            tta=args.tta,
+            batch_size=args.batch_size,
+            fmt=args.format,
+            scale=args.scale,
+            offset=args.offset,
+        )
+        for name in ("clean", *CONDITIONS)
+    }
+    first = reports["clean"]
+    print(f"{first['model_name']} ({first['format']}{', flip TTA' if first['tta'] else ''}) on {first['samples']} faces, clean and through a camera")
+    print(camera_table({name: float(r["accuracy"]) for name, r in reports.items()}))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "camera.json"
+        path.write_text(json.dumps(reports, indent=2))
+        print(f"wrote {path}")
     return 0
 
 

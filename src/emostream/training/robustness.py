@@ -20,18 +20,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
+
+from emostream.training.data import Dataset
 
 Degrade = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def blur(sigma: float) -> Degrade:
-    return lambda face, _: cv2.GaussianBlur(face, (0, 0), sigma)
+    def run(face: np.ndarray, _: np.random.Generator) -> np.ndarray:
+        import cv2  # here, not at import: training runs where OpenCV is absent (a GPU machine), scoring does not
+
+        return np.asarray(cv2.GaussianBlur(face, (0, 0), sigma))
+
+    return run
 
 
 def jpeg(quality: int) -> Degrade:
     def run(face: np.ndarray, _: np.random.Generator) -> np.ndarray:
+        import cv2
+
         ok, data = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, quality])
         assert ok
         return np.asarray(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
@@ -49,6 +57,8 @@ def dark(gain: float) -> Degrade:
 
 def lowres(side: int) -> Degrade:
     def run(face: np.ndarray, _: np.random.Generator) -> np.ndarray:
+        import cv2
+
         small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
         return cv2.resize(small, face.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
@@ -87,3 +97,26 @@ def degrade_all(images: np.ndarray, how: Degrade, seed: int = 7) -> np.ndarray:
     rng = np.random.default_rng(seed)
     flat = images.reshape(len(images), images.shape[1], images.shape[2])
     return np.stack([how(np.ascontiguousarray(face), rng) for face in flat]).reshape(images.shape).astype(images.dtype)
+
+
+def condition(name: str) -> Degrade:
+    """The condition called ``name`` ("blur 1.8"; "blur-1.8" and "blur_1.8" too, for command lines); a clear error for others."""
+    key = name.replace("-", " ").replace("_", " ").strip()
+    if key not in CONDITIONS:
+        raise ValueError(f"unknown camera condition {name!r}; choose from {', '.join(c.replace(' ', '-') for c in CONDITIONS)} or all")
+    return CONDITIONS[key]
+
+
+def through_camera(dataset: Dataset, name: str) -> Dataset:
+    """The same faces and labels, each face through the condition ``name``."""
+    return Dataset(degrade_all(dataset.images, condition(name)), dataset.labels)
+
+
+def camera_table(accuracy: dict[str, float]) -> str:
+    """Markdown rows: agreement (%) clean and per condition, and the mean over the conditions, from ``{condition: accuracy}``."""
+    lines = ["| faces | agreement |", "|---|---|"]
+    lines += [f"| {name} | {100 * value:.2f} % |" for name, value in accuracy.items()]
+    degraded = [v for n, v in accuracy.items() if n != "clean"]
+    if degraded:
+        lines.append(f"| **mean of the {len(degraded)} camera conditions** | **{100 * sum(degraded) / len(degraded):.2f} %** |")
+    return "\n".join(lines)
