@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from emostream.training.data import Dataset
 from emostream.training.holdout import split_rows, strata_of
-from emostream.training.robustness import CONDITIONS, degrade_all
+from emostream.training.robustness import CONDITIONS, condition, degrade_all, through_camera
 from emostream.training.table import FerTable, write_npz
 
 from .conftest import synthetic_faces
@@ -35,6 +36,16 @@ def test_every_condition_changes_every_face_and_keeps_its_shape() -> None:
         changed = (out != faces).reshape(len(faces), -1).any(axis=1)
         assert changed.all(), f"{name} left some faces as they were"
         assert np.array_equal(degrade_all(faces, how), out), f"{name}: the same seed gives the same faces"
+
+
+def test_a_condition_is_named_as_in_the_docs_or_with_a_dash_and_nothing_else() -> None:
+    assert condition("blur 1.8") is condition("blur-1.8") is condition("blur_1.8") is CONDITIONS["blur 1.8"]
+    with pytest.raises(ValueError, match=r"unknown camera condition 'blur 3'; choose from blur-1\.0, blur-1\.8"):
+        condition("blur 3")
+    faces, codes = synthetic_faces(4, seed=4)
+    labels = np.eye(7, dtype=np.float32)[codes]
+    seen = through_camera(Dataset(faces, labels), "noise-12")
+    assert np.array_equal(seen.labels, labels) and np.array_equal(seen.images, degrade_all(faces, CONDITIONS["noise 12"]))
 
 
 def test_each_condition_does_what_its_name_says() -> None:
