@@ -170,7 +170,7 @@ class ClassifierConfig(Section):
     prior_tau: float | None = Field(
         None, ge=0, le=10, allow_inf_nan=False,
         description="Strength of the model card's calibrated class priors (logit adjustment; docs/classifier.md): 0 turns them off. "
-        "Unset: the card's prior_tau (0.2 for fast).",
+        "Unset: the card's prior_tau (0.15 for fast).",
     )
     batch_max: int = Field(
         32, ge=1, le=16_384, description="Most faces in one forward pass (a GPU wants thousands: 4096 on an H200, docs/BENCHMARKS.md)."
