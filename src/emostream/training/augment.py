@@ -158,28 +158,42 @@ def camera(images: np.ndarray, rng: np.random.Generator, probability: float) -> 
     conditions, which are made with OpenCV's own implementations.
     """
     out = images.copy()
-    _, h, w, _ = images.shape
     for i in np.flatnonzero(rng.random(len(images)) < probability):
-        effects = rng.permutation(5)[: int(rng.integers(1, 4))]
+        chosen = rng.permutation(len(CAMERA_EFFECTS))[: int(rng.integers(1, 4))]
         face = out[i].astype(np.float64)  # (H, W, C): every channel alike
-        for effect in sorted(effects):  # optics and distance first, the encoder after exposure and noise
-            if effect == 0:
-                sigma = round(rng.uniform(0.4, 2.2), 2)  # rounded: the matrices are cached
-                face = _separable(face, gaussian_matrix(h, sigma), gaussian_matrix(w, sigma))
-            elif effect == 1:
-                small = int(rng.integers(12, 37))
-                face = _separable(face, resample_matrix(h, small), resample_matrix(w, small))
-            elif effect == 2:
-                dark = rng.random() < 0.6
-                face = face ** rng.uniform(1.0, 2.2) * rng.uniform(0.15, 0.7) if dark else face * rng.uniform(1.3, 2.5)
-                face = np.round(np.clip(face, 0.0, 1.0) * 255.0) / 255.0
-            elif effect == 3:
-                face = face + rng.normal(0.0, rng.uniform(2.0, 14.0) / 255.0, (h, w, 1))
-            else:
-                quality = int(rng.integers(6, 61))
-                face = np.stack([jpeg_blocks(np.clip(face[:, :, c], 0.0, 1.0), quality) for c in range(face.shape[2])], axis=2)
+        for effect in sorted(chosen):  # in the order a camera applies them: optics, distance, exposure, sensor, encoder
+            face = CAMERA_EFFECTS[effect](face, rng)
         out[i] = np.clip(face, 0.0, 1.0)
     return out
+
+
+def _optics(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sigma = round(rng.uniform(0.4, 2.2), 2)  # rounded: the matrices are cached
+    return _separable(face, gaussian_matrix(face.shape[0], sigma), gaussian_matrix(face.shape[1], sigma))
+
+
+def _distance(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    small = int(rng.integers(12, 37))
+    return _separable(face, resample_matrix(face.shape[0], small), resample_matrix(face.shape[1], small))
+
+
+def _exposure(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    dark = rng.random() < 0.6
+    face = face ** rng.uniform(1.0, 2.2) * rng.uniform(0.15, 0.7) if dark else face * rng.uniform(1.3, 2.5)
+    return np.asarray(np.round(np.clip(face, 0.0, 1.0) * 255.0) / 255.0)
+
+
+def _sensor(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(face + rng.normal(0.0, rng.uniform(2.0, 14.0) / 255.0, (*face.shape[:2], 1)))
+
+
+def _encoder(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    quality = int(rng.integers(6, 61))
+    return np.stack([jpeg_blocks(np.clip(face[:, :, c], 0.0, 1.0), quality) for c in range(face.shape[2])], axis=2)
+
+
+#: What :func:`camera` draws from, in the order a camera applies them.
+CAMERA_EFFECTS = (_optics, _distance, _exposure, _sensor, _encoder)
 
 
 def _separable(face: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
