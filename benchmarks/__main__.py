@@ -27,7 +27,7 @@ from benchmarks import ROOT
 from benchmarks.machine import LoadMonitor, cpu_kind
 
 # Page order. "machine" is always measured; the rest can be chosen with --only.
-SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking", "roles", "redis_costs", "gpu", "scenes")
+SECTIONS = ("machine", "classifier", "glue", "e2e", "baseline", "ingest", "aggregator", "memory", "tracking", "roles", "redis_costs", "gpu", "scenes", "camera")
 TITLES = {
     "machine": "Machine",
     "classifier": "Classifier throughput",
@@ -42,6 +42,7 @@ TITLES = {
     "redis_costs": "Redis: cost per face",
     "gpu": "GPU",
     "scenes": "Scenes",
+    "camera": "Faces as cameras give them",
 }
 HEADER = """# Benchmarks
 

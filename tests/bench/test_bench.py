@@ -248,3 +248,20 @@ def test_sources_divided_among_ingest_processes_are_all_analysed_and_timed_from_
     assert (split.sources, split.processes, split.frames) == (3, 2, 540), split
     assert split.faces > 3 * 250 and 0 < split.fps < 5_000 and 0 < split.cores <= 1.05 * (os.cpu_count() or 1), split
     assert "| blazeface short | 3 | 2 |" in ingest_procs.render([("blazeface short", split)])
+
+
+def test_camera_section_scores_each_model_clean_and_through_every_condition(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import camera
+    from emostream.training.data import Dataset
+    from emostream.training.robustness import CONDITIONS
+
+    rng = np.random.default_rng(23)
+    images = rng.integers(0, 256, (24, 48, 48, 1), dtype=np.uint8)
+    results = camera.agreements(("fast",), Dataset(images, np.eye(7, dtype=np.float32)[rng.integers(0, 7, 24)]))
+    assert list(results["fast"]) == ["clean", *CONDITIONS] and all(0.0 <= v <= 1.0 for v in results["fast"].values())
+    table = camera.rows(results)
+    assert [r[0] for r in table] == ["clean", *CONDITIONS, "**mean of the 12 conditions**", "mean of the 6 harsh levels"]
+    mean = np.mean([results["fast"][n] for n in CONDITIONS])
+    assert table[-2][1] == f"**{100 * mean:.2f}**"
+    monkeypatch.setenv("EMOSTREAM_FER_DIR", "/nonexistent")
+    assert "Not measured: FER2013 and FER+ votes not found in /nonexistent" in camera.run(quick=True)
