@@ -37,7 +37,7 @@ from prior_adjustment import served_probs
 from emostream.infra.emotions import EMOTIONS
 from emostream.training.data import Dataset
 from emostream.training.evaluate import card_for
-from emostream.training.holdout import split_rows, strata_of
+from emostream.training.holdout import split_table
 from emostream.training.metrics import classification_report
 from emostream.training.robustness import CONDITIONS, degrade_all
 from emostream.training.table import FerTable, labelled, labelled_rows, load_table
@@ -47,10 +47,8 @@ def faces(table: FerTable, which: str) -> Dataset:
     """FER+ Valid, or the Training holdout every ``emostream train --holdout 0.1`` run holds out (same seed), majority-labelled."""
     if which == "valid":
         return labelled(table, "PublicTest", "ferplus-majority")
-    rows = table.rows("Training")
     assert table.votes is not None, "FER+ votes are needed"
-    _, held = split_rows(strata_of(table.codes[rows], table.votes[rows]), 0.1)
-    return labelled_rows(table, rows[held], "ferplus-majority")
+    return labelled_rows(table, split_table(table, "Training", 0.1)[1], "ferplus-majority")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from emostream.infra.emotions import EMOTIONS
-from emostream.training.holdout import HOLDOUT_SEED, split_rows, strata_of
+from emostream.training.holdout import HOLDOUT_SEED, split_table
 from emostream.training.metrics import classification_report
 from emostream.training.table import labelled, labelled_rows, load_table
 
@@ -102,11 +102,10 @@ def main() -> int:
         return served_taus(args.model, args.data, args.tau, args.out)
 
     table = load_table(args.data)
-    rows = table.rows("Training")
     assert table.votes is not None, "FER+ votes are needed"
-    keep, held = split_rows(strata_of(table.codes[rows], table.votes[rows]), args.holdout, args.holdout_seed)
-    prior = labelled_rows(table, rows[keep], "ferplus-soft").labels.mean(axis=0)
-    holdout = labelled_rows(table, rows[held], "ferplus-majority")
+    keep, held = split_table(table, "Training", args.holdout, args.holdout_seed)
+    prior = labelled_rows(table, keep, "ferplus-soft").labels.mean(axis=0)
+    holdout = labelled_rows(table, held, "ferplus-majority")
     valid = labelled(table, "PublicTest", "ferplus-majority")
     print("training prior:", {n: round(float(p), 4) for n, p in zip(EMOTIONS, prior, strict=True)})
     results = {}

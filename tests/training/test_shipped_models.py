@@ -14,7 +14,7 @@ import pytest
 from emostream.infra.modelcard import DEFAULT_MODEL, load_card, packaged_models_dir
 from emostream.training.data import Dataset
 from emostream.training.evaluate import evaluate
-from emostream.training.robustness import through_camera
+from emostream.training.robustness import HARSH, through_camera
 from emostream.training.table import FerTable, labelled, load_table
 
 from .conftest import FER_CSV, FERPLUS_CSV, NO_FER_REASON
@@ -98,9 +98,8 @@ def test_the_default_reaches_the_ferplus_target(default_agreement: float) -> Non
 
 
 def test_the_default_reads_faces_as_cameras_give_them(ferplus_valid: Dataset, default_agreement: float) -> None:
-    harsh = ["blur 1.8", "jpeg 12", "dark 0.25", "lowres 16", "noise 12", "bright 2.2"]
     readings = {}
-    for name in harsh:
+    for name in HARSH:
         readings[name] = float(evaluate(DEFAULT_MODEL, through_camera(ferplus_valid, name), fmt="tflite")["accuracy"])
     mean = sum(readings.values()) / len(readings)
     assert mean >= CAMERA_FLOOR, f"{DEFAULT_MODEL} on FER+ Valid through a camera: {readings}, mean {mean:.4f}"

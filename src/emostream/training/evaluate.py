@@ -17,9 +17,11 @@ it is written as ``report.json``, ``confusion.csv`` and ``confusion.png``;
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -126,35 +128,66 @@ def evaluate(
     Returns the :func:`classification_report` dict plus what was evaluated and
     how fast. Labels are the argmax of the dataset's label rows.
     """
+    return _evaluate_views(model_path, [("", dataset)], len(dataset), tta, batch_size, fmt, scale, offset)[""]
+
+
+def evaluate_through_camera(
+    model_path: str | Path,
+    dataset: Dataset,
+    tta: bool = False,
+    batch_size: int = 64,
+    fmt: str = "keras",
+    scale: float | None = None,
+    offset: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate`'s report on ``dataset`` clean ("clean") and through each camera condition, the model loaded once."""
+    views = itertools.chain([("clean", dataset)], ((name, through_camera(dataset, name)) for name in CONDITIONS))  # one at a time
+    return _evaluate_views(model_path, views, len(dataset), tta, batch_size, fmt, scale, offset)
+
+
+def _evaluate_views(
+    model_path: str | Path,
+    views: Iterable[tuple[str, Dataset]],
+    size: int,
+    tta: bool,
+    batch_size: int,
+    fmt: str,
+    scale: float | None,
+    offset: float | None,
+) -> dict[str, dict[str, Any]]:
+    """A report per (name, dataset) of ``views``, all of ``size`` faces, scored by one runtime."""
     from emostream.classifier.runtime import load_runtime
 
-    if len(dataset) == 0:
+    if size == 0:
         raise ValueError("the dataset is empty")
     if fmt == "tflite" and Path(model_path).is_file():
         raise ValueError("--format tflite needs a model folder (see `emostream export`)")
     card = card_for(model_path, scale, offset)
     tta = tta or card.tta == "flip"
-    runtime = load_runtime(card, fmt, batch_max=max(1, min(batch_size, len(dataset))))
+    runtime = load_runtime(card, fmt, batch_max=max(1, min(batch_size, size)))
+    reports = {}
     try:
-        images = fit_to_card(dataset.images, card)
-        started = time.monotonic()
-        probs = predict(runtime, images, tta)
-        seconds = time.monotonic() - started
+        for name, dataset in views:
+            images = fit_to_card(dataset.images, card)
+            started = time.monotonic()
+            probs = predict(runtime, images, tta)
+            seconds = time.monotonic() - started
+            report = classification_report(dataset.hard_labels, np.argmax(probs, axis=1), card.classes)
+            report.update(
+                model=str(model_path),
+                model_name=card.label,
+                sha256=sha256_of(card.path(fmt)),
+                format=fmt,
+                tta=tta,
+                input={"width": card.width, "height": card.height, "color": card.color},
+                preprocessing={"scale": card.scale, "offset": card.offset},
+                seconds=round(seconds, 3),
+                images_per_second=round(len(dataset) * (2 if tta else 1) / seconds, 1) if seconds > 0 else None,
+            )
+            reports[name] = report
     finally:
         runtime.close()
-    report = classification_report(dataset.hard_labels, np.argmax(probs, axis=1), card.classes)
-    report.update(
-        model=str(model_path),
-        model_name=card.label,
-        sha256=sha256_of(card.path(fmt)),
-        format=fmt,
-        tta=tta,
-        input={"width": card.width, "height": card.height, "color": card.color},
-        preprocessing={"scale": card.scale, "offset": card.offset},
-        seconds=round(seconds, 3),
-        images_per_second=round(len(dataset) * (2 if tta else 1) / seconds, 1) if seconds > 0 else None,
-    )
-    return report
+    return reports
 
 
 def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013", ferplus: Path | None = None) -> Dataset:
@@ -251,18 +284,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _camera_all(args: argparse.Namespace, dataset: Dataset) -> int:
     """Clean and every camera condition, one agreement each; ``--out``: ``camera.json`` with the whole reports."""
-    reports = {
-        name: evaluate(
-            args.model,
-            dataset if name == "clean" else through_camera(dataset, name),
-            tta=args.tta,
-            batch_size=args.batch_size,
-            fmt=args.format,
-            scale=args.scale,
-            offset=args.offset,
-        )
-        for name in ("clean", *CONDITIONS)
-    }
+    reports = evaluate_through_camera(args.model, dataset, args.tta, args.batch_size, args.format, args.scale, args.offset)
     first = reports["clean"]
     print(f"{first['model_name']} ({first['format']}{', flip TTA' if first['tta'] else ''}) on {first['samples']} faces, clean and through a camera")
     print(camera_table({name: float(r["accuracy"]) for name, r in reports.items()}))

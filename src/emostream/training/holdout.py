@@ -18,7 +18,12 @@ classes with a few hundred faces (disgust, fear).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from emostream.training.table import FerTable
 
 HOLDOUT_SEED = 28  # issue 28; fixed so that every run on the same data holds out the same faces
 
@@ -49,3 +54,11 @@ def strata_of(codes: np.ndarray, votes: np.ndarray | None) -> np.ndarray:
     if votes is None:
         return np.asarray(codes)
     return np.asarray(np.argmax(votes, axis=1))
+
+
+def split_table(table: FerTable, usage: str, fraction: float, seed: int = HOLDOUT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) row indices of ``usage`` in ``table``, stratified as ``emostream train --holdout`` splits them."""
+    rows = table.rows(usage)
+    keep, held = split_rows(strata_of(table.codes[rows], None if table.votes is None else table.votes[rows]), fraction, seed)
+    return rows[keep], rows[held]
+

@@ -90,6 +90,8 @@ CONDITIONS: dict[str, Degrade] = {
     "bright 1.6": bright(1.6),
     "bright 2.2": bright(2.2),
 }
+#: The harsher level of each pair: what the default is held to (tests/training/test_shipped_models.py).
+HARSH = ("blur 1.8", "jpeg 12", "dark 0.25", "lowres 16", "noise 12", "bright 2.2")
 
 
 def degrade_all(images: np.ndarray, how: Degrade, seed: int = 7) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from emostream.infra.emotions import EMOTIONS
 from emostream.training.data import Dataset, load_image_folder
 from emostream.training.distill import mix_targets, teacher_targets
-from emostream.training.holdout import split_rows, strata_of
+from emostream.training.holdout import split_rows, split_table
 from emostream.training.metrics import classification_report
 from emostream.training.options import TrainOptions
 from emostream.training.table import labelled, labelled_rows, load_table
@@ -52,11 +52,9 @@ def load_splits(opts: TrainOptions) -> tuple[Dataset, Dataset]:
     else:
         table = load_table(data, opts.ferplus)
         if opts.holdout:
-            rows = table.rows(opts.train_usage)
-            strata = strata_of(table.codes[rows], None if table.votes is None else table.votes[rows])
-            keep, held = split_rows(strata, opts.holdout, opts.holdout_seed)
-            train = labelled_rows(table, rows[keep], opts.labels)
-            val = labelled_rows(table, rows[held], _val_labels(opts))
+            keep, held = split_table(table, opts.train_usage, opts.holdout, opts.holdout_seed)
+            train = labelled_rows(table, keep, opts.labels)
+            val = labelled_rows(table, held, _val_labels(opts))
         else:
             train = labelled(table, opts.train_usage, opts.labels)
             val = labelled(table, opts.val_usage, _val_labels(opts))
