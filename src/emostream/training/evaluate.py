@@ -17,8 +17,6 @@ it is written as ``report.json``, ``confusion.csv`` and ``confusion.png``;
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -32,7 +30,7 @@ from emostream.infra.modelcard import ModelCard, load_card, sha256_of
 from emostream.training.data import FER_USAGES, Dataset, load_image_folder
 from emostream.training.evalreport import format_report, write_outputs
 from emostream.training.metrics import classification_report
-from emostream.training.robustness import CONDITIONS, camera_table, through_camera
+from emostream.training.robustness import print_through_camera, through_camera
 from emostream.training.table import is_npz, labelled, load_table
 
 log = logging.getLogger(__name__)
@@ -128,24 +126,10 @@ def evaluate(
     Returns the :func:`classification_report` dict plus what was evaluated and
     how fast. Labels are the argmax of the dataset's label rows.
     """
-    return _evaluate_views(model_path, [("", dataset)], len(dataset), tta, batch_size, fmt, scale, offset)[""]
+    return evaluate_views(model_path, [("", dataset)], len(dataset), tta, batch_size, fmt, scale, offset)[""]
 
 
-def evaluate_through_camera(
-    model_path: str | Path,
-    dataset: Dataset,
-    tta: bool = False,
-    batch_size: int = 64,
-    fmt: str = "keras",
-    scale: float | None = None,
-    offset: float | None = None,
-) -> dict[str, dict[str, Any]]:
-    """:func:`evaluate`'s report on ``dataset`` clean ("clean") and through each camera condition, the model loaded once."""
-    views = itertools.chain([("clean", dataset)], ((name, through_camera(dataset, name)) for name in CONDITIONS))  # one at a time
-    return _evaluate_views(model_path, views, len(dataset), tta, batch_size, fmt, scale, offset)
-
-
-def _evaluate_views(
+def evaluate_views(
     model_path: str | Path,
     views: Iterable[tuple[str, Dataset]],
     size: int,
@@ -155,7 +139,7 @@ def _evaluate_views(
     scale: float | None,
     offset: float | None,
 ) -> dict[str, dict[str, Any]]:
-    """A report per (name, dataset) of ``views``, all of ``size`` faces, scored by one runtime."""
+    """A report per (name, dataset) of ``views``, all of ``size`` faces, scored by one runtime (loaded once)."""
     from emostream.classifier.runtime import load_runtime
 
     if size == 0:
@@ -263,7 +247,7 @@ def main(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(args.seed)
         dataset = dataset.subset(np.sort(rng.permutation(len(dataset))[: args.limit]))
     if args.camera == "all":
-        return _camera_all(args, dataset)
+        return print_through_camera(args.model, dataset, args.out, args.tta, args.batch_size, args.format, args.scale, args.offset)
     if args.camera:
         dataset = through_camera(dataset, args.camera)
     report = evaluate(args.model, dataset, tta=args.tta, batch_size=args.batch_size, fmt=args.format, scale=args.scale, offset=args.offset)
@@ -279,20 +263,6 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         written = write_outputs(report, args.out)
         print("wrote " + ", ".join(str(p) for p in written))
-    return 0
-
-
-def _camera_all(args: argparse.Namespace, dataset: Dataset) -> int:
-    """Clean and every camera condition, one agreement each; ``--out``: ``camera.json`` with the whole reports."""
-    reports = evaluate_through_camera(args.model, dataset, args.tta, args.batch_size, args.format, args.scale, args.offset)
-    first = reports["clean"]
-    print(f"{first['model_name']} ({first['format']}{', flip TTA' if first['tta'] else ''}) on {first['samples']} faces, clean and through a camera")
-    print(camera_table({name: float(r["accuracy"]) for name, r in reports.items()}))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "camera.json"
-        path.write_text(json.dumps(reports, indent=2))
-        print(f"wrote {path}")
     return 0
 
 

@@ -18,7 +18,11 @@ that augmentation is not scored on its own code.
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,3 +126,42 @@ def camera_table(accuracy: dict[str, float]) -> str:
     if degraded:
         lines.append(f"| **mean of the {len(degraded)} camera conditions** | **{100 * sum(degraded) / len(degraded):.2f} %** |")
     return "\n".join(lines)
+
+
+def evaluate_through_camera(
+    model_path: str | Path,
+    dataset: Dataset,
+    tta: bool = False,
+    batch_size: int = 64,
+    fmt: str = "keras",
+    scale: float | None = None,
+    offset: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``evaluate``'s report on ``dataset`` clean ("clean") and through each condition, the model loaded once."""
+    from emostream.training.evaluate import evaluate_views  # here: evaluate's command line imports this module
+
+    views = itertools.chain([("clean", dataset)], ((name, through_camera(dataset, name)) for name in CONDITIONS))  # one at a time
+    return evaluate_views(model_path, views, len(dataset), tta, batch_size, fmt, scale, offset)
+
+
+def print_through_camera(
+    model_path: str | Path,
+    dataset: Dataset,
+    out: Path | None,
+    tta: bool = False,
+    batch_size: int = 64,
+    fmt: str = "keras",
+    scale: float | None = None,
+    offset: float | None = None,
+) -> int:
+    """``emostream evaluate --camera all``: one agreement per view and their mean; ``out``: ``camera.json`` with the reports."""
+    reports = evaluate_through_camera(model_path, dataset, tta, batch_size, fmt, scale, offset)
+    first = reports["clean"]
+    print(f"{first['model_name']} ({first['format']}{', flip TTA' if first['tta'] else ''}) on {first['samples']} faces, clean and through a camera")
+    print(camera_table({name: float(r["accuracy"]) for name, r in reports.items()}))
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "camera.json"
+        path.write_text(json.dumps(reports, indent=2))
+        print(f"wrote {path}")
+    return 0
