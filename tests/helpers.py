@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +35,29 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def stop_roles(procs: Mapping[str, subprocess.Popen[bytes]], within_s: float = 75.0) -> dict[str, int | str]:
+    """SIGTERM every role still running and collect the exit codes, all against one deadline.
+
+    A role still there at the deadline is killed and reported as ``"hung"`` (never an exception
+    that would skip the caller's look at the logs). ``within_s`` leaves room for a role's own
+    end-of-stop timer (``emostream.infra.lifeline.STOP_GRACE_S``), which ends a stuck role
+    with its stacks in its log.
+    """
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + within_s
+    codes: dict[str, int | str] = {}
+    for role, proc in procs.items():
+        try:
+            codes[role] = proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            codes[role] = "hung"
+    return codes
 
 
 def face_job(source: str = "cam1", session: str = "cam1-s1", seq: int = 0, track: int = 1, size: int = 64, **kw: object) -> FaceJob:

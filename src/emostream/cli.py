@@ -115,6 +115,9 @@ def _worker_main(args: argparse.Namespace, role: str) -> int:
         return code
     worker.install_signal_handlers()  # type: ignore[attr-defined]
     code = int(worker.run())  # type: ignore[attr-defined]
+    from emostream.infra.lifeline import EXIT_GRACE_S, end_within
+
+    end_within(EXIT_GRACE_S)  # drained: no native thread may hold the interpreter's exit (see infra.lifeline)
     # Drained and done: a late SIGTERM must not kill the interpreter while it exits. Python
     # restores the default action of signals with a Python handler while finalising, so a
     # SIGTERM then ended a cleanly stopped worker with -15; an ignored signal stays ignored.

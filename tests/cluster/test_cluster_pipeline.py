@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -17,7 +16,7 @@ from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import decode_lifecycle
 from tests.conftest import free_port
 from tests.e2e.test_pipeline import metric_sum, scrape, spawn
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 from tests.support.cluster import RedisClusterServer
 
 pytestmark = pytest.mark.slow
@@ -38,10 +37,8 @@ def write_config(path: Path, url: str, prefix: str, clip: Path, ports: dict[str,
     return path
 
 
-def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
-    for proc in procs.values():
-        proc.send_signal(signal.SIGTERM)
-    return {role: proc.wait(60) for role, proc in procs.items()}
+def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int | str]:
+    return stop_roles(procs)
 
 
 def ended(client: redis.RedisCluster, keys: Keys) -> dict[str, Any]:

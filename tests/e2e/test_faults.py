@@ -24,7 +24,7 @@ from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import SessionEnd, decode_lifecycle
 from tests.conftest import RedisServer
 from tests.e2e.test_pipeline import spawn
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 
 pytestmark = pytest.mark.slow
 ROLES = ("aggregate", "classify", "ingest")
@@ -65,10 +65,7 @@ class Pipeline:
         """Ingest ends by itself with the clip; then the others are stopped with SIGTERM."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.procs["ingest"].wait(30)
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        return {role: proc.wait(60) for role, proc in self.procs.items()}
+        return stop_roles(self.procs)
 
 
 def events(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:

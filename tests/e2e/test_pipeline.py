@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import decode_lifecycle
 from emostream.streams.schema import event_errors, schema_errors
 from tests.conftest import RedisServer, free_port
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +67,7 @@ def test_every_face_of_the_demo_clip_yields_one_event_counted_everywhere(
         summary = json.loads(raw[0][1][b"data"])
         aggregator_metrics, ingest_metrics = scrape(ports["aggregator"]), scrape(ports["ingest"])
         classifier_metrics = scrape(ports["classifier"])
-        for role in ("ingest", "classify", "aggregate"):
-            procs[role].send_signal(signal.SIGTERM)
-        codes = {role: proc.wait(60) for role, proc in procs.items()}
+        codes = stop_roles({role: procs[role] for role in ("ingest", "classify", "aggregate")})
     finally:
         for proc in procs.values():
             if proc.poll() is None:

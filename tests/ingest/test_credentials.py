@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import yaml
 
 from emostream.ingest.worker import IngestWorker
 from tests.conftest import RedisServer
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 from tests.support.ingest import errors, faces, metric
 from tests.support.rtsp import RtspServer, free_port
 
@@ -138,9 +137,7 @@ def test_no_password_in_the_output_of_worker_processes_or_in_events(
             cam.kill()
             time.sleep(1.5)
         finally:
-            for proc in procs.values():
-                proc.send_signal(signal.SIGTERM)
-            codes = {role: proc.wait(60) for role, proc in procs.items()}
+            codes = stop_roles(procs)
     logs = {role: (tmp_path / f"{role}.log").read_text(errors="replace") for role in procs}
     assert codes == {"classify": 0, "ingest": 0}, logs["ingest"][-3000:]
     assert "operator:***@" in logs["ingest"], "the ingest log should name the sources, masked"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -21,7 +20,7 @@ import yaml
 from emostream.streams.keys import Keys
 from emostream.streams.lifecycle import decode_lifecycle
 from tests.conftest import RedisServer
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 from tests.security.servers import acl_rule_from_docs
 
 pytestmark = pytest.mark.slow
@@ -70,9 +69,7 @@ def test_every_role_runs_as_the_documented_acl_user(acl_server: RedisServer, adm
         raw = wait_for(summarised, 240, "no session summary was published")
         summary = json.loads(raw[0][1][b"data"])
         assert procs["ingest"].wait(60) == 0, logs()
-        for role in ("classify", "aggregate"):
-            procs[role].send_signal(signal.SIGTERM)
-        codes = {role: proc.wait(60) for role, proc in procs.items()}
+        codes = stop_roles(procs)
     finally:
         for proc in procs.values():
             if proc.poll() is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 
 from tests.conftest import RedisServer, free_port
 from tests.e2e.test_pipeline import spawn
-from tests.helpers import wait_for
+from tests.helpers import stop_roles, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -54,9 +53,7 @@ def test_the_page_shows_frames_and_emotion_bars_for_the_demo_clip(
         shot = ARTIFACTS / "web-live-pipeline.png"
         subprocess.run([*common, f"--screenshot={shot}", base + "/"], capture_output=True, timeout=90, check=True)
     finally:
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        codes = {role: proc.wait(60) for role, proc in procs.items()}
+        codes = stop_roles(procs)
     logs = {role: (tmp_path / f"{role}.log").read_text()[-2000:] for role in procs}
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout

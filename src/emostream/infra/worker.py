@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from emostream.config import Config
 from emostream.infra.buildinfo import register_process_metrics
 from emostream.infra.httpserver import WorkerHttpServer
+from emostream.infra.lifeline import STOP_GRACE_S, end_within
 from emostream.infra.metrics import FaultCollector
 from emostream.infra.redact import RedactingFilter
 
@@ -69,6 +70,7 @@ class Worker(ABC):
         def handle(signum: int, _frame: FrameType | None) -> None:
             if not self.stop.is_set():
                 log.info("%s: %s received, draining", self.role, signal.Signals(signum).name)
+                end_within(STOP_GRACE_S)
             self.stop.set()
 
         signal.signal(signal.SIGTERM, handle)

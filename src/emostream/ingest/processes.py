@@ -51,6 +51,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from emostream.config import Config, dump_config
 from emostream.infra.children import spawn_worker
 from emostream.infra.httpserver import WorkerHttpServer
+from emostream.infra.lifeline import STOP_GRACE_S, end_within
 from emostream.ingest.control import owner
 from emostream.ingest.supervisor import Supervisor
 
@@ -169,6 +170,7 @@ class IngestRole:
         def handle(signum: int, _frame: FrameType | None) -> None:
             if not self.stop.is_set():
                 log.info("ingest: %s received, stopping %d processes", signal.Signals(signum).name, self.processes)
+                end_within(STOP_GRACE_S)
             self.stop.set()
 
         signal.signal(signal.SIGTERM, handle)
