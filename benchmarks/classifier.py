@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import usable_cores
 from benchmarks.markdown import num, table, verdict
 from benchmarks.models import Candidate, candidates, card_multiply_adds, packaged_names
 from emostream.classifier.runtime import Runtime, load_runtime
+from emostream.infra.cpufeatures import usable_cores
 
 BATCH_SIZES = (1, 8, 32, 64, 128)
 TARGET_FACES_S = 3000

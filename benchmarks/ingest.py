@@ -179,6 +179,8 @@ MEDIAPIPE = "mediapipe short, every frame"
 PROFILED: dict[str, dict[str, Any]] = {DEFAULT: {}, EVERY: {"interval": 1}, AUTO: {"backend": "blazeface", "range": "auto"},
             SHORT: {"backend": "blazeface", "range": "short", "interval": 1}, MEDIAPIPE: {"backend": "mediapipe", "interval": 1}}
 
+DECODE_DETECTS = (("detect_threads", 1),)  # ingest: each file's decode thread detects its own frames (no detection threads)
+
 
 def profile_runs(quick: bool) -> list[tuple[str, ingest_stages.Run]]:
     """(frame size, run): the default detector, every frame and every interval-th, short range; 1 source and 9; larger frames.
@@ -194,11 +196,13 @@ def profile_runs(quick: bool) -> list[tuple[str, ingest_stages.Run]]:
         for sources in (1, 9):
             runs += [("640x480", run(name, PROFILED[name], sources, one_thread=True))] if name == SHORT else []
             runs.append(("640x480", run(name, PROFILED[name], sources)))
+    for sources in (1, 9):  # the default's detection frames on the decode thread, as before ingest.detect_threads
+        runs.append(("640x480", run(DEFAULT, PROFILED[DEFAULT], sources, ingest=DECODE_DETECTS)))
     runs.append(("640x480", run(AUTO, PROFILED[AUTO], 1)))
     runs.append(("640x480", run(MEDIAPIPE, PROFILED[MEDIAPIPE], 1)))
     for size in ("1280x720", "1920x1080"):
         runs += [(size, run(SHORT, PROFILED[SHORT], 1)), (size, run(EVERY, PROFILED[EVERY], 1)), (size, run(DEFAULT, PROFILED[DEFAULT], 1)),
-                 (size, run(DEFAULT, PROFILED[DEFAULT], 2))]
+                 (size, run(DEFAULT, PROFILED[DEFAULT], 1, ingest=DECODE_DETECTS)), (size, run(DEFAULT, PROFILED[DEFAULT], 2))]
         runs += [(size, run(AUTO, PROFILED[AUTO], 1))] if size == "1280x720" else []
     return runs
 

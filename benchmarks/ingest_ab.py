@@ -2,7 +2,8 @@
 
     PYTHONPATH=src:. python -m benchmarks.ingest_ab '{"every frame": {"interval": 1}, "interval 3": {"interval": 3}}' 1,9 3 [640x480]
 
-Each setting (``detector`` section values; ``{}`` is the checkout's default) is
+Each setting (``detector`` section values, and ``ingest`` section values under the key
+``"ingest"``; ``{}`` is the checkout's default) is
 run with each number of sources of the bench's demo clip (``benchmarks.ingest``),
 alternating, for the given number of rounds: the same
 :func:`benchmarks.ingest_stages.profile` as the stage table, one line per run.
@@ -31,7 +32,9 @@ def main(argv: list[str]) -> int:
         for r in range(rounds):
             for n in sources:
                 for name, values in settings.items():
-                    p = ingest_stages.profile(clip, size, ingest_stages.Run(name, values, n), Path(d))
+                    detector = {k: v for k, v in values.items() if k != "ingest"}
+                    run = ingest_stages.Run(name, detector, n, ingest=tuple(values.get("ingest", {}).items()))
+                    p = ingest_stages.profile(clip, size, run, Path(d))
                     print(
                         f"round {r} {size} {name} x{n}: {p.fps:.1f} frames/s, {p.faces_s:.0f} faces/s, "
                         f"{p.faces / max(p.frames, 1):.2f} faces/frame, cpu {sum(p.cpu.values()):.2f} ms/frame "

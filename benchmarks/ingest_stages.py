@@ -6,10 +6,13 @@ publishes to a private Redis with nothing consuming; ``ingest.backlog_max``
 is raised so files never wait. It runs in this process with a
 :class:`~emostream.ingest.stages.StageProfile`, which every ingest thread
 charges stage by stage (production passes the no-op clock): a source's thread,
-its decode thread (``ingest.decode_ahead``) and the worker's writer
-(``ingest.publish_behind``). "One thread" rows turn both off
-(``decode_ahead: 0, publish_behind: 0``): every stage on the source's thread,
-as before issue 25.
+its decode thread (``ingest.decode_ahead``), the worker's detection threads
+(``ingest.detect_threads``, one per core by default: "overlapped, detection
+threads") and its writer (``ingest.publish_behind``). "Decode thread detects"
+rows set ``detect_threads: 1``: each file's decode thread runs the detector on
+its own frames, one after another, as before the detection threads. "One
+thread" rows turn all of it off (``decode_ahead: 0, publish_behind: 0``):
+every stage on the source's thread, as before issue 25.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from emostream.streams.keys import Keys
 STAGES = ("decode", "convert", "detect", "track", "crop", "encode", "publish", "admit")
 PREFIX = "stages"
 ONE_THREAD = {"decode_ahead": 0, "publish_behind": 0}
-KINDS = ("source", "decode", "writer")  # the threads of a worker, as the stages they charge tell them apart
+KINDS = ("source", "decode", "detect", "writer")  # the threads of a worker, as the stages they charge tell them apart
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,13 @@ class Run:
     settings: dict[str, Any]
     sources: int
     one_thread: bool = False
+    ingest: tuple[tuple[str, Any], ...] = ()  # ingest section values beyond the bench's own (detect_threads, ...)
 
     @property
     def threads(self) -> str:
-        return "one thread" if self.one_thread else "overlapped"
+        if self.one_thread:
+            return "one thread"
+        return "overlapped, decode thread detects" if dict(self.ingest).get("detect_threads") == 1 else "overlapped, detection threads"
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,9 @@ class Profile:
 def kind_of(tally: Tally) -> str:
     if tally.frames:
         return "source"
-    return "decode" if "detect" in tally.wall else "writer"
+    if "decode" in tally.wall:
+        return "decode"
+    return "detect" if "detect" in tally.wall else "writer"  # a detection pool's thread (ingest.detect_threads) charges detect alone
 
 
 def _cpu_per_frame(tallies: list[Tally], frames: int) -> dict[str, float]:
@@ -124,7 +132,7 @@ def profile(clip: Path, size: str, run: Run, workdir: Path) -> Profile:
         config = parse_config(
             {
                 "redis": {"url": cluster.url, "prefix": PREFIX, "faces_maxlen": 10_000_000},
-                "ingest": {"backlog_max": 100_000_000, **(ONE_THREAD if run.one_thread else {})},
+                "ingest": {"backlog_max": 100_000_000, **(ONE_THREAD if run.one_thread else {}), **dict(run.ingest)},
                 "detector": run.settings,
                 "sources": [{"id": f"clip{i}", "url": str(clip), "live": False, "realtime": False} for i in range(run.sources)],
             },
@@ -166,8 +174,9 @@ def targets(profiles: list[Profile]) -> list[str]:
     lines = []
     for sources, what, value, target, unit in ((1, "one 640×480 source at file speed", "fps", TARGET_FPS, "analysed frames/s"),
                                                (9, "one ingest process with 9 sources", "faces_s", TARGET_FACES_S, "faces/s")):
-        rows = {p.run.detector: p for p in profiles if p.size == "640x480" and p.run.sources == sources and not p.run.one_thread}
-        judged = next((p for name, p in rows.items() if "(default)" in name), None) or next(
+        rows = {f"{p.run.detector}{', decode thread detects' if p.run.ingest else ''}": p
+                for p in profiles if p.size == "640x480" and p.run.sources == sources and not p.run.one_thread}
+        judged = next((p for name, p in rows.items() if "(default)" in name and not p.run.ingest), None) or next(
             (p for name, p in rows.items() if "short" in name and "blazeface" in name), None)
         if judged is None:
             continue

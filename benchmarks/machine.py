@@ -20,6 +20,7 @@ from pathlib import Path
 from benchmarks import ROOT
 from benchmarks.markdown import table
 from benchmarks.procstat import busy_processes, machine_busy_ticks
+from emostream.infra.cpufeatures import usable_cores
 
 
 def _cpuinfo_model() -> str:
@@ -96,13 +97,6 @@ def _git_commit() -> str:
     if head.returncode != 0:
         return "unknown (not a git checkout)"
     return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def describe() -> dict[str, str]:

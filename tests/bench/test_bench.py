@@ -222,11 +222,11 @@ def test_the_stage_profile_accounts_for_every_analysed_frame_of_one_and_two_sour
     # then every frame of every source was analysed and its faces published,
     assert (one.frames, two.frames) == (180, 360), (one, two)
     assert one.faces > 250 and two.faces == 2 * one.faces, "the same clip twice publishes twice the faces"
-    # each stage took some CPU, whichever thread ran it, and the source, decode and writer threads each worked part of the run,
+    # each stage took some CPU, whichever thread ran it, and the source, decode, detection and writer threads each worked part of the run,
     for profile in (one, two):
         assert all(profile.cpu[stage] > 0 for stage in ingest_stages.STAGES), profile.cpu
         assert profile.cpu["rest"] >= 0 and profile.cpu["other threads"] >= 0, profile.cpu
-        assert set(profile.busy) == {"source", "decode", "writer"} and all(0 < b <= 1.05 for b in profile.busy.values()), profile.busy
+        assert set(profile.busy) == {"source", "decode", "detect", "writer"} and all(0 < b <= 1.05 for b in profile.busy.values()), profile.busy
         assert 0 < profile.fps < 5_000 and 0 < profile.cores <= 1.05 * (os.cpu_count() or 1), profile
     # and each table has one row per run, the CPU shares adding up to about 100%.
     text = ingest_stages.render([one, two])

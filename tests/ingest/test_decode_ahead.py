@@ -13,20 +13,37 @@ from tests.helpers import wait_for
 from tests.support.ingest import ends, faces
 
 
-def published(make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, clip: Path, ahead: int) -> list[tuple]:
-    source = f"demo{ahead}"
-    detector = {"backend": "blazeface"}  # on_lost on (the default): its extra detections leave the schedule as it was
-    config = make_config(sources=[{"id": source, "url": str(clip), "every_nth": 3}], detector=detector, ingest={"decode_ahead": ahead})
-    run_worker(config)
-    [end] = wait_for(lambda: ends(rclient, prefix, source), 120, f"the session with decode_ahead {ahead} never ended")
+def published(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, clip: Path, ahead: int,
+    detector: dict[str, Any] | None = None, threads: int = 1,
+) -> tuple[list[tuple], IngestWorker]:
+    source = f"demo{ahead}x{threads}"
+    detector = detector if detector is not None else {"backend": "blazeface"}  # on_lost on (the default): its extra detections leave the schedule as it was
+    config = make_config(
+        sources=[{"id": source, "url": str(clip), "every_nth": 3}], detector=detector, ingest={"decode_ahead": ahead, "detect_threads": threads}
+    )
+    worker = run_worker(config)
+    [end] = wait_for(lambda: ends(rclient, prefix, source), 120, f"the session with decode_ahead {ahead}, detect_threads {threads} never ended")
     assert end.reason == "eof" and end.frames_analysed == 60, end
-    return [(j.seq, j.pts, j.track, j.box, round(j.score, 5), j.crop.tobytes()) for j in faces(rclient, prefix, source)]
+    return [(j.seq, j.pts, j.track, j.box, round(j.score, 5), j.crop.tobytes()) for j in faces(rclient, prefix, source)], worker
 
 
 def test_decoding_ahead_publishes_the_same_faces_tracks_and_crops_as_the_single_thread(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
-    inline = published(make_config, run_worker, rclient, prefix, demo_clip, 0)
-    ahead = published(make_config, run_worker, rclient, prefix, demo_clip, 3)
+    inline, _ = published(make_config, run_worker, rclient, prefix, demo_clip, 0)
+    ahead, _ = published(make_config, run_worker, rclient, prefix, demo_clip, 3)
     assert len(inline) > 50, f"the demo clip shows about two faces a frame: {len(inline)} published"
     assert ahead == inline, "the same frames, boxes, track ids and crops, in the same order"
+
+
+def test_detection_frames_detected_side_by_side_publish_the_same_as_one_decode_thread(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    """The default detector (YuNet, every third frame, a track lost detected on its frame) through the pool of two threads."""
+    one, alone = published(make_config, run_worker, rclient, prefix, demo_clip, 2, detector={}, threads=1)
+    two, pooled = published(make_config, run_worker, rclient, prefix, demo_clip, 2, detector={}, threads=2)
+    assert alone.parts.detect_pool is None
+    assert pooled.parts.detect_pool is not None and sum(pooled.parts.detect_pool.served) >= 60 // 3, "the frames went through the pool"
+    assert len(one) > 50, f"the demo clip shows about two faces a frame: {len(one)} published"
+    assert two == one, "the same frames, boxes, track ids and crops, in the same order"

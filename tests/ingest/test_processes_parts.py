@@ -15,8 +15,9 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from emostream.config import parse_config
+from emostream.infra.cpufeatures import usable_cores
 from emostream.ingest.control import owner, publish_state, read_workers
-from emostream.ingest.processes import merge, process_count, usable_cores
+from emostream.ingest.processes import merge, process_count
 from emostream.ingest.supervisor import STABLE_S, START_FAILURES, Supervisor
 from emostream.streams.keys import Keys
 from tests.conftest import free_port

@@ -88,7 +88,7 @@ def test_with_threads_ahead_and_behind_the_decode_thread_charges_detection_the_w
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
     profile = StageProfile()
-    ingest = {"decode_ahead": 2, "publish_behind": 2}
+    ingest = {"decode_ahead": 2, "publish_behind": 2, "detect_threads": 1}
     # on_lost off: a frame detected for a lost face is detected on the source's thread (charged "convert" and "detect" there)
     detector = {"backend": "blazeface", "on_lost": False}
     config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector=detector, ingest=ingest)
@@ -98,4 +98,22 @@ def test_with_threads_ahead_and_behind_the_decode_thread_charges_detection_the_w
     helpers = sorted((set(t.wall) for t in profile.tallies() if not t.frames), key=len)
     assert source.frames == end.frames_analysed == 30
     assert helpers == [{"encode", "publish"}, {"decode", "convert", "detect"}], helpers
+    assert set(source.wall) == {"wait", "track", "crop", "admit"}, source.wall
+
+
+def test_with_detection_threads_they_charge_detection_and_the_decode_thread_only_decodes_and_converts(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    profile = StageProfile()
+    ingest = {"decode_ahead": 2, "publish_behind": 2, "detect_threads": 2}
+    detector = {"backend": "blazeface", "on_lost": False}
+    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector=detector, ingest=ingest)
+    run_worker(config, stages=profile)
+    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
+    [source] = [t for t in profile.tallies() if t.frames]
+    helpers = sorted(sorted(t.wall) for t in profile.tallies() if not t.frames)
+    assert source.frames == end.frames_analysed == 30
+    detecting = [h for h in helpers if h == ["detect"]]
+    assert 1 <= len(detecting) <= 2, f"the pool's threads charge detection alone: {helpers}"
+    assert [h for h in helpers if h != ["detect"]] == [["convert", "decode"], ["encode", "publish"]], helpers
     assert set(source.wall) == {"wait", "track", "crop", "admit"}, source.wall

@@ -123,6 +123,15 @@ class IngestConfig(Section):
         "handed over (any sources) in one transaction per faces shard, each frame's faces with its checkpoint as before. "
         "0: each frame written on its source's thread, one round trip per frame.",
     )
+    detect_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Files, with decode_ahead: threads that run the detector on the frames the worker's decode threads hand over, "
+        "each with a detector of its own, shared by the worker's file sources, so that one source's detection frames are detected "
+        "side by side on every core. 0: one per usable core; 1: each decode thread detects its own frames, one at a time. "
+        "Live sources detect on their own thread.",
+    )
     detect_batch: int = Field(
         0,
         ge=0,

@@ -6,11 +6,14 @@ Without them XNNPACK emulates the int8 maths and such a model runs 4-5 times
 slower than it does with them, slower than the float32 model it was made from
 (docs/BENCHMARKS.md). Where the flags cannot be read (not Linux, a sandbox)
 the answer is "no fast int8": the float path is never a bad choice, only a
-smaller one.
+smaller one. And how many cores this process may use (:func:`usable_cores`),
+for whatever sizes itself to the machine.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -51,3 +54,15 @@ def describe(flags: frozenset[str] | None = None) -> str:
     relevant = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "asimd", "sve", "i8mm")) or f in FAST_INT8_FLAGS)
     verdict = "fast int8 dot products" if fast_int8(flags) else "no fast int8 dot products"
     return f"{verdict} ({' '.join(relevant) or 'no SIMD flags read'})"
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may run on: its CPU affinity, less where a cgroup's quota (a container's CPU limit) allows fewer."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 here: the affinity alone
+        pass
+    return cores

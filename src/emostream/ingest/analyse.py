@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +42,8 @@ class Detected:
     detections: list[Detection]
     seconds: float  # converting and detecting
     due: bool = True  # False: a frame between detection frames (``detector.interval``): tracks are carried to it
+    pending: Future[list[Detection]] | None = None  # the faces, still being detected on a pool thread (``ingest.detect_threads``)
+    submitted: float = 0.0  # perf_counter when handed to the pool
 
 
 class FrameAnalyser:
@@ -66,7 +70,7 @@ class FrameAnalyser:
         self._tracks = {outcome: metrics.tracks.labels(src.id, outcome) for outcome in ("confirmed", "unconfirmed")}
         self._checks = {outcome: metrics.checks.labels(src.id, outcome) for outcome in ("passed", "failed")}
 
-    def detect(self, frame: Frame, force: bool = False) -> Detected:
+    def detect(self, frame: Frame, force: bool = False, submit: Callable[[np.ndarray], Future[list[Detection]]] | None = None) -> Detected:
         """The frame's pixels and faces, ``detector.interval`` frames after the last detection (``force``: this one, uncounted).
 
         Safe on another thread (it reads and writes no session state); called
@@ -74,7 +78,9 @@ class FrameAnalyser:
         A frame the source's thread detects because a track was lost is outside
         the count: the schedule of a file's detection frames depends on its
         frames alone, never on how far a decode thread had got (the same file
-        gives the same faces, however it is run).
+        gives the same faces, however it is run). ``submit``: hand a due frame's
+        model pass to it (the worker's :class:`~emostream.ingest.detectpool.DetectPool`)
+        and return at once, the faces ``pending``.
         """
         stages = self.parts.stages
         began = time.perf_counter()
@@ -91,6 +97,8 @@ class FrameAnalyser:
                 return Detected(image, [], time.perf_counter() - began, due=False)
             if not force:
                 self._detected_at = number
+            if submit is not None:
+                return Detected(image, [], time.perf_counter() - began, pending=submit(image), submitted=time.perf_counter())
             with self._detecting:  # detectors keep buffers and interpreters that one call at a time may use
                 detections = self.detector.detect_native(image)
             stages.lap("detect")
@@ -98,6 +106,25 @@ class FrameAnalyser:
             log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
             return Detected(None, [], time.perf_counter() - began)
         return Detected(image, detections, time.perf_counter() - began)
+
+    def detect_ahead(self, frame: Frame) -> Detected:
+        """:meth:`detect` for a file's decode thread: a due frame goes to the worker's pool when it has one, and is not waited for."""
+        pool = self.parts.detect_pool
+        if pool is None:
+            return self.detect(frame)
+        return self.detect(frame, submit=pool.submit)
+
+    def _settle(self, frame: Frame, detected: Detected) -> Detected:
+        """The pool's faces of a frame detected ahead, waited for on the source's thread (a failure is logged, as :meth:`detect` does)."""
+        assert detected.pending is not None
+        try:
+            detections = detected.pending.result()
+        except Exception:
+            log.exception("source %s: detection failed on frame %d", self.src.id, frame.index)
+            return Detected(None, [], detected.seconds)
+        finally:
+            self.parts.stages.lap("wait")  # for the pool's thread, whose own clock charges the detection
+        return replace(detected, detections=detections, pending=None, seconds=detected.seconds + time.perf_counter() - detected.submitted)
 
     def analyse(self, frame: Frame, detected: Detected | None = None) -> None:
         """Track, crop and publish the frame's faces; ``detected``: what :meth:`detect` found ahead (None: detect now)."""
@@ -108,6 +135,8 @@ class FrameAnalyser:
         det_cfg, card, colour = self.parts.config.detector, self.parts.card, self.detector.colour
         if detected is None:
             detected = self.detect(frame)
+        elif detected.pending is not None:
+            detected = self._settle(frame, detected)
         if not detected.due and session.analysed == 0:  # a session starts with no tracks to carry: detect its first frame
             detected = self.detect(frame, force=True)
         began = time.perf_counter()

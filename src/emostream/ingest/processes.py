@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -40,7 +39,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from emostream.config import Config, dump_config
 from emostream.infra.children import spawn_worker
+from emostream.infra.cpufeatures import usable_cores
 from emostream.infra.httpserver import WorkerHttpServer
 from emostream.infra.lifeline import STOP_GRACE_S, end_within
 from emostream.ingest.control import owner
@@ -62,18 +61,6 @@ log = logging.getLogger(__name__)
 
 STOP_S = 30.0  # how long the parent waits for a child to drain (a worker waits 10 s for its sources, then its writer)
 SCRAPE_S = 2.0  # a child's /metrics or /healthz that takes longer is left out of that scrape
-
-
-def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """Cores this process may run on: its CPU affinity, less where a cgroup's quota (a container's CPU limit) allows fewer."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):  # no cgroup v2 here: the affinity alone
-        pass
-    return cores
 
 
 def process_count(config: Config) -> int:

@@ -174,7 +174,7 @@ class SourceRunner:
         """The file's steps: on a decode thread, detected ahead (``ingest.decode_ahead`` > 0), or on this thread."""
         depth = self.parts.decode_ahead
         captured = self.clock.time if self.src.realtime else None
-        steps = file_steps(source, pacer, resume_after, captured, analyser.detect if depth else None, self.parts.stages)
+        steps = file_steps(source, pacer, resume_after, captured, analyser.detect_ahead if depth else None, self.parts.stages)
         return Ahead(steps, depth, f"decode:{self.src.id}") if depth else Inline(steps)
 
     def _sleep(self, seconds: float) -> None:

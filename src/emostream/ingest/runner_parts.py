@@ -24,6 +24,7 @@ from emostream.config import Config, SourceConfig
 from emostream.detector import Detector
 from emostream.infra.metrics import IngestMetrics
 from emostream.infra.modelcard import ModelCard
+from emostream.ingest.detectpool import DetectPool
 from emostream.ingest.frame import Frame
 from emostream.ingest.policy import QueueState
 from emostream.ingest.stages import OFF, StageClock
@@ -158,3 +159,4 @@ class RunnerParts:
     # not played again, even with ingest.exit_at_end (None: a first start, where exit_at_end plays every file)
     ended_since: float | None = None
     decode_ahead: int = 0  # frames a file's decode thread works ahead (``ingest.decode_ahead``); 0: none, all on the source's thread
+    detect_pool: DetectPool | None = None  # files' detection frames detected side by side (``ingest.detect_threads`` > 1)

@@ -21,11 +21,13 @@ from prometheus_client import CollectorRegistry
 from emostream.config import Config, SourceConfig
 from emostream.detector import Detector, make_detector, min_score
 from emostream.detector.batching import BatchingDetector
+from emostream.infra.cpufeatures import usable_cores
 from emostream.infra.faults import fault_log
 from emostream.infra.metrics import FrameOutcome, IngestMetrics
 from emostream.infra.modelcard import ModelCard, load_card
 from emostream.infra.worker import Worker
 from emostream.ingest import control
+from emostream.ingest.detectpool import DetectPool
 from emostream.ingest.errors import KINDS
 from emostream.ingest.probe import RedisQueueProbe
 from emostream.ingest.publisher import IngestPublisher
@@ -107,6 +109,7 @@ class IngestWorker(Worker):
             preview=self._preview,
             stages=stages,
             decode_ahead=config.ingest.decode_ahead,
+            detect_pool=self._detect_pool(stages),
             ended_since=ended_since,
         )
         self.runners: dict[str, SourceRunner] = {}
@@ -114,6 +117,14 @@ class IngestWorker(Worker):
         self._retiring: list[SourceRunner] = []
         self._invalid = fault_log("ingest_runtime_source", log)
         self._polled = False  # whether the run-time changes were read (or given up on) once
+
+    def _detect_pool(self, stages: StageClock) -> DetectPool | None:
+        """The threads that detect the files' frames side by side (``ingest.detect_threads``), or None: each decode thread detects."""
+        ing = self.config.ingest
+        threads = ing.detect_threads or usable_cores()
+        if threads <= 1 or not ing.decode_ahead:
+            return None
+        return DetectPool(self._detector_factory(), threads, stages)
 
     def _detector_factory(self) -> Callable[[], Detector]:
         """Each source's detector: its own, or a handle on one shared by all (``ingest.detect_batch`` > 1, LiteRT BlazeFace).
@@ -257,6 +268,8 @@ class IngestWorker(Worker):
         deadline = time.monotonic() + STOP_JOIN_S
         for runner in runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.parts.detect_pool is not None:
+            self.parts.detect_pool.close()
         if self.shared_detector is not None:
             self.shared_detector.close()
         if self.writer is not None and not self.writer.close(max(0.0, deadline - time.monotonic())):
