@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("clips", nargs="*")
     parser.add_argument("--pasted", type=int, default=0, help="instead: this many FER faces (and their mirror images) pasted alone")
     parser.add_argument("--split", default="tune", choices=sorted(SPLITS))
-    parser.add_argument("--backend", default="mediapipe", choices=("mediapipe", "blazeface"))
+    parser.add_argument("--backend", default="yunet", choices=("yunet", "mediapipe", "blazeface"))
     args = parser.parse_args()
     if args.pasted:
         pasted(args.pasted, args.backend)
