@@ -82,6 +82,21 @@ def _pipeline(**change: Any) -> Crop:
     return crop
 
 
+def _side_from(measure: Callable[[Detection], float]) -> Crop:
+    """The pipeline's crop with the box made a square of side ``measure(detection)`` about the same centre."""
+    pipeline = _pipeline()
+
+    def crop(rgb: np.ndarray, s: Sample) -> np.ndarray | None:
+        d = s.detection
+        if d is None:
+            return None
+        side = measure(d)
+        square = Detection(round(d.x + (d.w - side) / 2), round(d.y + (d.h - side) / 2), round(side), round(side), d.score, d.keypoints)
+        return pipeline(rgb, Sample(s.clip, s.frame, s.face, square, s.history))
+
+    return crop
+
+
 def frame_matrix(cx: float, cy: float, side: float, angle: float, size: int = 48) -> np.ndarray:
     """Frame -> a ``size`` crop of ``side`` px centred on (cx, cy) (pixel centres), turned back by ``angle`` (radians, clockwise +)."""
     matrix = cv2.getRotationMatrix2D((cx, cy), math.degrees(angle), size / side)
@@ -253,6 +268,8 @@ def variants() -> dict[str, Crop]:
         "box+roll": _mixed(box_geometry, true_geometry),
         "truth+turn": _mixed(true_geometry, box_geometry),
         "det0": _mixed(box_geometry, lambda s: (0, 0, 0, 0.0)),
+        "hside": _side_from(lambda d: float(d.h)),
+        "hside1.03": _side_from(lambda d: 1.03 * d.h),
         "refined": _refined(),
         "refined1": _refined(once=True),
     }
