@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from emostream.infra.cpufeatures import usable_cores
 from emostream.ingest.worker import IngestWorker
 from tests.helpers import wait_for
 from tests.support.ingest import ends, faces
@@ -43,7 +44,25 @@ def test_detection_frames_detected_side_by_side_publish_the_same_as_one_decode_t
     """The default detector (YuNet, every third frame, a track lost detected on its frame) through the pool of two threads."""
     one, alone = published(make_config, run_worker, rclient, prefix, demo_clip, 2, detector={}, threads=1)
     two, pooled = published(make_config, run_worker, rclient, prefix, demo_clip, 2, detector={}, threads=2)
-    assert alone.parts.detect_pool is None
-    assert pooled.parts.detect_pool is not None and sum(pooled.parts.detect_pool.served) >= 60 // 3, "the frames went through the pool"
+    assert alone.detect_pool is None
+    assert pooled.detect_pool is not None and sum(pooled.detect_pool.served) >= 60 // 3, "the frames went through the pool"
     assert len(one) > 50, f"the demo clip shows about two faces a frame: {len(one)} published"
     assert two == one, "the same frames, boxes, track ids and crops, in the same order"
+
+
+def test_detection_threads_are_built_for_files_only_and_divided_among_a_roles_processes(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    # A worker of cameras (a file read as one) detects on each source's own thread and builds no detection threads,
+    camera = make_config(sources=[{"id": "cam", "url": str(demo_clip), "live": True, "loop": True}], ingest={"detect_threads": 2})
+    worker = run_worker(camera)
+    wait_for(lambda: faces(rclient, prefix, "cam"), 60, "the camera's faces were never published")
+    assert worker.detect_pool is None
+    # and by default (0) a child of an ingest role of as many processes as cores gets one core's worth: no pool either.
+    files = make_config(sources=[{"id": "f", "url": str(demo_clip)}])
+    cores = usable_cores()
+    assert IngestWorker(files, share=(0, cores))._detect_pool() is None
+    if cores >= 2:
+        pool = IngestWorker(files)._detect_pool()
+        assert pool is not None and len(pool.detectors) == cores
+        pool.close()

@@ -107,13 +107,6 @@ class FrameAnalyser:
             return Detected(None, [], time.perf_counter() - began)
         return Detected(image, detections, time.perf_counter() - began)
 
-    def detect_ahead(self, frame: Frame) -> Detected:
-        """:meth:`detect` for a file's decode thread: a due frame goes to the worker's pool when it has one, and is not waited for."""
-        pool = self.parts.detect_pool
-        if pool is None:
-            return self.detect(frame)
-        return self.detect(frame, submit=pool.submit)
-
     def _settle(self, frame: Frame, detected: Detected) -> Detected:
         """The pool's faces of a frame detected ahead, waited for on the source's thread (a failure is logged, as :meth:`detect` does)."""
         assert detected.pending is not None

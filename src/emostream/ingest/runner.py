@@ -16,6 +16,7 @@ fake clock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -24,6 +25,7 @@ from emostream.config.sources import paced_by_pts
 from emostream.ingest.ahead import Ahead
 from emostream.ingest.analyse import Detected, FrameAnalyser
 from emostream.ingest.backoff import Backoff
+from emostream.ingest.detectpool import DetectPool
 from emostream.ingest.errors import SourceError
 from emostream.ingest.fileplay import Feed, Inline, Step, file_steps
 from emostream.ingest.frame import Frame
@@ -105,13 +107,14 @@ class SourceRunner:
     def run(self) -> None:
         try:
             detector = self.parts.make_detector()
+            pool = None if self.live else self.parts.detect_pool()  # the worker's detection threads, shared by its files
         except Exception:
             self.state = SourceState.FAILED
             log.exception("source %s: cannot build the %s detector", self.src.id, self.parts.config.detector.backend)
             return
         try:
             analyser = FrameAnalyser(self.src, self.parts, self.keeper, detector)
-            (self._run_live if self.live else self._run_file)(analyser)
+            self._run_live(analyser) if self.live else self._run_file(analyser, pool)
         except Exception:
             self.state = SourceState.FAILED
             log.exception("source %s (%s) failed unexpectedly", self.src.id, self.name)
@@ -125,7 +128,7 @@ class SourceRunner:
             self.state = SourceState.CONNECTING
         return self.parts.open_source(self.src)
 
-    def _run_file(self, analyser: FrameAnalyser) -> None:
+    def _run_file(self, analyser: FrameAnalyser, pool: DetectPool | None) -> None:
         keeper = self.keeper
         resume_after = keeper.resume()
         if resume_after is None:  # played to its end before this start (see SessionKeeper.resume)
@@ -141,7 +144,7 @@ class SourceRunner:
             self._up.set(1)
             self.state = SourceState.UP
             pacer = FilePacer(self.src.every_nth, self.src.realtime, clock=self.clock.monotonic, sleep=self._sleep)
-            feed = self._file_feed(source, pacer, resume_after, analyser)
+            feed = self._file_feed(source, pacer, resume_after, analyser, pool)
             reason, seen_errors = "eof", 0
             try:
                 for step in feed:
@@ -170,11 +173,13 @@ class SourceRunner:
                 return
         self.state = SourceState.STOPPED
 
-    def _file_feed(self, source: Source, pacer: FilePacer, resume_after: int, analyser: FrameAnalyser) -> Feed[Step]:
-        """The file's steps: on a decode thread, detected ahead (``ingest.decode_ahead`` > 0), or on this thread."""
+    def _file_feed(self, source: Source, pacer: FilePacer, resume_after: int, analyser: FrameAnalyser, pool: DetectPool | None) -> Feed[Step]:
+        """The file's steps: on a decode thread, detected ahead (``ingest.decode_ahead`` > 0; due frames handed to ``pool``
+        when there is one), or on this thread."""
         depth = self.parts.decode_ahead
         captured = self.clock.time if self.src.realtime else None
-        steps = file_steps(source, pacer, resume_after, captured, analyser.detect_ahead if depth else None, self.parts.stages)
+        prepare = (functools.partial(analyser.detect, submit=pool.submit) if pool else analyser.detect) if depth else None
+        steps = file_steps(source, pacer, resume_after, captured, prepare, self.parts.stages)
         return Ahead(steps, depth, f"decode:{self.src.id}") if depth else Inline(steps)
 
     def _sleep(self, seconds: float) -> None:

@@ -159,4 +159,4 @@ class RunnerParts:
     # not played again, even with ingest.exit_at_end (None: a first start, where exit_at_end plays every file)
     ended_since: float | None = None
     decode_ahead: int = 0  # frames a file's decode thread works ahead (``ingest.decode_ahead``); 0: none, all on the source's thread
-    detect_pool: DetectPool | None = None  # files' detection frames detected side by side (``ingest.detect_threads`` > 1)
+    detect_pool: Callable[[], DetectPool | None] = lambda: None  # the worker's detection threads for files (``ingest.detect_threads``)

@@ -95,6 +95,8 @@ class IngestWorker(Worker):
         self.reconnector = Reconnector("ingest", self.stop.is_set)
         self._lock = threading.Lock()
         self.shared_detector: BatchingDetector | None = None
+        self.detect_pool: DetectPool | None = None  # built by the first file source that asks (_detect_pool)
+        self.stages = stages
         publisher = IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages)
         behind = config.ingest.publish_behind
         self.writer = WriteBehind(publisher, behind, stages) if behind else None
@@ -109,7 +111,7 @@ class IngestWorker(Worker):
             preview=self._preview,
             stages=stages,
             decode_ahead=config.ingest.decode_ahead,
-            detect_pool=self._detect_pool(stages),
+            detect_pool=self._detect_pool,
             ended_since=ended_since,
         )
         self.runners: dict[str, SourceRunner] = {}
@@ -118,13 +120,21 @@ class IngestWorker(Worker):
         self._invalid = fault_log("ingest_runtime_source", log)
         self._polled = False  # whether the run-time changes were read (or given up on) once
 
-    def _detect_pool(self, stages: StageClock) -> DetectPool | None:
-        """The threads that detect the files' frames side by side (``ingest.detect_threads``), or None: each decode thread detects."""
+    def _detect_pool(self) -> DetectPool | None:
+        """The threads that detect the files' frames side by side (``ingest.detect_threads``), or None: each decode thread detects.
+
+        Built by the first file source that asks, on its thread (a worker of cameras alone holds no idle detectors),
+        so a detector that cannot be built fails that source as its own would. By default one thread per usable core
+        this process may count as its own: a role of ``ingest.processes`` children divides the cores among them.
+        """
         ing = self.config.ingest
-        threads = ing.detect_threads or usable_cores()
+        threads = ing.detect_threads or max(1, usable_cores() // (self.share[1] if self.share else 1))
         if threads <= 1 or not ing.decode_ahead:
             return None
-        return DetectPool(self._detector_factory(), threads, stages)
+        with self._lock:
+            if self.detect_pool is None:
+                self.detect_pool = DetectPool(self._detector_factory(), threads, self.stages)
+            return self.detect_pool
 
     def _detector_factory(self) -> Callable[[], Detector]:
         """Each source's detector: its own, or a handle on one shared by all (``ingest.detect_batch`` > 1, LiteRT BlazeFace).
@@ -268,8 +278,8 @@ class IngestWorker(Worker):
         deadline = time.monotonic() + STOP_JOIN_S
         for runner in runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
-        if self.parts.detect_pool is not None:
-            self.parts.detect_pool.close()
+        if self.detect_pool is not None:
+            self.detect_pool.close()
         if self.shared_detector is not None:
             self.shared_detector.close()
         if self.writer is not None and not self.writer.close(max(0.0, deadline - time.monotonic())):
