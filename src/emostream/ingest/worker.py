@@ -96,6 +96,7 @@ class IngestWorker(Worker):
         self._lock = threading.Lock()
         self.shared_detector: BatchingDetector | None = None
         self.detect_pool: DetectPool | None = None  # built by the first file source that asks (_detect_pool)
+        self._pool_lock = threading.Lock()
         self.stages = stages
         publisher = IngestPublisher(self.client, self.keys, self.reconnector, config.redis.faces_maxlen, shards, stages)
         behind = config.ingest.publish_behind
@@ -131,7 +132,7 @@ class IngestWorker(Worker):
         threads = ing.detect_threads or max(1, usable_cores() // (self.share[1] if self.share else 1))
         if threads <= 1 or not ing.decode_ahead:
             return None
-        with self._lock:
+        with self._pool_lock:  # not self._lock: a shared batching detector's handles take that one while the pool is built
             if self.detect_pool is None:
                 self.detect_pool = DetectPool(self._detector_factory(), threads, self.stages)
             return self.detect_pool
