@@ -22,7 +22,7 @@ QUICK_FACES = 600
 
 def agreements(models: tuple[str, ...], faces: Any) -> dict[str, dict[str, float]]:
     """{model: {"clean" | condition: FER+ agreement (0-1)}} on ``faces`` (a labelled Dataset)."""
-    from emostream.training.robustness import evaluate_through_camera
+    from emostream.training.evalcli import evaluate_through_camera
 
     return {m: {name: float(r["accuracy"]) for name, r in evaluate_through_camera(m, faces, fmt="tflite").items()} for m in models}
 

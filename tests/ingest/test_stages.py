@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from emostream.ingest.stages import OFF, StageProfile
+from emostream.ingest.stages import OFF, StageProfile, Tally
 from emostream.ingest.worker import IngestWorker
 from tests.helpers import wait_for
 from tests.support.ingest import ends
@@ -84,35 +84,34 @@ def test_a_real_worker_charges_every_stage_of_each_analysed_frame(
     assert sum(source.wall.values()) <= source.span[0], "stages never claim more than the thread's span"
 
 
-def test_with_threads_ahead_and_behind_the_decode_thread_charges_detection_the_writer_publishing_and_the_source_the_rest(
-    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
-) -> None:
+def profiled_threads(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, clip: Path, detect_threads: int
+) -> tuple[Tally, list[list[str]]]:
+    """The demo clip (every 6th frame) with a decode thread and a writer: the source's tally, and each other thread's stages."""
     profile = StageProfile()
-    ingest = {"decode_ahead": 2, "publish_behind": 2, "detect_threads": 1}
+    ingest = {"decode_ahead": 2, "publish_behind": 2, "detect_threads": detect_threads}
     # on_lost off: a frame detected for a lost face is detected on the source's thread (charged "convert" and "detect" there)
     detector = {"backend": "blazeface", "on_lost": False}
-    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector=detector, ingest=ingest)
+    config = make_config(sources=[{"id": "demo", "url": str(clip), "every_nth": 6}], detector=detector, ingest=ingest)
     run_worker(config, stages=profile)
     [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
     [source] = [t for t in profile.tallies() if t.frames]
-    helpers = sorted((set(t.wall) for t in profile.tallies() if not t.frames), key=len)
     assert source.frames == end.frames_analysed == 30
-    assert helpers == [{"encode", "publish"}, {"decode", "convert", "detect"}], helpers
+    return source, sorted(sorted(t.wall) for t in profile.tallies() if not t.frames)
+
+
+def test_with_threads_ahead_and_behind_the_decode_thread_charges_detection_the_writer_publishing_and_the_source_the_rest(
+    make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
+) -> None:
+    source, helpers = profiled_threads(make_config, run_worker, rclient, prefix, demo_clip, 1)
+    assert helpers == [["convert", "decode", "detect"], ["encode", "publish"]], helpers
     assert set(source.wall) == {"wait", "track", "crop", "admit"}, source.wall
 
 
 def test_with_detection_threads_they_charge_detection_and_the_decode_thread_only_decodes_and_converts(
     make_config: Any, run_worker: Callable[..., IngestWorker], rclient: redis.Redis, prefix: str, demo_clip: Path
 ) -> None:
-    profile = StageProfile()
-    ingest = {"decode_ahead": 2, "publish_behind": 2, "detect_threads": 2}
-    detector = {"backend": "blazeface", "on_lost": False}
-    config = make_config(sources=[{"id": "demo", "url": str(demo_clip), "every_nth": 6}], detector=detector, ingest=ingest)
-    run_worker(config, stages=profile)
-    [end] = wait_for(lambda: ends(rclient, prefix, "demo"), 120, "the demo clip's session never ended")
-    [source] = [t for t in profile.tallies() if t.frames]
-    helpers = sorted(sorted(t.wall) for t in profile.tallies() if not t.frames)
-    assert source.frames == end.frames_analysed == 30
+    source, helpers = profiled_threads(make_config, run_worker, rclient, prefix, demo_clip, 2)
     detecting = [h for h in helpers if h == ["detect"]]
     assert 1 <= len(detecting) <= 2, f"the pool's threads charge detection alone: {helpers}"
     assert [h for h in helpers if h != ["detect"]] == [["convert", "decode"], ["encode", "publish"]], helpers

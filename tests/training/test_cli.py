@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emostream.training import cli, ensemble, evaluate, export, pack, train
+from emostream.training import cli, ensemble, evalcli, export, pack, train
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_register_adds_the_subcommands_with_their_module_docs(parsers: dict[str, argparse.ArgumentParser]) -> None:
-    modules = {"train": train, "evaluate": evaluate, "ensemble": ensemble, "export": export, "pack-data": pack}
+    modules = {"train": train, "evaluate": evalcli, "ensemble": ensemble, "export": export, "pack-data": pack}
     assert set(parsers) == set(modules)
     for name, parser in parsers.items():
         assert parser.description == modules[name].__doc__.strip(), f"{name}: description must be the module docstring"

@@ -44,7 +44,6 @@ class DetectPool:
         self.stages = stages
         self._jobs: queue.SimpleQueue[tuple[np.ndarray, Future[list[Detection]]] | None] = queue.SimpleQueue()
         self.detectors = [make() for _ in range(threads)]
-        self.name = self.detectors[0].name
         self.served = [0] * threads  # frames each thread detected (each writes its own count)
         self._threads = [
             threading.Thread(target=self._serve, args=(i, detector), name=f"detect-{i}", daemon=True) for i, detector in enumerate(self.detectors)

@@ -28,9 +28,9 @@ USER_ERRORS = (DataError, ModelCardError, FileNotFoundError, FileExistsError, Va
 def _commands() -> list[tuple[str, ModuleType]]:
     # These modules import TensorFlow only inside functions, so registering
     # them keeps every `emostream` command quick to start.
-    from emostream.training import ensemble, evaluate, export, pack, train
+    from emostream.training import ensemble, evalcli, export, pack, train
 
-    return [("train", train), ("evaluate", evaluate), ("ensemble", ensemble), ("export", export), ("pack-data", pack)]
+    return [("train", train), ("evaluate", evalcli), ("ensemble", ensemble), ("export", export), ("pack-data", pack)]
 
 
 def _entry(name: str, main: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

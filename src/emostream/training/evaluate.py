@@ -1,22 +1,11 @@
-"""``emostream evaluate``: score a model on labelled faces and write a report.
+"""Scoring a model on labelled faces as the classifier serves it: the engine of ``emostream evaluate`` (:mod:`evalcli`).
 
-The model is either a bare Keras file (``runs/x/best.keras``, as ``emostream
-train`` writes it) or a model folder with a ``model.json`` card (as ``emostream
-export`` writes it, or the name of a packaged model). Both run through the
-classifier's own runtime (``emostream.classifier.runtime``), so the numbers
-describe what the service will do: same preprocessing, same input size, same
-format (``--format keras|tflite``). FER2013 crops (48x48) are resized to the
-model's input size with bilinear interpolation.
-
-The report holds accuracy, per-class precision/recall/F1, macro F1 and the
-confusion matrix (rows: true class, columns: predicted class). With ``--out``
-it is written as ``report.json``, ``confusion.csv`` and ``confusion.png``;
-``emostream export --report`` copies its headline numbers into the model card.
+Bare Keras files and model folders alike run through the classifier's own
+runtime, so the numbers describe what the service will do.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Iterable
@@ -27,10 +16,8 @@ import numpy as np
 
 from emostream.infra.emotions import EMOTIONS
 from emostream.infra.modelcard import ModelCard, load_card, sha256_of
-from emostream.training.data import FER_USAGES, Dataset, load_image_folder
-from emostream.training.evalreport import format_report, write_outputs
+from emostream.training.data import Dataset, load_image_folder
 from emostream.training.metrics import classification_report
-from emostream.training.robustness import print_through_camera, through_camera
 from emostream.training.table import is_npz, labelled, load_table
 
 log = logging.getLogger(__name__)
@@ -191,85 +178,3 @@ def load_eval_data(data: Path, usage: str = "PublicTest", labels: str = "fer2013
     # ferplus-majority applies the rule of ferplus.majority_mask: only faces with
     # a single largest vote that is one of our seven emotions are scored.
     return labelled(load_table(data, ferplus if labels != "fer2013" else None), usage, labels)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser.add_argument
-    p(
-        "--model",
-        required=True,
-        help="a Keras file (runs/NAME/best.keras), a model folder with model.json, or a packaged model name (e.g. mini-xception)",
-    )
-    p(
-        "--format",
-        choices=("keras", "tflite"),
-        default="keras",
-        help="which file of a model folder to run (default %(default)s); tflite needs a folder",
-    )
-    p(
-        "--data",
-        type=Path,
-        required=True,
-        help="fer2013.csv (or .csv.gz), or an image folder: train/<class>/ and test/<class>/, or <class>/ directly",
-    )
-    p(
-        "--usage",
-        choices=FER_USAGES,
-        default="PublicTest",
-        help="FER2013 rows to score (default %(default)s); for an image folder, Training picks train/, anything else test/",
-    )
-    p(
-        "--labels",
-        choices=EVAL_LABELS,
-        default="fer2013",
-        help="ground truth: FER2013 labels, or the FER+ majority (faces whose single largest vote is one of ours; docs/MODEL.md) (default %(default)s)",
-    )
-    p("--ferplus", type=Path, help="fer2013new.csv with FER+ votes, for --labels ferplus-majority with a CSV (a packed .npz carries them)")
-    p("--limit", type=int, default=0, help="score a random subset of this many images (seeded by --seed); 0 = all")
-    p("--seed", type=int, default=1337, help="random seed for --limit (default %(default)s)")
-    p("--tta", action="store_true", help="test-time augmentation: average the probabilities of each face and its mirror image")
-    p("--batch-size", type=int, default=64, help="faces per forward pass (default %(default)s)")
-    p("--scale", type=float, help="bare Keras files only: preprocessing scale, input = pixels*scale+offset (default 1/255, as train uses)")
-    p("--offset", type=float, help="bare Keras files only: preprocessing offset (default 0)")
-    p(
-        "--camera",
-        metavar="CONDITION",
-        help="score the faces as a camera gives them: one condition (blur-1.0, blur-1.8, jpeg-30, jpeg-12, dark-0.45, dark-0.25, "
-        "lowres-24, lowres-16, noise-6, noise-12, bright-1.6, bright-2.2; the report is of the degraded faces), or all: clean "
-        "and every condition, one line each, with their mean (docs/MODEL.md, 'Faces as cameras give them')",
-    )
-    p("--out", type=Path, help="folder for report.json, confusion.csv and confusion.png; without it only the table is printed")
-
-
-def main(args: argparse.Namespace) -> int:
-    dataset = load_eval_data(args.data, args.usage, args.labels, args.ferplus)
-    if args.limit and args.limit < len(dataset):
-        rng = np.random.default_rng(args.seed)
-        dataset = dataset.subset(np.sort(rng.permutation(len(dataset))[: args.limit]))
-    if args.camera == "all":
-        return print_through_camera(args.model, dataset, args.out, args.tta, args.batch_size, args.format, args.scale, args.offset)
-    if args.camera:
-        dataset = through_camera(dataset, args.camera)
-    report = evaluate(args.model, dataset, tta=args.tta, batch_size=args.batch_size, fmt=args.format, scale=args.scale, offset=args.offset)
-    report["data"] = {
-        "path": str(args.data),
-        "usage": args.usage,
-        "labels": args.labels,
-        "ferplus": str(args.ferplus) if args.ferplus else None,
-        "limit": args.limit,
-        "camera": args.camera,
-    }
-    print(format_report(report))
-    if args.out:
-        written = write_outputs(report, args.out)
-        print("wrote " + ", ".join(str(p) for p in written))
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="emostream evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))

@@ -1,6 +1,7 @@
 """Faces as a camera gives them: FER faces blurred, compressed, under- and over-exposed, scaled down and noisy, with OpenCV.
 
-The scoring side of the camera question (``scripts/camera_robustness.py``,
+The scoring side of the camera question (``emostream evaluate --camera``,
+:mod:`evalcli`; ``scripts/camera_robustness.py``,
 ``tests/training/test_shipped_models.py``; docs/MODEL.md, "Faces as cameras
 give them"). Each condition is a mild and a harsh level of one effect on the
 48 px face. These are OpenCV's own implementations, not the training
@@ -18,11 +19,7 @@ that augmentation is not scored on its own code.
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -116,52 +113,3 @@ def condition(name: str) -> Degrade:
 def through_camera(dataset: Dataset, name: str) -> Dataset:
     """The same faces and labels, each face through the condition ``name``."""
     return Dataset(degrade_all(dataset.images, condition(name)), dataset.labels)
-
-
-def camera_table(accuracy: dict[str, float]) -> str:
-    """Markdown rows: agreement (%) clean and per condition, and the mean over the conditions, from ``{condition: accuracy}``."""
-    lines = ["| faces | agreement |", "|---|---|"]
-    lines += [f"| {name} | {100 * value:.2f} % |" for name, value in accuracy.items()]
-    degraded = [v for n, v in accuracy.items() if n != "clean"]
-    if degraded:
-        lines.append(f"| **mean of the {len(degraded)} camera conditions** | **{100 * sum(degraded) / len(degraded):.2f} %** |")
-    return "\n".join(lines)
-
-
-def evaluate_through_camera(
-    model_path: str | Path,
-    dataset: Dataset,
-    tta: bool = False,
-    batch_size: int = 64,
-    fmt: str = "keras",
-    scale: float | None = None,
-    offset: float | None = None,
-) -> dict[str, dict[str, Any]]:
-    """``evaluate``'s report on ``dataset`` clean ("clean") and through each condition, the model loaded once."""
-    from emostream.training.evaluate import evaluate_views  # here: evaluate's command line imports this module
-
-    views = itertools.chain([("clean", dataset)], ((name, through_camera(dataset, name)) for name in CONDITIONS))  # one at a time
-    return evaluate_views(model_path, views, len(dataset), tta, batch_size, fmt, scale, offset)
-
-
-def print_through_camera(
-    model_path: str | Path,
-    dataset: Dataset,
-    out: Path | None,
-    tta: bool = False,
-    batch_size: int = 64,
-    fmt: str = "keras",
-    scale: float | None = None,
-    offset: float | None = None,
-) -> int:
-    """``emostream evaluate --camera all``: one agreement per view and their mean; ``out``: ``camera.json`` with the reports."""
-    reports = evaluate_through_camera(model_path, dataset, tta, batch_size, fmt, scale, offset)
-    first = reports["clean"]
-    print(f"{first['model_name']} ({first['format']}{', flip TTA' if first['tta'] else ''}) on {first['samples']} faces, clean and through a camera")
-    print(camera_table({name: float(r["accuracy"]) for name, r in reports.items()}))
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "camera.json"
-        path.write_text(json.dumps(reports, indent=2))
-        print(f"wrote {path}")
-    return 0
